@@ -1,0 +1,158 @@
+//! The catalogue: every model with its parameters, properties and seeded-bug variants, and the
+//! configurations that `twosafe check` and `cargo test` run. Adding a model is one entry in
+//! [`MODELS`] and one arm in [`visit`].
+//!
+//! Expectations are derived, not written twice: in a configuration of variant `correct` every
+//! property of the model is expected to hold; in a seeded-bug variant, the properties the
+//! variant `breaks` are expected to be violated (the others are not asserted: a bug may break
+//! more than it was seeded for).
+
+use crate::params::{ParamError, ParamSpec, Params};
+use crate::trace::Checkable;
+
+/// A property of a model.
+#[derive(Clone, Copy, Debug)]
+pub struct PropertySpec {
+    /// Its name, as in the brief (`exactly-once`, `2-safety`, ...).
+    pub name: &'static str,
+    /// What it says.
+    pub about: &'static str,
+}
+
+/// A variant of a protocol: the protocol itself (`correct`) or a seeded bug.
+#[derive(Clone, Copy, Debug)]
+pub struct VariantSpec {
+    /// The value of the `variant` parameter.
+    pub name: &'static str,
+    /// What it changes.
+    pub about: &'static str,
+    /// The properties the checker must find violated.
+    pub breaks: &'static [&'static str],
+}
+
+/// One configuration the catalogue checks.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckSpec {
+    /// A short label (`hot/crash-primary`).
+    pub config: &'static str,
+    /// Parameters that differ from the defaults.
+    pub set: &'static [(&'static str, &'static str)],
+}
+
+/// A model of the catalogue.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelSpec {
+    /// Its name on the command line.
+    pub name: &'static str,
+    /// One line about it.
+    pub about: &'static str,
+    /// The seed document and section it follows.
+    pub seed: &'static str,
+    /// Its parameters.
+    pub params: &'static [ParamSpec],
+    /// Its properties.
+    pub properties: &'static [PropertySpec],
+    /// Its variants (`correct` first).
+    pub variants: &'static [VariantSpec],
+    /// The configurations checked by `twosafe check` and `cargo test`.
+    pub checks: &'static [CheckSpec],
+}
+
+impl ModelSpec {
+    /// The default parameters.
+    pub fn defaults(&self) -> Params {
+        Params::defaults(self.name, self.params)
+    }
+
+    /// The parameters of check `c`, with `overrides` (`k=v`) applied on top.
+    pub fn params_of(&self, c: &CheckSpec, overrides: &[String]) -> Result<Params, ParamError> {
+        let mut p = self.defaults();
+        for (k, v) in c.set {
+            p.set(self.params, k, v)?;
+        }
+        for o in overrides {
+            p.set_pair(self.params, o)?;
+        }
+        Ok(p)
+    }
+
+    /// The variant named by `params`.
+    pub fn variant(&self, params: &Params) -> Option<&'static VariantSpec> {
+        let name = params.choice("variant").ok()?;
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// What a check expects of a property.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expect {
+    /// No counterexample exists within the bounds.
+    Holds,
+    /// The checker must find a counterexample.
+    Violated,
+}
+
+/// What check `variant` expects of `property`; `None` if it is not asserted.
+pub fn expect(variant: &VariantSpec, property: &str) -> Option<Expect> {
+    if variant.breaks.contains(&property) {
+        Some(Expect::Violated)
+    } else if variant.breaks.is_empty() {
+        Some(Expect::Holds)
+    } else {
+        None
+    }
+}
+
+/// Something to do with a model, whatever its concrete type.
+pub trait ModelVisitor {
+    /// The result.
+    type Output;
+    /// Does it.
+    fn visit<M: Checkable>(self, model: M) -> Self::Output;
+}
+
+/// Every model of the workbench.
+pub const MODELS: &[ModelSpec] = &[ModelSpec {
+    name: crate::linear_2pc::NAME,
+    about: "OPERA's semantic backup: degenerate linear 2PC, hot/cold standby, reconfiguration",
+    seed: "000 (Hagen & Alonso) §2.3, §3.1, Fig. 1",
+    params: crate::linear_2pc::model::PARAMS,
+    properties: crate::linear_2pc::model::PROPERTIES,
+    variants: crate::linear_2pc::model::VARIANTS,
+    checks: &[
+        CheckSpec { config: "hot/crash-primary", set: &[("level", "critical"), ("crash", "primary")] },
+        CheckSpec { config: "hot/crash-backup", set: &[("level", "critical"), ("crash", "backup")] },
+        CheckSpec { config: "cold/crash-primary", set: &[("level", "important"), ("crash", "primary")] },
+        CheckSpec { config: "cold/crash-backup", set: &[("level", "important"), ("crash", "backup")] },
+        CheckSpec { config: "normal/crash", set: &[("level", "normal"), ("crash", "primary")] },
+        CheckSpec { config: "hot/counter", set: &[("service", "counter"), ("crash", "any")] },
+        CheckSpec { config: "hot/reliable", set: &[("lossy", "false")] },
+        CheckSpec { config: "cold/reliable", set: &[("level", "important"), ("lossy", "false")] },
+        CheckSpec { config: "bug/one-safe", set: &[("variant", "one-safe")] },
+        CheckSpec { config: "bug/ack-before-durable", set: &[("variant", "ack-before-durable"), ("level", "important")] },
+        CheckSpec { config: "bug/skip-reconfiguration", set: &[("variant", "skip-reconfiguration"), ("service", "counter"), ("crash", "primary")] },
+        CheckSpec { config: "bug/no-duplicate-detection", set: &[("variant", "no-duplicate-detection"), ("service", "counter"), ("clients", "1"), ("crashes", "0")] },
+        CheckSpec { config: "bug/local-reads", set: &[("variant", "local-reads"), ("requests", "2"), ("crashes", "0")] },
+        CheckSpec { config: "bug/no-redirect", set: &[("variant", "no-redirect"), ("lossy", "false"), ("clients", "1"), ("crashes", "0")] },
+    ],
+}];
+
+/// The model called `name`.
+pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
+    MODELS.iter().find(|m| m.name == name).ok_or_else(|| ParamError::UnknownModel {
+        name: name.to_string(),
+        known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Builds the model that `params` describe and hands it to `visitor`.
+pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
+    match params.model() {
+        crate::linear_2pc::NAME => crate::linear_2pc::visit(params, visitor),
+        other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
+            name: other.to_string(),
+            known: String::new(),
+        })),
+    }
+}

@@ -1,0 +1,21 @@
+//! twosafe-models: the protocols of the twosafe workbench as pure stateright Actors.
+//!
+//! No IO, no tokio, no wall clock: every role is a state machine whose handlers take a state
+//! and an event and emit commands (send, set/cancel timer, save) as data. The model checker
+//! interprets those commands exhaustively; the twosafe runtime interprets the same commands
+//! over TCP and disk.
+//!
+//! - [`service`]: the replicated application behind the [`service::Service`] trait;
+//! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
+//! - [`catalogue`]: every model, its parameters, properties, variants and checked
+//!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
+
+#![warn(missing_docs)]
+
+pub mod catalogue;
+pub mod linear_2pc;
+pub mod params;
+pub mod service;
+pub mod trace;
+
+pub use stateright;

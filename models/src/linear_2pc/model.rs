@@ -1,0 +1,593 @@
+//! Linear 2PC's configuration, seeded-bug variants, properties and model builder.
+//!
+//! The model: servers 0 (primary) and 1 (backup; absent at level normal) and `clients`
+//! clients after them. The network reorders and, if `lossy`, loses messages (a TCP connection
+//! that breaks and is remade); at most one server is down at a time and at most `crashes`
+//! crashes happen in all, each followed by a restart from the server's durable state.
+
+use super::client::{Client, ClientState};
+use super::msg::{Entry, Msg};
+use super::server::{Durable, Role, Server, ServerState};
+use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use crate::params::{ParamError, ParamKind, ParamSpec, Params};
+use crate::service::{Counter, Register, SequentialService, Service};
+use serde::{Deserialize, Serialize};
+use stateright::actor::{
+    Actor, ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network, Out,
+};
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::Expectation;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The model's name in the catalogue.
+pub const NAME: &str = "linear-2pc";
+
+/// OPERA's availability levels (seed 000 §3.1).
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Level {
+    /// Hot standby: the backup applies the change buffer and commits before it acks.
+    Critical,
+    /// Cold standby: the backup stores the change buffer durably and acks; applies at takeover.
+    Important,
+    /// No backup.
+    Normal,
+}
+
+/// Which servers the model may crash.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum CrashTarget {
+    /// Only server 0, the initial primary.
+    Primary,
+    /// Only server 1, the initial backup.
+    Backup,
+    /// Either server (one at a time).
+    Any,
+}
+
+/// The network's ordering.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum NetworkKind {
+    /// Messages race one another (reordering), each delivered at most once.
+    Unordered,
+    /// FIFO per directed pair of nodes.
+    Ordered,
+}
+
+/// The protocol as specified, or one seeded bug.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Variant {
+    /// The protocol of specs/linear-2pc.md.
+    Correct,
+    /// The primary commits and replies before the backup's ack, and ships the change buffer
+    /// after its commit (1-safe).
+    OneSafe,
+    /// The backup acks a change buffer before it is durable (written when the next arrives).
+    AckBeforeDurable,
+    /// A restarted primary resumes without the reconfiguration protocol.
+    SkipReconfiguration,
+    /// The primary executes a resent request again instead of answering from its history.
+    NoDuplicateDetection,
+    /// The primary answers reads from its local state without confirming it is still primary.
+    LocalReads,
+    /// A new primary does not announce itself, so clients keep resending to the old one.
+    NoRedirect,
+}
+
+/// The seeded-bug variants, with the property each one must break.
+pub const VARIANTS: &[VariantSpec] = &[
+    VariantSpec {
+        name: "correct",
+        about: "the protocol as specified",
+        breaks: &[],
+    },
+    VariantSpec {
+        name: "one-safe",
+        about: "primary commits and replies before the backup's ack (1-safe)",
+        breaks: &["2-safety"],
+    },
+    VariantSpec {
+        name: "ack-before-durable",
+        about: "backup acks before its change buffer is durable",
+        breaks: &["2-safety"],
+    },
+    VariantSpec {
+        name: "skip-reconfiguration",
+        about: "a restarted primary skips the reconfiguration protocol",
+        breaks: &["atomicity"],
+    },
+    VariantSpec {
+        name: "no-duplicate-detection",
+        about: "a resent request is executed again",
+        breaks: &["exactly-once"],
+    },
+    VariantSpec {
+        name: "local-reads",
+        about: "reads answered locally, without confirming the primary still is one",
+        breaks: &["linearizability"],
+    },
+    VariantSpec {
+        name: "no-redirect",
+        about: "a new primary does not announce itself to clients",
+        breaks: &["liveness"],
+    },
+];
+
+/// The properties, named in the brief's vocabulary.
+pub const PROPERTIES: &[PropertySpec] = &[
+    PropertySpec {
+        name: "2-safety",
+        about: "every update a client saw committed is durable at the primary and, unless the \
+                process runs degraded, at the backup: no single failure loses it",
+    },
+    PropertySpec {
+        name: "exactly-once",
+        about: "no request takes effect twice at any server; every acknowledged update is in \
+                the surviving primary's history once, with the reply the client got",
+    },
+    PropertySpec {
+        name: "atomicity",
+        about: "the servers' committed histories never diverge: one is a prefix of the other",
+    },
+    PropertySpec {
+        name: "linearizability",
+        about: "the client-visible history is linearizable against the service",
+    },
+    PropertySpec {
+        name: "liveness",
+        about: "every client eventually gets all its replies (checked on reliable networks; \
+                judged at terminal states only)",
+    },
+];
+
+/// The parameters of the model, with their defaults.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "service",
+        kind: ParamKind::Choice(&["register", "counter"]),
+        default: "register",
+        help: "replicated application",
+    },
+    ParamSpec {
+        name: "level",
+        kind: ParamKind::Choice(&["critical", "important", "normal"]),
+        default: "critical",
+        help: "availability level: hot standby, cold standby, no backup",
+    },
+    ParamSpec {
+        name: "clients",
+        kind: ParamKind::UInt { min: 1, max: 4 },
+        default: "2",
+        help: "number of clients",
+    },
+    ParamSpec {
+        name: "requests",
+        kind: ParamKind::UInt { min: 0, max: 4 },
+        default: "1",
+        help: "requests per client (one outstanding at a time)",
+    },
+    ParamSpec {
+        name: "resends",
+        kind: ParamKind::UInt { min: 0, max: 4 },
+        default: "1",
+        help: "timer-driven resends per request",
+    },
+    ParamSpec {
+        name: "crashes",
+        kind: ParamKind::UInt { min: 0, max: 4 },
+        default: "1",
+        help: "server crashes in all (each followed by a restart; one server down at a time)",
+    },
+    ParamSpec {
+        name: "crash",
+        kind: ParamKind::Choice(&["primary", "backup", "any"]),
+        default: "any",
+        help: "which servers may crash",
+    },
+    ParamSpec {
+        name: "network",
+        kind: ParamKind::Choice(&["unordered", "ordered"]),
+        default: "unordered",
+        help: "message ordering",
+    },
+    ParamSpec {
+        name: "lossy",
+        kind: ParamKind::Bool,
+        default: "true",
+        help: "whether messages can be lost (liveness is only checked when false)",
+    },
+    ParamSpec {
+        name: "variant",
+        kind: ParamKind::Choice(&[
+            "correct",
+            "one-safe",
+            "ack-before-durable",
+            "skip-reconfiguration",
+            "no-duplicate-detection",
+            "local-reads",
+            "no-redirect",
+        ]),
+        default: "correct",
+        help: "the protocol or a seeded bug",
+    },
+];
+
+/// The fixed configuration every actor of the model holds.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// The process's availability level.
+    pub level: Level,
+    /// Number of servers: 2, or 1 at level normal.
+    pub servers: usize,
+    /// Number of clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Timer-driven resends per request.
+    pub resends: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash.
+    pub crash: CrashTarget,
+    /// Message ordering.
+    pub network: NetworkKind,
+    /// Whether messages can be lost.
+    pub lossy: bool,
+}
+
+impl Config {
+    /// The configuration that `params` (validated against [`PARAMS`]) describes.
+    pub fn from_params(p: &Params) -> Result<Config, ParamError> {
+        let level = match p.choice("level")? {
+            "critical" => Level::Critical,
+            "important" => Level::Important,
+            _ => Level::Normal,
+        };
+        let variant = match p.choice("variant")? {
+            "one-safe" => Variant::OneSafe,
+            "ack-before-durable" => Variant::AckBeforeDurable,
+            "skip-reconfiguration" => Variant::SkipReconfiguration,
+            "no-duplicate-detection" => Variant::NoDuplicateDetection,
+            "local-reads" => Variant::LocalReads,
+            "no-redirect" => Variant::NoRedirect,
+            _ => Variant::Correct,
+        };
+        Ok(Config {
+            variant,
+            level,
+            servers: if level == Level::Normal { 1 } else { 2 },
+            clients: p.uint("clients")? as usize,
+            requests: p.uint("requests")? as usize,
+            resends: p.uint("resends")? as u8,
+            crashes: p.uint("crashes")? as usize,
+            crash: match p.choice("crash")? {
+                "primary" => CrashTarget::Primary,
+                "backup" => CrashTarget::Backup,
+                _ => CrashTarget::Any,
+            },
+            network: match p.choice("network")? {
+                "ordered" => NetworkKind::Ordered,
+                _ => NetworkKind::Unordered,
+            },
+            lossy: p.bool("lossy")?,
+        })
+    }
+
+    /// The clients' actor ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        (self.servers..self.servers + self.clients).map(Id::from)
+    }
+
+    fn may_crash(&self, server: usize) -> bool {
+        match self.crash {
+            CrashTarget::Primary => server == 0,
+            CrashTarget::Backup => server == 1,
+            CrashTarget::Any => true,
+        }
+    }
+}
+
+/// Timers: data, not durations; the model checker fires any timer that is set at any moment.
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Timer {
+    /// The client resends its outstanding request.
+    Resend,
+    /// The backup suspects the primary and takes over.
+    Takeover,
+}
+
+/// An actor of the model: a server or a client.
+#[derive(Clone, Debug)]
+pub enum Node<S> {
+    /// A primary/backup server.
+    Server(Server<S>),
+    /// A client.
+    Client(Client<S>),
+}
+
+/// An actor's state.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub enum NodeState<S: Service> {
+    /// A server's state.
+    Server(ServerState<S>),
+    /// A client's state.
+    Client(ClientState<S::Reply>),
+}
+
+impl<S: Service> Actor for Node<S> {
+    type Msg = Msg<S::Op, S::Reply>;
+    type State = NodeState<S>;
+    type Timer = Timer;
+    type Random = ();
+    type Storage = Durable<S::Op, S::Reply>;
+
+    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> Self::State {
+        match self {
+            Node::Server(a) => NodeState::Server(a.on_start(id, storage, o)),
+            Node::Client(a) => NodeState::Client(a.on_start(o)),
+        }
+    }
+
+    fn on_msg(
+        &self,
+        _id: Id,
+        state: &mut Cow<Self::State>,
+        src: Id,
+        msg: Self::Msg,
+        o: &mut Out<Self>,
+    ) {
+        let next = match (self, state.as_ref()) {
+            (Node::Server(a), NodeState::Server(s)) => {
+                a.on_msg(s, src, msg, o).map(NodeState::Server)
+            }
+            (Node::Client(a), NodeState::Client(s)) => {
+                a.on_msg(s, src, msg, o).map(NodeState::Client)
+            }
+            _ => None,
+        };
+        if let Some(n) = next {
+            *state = Cow::Owned(n);
+        }
+    }
+
+    fn on_timeout(&self, _id: Id, state: &mut Cow<Self::State>, t: &Timer, o: &mut Out<Self>) {
+        let next = match (self, state.as_ref()) {
+            (Node::Server(a), NodeState::Server(s)) => a.on_timeout(s, t, o).map(NodeState::Server),
+            (Node::Client(a), NodeState::Client(s)) => a.on_timeout(s, t, o).map(NodeState::Client),
+            _ => None,
+        };
+        if let Some(n) = next {
+            *state = Cow::Owned(n);
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Node::Server(_) => "server".into(),
+            Node::Client(_) => "client".into(),
+        }
+    }
+}
+
+/// The client-visible history: a linearizability tester plus each client's request in flight.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct History<S: Service> {
+    /// Invocations and returns, judged against the service's sequential spec.
+    pub lin: LinearizabilityTester<Id, SequentialService<S>>,
+    /// The sequence number each client is waiting on.
+    pub waiting: BTreeMap<Id, u8>,
+}
+
+/// The model's full state.
+pub type State<S> = ActorModelState<Node<S>, History<S>>;
+/// The model.
+pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
+
+fn record_out<S: Service>(
+    cfg: &Config,
+    h: &History<S>,
+    env: Envelope<&Msg<S::Op, S::Reply>>,
+) -> Option<History<S>> {
+    let Msg::Request { seq, op } = env.msg else {
+        return None;
+    };
+    if usize::from(env.src) < cfg.servers || h.waiting.get(&env.src) == Some(seq) {
+        return None; // a resend: the operation is already in flight
+    }
+    let mut h = h.clone();
+    // An invocation while another is in flight makes the history invalid, which the
+    // linearizability property reports; it cannot happen with this client.
+    let _ = h.lin.on_invoke(env.src, op.clone());
+    h.waiting.insert(env.src, *seq);
+    Some(h)
+}
+
+fn record_in<S: Service>(
+    cfg: &Config,
+    h: &History<S>,
+    env: Envelope<&Msg<S::Op, S::Reply>>,
+) -> Option<History<S>> {
+    let Msg::Reply { seq, reply } = env.msg else {
+        return None;
+    };
+    if usize::from(env.dst) < cfg.servers || h.waiting.get(&env.dst) != Some(seq) {
+        return None;
+    }
+    let mut h = h.clone();
+    let _ = h.lin.on_return(env.dst, reply.clone());
+    h.waiting.remove(&env.dst);
+    Some(h)
+}
+
+fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
+    if state.crashed[cfg.servers..].iter().any(|c| *c) {
+        return false; // clients do not crash
+    }
+    let mut crashes = 0;
+    for i in 0..cfg.servers {
+        if state.crashed[i] {
+            if !cfg.may_crash(i) {
+                return false;
+            }
+            crashes += 1;
+        }
+        if let Some(Some(d)) = state.actor_storages.get(i) {
+            crashes += usize::from(d.restarts);
+        }
+    }
+    crashes <= cfg.crashes
+}
+
+// ---- Properties -------------------------------------------------------------------------
+
+type Log<S> = [Entry<<S as Service>::Op, <S as Service>::Reply>];
+
+fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
+    state.actor_storages.get(i).and_then(Option::as_ref)
+}
+
+/// The server whose durable state says primary with the highest epoch: the one that serves.
+fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
+    (0..cfg.servers)
+        .filter_map(|i| durable(state, i).map(|d| (i, d)))
+        .filter(|(_, d)| d.role == Role::Primary)
+        .max_by_key(|(_, d)| d.epoch)
+        .map(|(i, _)| i)
+}
+
+/// Every (client, seq, op, reply) a client has received a reply for.
+fn acknowledged<S: Service>(
+    cfg: &Config,
+    state: &State<S>,
+) -> Vec<(Id, u8, S::Op, S::Reply)> {
+    let mut acked = Vec::new();
+    for (k, id) in cfg.client_ids().enumerate() {
+        if let NodeState::Client(c) = &*state.actor_states[usize::from(id)] {
+            for (seq, reply) in c.replies.iter().enumerate() {
+                acked.push((id, seq as u8, S::workload(k, seq), reply.clone()));
+            }
+        }
+    }
+    acked
+}
+
+fn holds<S: Service>(log: &Log<S>, client: Id, seq: u8) -> usize {
+    log.iter().filter(|e| e.is_request(client, seq)).count()
+}
+
+fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let Some(a) = authority(&m.cfg, state) else {
+        return false;
+    };
+    let Some(ad) = durable(state, a) else {
+        return false;
+    };
+    acknowledged(&m.cfg, state)
+        .iter()
+        .filter(|(_, _, op, _)| S::changes_state(op))
+        .all(|(c, seq, _, _)| {
+            holds::<S>(&ad.log, *c, *seq) > 0
+                && (ad.level == Level::Normal
+                    || (0..m.cfg.servers)
+                        .filter(|j| *j != a)
+                        .all(|j| durable(state, j).is_some_and(|d| holds::<S>(&d.log, *c, *seq) > 0)))
+        })
+}
+
+fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let no_duplicates = |log: &Log<S>| {
+        log.iter()
+            .enumerate()
+            .all(|(i, e)| !log[..i].iter().any(|f| f.is_request(e.client, e.seq)))
+    };
+    for i in 0..m.cfg.servers {
+        if durable(state, i).is_some_and(|d| !no_duplicates(&d.log)) {
+            return false;
+        }
+        if let NodeState::Server(s) = &*state.actor_states[i] {
+            if !state.crashed[i] && !no_duplicates(&s.log) {
+                return false;
+            }
+        }
+    }
+    let Some(ad) = authority(&m.cfg, state).and_then(|a| durable(state, a)) else {
+        return false;
+    };
+    acknowledged(&m.cfg, state)
+        .iter()
+        .filter(|(_, _, op, _)| S::changes_state(op))
+        .all(|(c, seq, _, reply)| {
+            let mut found = ad.log.iter().filter(|e| e.is_request(*c, *seq));
+            matches!((found.next(), found.next()), (Some(e), None) if e.reply == *reply)
+        })
+}
+
+fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let logs: Vec<&Log<S>> = (0..m.cfg.servers)
+        .filter_map(|i| durable(state, i).map(|d| d.log.as_slice()))
+        .collect();
+    logs.iter().enumerate().all(|(i, a)| {
+        logs[i + 1..].iter().all(|b| {
+            let n = a.len().min(b.len());
+            a[..n] == b[..n]
+        })
+    })
+}
+
+fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
+    state.history.lin.serialized_history().is_some()
+}
+
+fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    m.cfg.client_ids().all(|id| {
+        matches!(&*state.actor_states[usize::from(id)],
+            NodeState::Client(c) if c.replies.len() == m.cfg.requests)
+    })
+}
+
+/// Builds the model of configuration `cfg` over service `S`.
+pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    let servers = (0..cfg.servers).map(|_| Node::Server(Server::new(cfg.clone())));
+    let clients = (0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k)));
+    let network = match cfg.network {
+        NetworkKind::Unordered => Network::new_unordered_nonduplicating([]),
+        NetworkKind::Ordered => Network::new_ordered([]),
+    };
+    let lossy = if cfg.lossy {
+        LossyNetwork::Yes
+    } else {
+        LossyNetwork::No
+    };
+    let history = History {
+        lin: LinearizabilityTester::new(SequentialService(S::default())),
+        waiting: BTreeMap::new(),
+    };
+    let mut model = ActorModel::new(cfg.clone(), history)
+        .actors(servers)
+        .actors(clients)
+        .init_network(network)
+        .lossy_network(lossy)
+        .max_crashes(cfg.crashes.min(1))
+        .record_msg_out(record_out::<S>)
+        .record_msg_in(record_in::<S>)
+        .within_boundary(within_boundary::<S>)
+        .property(Expectation::Always, "2-safety", two_safety::<S>)
+        .property(Expectation::Always, "exactly-once", exactly_once::<S>)
+        .property(Expectation::Always, "atomicity", atomicity::<S>)
+        .property(Expectation::Always, "linearizability", linearizability::<S>);
+    if !cfg.lossy {
+        model = model.property(Expectation::Eventually, "liveness", liveness::<S>);
+    }
+    model
+}
+
+/// Builds the model that `params` describes and hands it to `visitor`.
+pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
+    let cfg = Config::from_params(params)?;
+    Ok(match params.choice("service")? {
+        "counter" => visitor.visit(build::<Counter>(cfg)),
+        _ => visitor.visit(build::<Register>(cfg)),
+    })
+}

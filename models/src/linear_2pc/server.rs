@@ -1,0 +1,487 @@
+//! The server role of linear 2PC: one actor that is the primary, the backup, a restarted
+//! primary running the reconfiguration protocol, or retired (seed 000 §3.1).
+//!
+//! - **Primary**: executes one navigation step at a time. A resend of a committed request is
+//!   answered from the committed history; a new update's change buffer goes to the backup and the
+//!   step commits only on the backup's `Ack` (write-ahead: the commit is saved in the same step
+//!   as the reply is sent). Reads are not checkpointed, only confirmed (`Confirm`), because a
+//!   primary that was deposed without knowing it must not answer from a stale state.
+//! - **Backup**: stores the change buffer durably (important) or applies and commits it
+//!   (critical), then acks. It takes over on its `Takeover` timer, which the model checker may
+//!   fire at any moment — including while the primary is alive (a false suspicion): safety may
+//!   not rest on the failure detector. After takeover it bumps the epoch, installs the stored
+//!   change buffers, runs degraded (normal), announces itself to clients, and answers anything
+//!   from the old epoch with `TakenOver`.
+//! - **Reconfiguring**: a restarted primary asks the backup for the process state and adopts
+//!   the backup's committed history (the commit decision was taken there), or retires.
+//!
+//! A request that a server cannot take now (busy with a step, or not primary) is left in the
+//! network untouched: the handler emits nothing, which both the checker and the runtime treat
+//! as "deliver later".
+
+use super::model::{Config, Level, Node, Timer, Variant};
+use super::msg::{Entry, Msg};
+use crate::service::Service;
+use serde::{Deserialize, Serialize};
+use stateright::actor::{model_timeout, Id, Out};
+use std::marker::PhantomData;
+
+/// The part of a server's state that survives a crash (saved with the Actor's `save`).
+#[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
+pub struct Durable<Op, Reply> {
+    /// The role as last made durable (`Reconfiguring` is never saved).
+    pub role: Role,
+    /// The epoch: bumped by every takeover.
+    pub epoch: u8,
+    /// The process's availability level (degraded to normal by a takeover).
+    pub level: Level,
+    /// The committed history: every change buffer committed (or, cold standby, stored).
+    pub log: Vec<Entry<Op, Reply>>,
+    /// How many entries of `log` are applied to the service image.
+    pub applied: u8,
+    /// How many times this server has restarted (bounds crashes in the model).
+    pub restarts: u8,
+}
+
+/// What a server is doing for the process.
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Role {
+    /// Executes steps and answers clients.
+    Primary,
+    /// Stores or applies change buffers; may take over.
+    Backup,
+    /// A restarted primary waiting for the backup's answer (reconfiguration protocol).
+    Reconfiguring,
+    /// Deposed: the backup has taken over; the process was removed from this server.
+    Retired,
+}
+
+/// A step the primary has executed and not yet committed or answered.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub enum Pending<Op, Reply> {
+    /// An update waiting for the backup's `Ack`.
+    Update(Entry<Op, Reply>),
+    /// A read waiting for the backup's `Confirmed`.
+    Read {
+        /// The client.
+        client: Id,
+        /// The request's sequence number.
+        seq: u8,
+        /// The reply, computed from the committed state.
+        reply: Reply,
+    },
+}
+
+impl<Op, Reply> Pending<Op, Reply> {
+    fn is_request(&self, client: Id, seq: u8) -> bool {
+        match self {
+            Pending::Update(e) => e.is_request(client, seq),
+            Pending::Read {
+                client: c, seq: s, ..
+            } => *c == client && *s == seq,
+        }
+    }
+}
+
+/// A server's whole state: the durable part plus what a crash loses.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct ServerState<S: Service> {
+    /// What the server is doing.
+    pub role: Role,
+    /// The current epoch.
+    pub epoch: u8,
+    /// The availability level.
+    pub level: Level,
+    /// The committed history.
+    pub log: Vec<Entry<S::Op, S::Reply>>,
+    /// Entries of `log` applied to `service`.
+    pub applied: u8,
+    /// The process image: `log[..applied]` applied in order.
+    pub service: S,
+    /// The step in flight (primary only).
+    pub pending: Option<Pending<S::Op, S::Reply>>,
+    /// Restarts so far.
+    pub restarts: u8,
+}
+
+impl<S: Service> ServerState<S> {
+    /// The durable subset of this state.
+    pub fn durable(&self) -> Durable<S::Op, S::Reply> {
+        let role = match self.role {
+            Role::Reconfiguring => Role::Primary,
+            r => r,
+        };
+        Durable {
+            role,
+            epoch: self.epoch,
+            level: self.level,
+            log: self.log.clone(),
+            applied: self.applied,
+            restarts: self.restarts,
+        }
+    }
+
+    fn find(&self, client: Id, seq: u8) -> Option<&Entry<S::Op, S::Reply>> {
+        self.log.iter().find(|e| e.is_request(client, seq))
+    }
+
+    /// Applies every stored but not yet applied change buffer (cold standby's takeover work).
+    fn install_all(&mut self) {
+        for e in &self.log[usize::from(self.applied)..] {
+            self.service.apply(&e.op);
+        }
+        self.applied = self.log.len() as u8;
+    }
+
+    fn commit(&mut self, entry: Entry<S::Op, S::Reply>) {
+        self.service.apply(&entry.op);
+        self.log.push(entry);
+        self.applied = self.log.len() as u8;
+    }
+}
+
+/// The server actor's fixed configuration.
+#[derive(Clone, Debug)]
+pub struct Server<S> {
+    /// The model's configuration.
+    pub cfg: Config,
+    _service: PhantomData<S>,
+}
+
+type O<S> = Out<Node<S>>;
+type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
+
+impl<S: Service> Server<S> {
+    /// A server of the configuration `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        Server {
+            cfg,
+            _service: PhantomData,
+        }
+    }
+
+    fn backup(&self) -> Id {
+        Id::from(1)
+    }
+
+    fn announce(&self, epoch: u8, o: &mut O<S>) {
+        if self.cfg.variant != Variant::NoRedirect {
+            for c in self.cfg.client_ids() {
+                o.send(c, Msg::NewPrimary { epoch });
+            }
+        }
+    }
+
+    fn save(&self, s: &ServerState<S>, o: &mut O<S>) {
+        o.save(s.durable());
+    }
+
+    /// Starts a server: fresh (server 0 is the primary, server 1 the backup) or from its
+    /// durable state after a crash.
+    pub fn on_start(
+        &self,
+        id: Id,
+        storage: &Option<Durable<S::Op, S::Reply>>,
+        o: &mut O<S>,
+    ) -> ServerState<S> {
+        let mut s = match storage {
+            None => ServerState {
+                role: if id == Id::from(0) {
+                    Role::Primary
+                } else {
+                    Role::Backup
+                },
+                epoch: 0,
+                level: self.cfg.level,
+                log: Vec::new(),
+                applied: 0,
+                service: S::default(),
+                pending: None,
+                restarts: 0,
+            },
+            Some(d) => {
+                // Recovery reinstalls the process image by interpreting the change buffers
+                // (seed 000 §4: "re-executing all original transactions").
+                let mut service = S::default();
+                for e in &d.log[..usize::from(d.applied)] {
+                    service.apply(&e.op);
+                }
+                ServerState {
+                    role: d.role,
+                    epoch: d.epoch,
+                    level: d.level,
+                    log: d.log.clone(),
+                    applied: d.applied,
+                    service,
+                    pending: None,
+                    restarts: d.restarts.saturating_add(1),
+                }
+            }
+        };
+        match s.role {
+            Role::Primary if storage.is_some() => {
+                if s.level == Level::Normal || self.cfg.variant == Variant::SkipReconfiguration {
+                    self.announce(s.epoch, o);
+                } else {
+                    s.role = Role::Reconfiguring;
+                    o.send(self.backup(), Msg::Inquire { epoch: s.epoch });
+                }
+            }
+            Role::Backup => o.set_timer(Timer::Takeover, model_timeout()),
+            _ => {}
+        }
+        self.save(&s, o);
+        s
+    }
+
+    /// Handles a message; returns the next state if it changed.
+    pub fn on_msg(
+        &self,
+        s: &ServerState<S>,
+        src: Id,
+        msg: M<S>,
+        o: &mut O<S>,
+    ) -> Option<ServerState<S>> {
+        match (s.role, msg) {
+            (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
+            (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
+                match &s.pending {
+                    Some(Pending::Update(e)) if usize::from(index) == s.log.len() => {
+                        let mut n = s.clone();
+                        let (client, seq, reply) = (e.client, e.seq, e.reply.clone());
+                        n.commit(e.clone());
+                        n.pending = None;
+                        // Write-ahead: the commit is saved before the reply leaves.
+                        self.save(&n, o);
+                        o.send(client, Msg::Reply { seq, reply });
+                        Some(n)
+                    }
+                    _ => None,
+                }
+            }
+            (Role::Primary, Msg::Confirmed { epoch, index }) if epoch == s.epoch => {
+                match &s.pending {
+                    Some(Pending::Read { client, seq, reply })
+                        if usize::from(index) == s.log.len() =>
+                    {
+                        o.send(
+                            *client,
+                            Msg::Reply {
+                                seq: *seq,
+                                reply: reply.clone(),
+                            },
+                        );
+                        let mut n = s.clone();
+                        n.pending = None;
+                        Some(n)
+                    }
+                    _ => None,
+                }
+            }
+            (Role::Primary | Role::Reconfiguring, Msg::TakenOver { epoch }) if epoch > s.epoch => {
+                // Deposed: "the process can be removed from the old primary's database since
+                // the new primary has elected a new backup during fail-over" (§3.1).
+                let mut n = s.clone();
+                n.role = Role::Retired;
+                n.epoch = epoch;
+                n.log.clear();
+                n.applied = 0;
+                n.service = S::default();
+                n.pending = None;
+                self.save(&n, o);
+                Some(n)
+            }
+            (Role::Reconfiguring, Msg::ProcessState { epoch, log }) if epoch == s.epoch => {
+                // The backup has not taken over: adopt its committed history, which extends
+                // ours by at most the step whose commit we crashed before.
+                let mut n = s.clone();
+                n.log = log;
+                n.applied = 0;
+                n.service = S::default();
+                n.install_all();
+                n.role = Role::Primary;
+                self.save(&n, o);
+                self.announce(n.epoch, o);
+                Some(n)
+            }
+            (Role::Backup, msg) => self.on_backup_msg(s, src, msg, o),
+            (Role::Primary, Msg::ChangeBuffer { epoch, .. })
+            | (Role::Primary, Msg::Confirm { epoch, .. })
+            | (Role::Primary, Msg::Inquire { epoch })
+                if epoch < s.epoch =>
+            {
+                // Fencing: the sender is a primary of an older epoch.
+                o.send(src, Msg::TakenOver { epoch: s.epoch });
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on_request(
+        &self,
+        s: &ServerState<S>,
+        client: Id,
+        seq: u8,
+        op: S::Op,
+        o: &mut O<S>,
+    ) -> Option<ServerState<S>> {
+        if self.cfg.variant != Variant::NoDuplicateDetection {
+            if let Some(e) = s.find(client, seq) {
+                // A resend of a committed request: the stored reply, not a second execution.
+                o.send(
+                    client,
+                    Msg::Reply {
+                        seq,
+                        reply: e.reply.clone(),
+                    },
+                );
+                return None;
+            }
+        }
+        if let Some(p) = &s.pending {
+            if p.is_request(client, seq) {
+                // A resend of the step in flight: the path to the backup may have lost it.
+                self.ship(s, p, o);
+            }
+            return None;
+        }
+        let mut next = s.service.clone();
+        let reply = next.apply(&op);
+        let mut n = s.clone();
+        let has_backup = s.level != Level::Normal;
+        if !S::changes_state(&op) {
+            if !has_backup || self.cfg.variant == Variant::LocalReads {
+                o.send(client, Msg::Reply { seq, reply });
+                return None;
+            }
+            n.pending = Some(Pending::Read { client, seq, reply });
+        } else {
+            let entry = Entry {
+                client,
+                seq,
+                op,
+                reply: reply.clone(),
+            };
+            if !has_backup || self.cfg.variant == Variant::OneSafe {
+                // No backup (normal), or the 1-safe bug: commit and reply at once; the 1-safe
+                // primary propagates the change buffer after its commit.
+                let index = s.log.len() as u8;
+                n.commit(entry.clone());
+                self.save(&n, o);
+                o.send(client, Msg::Reply { seq, reply });
+                if has_backup {
+                    o.send(
+                        self.backup(),
+                        Msg::ChangeBuffer {
+                            epoch: s.epoch,
+                            index,
+                            entry,
+                        },
+                    );
+                }
+                return Some(n);
+            }
+            n.pending = Some(Pending::Update(entry));
+        }
+        if let Some(p) = &n.pending {
+            self.ship(&n, p, o);
+        }
+        Some(n)
+    }
+
+    /// Sends the pending step to the backup: the change buffer, or the read's confirmation.
+    fn ship(&self, s: &ServerState<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
+        let index = s.log.len() as u8;
+        let msg = match p {
+            Pending::Update(entry) => Msg::ChangeBuffer {
+                epoch: s.epoch,
+                index,
+                entry: entry.clone(),
+            },
+            Pending::Read { .. } => Msg::Confirm {
+                epoch: s.epoch,
+                index,
+            },
+        };
+        o.send(self.backup(), msg);
+    }
+
+    fn on_backup_msg(
+        &self,
+        s: &ServerState<S>,
+        src: Id,
+        msg: M<S>,
+        o: &mut O<S>,
+    ) -> Option<ServerState<S>> {
+        match msg {
+            Msg::ChangeBuffer {
+                epoch,
+                index,
+                entry,
+            } if epoch == s.epoch => {
+                let len = s.log.len();
+                if usize::from(index) < len {
+                    // A retransmission of a step already stored: ack it again.
+                    o.send(src, Msg::Ack { epoch, index });
+                    return None;
+                }
+                if usize::from(index) > len {
+                    return None;
+                }
+                let mut n = s.clone();
+                n.log.push(entry);
+                if s.level == Level::Critical {
+                    // Hot standby: apply and commit before acknowledging.
+                    n.install_all();
+                }
+                if self.cfg.variant == Variant::AckBeforeDurable {
+                    // The bug: the buffer is written lazily, when the next one arrives.
+                    let mut lagging = n.durable();
+                    lagging.log.pop();
+                    lagging.applied = lagging.applied.min(lagging.log.len() as u8);
+                    o.save(lagging);
+                } else {
+                    self.save(&n, o);
+                }
+                o.send(src, Msg::Ack { epoch, index });
+                Some(n)
+            }
+            Msg::Confirm { epoch, index } if epoch == s.epoch => {
+                o.send(src, Msg::Confirmed { epoch, index });
+                None
+            }
+            Msg::Inquire { epoch } if epoch == s.epoch => {
+                o.send(
+                    src,
+                    Msg::ProcessState {
+                        epoch,
+                        log: s.log.clone(),
+                    },
+                );
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The backup suspects the primary and takes over.
+    pub fn on_timeout(
+        &self,
+        s: &ServerState<S>,
+        timer: &Timer,
+        o: &mut O<S>,
+    ) -> Option<ServerState<S>> {
+        if *timer != Timer::Takeover || s.role != Role::Backup {
+            return None;
+        }
+        let mut n = s.clone();
+        n.role = Role::Primary;
+        n.epoch = s.epoch.saturating_add(1);
+        n.level = Level::Normal;
+        n.install_all();
+        self.save(&n, o);
+        self.announce(n.epoch, o);
+        Some(n)
+    }
+}

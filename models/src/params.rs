@@ -1,0 +1,225 @@
+//! Model parameters: every bound and knob of a model has a small default and can be set from
+//! the command line (`--set clients=3`) without recompiling.
+
+use thiserror::Error;
+
+/// The type of a parameter's value.
+#[derive(Clone, Copy, Debug)]
+pub enum ParamKind {
+    /// An unsigned integer in `min..=max`.
+    UInt {
+        /// Smallest value allowed.
+        min: u64,
+        /// Largest value allowed.
+        max: u64,
+    },
+    /// One of a fixed set of names.
+    Choice(&'static [&'static str]),
+    /// `true` or `false`.
+    Bool,
+}
+
+impl std::fmt::Display for ParamKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParamKind::UInt { min, max } => write!(f, "integer {min}..={max}"),
+            ParamKind::Choice(names) => write!(f, "one of {}", names.join("|")),
+            ParamKind::Bool => write!(f, "true|false"),
+        }
+    }
+}
+
+/// A parameter of a model.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamSpec {
+    /// The name used with `--set`.
+    pub name: &'static str,
+    /// The type of its value.
+    pub kind: ParamKind,
+    /// The default value.
+    pub default: &'static str,
+    /// One line of help.
+    pub help: &'static str,
+}
+
+/// A parameter that could not be set or read.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ParamError {
+    /// The model has no parameter of that name.
+    #[error("model {model} has no parameter `{name}` (it has: {known})")]
+    Unknown {
+        /// The model.
+        model: String,
+        /// The name given.
+        name: String,
+        /// The model's parameters.
+        known: String,
+    },
+    /// The value does not fit the parameter's type.
+    #[error("parameter `{name}`: `{value}` is not {expected}")]
+    BadValue {
+        /// The parameter.
+        name: String,
+        /// The value given.
+        value: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// Not of the form `key=value`.
+    #[error("`{0}` is not of the form key=value")]
+    Malformed(String),
+    /// No model of that name.
+    #[error("no model named `{name}` (models: {known})")]
+    UnknownModel {
+        /// The name given.
+        name: String,
+        /// The catalogue's models.
+        known: String,
+    },
+}
+
+/// Validated parameter values of one model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Params {
+    model: &'static str,
+    specs: Vec<(&'static str, String)>,
+}
+
+impl Params {
+    /// The defaults of `specs`, for model `model`.
+    pub fn defaults(model: &'static str, specs: &[ParamSpec]) -> Params {
+        Params {
+            model,
+            specs: specs.iter().map(|s| (s.name, s.default.to_string())).collect(),
+        }
+    }
+
+    /// The model these parameters belong to.
+    pub fn model(&self) -> &'static str {
+        self.model
+    }
+
+    /// Sets `name` to `value` after checking it against `specs`.
+    pub fn set(&mut self, specs: &[ParamSpec], name: &str, value: &str) -> Result<(), ParamError> {
+        let Some(spec) = specs.iter().find(|s| s.name == name) else {
+            return Err(ParamError::Unknown {
+                model: self.model.to_string(),
+                name: name.to_string(),
+                known: specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+            });
+        };
+        let ok = match spec.kind {
+            ParamKind::UInt { min, max } => value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v)),
+            ParamKind::Choice(names) => names.contains(&value),
+            ParamKind::Bool => value == "true" || value == "false",
+        };
+        if !ok {
+            return Err(ParamError::BadValue {
+                name: name.to_string(),
+                value: value.to_string(),
+                expected: spec.kind.to_string(),
+            });
+        }
+        if let Some(slot) = self.specs.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = value.to_string();
+        }
+        Ok(())
+    }
+
+    /// Sets `key=value`.
+    pub fn set_pair(&mut self, specs: &[ParamSpec], pair: &str) -> Result<(), ParamError> {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| ParamError::Malformed(pair.to_string()))?;
+        self.set(specs, k.trim(), v.trim())
+    }
+
+    fn raw(&self, name: &str) -> Result<&str, ParamError> {
+        self.specs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ParamError::Unknown {
+                model: self.model.to_string(),
+                name: name.to_string(),
+                known: self.specs.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    fn bad(name: &str, value: &str, expected: &str) -> ParamError {
+        ParamError::BadValue {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        }
+    }
+
+    /// An integer parameter.
+    pub fn uint(&self, name: &str) -> Result<u64, ParamError> {
+        let v = self.raw(name)?;
+        v.parse().map_err(|_| Self::bad(name, v, "an integer"))
+    }
+
+    /// A choice parameter.
+    pub fn choice(&self, name: &str) -> Result<&str, ParamError> {
+        self.raw(name)
+    }
+
+    /// A boolean parameter.
+    pub fn bool(&self, name: &str) -> Result<bool, ParamError> {
+        match self.raw(name)? {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(Self::bad(name, v, "true|false")),
+        }
+    }
+
+    /// `k=v` pairs, in the specs' order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.specs.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    /// The pairs that differ from `defaults`, as `k=v,k=v` (empty when all are defaults).
+    pub fn diff(&self, defaults: &Params) -> String {
+        self.pairs()
+            .zip(defaults.pairs())
+            .filter(|(a, b)| a.1 != b.1)
+            .map(|((k, v), _)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[ParamSpec] = &[
+        ParamSpec { name: "n", kind: ParamKind::UInt { min: 1, max: 3 }, default: "2", help: "" },
+        ParamSpec { name: "mode", kind: ParamKind::Choice(&["a", "b"]), default: "a", help: "" },
+        ParamSpec { name: "flag", kind: ParamKind::Bool, default: "true", help: "" },
+    ];
+
+    #[test]
+    fn defaults_and_valid_sets() {
+        let mut p = Params::defaults("m", SPECS);
+        assert_eq!(p.uint("n"), Ok(2));
+        p.set_pair(SPECS, "n=3").unwrap();
+        p.set_pair(SPECS, "mode=b").unwrap();
+        p.set_pair(SPECS, "flag=false").unwrap();
+        assert_eq!((p.uint("n"), p.choice("mode"), p.bool("flag")), (Ok(3), Ok("b"), Ok(false)));
+        assert_eq!(p.diff(&Params::defaults("m", SPECS)), "n=3,mode=b,flag=false");
+    }
+
+    #[test]
+    fn bad_input_is_named() {
+        let mut p = Params::defaults("m", SPECS);
+        assert!(matches!(p.set_pair(SPECS, "x=1"), Err(ParamError::Unknown { name, .. }) if name == "x"));
+        assert!(matches!(p.set_pair(SPECS, "n=9"), Err(ParamError::BadValue { name, .. }) if name == "n"));
+        assert!(matches!(p.set_pair(SPECS, "n=two"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "mode=c"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "flag=1"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "n"), Err(ParamError::Malformed(_))));
+        assert_eq!(p, Params::defaults("m", SPECS), "a failed set changes nothing");
+    }
+}

@@ -1,0 +1,325 @@
+//! The check runner: runs catalogue configurations through stateright's BFS checker on all
+//! cores and turns the result into rows (property, expectation, verdict, state counts, depth,
+//! seconds) with a readable counterexample for every violation.
+
+use serde::Serialize;
+use stateright::{Checker, Expectation, HasDiscoveries};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use twosafe_models::catalogue::{self, Expect, ModelSpec, ModelVisitor, VariantSpec};
+use twosafe_models::params::{ParamError, Params};
+use twosafe_models::trace::Checkable;
+
+/// The verdict of the checker on one property.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The whole bounded state space was explored and no counterexample exists.
+    Holds,
+    /// A counterexample was found.
+    Violated,
+    /// The search stopped before it could decide.
+    Unknown,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Holds => "holds",
+            Verdict::Violated => "violated",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// One line of `twosafe check`: a (model, configuration, property) and what the checker found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The model's name.
+    pub model: String,
+    /// The protocol variant (`correct` or a seeded bug).
+    pub variant: String,
+    /// The property.
+    pub property: String,
+    /// What the catalogue expects.
+    pub expect: Expect,
+    /// What the checker found.
+    pub verdict: Verdict,
+    /// States generated (with repeats).
+    pub states: usize,
+    /// Distinct states.
+    pub unique_states: usize,
+    /// The depth reached.
+    pub max_depth: usize,
+    /// Seconds the check took.
+    pub secs: f64,
+    /// The catalogue configuration's label.
+    pub config: String,
+    /// Parameters that differ from the model's defaults.
+    pub params: String,
+    /// The counterexample, one step a line, where one was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Vec<String>>,
+}
+
+impl Row {
+    /// Whether the verdict is the expected one.
+    pub fn as_expected(&self) -> bool {
+        matches!(
+            (self.expect, self.verdict),
+            (Expect::Holds, Verdict::Holds) | (Expect::Violated, Verdict::Violated)
+        )
+    }
+}
+
+/// How to run checks.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Checker threads.
+    pub threads: usize,
+    /// Show a progress line for long checks.
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            progress: false,
+        }
+    }
+}
+
+/// The result of one model run, before it is labelled.
+struct Run {
+    rows: Vec<(String, Expect, Verdict, Option<Vec<String>>)>,
+    states: usize,
+    unique_states: usize,
+    max_depth: usize,
+    secs: f64,
+}
+
+struct RunVisitor<'a> {
+    variant: &'static VariantSpec,
+    opts: &'a Options,
+    label: String,
+}
+
+impl ModelVisitor for RunVisitor<'_> {
+    type Output = Run;
+
+    fn visit<M: Checkable>(self, model: M) -> Run {
+        let props: Vec<_> = model
+            .properties()
+            .into_iter()
+            .map(|p| (p.name, p.expectation, catalogue::expect(self.variant, p.name)))
+            .collect();
+        // Expected violations that the model cannot even express are reported as unknown.
+        let mut rows_extra: Vec<_> = self
+            .variant
+            .breaks
+            .iter()
+            .filter(|b| !props.iter().any(|(n, _, _)| n == *b))
+            .map(|b| (b.to_string(), Expect::Violated, Verdict::Unknown, None))
+            .collect();
+        let wanted: BTreeSet<&'static str> = props
+            .iter()
+            .filter(|(_, _, e)| *e == Some(Expect::Violated))
+            .map(|(n, _, _)| *n)
+            .collect();
+        let start = Instant::now();
+        // A search for a seeded bug runs on one thread: BFS then finds a shortest
+        // counterexample, and the same one every time. Exhaustive checks use every core.
+        let builder = if wanted.is_empty() {
+            model.checker().threads(self.opts.threads)
+        } else {
+            model
+                .checker()
+                .threads(1)
+                .finish_when(HasDiscoveries::AllOf(wanted.clone()))
+        };
+        let checker = builder.spawn_bfs();
+        let bar = self.opts.progress.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        while !checker.is_done() {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Some(bar) = &bar {
+                if start.elapsed() > Duration::from_secs(2) {
+                    bar.set_message(format!(
+                        "{}: {} states, {} unique, depth {}",
+                        self.label,
+                        checker.state_count(),
+                        checker.unique_state_count(),
+                        checker.max_depth()
+                    ));
+                    bar.tick();
+                }
+            }
+        }
+        let checker = checker.join();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let found_all_wanted = wanted.iter().all(|w| checker.discovery(w).is_some());
+        let exhaustive = wanted.is_empty() || !found_all_wanted;
+        let mut rows = Vec::new();
+        for (name, expectation, expect) in props {
+            let Some(expect) = expect else { continue };
+            let discovery = checker.discovery(name);
+            let verdict = match (&expectation, &discovery) {
+                (Expectation::Sometimes, Some(_)) => Verdict::Holds,
+                (Expectation::Sometimes, None) if exhaustive => Verdict::Violated,
+                (_, Some(_)) => Verdict::Violated,
+                (_, None) if exhaustive => Verdict::Holds,
+                _ => Verdict::Unknown,
+            };
+            let trace = match (&expectation, &discovery) {
+                (Expectation::Sometimes, _) => None,
+                (_, Some(path)) => Some(checker.model().narrate(path)),
+                _ => None,
+            };
+            rows.push((name.to_string(), expect, verdict, trace));
+        }
+        rows.append(&mut rows_extra);
+        Run {
+            rows,
+            states: checker.state_count(),
+            unique_states: checker.unique_state_count(),
+            max_depth: checker.max_depth(),
+            secs,
+        }
+    }
+}
+
+/// Runs `model` with `params` (a catalogue configuration labelled `config`).
+pub fn run(
+    model: &ModelSpec,
+    config: &str,
+    params: &Params,
+    opts: &Options,
+) -> Result<Vec<Row>, ParamError> {
+    let variant = model.variant(params).ok_or_else(|| ParamError::BadValue {
+        name: "variant".into(),
+        value: params.choice("variant").unwrap_or("").into(),
+        expected: "a variant of the model".into(),
+    })?;
+    let visitor = RunVisitor {
+        variant,
+        opts,
+        label: format!("{} {config}", model.name),
+    };
+    let run = catalogue::visit(params, visitor)?;
+    let diff = params.diff(&model.defaults());
+    Ok(run
+        .rows
+        .into_iter()
+        .map(|(property, expect, verdict, counterexample)| Row {
+            model: model.name.to_string(),
+            variant: variant.name.to_string(),
+            property,
+            expect,
+            verdict,
+            states: run.states,
+            unique_states: run.unique_states,
+            max_depth: run.max_depth,
+            secs: run.secs,
+            config: config.to_string(),
+            params: diff.clone(),
+            counterexample,
+        })
+        .collect())
+}
+
+/// The configurations to run for `models` (all when empty), with `overrides` on top of each;
+/// configurations that the overrides make identical are run once.
+pub fn plan(
+    models: &[String],
+    overrides: &[String],
+) -> Result<Vec<(&'static ModelSpec, String, Params)>, ParamError> {
+    let specs: Vec<&'static ModelSpec> = if models.is_empty() {
+        catalogue::MODELS.iter().collect()
+    } else {
+        models
+            .iter()
+            .map(|m| catalogue::model(m))
+            .collect::<Result<_, _>>()?
+    };
+    let mut seen = BTreeSet::new();
+    let mut plan = Vec::new();
+    for spec in specs {
+        for c in spec.checks {
+            let params = spec.params_of(c, overrides)?;
+            if seen.insert(params.clone()) {
+                plan.push((spec, c.config.to_string(), params));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Formats rows as a table.
+pub fn table(rows: &[Row]) -> String {
+    let head = [
+        "model", "config", "variant", "property", "expect", "verdict", "states", "unique",
+        "depth", "secs",
+    ];
+    let cells: Vec<[String; 10]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.model.clone(),
+                r.config.clone(),
+                r.variant.clone(),
+                r.property.clone(),
+                format!("{:?}", r.expect).to_lowercase(),
+                if r.as_expected() {
+                    r.verdict.to_string()
+                } else {
+                    format!("{} (!)", r.verdict)
+                },
+                r.states.to_string(),
+                r.unique_states.to_string(),
+                r.max_depth.to_string(),
+                format!("{:.2}", r.secs),
+            ]
+        })
+        .collect();
+    let mut width = head.map(str::len);
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |row: &[String]| {
+        row.iter()
+            .zip(width)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i >= 6 {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&head.map(String::from));
+    out.push('\n');
+    out.push_str(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push('\n');
+    for row in &cells {
+        out.push_str(&line(row));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,243 @@
+//! The `twosafe` command line: check, list and explore the workbench's models.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use twosafe::check::{self, Options, Row};
+use twosafe::explore;
+use twosafe::models::catalogue::{self, MODELS};
+use twosafe::models::params::ParamError;
+
+#[derive(Parser)]
+#[command(name = "twosafe", version, about = "A formally checked workbench for primary-backup replication protocols")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Model-check the catalogue (or the named models) and print a table of verdicts.
+    ///
+    /// Exits 1 if any verdict differs from its expectation, 2 on bad input.
+    Check {
+        /// Models to check (default: all). See `twosafe models`.
+        models: Vec<String>,
+        /// Override a parameter in every configuration checked, e.g. `--set clients=3`.
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Checker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Only the configurations whose label contains this text (e.g. `bug/`).
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// List every model with its parameters, defaults, properties and seeded-bug variants.
+    Models {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve a model in the browser (stateright's Explorer) on localhost.
+    Explore {
+        /// The model.
+        model: String,
+        /// Set a parameter, e.g. `--set crashes=0`.
+        #[arg(long = "set", value_name = "K=V")]
+        set: Vec<String>,
+        /// The port.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("twosafe: {e}");
+            if e.downcast_ref::<ParamError>().is_some()
+                || matches!(e.downcast_ref::<explore::ExploreError>(), Some(explore::ExploreError::Param(_)))
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check {
+            models,
+            set,
+            json,
+            threads,
+            only,
+        } => check_cmd(&models, &set, json, threads, only.as_deref()),
+        Command::Models { json } => {
+            models_cmd(json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explore { model, set, port } => {
+            let spec = catalogue::model(&model)?;
+            let mut params = spec.defaults();
+            for pair in &set {
+                params.set_pair(spec.params, pair)?;
+            }
+            explore::serve(&params, port, |url| {
+                println!("Exploring {model} at {url} (Ctrl-C to stop)");
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_cmd(
+    models: &[String],
+    set: &[String],
+    json: bool,
+    threads: Option<usize>,
+    only: Option<&str>,
+) -> Result<ExitCode> {
+    let mut opts = Options {
+        progress: std::io::stderr().is_terminal() && !json,
+        ..Options::default()
+    };
+    if let Some(t) = threads {
+        opts.threads = t.max(1);
+    }
+    let plan: Vec<_> = check::plan(models, set)?
+        .into_iter()
+        .filter(|(_, config, _)| only.is_none_or(|o| config.contains(o)))
+        .collect();
+    let mut rows: Vec<Row> = Vec::new();
+    for (spec, config, params) in &plan {
+        let new = check::run(spec, config, params, &opts)?;
+        if json {
+            for r in &new {
+                println!("{}", serde_json::to_string(r)?);
+            }
+        } else if !std::io::stdout().is_terminal() {
+            // Non-interactive: say what finished, so long runs show life in logs.
+            eprintln!("checked {} {config} ({:.1}s)", spec.name, new.first().map_or(0.0, |r| r.secs));
+        }
+        rows.extend(new);
+    }
+    let failed = rows.iter().filter(|r| !r.as_expected()).count();
+    if !json {
+        print!("{}", check::table(&rows));
+        for r in rows.iter().filter(|r| r.counterexample.is_some()) {
+            let steps = r.counterexample.as_deref().unwrap_or_default();
+            println!(
+                "\nCounterexample: {} of {} {} ({}), {} steps:",
+                r.property,
+                r.model,
+                r.config,
+                r.variant,
+                steps.len()
+            );
+            for (i, s) in steps.iter().enumerate() {
+                println!("  {:>2}. {s}", i + 1);
+            }
+        }
+        println!(
+            "\n{} checks, {} as expected, {} not",
+            rows.len(),
+            rows.len() - failed,
+            failed
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(serde::Serialize)]
+struct ModelView {
+    name: &'static str,
+    about: &'static str,
+    seed: &'static str,
+    params: Vec<ParamView>,
+    properties: Vec<(&'static str, &'static str)>,
+    variants: Vec<VariantView>,
+    checks: Vec<&'static str>,
+}
+
+#[derive(serde::Serialize)]
+struct ParamView {
+    name: &'static str,
+    kind: String,
+    default: &'static str,
+    help: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct VariantView {
+    name: &'static str,
+    about: &'static str,
+    breaks: &'static [&'static str],
+}
+
+fn models_cmd(json: bool) -> Result<()> {
+    for m in MODELS {
+        let view = ModelView {
+            name: m.name,
+            about: m.about,
+            seed: m.seed,
+            params: m
+                .params
+                .iter()
+                .map(|p| ParamView {
+                    name: p.name,
+                    kind: p.kind.to_string(),
+                    default: p.default,
+                    help: p.help,
+                })
+                .collect(),
+            properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
+            variants: m
+                .variants
+                .iter()
+                .map(|v| VariantView {
+                    name: v.name,
+                    about: v.about,
+                    breaks: v.breaks,
+                })
+                .collect(),
+            checks: m.checks.iter().map(|c| c.config).collect(),
+        };
+        if json {
+            println!("{}", serde_json::to_string(&view)?);
+            continue;
+        }
+        println!("{} — {}\n  seed: {}", m.name, m.about, m.seed);
+        println!("  parameters (--set NAME=VALUE):");
+        for p in &view.params {
+            println!("    {:<10} {:<32} default {:<10} {}", p.name, p.kind, p.default, p.help);
+        }
+        println!("  properties:");
+        for (n, a) in &view.properties {
+            println!("    {n:<16} {a}");
+        }
+        println!("  variants (seeded bugs and the property each must break):");
+        for v in &view.variants {
+            let breaks = if v.breaks.is_empty() { "-".to_string() } else { v.breaks.join(", ") };
+            println!("    {:<24} breaks {:<16} {}", v.name, breaks, v.about);
+        }
+        println!("  checked configurations: {}", view.checks.join(", "));
+    }
+    Ok(())
+}
