@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use twosafe_models::catalogue::{self, Expect, ModelSpec, ModelVisitor, VariantSpec};
 use twosafe_models::params::{ParamError, Params};
-use twosafe_models::trace::Checkable;
+use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable};
 
 /// The verdict of the checker on one property.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
@@ -112,7 +112,13 @@ impl ModelVisitor for RunVisitor<'_> {
         let props: Vec<_> = model
             .properties()
             .into_iter()
-            .map(|p| (p.name, p.expectation, catalogue::expect(self.variant, p.name)))
+            .map(|p| {
+                (
+                    p.name,
+                    p.expectation,
+                    catalogue::expect(self.variant, p.name),
+                )
+            })
             .collect();
         // Expected violations that the model cannot even express are reported as unknown.
         let mut rows_extra: Vec<_> = self
@@ -182,7 +188,13 @@ impl ModelVisitor for RunVisitor<'_> {
             };
             let trace = match (&expectation, &discovery) {
                 (Expectation::Sometimes, _) => None,
-                (_, Some(path)) => Some(checker.model().narrate(path)),
+                (_, Some(path)) => {
+                    let m = checker.model();
+                    let found = shortest_prefix(m, name, path.clone());
+                    let shortest =
+                        shortest_counterexample(m, name, found.clone().into_actions().len());
+                    Some(m.narrate(&shortest.unwrap_or(found)))
+                }
                 _ => None,
             };
             rows.push((name.to_string(), expect, verdict, trace));
@@ -237,11 +249,13 @@ pub fn run(
         .collect())
 }
 
-/// The configurations to run for `models` (all when empty), with `overrides` on top of each;
+/// The configurations to run for `models` (all when empty; the deep ones only if `deep`),
+/// with `overrides` on top of each;
 /// configurations that the overrides make identical are run once.
 pub fn plan(
     models: &[String],
     overrides: &[String],
+    deep: bool,
 ) -> Result<Vec<(&'static ModelSpec, String, Params)>, ParamError> {
     let specs: Vec<&'static ModelSpec> = if models.is_empty() {
         catalogue::MODELS.iter().collect()
@@ -254,7 +268,7 @@ pub fn plan(
     let mut seen = BTreeSet::new();
     let mut plan = Vec::new();
     for spec in specs {
-        for c in spec.checks {
+        for c in spec.checks.iter().filter(|c| deep || !c.deep) {
             let params = spec.params_of(c, overrides)?;
             if seen.insert(params.clone()) {
                 plan.push((spec, c.config.to_string(), params));
@@ -267,8 +281,8 @@ pub fn plan(
 /// Formats rows as a table.
 pub fn table(rows: &[Row]) -> String {
     let head = [
-        "model", "config", "variant", "property", "expect", "verdict", "states", "unique",
-        "depth", "secs",
+        "model", "config", "variant", "property", "expect", "verdict", "states", "unique", "depth",
+        "secs",
     ];
     let cells: Vec<[String; 10]> = rows
         .iter()
@@ -315,7 +329,13 @@ pub fn table(rows: &[Row]) -> String {
     };
     let mut out = line(&head.map(String::from));
     out.push('\n');
-    out.push_str(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     out.push('\n');
     for row in &cells {
         out.push_str(&line(row));

@@ -10,7 +10,11 @@ use twosafe::models::catalogue::{self, MODELS};
 use twosafe::models::params::ParamError;
 
 #[derive(Parser)]
-#[command(name = "twosafe", version, about = "A formally checked workbench for primary-backup replication protocols")]
+#[command(
+    name = "twosafe",
+    version,
+    about = "A formally checked workbench for primary-backup replication protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,6 +40,9 @@ enum Command {
         /// Only the configurations whose label contains this text (e.g. `bug/`).
         #[arg(long)]
         only: Option<String>,
+        /// Also the deep configurations (minutes, not seconds).
+        #[arg(long)]
+        deep: bool,
     },
     /// List every model with its parameters, defaults, properties and seeded-bug variants.
     Models {
@@ -66,7 +73,10 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("twosafe: {e}");
             if e.downcast_ref::<ParamError>().is_some()
-                || matches!(e.downcast_ref::<explore::ExploreError>(), Some(explore::ExploreError::Param(_)))
+                || matches!(
+                    e.downcast_ref::<explore::ExploreError>(),
+                    Some(explore::ExploreError::Param(_))
+                )
             {
                 ExitCode::from(2)
             } else {
@@ -84,7 +94,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             threads,
             only,
-        } => check_cmd(&models, &set, json, threads, only.as_deref()),
+            deep,
+        } => check_cmd(&models, &set, json, threads, only.as_deref(), deep),
         Command::Models { json } => {
             models_cmd(json)?;
             Ok(ExitCode::SUCCESS)
@@ -109,6 +120,7 @@ fn check_cmd(
     json: bool,
     threads: Option<usize>,
     only: Option<&str>,
+    deep: bool,
 ) -> Result<ExitCode> {
     let mut opts = Options {
         progress: std::io::stderr().is_terminal() && !json,
@@ -117,7 +129,7 @@ fn check_cmd(
     if let Some(t) = threads {
         opts.threads = t.max(1);
     }
-    let plan: Vec<_> = check::plan(models, set)?
+    let plan: Vec<_> = check::plan(models, set, deep)?
         .into_iter()
         .filter(|(_, config, _)| only.is_none_or(|o| config.contains(o)))
         .collect();
@@ -130,7 +142,11 @@ fn check_cmd(
             }
         } else if !std::io::stdout().is_terminal() {
             // Non-interactive: say what finished, so long runs show life in logs.
-            eprintln!("checked {} {config} ({:.1}s)", spec.name, new.first().map_or(0.0, |r| r.secs));
+            eprintln!(
+                "checked {} {config} ({:.1}s)",
+                spec.name,
+                new.first().map_or(0.0, |r| r.secs)
+            );
         }
         rows.extend(new);
     }
@@ -226,7 +242,10 @@ fn models_cmd(json: bool) -> Result<()> {
         println!("{} — {}\n  seed: {}", m.name, m.about, m.seed);
         println!("  parameters (--set NAME=VALUE):");
         for p in &view.params {
-            println!("    {:<10} {:<32} default {:<10} {}", p.name, p.kind, p.default, p.help);
+            println!(
+                "    {:<10} {:<32} default {:<10} {}",
+                p.name, p.kind, p.default, p.help
+            );
         }
         println!("  properties:");
         for (n, a) in &view.properties {
@@ -234,7 +253,11 @@ fn models_cmd(json: bool) -> Result<()> {
         }
         println!("  variants (seeded bugs and the property each must break):");
         for v in &view.variants {
-            let breaks = if v.breaks.is_empty() { "-".to_string() } else { v.breaks.join(", ") };
+            let breaks = if v.breaks.is_empty() {
+                "-".to_string()
+            } else {
+                v.breaks.join(", ")
+            };
             println!("    {:<24} breaks {:<16} {}", v.name, breaks, v.about);
         }
         println!("  checked configurations: {}", view.checks.join(", "));

@@ -37,6 +37,8 @@ pub struct CheckSpec {
     pub config: &'static str,
     /// Parameters that differ from the defaults.
     pub set: &'static [(&'static str, &'static str)],
+    /// Too large for `cargo test`: run by `twosafe check --deep` and the ignored deep test.
+    pub deep: bool,
 }
 
 /// A model of the catalogue.
@@ -121,29 +123,136 @@ pub const MODELS: &[ModelSpec] = &[ModelSpec {
     properties: crate::linear_2pc::model::PROPERTIES,
     variants: crate::linear_2pc::model::VARIANTS,
     checks: &[
-        CheckSpec { config: "hot/crash-primary", set: &[("level", "critical"), ("crash", "primary")] },
-        CheckSpec { config: "hot/crash-backup", set: &[("level", "critical"), ("crash", "backup")] },
-        CheckSpec { config: "cold/crash-primary", set: &[("level", "important"), ("crash", "primary")] },
-        CheckSpec { config: "cold/crash-backup", set: &[("level", "important"), ("crash", "backup")] },
-        CheckSpec { config: "normal/crash", set: &[("level", "normal"), ("crash", "primary")] },
-        CheckSpec { config: "hot/counter", set: &[("service", "counter"), ("crash", "any")] },
-        CheckSpec { config: "hot/reliable", set: &[("lossy", "false")] },
-        CheckSpec { config: "cold/reliable", set: &[("level", "important"), ("lossy", "false")] },
-        CheckSpec { config: "bug/one-safe", set: &[("variant", "one-safe")] },
-        CheckSpec { config: "bug/ack-before-durable", set: &[("variant", "ack-before-durable"), ("level", "important")] },
-        CheckSpec { config: "bug/skip-reconfiguration", set: &[("variant", "skip-reconfiguration"), ("service", "counter"), ("crash", "primary")] },
-        CheckSpec { config: "bug/no-duplicate-detection", set: &[("variant", "no-duplicate-detection"), ("service", "counter"), ("clients", "1"), ("crashes", "0")] },
-        CheckSpec { config: "bug/local-reads", set: &[("variant", "local-reads"), ("requests", "2"), ("crashes", "0")] },
-        CheckSpec { config: "bug/no-redirect", set: &[("variant", "no-redirect"), ("lossy", "false"), ("clients", "1"), ("crashes", "0")] },
+        CheckSpec {
+            config: "hot/crash-primary",
+            set: &[("level", "critical"), ("crash", "primary")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/crash-backup",
+            set: &[("level", "critical"), ("crash", "backup")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "cold/crash-primary",
+            set: &[("level", "important"), ("crash", "primary")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "cold/crash-backup",
+            set: &[("level", "important"), ("crash", "backup")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "normal/crash",
+            set: &[("level", "normal"), ("crash", "primary")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/counter",
+            set: &[("service", "counter")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/two-clients",
+            set: &[("clients", "2"), ("requests", "1"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/two-clients-reliable",
+            set: &[
+                ("clients", "2"),
+                ("requests", "1"),
+                ("resends", "0"),
+                ("lossy", "false"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/reliable",
+            set: &[("lossy", "false")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "cold/reliable",
+            set: &[("level", "important"), ("lossy", "false")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/one-safe",
+            set: &[("variant", "one-safe")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/ack-before-durable",
+            set: &[("variant", "ack-before-durable"), ("level", "important")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/skip-reconfiguration",
+            set: &[
+                ("variant", "skip-reconfiguration"),
+                ("service", "counter"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("crash", "primary"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-duplicate-detection",
+            set: &[
+                ("variant", "no-duplicate-detection"),
+                ("service", "counter"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/local-reads",
+            set: &[
+                ("variant", "local-reads"),
+                ("clients", "2"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-redirect",
+            set: &[
+                ("variant", "no-redirect"),
+                ("lossy", "false"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "deep/hot/two-clients-crash-primary",
+            set: &[("clients", "2"), ("requests", "1"), ("crash", "primary")],
+            deep: true,
+        },
+        CheckSpec {
+            config: "deep/cold/two-clients-crash-backup",
+            set: &[
+                ("level", "important"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("crash", "backup"),
+            ],
+            deep: true,
+        },
     ],
 }];
 
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
-    MODELS.iter().find(|m| m.name == name).ok_or_else(|| ParamError::UnknownModel {
-        name: name.to_string(),
-        known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
-    })
+    MODELS
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| ParamError::UnknownModel {
+            name: name.to_string(),
+            known: MODELS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        })
 }
 
 /// Builds the model that `params` describe and hands it to `visitor`.

@@ -90,7 +90,10 @@ impl Params {
     pub fn defaults(model: &'static str, specs: &[ParamSpec]) -> Params {
         Params {
             model,
-            specs: specs.iter().map(|s| (s.name, s.default.to_string())).collect(),
+            specs: specs
+                .iter()
+                .map(|s| (s.name, s.default.to_string()))
+                .collect(),
         }
     }
 
@@ -109,7 +112,9 @@ impl Params {
             });
         };
         let ok = match spec.kind {
-            ParamKind::UInt { min, max } => value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v)),
+            ParamKind::UInt { min, max } => {
+                value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v))
+            }
             ParamKind::Choice(names) => names.contains(&value),
             ParamKind::Bool => value == "true" || value == "false",
         };
@@ -142,7 +147,12 @@ impl Params {
             .ok_or_else(|| ParamError::Unknown {
                 model: self.model.to_string(),
                 name: name.to_string(),
-                known: self.specs.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
+                known: self
+                    .specs
+                    .iter()
+                    .map(|s| s.0)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 
@@ -195,9 +205,24 @@ mod tests {
     use super::*;
 
     const SPECS: &[ParamSpec] = &[
-        ParamSpec { name: "n", kind: ParamKind::UInt { min: 1, max: 3 }, default: "2", help: "" },
-        ParamSpec { name: "mode", kind: ParamKind::Choice(&["a", "b"]), default: "a", help: "" },
-        ParamSpec { name: "flag", kind: ParamKind::Bool, default: "true", help: "" },
+        ParamSpec {
+            name: "n",
+            kind: ParamKind::UInt { min: 1, max: 3 },
+            default: "2",
+            help: "",
+        },
+        ParamSpec {
+            name: "mode",
+            kind: ParamKind::Choice(&["a", "b"]),
+            default: "a",
+            help: "",
+        },
+        ParamSpec {
+            name: "flag",
+            kind: ParamKind::Bool,
+            default: "true",
+            help: "",
+        },
     ];
 
     #[test]
@@ -207,19 +232,45 @@ mod tests {
         p.set_pair(SPECS, "n=3").unwrap();
         p.set_pair(SPECS, "mode=b").unwrap();
         p.set_pair(SPECS, "flag=false").unwrap();
-        assert_eq!((p.uint("n"), p.choice("mode"), p.bool("flag")), (Ok(3), Ok("b"), Ok(false)));
-        assert_eq!(p.diff(&Params::defaults("m", SPECS)), "n=3,mode=b,flag=false");
+        assert_eq!(
+            (p.uint("n"), p.choice("mode"), p.bool("flag")),
+            (Ok(3), Ok("b"), Ok(false))
+        );
+        assert_eq!(
+            p.diff(&Params::defaults("m", SPECS)),
+            "n=3,mode=b,flag=false"
+        );
     }
 
     #[test]
     fn bad_input_is_named() {
         let mut p = Params::defaults("m", SPECS);
-        assert!(matches!(p.set_pair(SPECS, "x=1"), Err(ParamError::Unknown { name, .. }) if name == "x"));
-        assert!(matches!(p.set_pair(SPECS, "n=9"), Err(ParamError::BadValue { name, .. }) if name == "n"));
-        assert!(matches!(p.set_pair(SPECS, "n=two"), Err(ParamError::BadValue { .. })));
-        assert!(matches!(p.set_pair(SPECS, "mode=c"), Err(ParamError::BadValue { .. })));
-        assert!(matches!(p.set_pair(SPECS, "flag=1"), Err(ParamError::BadValue { .. })));
-        assert!(matches!(p.set_pair(SPECS, "n"), Err(ParamError::Malformed(_))));
-        assert_eq!(p, Params::defaults("m", SPECS), "a failed set changes nothing");
+        assert!(
+            matches!(p.set_pair(SPECS, "x=1"), Err(ParamError::Unknown { name, .. }) if name == "x")
+        );
+        assert!(
+            matches!(p.set_pair(SPECS, "n=9"), Err(ParamError::BadValue { name, .. }) if name == "n")
+        );
+        assert!(matches!(
+            p.set_pair(SPECS, "n=two"),
+            Err(ParamError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p.set_pair(SPECS, "mode=c"),
+            Err(ParamError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p.set_pair(SPECS, "flag=1"),
+            Err(ParamError::BadValue { .. })
+        ));
+        assert!(matches!(
+            p.set_pair(SPECS, "n"),
+            Err(ParamError::Malformed(_))
+        ));
+        assert_eq!(
+            p,
+            Params::defaults("m", SPECS),
+            "a failed set changes nothing"
+        );
     }
 }

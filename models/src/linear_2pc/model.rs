@@ -157,13 +157,13 @@ pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "clients",
         kind: ParamKind::UInt { min: 1, max: 4 },
-        default: "2",
+        default: "1",
         help: "number of clients",
     },
     ParamSpec {
         name: "requests",
         kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "1",
+        default: "2",
         help: "requests per client (one outstanding at a time)",
     },
     ParamSpec {
@@ -458,10 +458,7 @@ fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
 }
 
 /// Every (client, seq, op, reply) a client has received a reply for.
-fn acknowledged<S: Service>(
-    cfg: &Config,
-    state: &State<S>,
-) -> Vec<(Id, u8, S::Op, S::Reply)> {
+fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<(Id, u8, S::Op, S::Reply)> {
     let mut acked = Vec::new();
     for (k, id) in cfg.client_ids().enumerate() {
         if let NodeState::Client(c) = &*state.actor_states[usize::from(id)] {
@@ -490,9 +487,9 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .all(|(c, seq, _, _)| {
             holds::<S>(&ad.log, *c, *seq) > 0
                 && (ad.level == Level::Normal
-                    || (0..m.cfg.servers)
-                        .filter(|j| *j != a)
-                        .all(|j| durable(state, j).is_some_and(|d| holds::<S>(&d.log, *c, *seq) > 0)))
+                    || (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
+                        durable(state, j).is_some_and(|d| holds::<S>(&d.log, *c, *seq) > 0)
+                    }))
         })
 }
 
