@@ -153,8 +153,9 @@ impl ModelVisitor for RunVisitor<'_> {
             );
             bar
         });
-        while !checker.is_done() {
-            std::thread::sleep(Duration::from_millis(20));
+        // Without a progress line, just wait; with one, poll (a poll costs up to 100 ms).
+        while bar.is_some() && !checker.is_done() {
+            std::thread::sleep(Duration::from_millis(100));
             if let Some(bar) = &bar {
                 if start.elapsed() > Duration::from_secs(2) {
                     bar.set_message(format!(
@@ -340,6 +341,52 @@ pub fn table(rows: &[Row]) -> String {
     for row in &cells {
         out.push_str(&line(row));
         out.push('\n');
+    }
+    out
+}
+
+/// Formats rows as a markdown table, one line per configuration (the table in proofs.md):
+/// model, configuration, variant, each property with its verdict, states, unique states,
+/// depth, and the length of the shortest counterexample where one was found.
+pub fn markdown(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| model | config | variant | verdicts | states | unique | depth | counterexample steps |\n\
+         |---|---|---|---|---:|---:|---:|---:|\n",
+    );
+    let mut i = 0;
+    while i < rows.len() {
+        let first = &rows[i];
+        let group: Vec<&Row> = rows[i..]
+            .iter()
+            .take_while(|r| r.model == first.model && r.config == first.config)
+            .collect();
+        i += group.len();
+        let verdicts = group
+            .iter()
+            .map(|r| format!("{} {}", r.property, r.verdict))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let steps = group
+            .iter()
+            .filter_map(|r| r.counterexample.as_ref().map(Vec::len))
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            first.model,
+            first.config,
+            first.variant,
+            verdicts,
+            first.states,
+            first.unique_states,
+            first.max_depth,
+            if steps.is_empty() {
+                "-".to_string()
+            } else {
+                steps
+            }
+        ));
     }
     out
 }

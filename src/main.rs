@@ -43,6 +43,9 @@ enum Command {
         /// Also the deep configurations (minutes, not seconds).
         #[arg(long)]
         deep: bool,
+        /// A markdown table, one line per configuration (as in proofs.md).
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
     },
     /// List every model with its parameters, defaults, properties and seeded-bug variants.
     Models {
@@ -95,7 +98,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threads,
             only,
             deep,
-        } => check_cmd(&models, &set, json, threads, only.as_deref(), deep),
+            markdown,
+        } => check_cmd(
+            &models,
+            &set,
+            json,
+            threads,
+            only.as_deref(),
+            deep,
+            markdown,
+        ),
         Command::Models { json } => {
             models_cmd(json)?;
             Ok(ExitCode::SUCCESS)
@@ -121,6 +133,7 @@ fn check_cmd(
     threads: Option<usize>,
     only: Option<&str>,
     deep: bool,
+    markdown: bool,
 ) -> Result<ExitCode> {
     let mut opts = Options {
         progress: std::io::stderr().is_terminal() && !json,
@@ -151,7 +164,9 @@ fn check_cmd(
         rows.extend(new);
     }
     let failed = rows.iter().filter(|r| !r.as_expected()).count();
-    if !json {
+    if markdown {
+        print!("{}", check::markdown(&rows));
+    } else if !json {
         print!("{}", check::table(&rows));
         for r in rows.iter().filter(|r| r.counterexample.is_some()) {
             let steps = r.counterexample.as_deref().unwrap_or_default();

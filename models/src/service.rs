@@ -110,7 +110,7 @@ impl Service for Register {
 
     /// Even-numbered clients write their own value to key 0; odd-numbered clients read key 0.
     fn workload(client: usize, index: usize) -> RegisterOp {
-        if client % 2 == 0 {
+        if client.is_multiple_of(2) {
             // Values are distinct per (client, index) so that a stale read is visible.
             RegisterOp::Put(0, (client * 8 + index + 1) as u8)
         } else {

@@ -218,19 +218,23 @@ impl<S: Service> Server<S> {
                 }
             }
         };
-        match s.role {
-            Role::Primary if storage.is_some() => {
-                if s.level == Level::Normal || self.cfg.variant == Variant::SkipReconfiguration {
-                    self.announce(s.epoch, o);
-                } else {
-                    s.role = Role::Reconfiguring;
-                    o.send(self.backup(), Msg::Inquire { epoch: s.epoch });
-                }
-            }
-            Role::Backup => o.set_timer(Timer::Takeover, model_timeout()),
-            _ => {}
+        let restarted_primary = s.role == Role::Primary && storage.is_some();
+        let reconfigure = restarted_primary
+            && s.level != Level::Normal
+            && self.cfg.variant != Variant::SkipReconfiguration;
+        if reconfigure {
+            s.role = Role::Reconfiguring;
         }
+        // Write-ahead: the restart is durable before anything is sent.
         self.save(&s, o);
+        if reconfigure {
+            o.send(self.backup(), Msg::Inquire { epoch: s.epoch });
+        } else if restarted_primary {
+            self.announce(s.epoch, o);
+        }
+        if s.role == Role::Backup {
+            o.set_timer(Timer::Takeover, model_timeout());
+        }
         s
     }
 

@@ -1,0 +1,320 @@
+//! Unit tests of the linear 2PC roles: a state and an event in, the exact commands out
+//! (seed 000 §3.1). Command order matters: a `Save` must come before any `Send` of the step.
+
+use stateright::actor::{Command, Id, Out};
+use twosafe_models::catalogue;
+use twosafe_models::linear_2pc::client::Client;
+use twosafe_models::linear_2pc::model::{Node, Timer};
+use twosafe_models::linear_2pc::msg::{Entry, Msg};
+use twosafe_models::linear_2pc::server::{Durable, Role, Server, ServerState};
+use twosafe_models::linear_2pc::{Config, Level};
+use twosafe_models::service::{Register, RegisterOp, RegisterReply};
+
+type M = Msg<RegisterOp, RegisterReply>;
+type D = Durable<RegisterOp, RegisterReply>;
+type Cmd = Command<M, Timer, (), D>;
+
+const PRIMARY: usize = 0;
+const BACKUP: usize = 1;
+const CLIENT: usize = 2;
+
+fn cfg(level: &str) -> Config {
+    let spec = catalogue::model("linear-2pc").unwrap();
+    let mut p = spec.defaults();
+    p.set(spec.params, "level", level).unwrap();
+    Config::from_params(&p).unwrap()
+}
+
+fn server(level: &str) -> Server<Register> {
+    Server::new(cfg(level))
+}
+
+fn start(s: &Server<Register>, id: usize, storage: Option<D>) -> (ServerState<Register>, Vec<Cmd>) {
+    let mut o = Out::<Node<Register>>::new();
+    let st = s.on_start(Id::from(id), &storage, &mut o);
+    (st, o.into_iter().collect())
+}
+
+fn deliver(
+    s: &Server<Register>,
+    st: &ServerState<Register>,
+    src: usize,
+    msg: M,
+) -> (Option<ServerState<Register>>, Vec<Cmd>) {
+    let mut o = Out::<Node<Register>>::new();
+    let next = s.on_msg(st, Id::from(src), msg, &mut o);
+    (next, o.into_iter().collect())
+}
+
+fn entry(seq: u8, v: u8) -> Entry<RegisterOp, RegisterReply> {
+    Entry {
+        client: Id::from(CLIENT),
+        seq,
+        op: RegisterOp::Put(0, v),
+        reply: RegisterReply::PutOk,
+    }
+}
+
+fn put(seq: u8, v: u8) -> M {
+    Msg::Request {
+        seq,
+        op: RegisterOp::Put(0, v),
+    }
+}
+
+fn sends(cmds: &[Cmd]) -> Vec<String> {
+    cmds.iter()
+        .map(|c| match c {
+            Command::Send(id, m) => format!("send {} {m:?}", usize::from(*id)),
+            Command::Save(d) => format!(
+                "save {:?} e{} log{} applied{}",
+                d.role,
+                d.epoch,
+                d.log.len(),
+                d.applied
+            ),
+            Command::SetTimer(t, _) => format!("set {t:?}"),
+            Command::CancelTimer(t) => format!("cancel {t:?}"),
+            Command::ChooseRandom(..) => "random".into(),
+        })
+        .collect()
+}
+
+#[test]
+fn primary_ships_the_change_buffer_and_does_not_reply_yet() {
+    let s = server("critical");
+    let (p, _) = start(&s, PRIMARY, None);
+    let (next, cmds) = deliver(&s, &p, CLIENT, put(0, 1));
+    assert!(matches!(
+        cmds.as_slice(),
+        [Command::Send(to, Msg::ChangeBuffer { epoch: 0, index: 0, entry: e })]
+            if *to == Id::from(BACKUP) && *e == entry(0, 1)
+    ));
+    let next = next.expect("the step is pending");
+    assert!(
+        next.log.is_empty(),
+        "nothing is committed before the backup's ack"
+    );
+}
+
+#[test]
+fn primary_commits_on_ack_durably_before_replying() {
+    let s = server("critical");
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, _) = deliver(&s, &p, CLIENT, put(0, 1));
+    let (p, cmds) = deliver(&s, &p.unwrap(), BACKUP, Msg::Ack { epoch: 0, index: 0 });
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e0 log1 applied1",
+            "send 2 Reply { seq: 0, reply: PutOk }"
+        ]
+    );
+    let p = p.unwrap();
+    // A resend of the committed request is answered from the history, not executed again.
+    let (again, cmds) = deliver(&s, &p, CLIENT, put(0, 1));
+    assert!(again.is_none());
+    assert_eq!(sends(&cmds), vec!["send 2 Reply { seq: 0, reply: PutOk }"]);
+    // A stale ack changes nothing.
+    let (stale, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, index: 0 });
+    assert!(stale.is_none() && cmds.is_empty());
+}
+
+#[test]
+fn busy_primary_leaves_other_requests_in_the_network() {
+    let s = server("critical");
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, _) = deliver(&s, &p, CLIENT, put(0, 1));
+    let (next, cmds) = deliver(&s, &p.unwrap(), 3, put(0, 9));
+    assert!(
+        next.is_none() && cmds.is_empty(),
+        "a no-op step: the message stays queued"
+    );
+}
+
+#[test]
+fn hot_backup_applies_saves_then_acks_and_cold_backup_only_stores() {
+    for (level, applied) in [("critical", 1), ("important", 0)] {
+        let s = server(level);
+        let (b, start_cmds) = start(&s, BACKUP, None);
+        assert_eq!(
+            sends(&start_cmds),
+            vec!["save Backup e0 log0 applied0", "set Takeover"]
+        );
+        let cb = Msg::ChangeBuffer {
+            epoch: 0,
+            index: 0,
+            entry: entry(0, 1),
+        };
+        let (b, cmds) = deliver(&s, &b, PRIMARY, cb.clone());
+        assert_eq!(
+            sends(&cmds),
+            vec![
+                format!("save Backup e0 log1 applied{applied}"),
+                "send 0 Ack { epoch: 0, index: 0 }".to_string()
+            ],
+            "{level}"
+        );
+        // A retransmitted change buffer is acked again and not stored twice.
+        let (again, cmds) = deliver(&s, &b.unwrap(), PRIMARY, cb);
+        assert!(again.is_none());
+        assert_eq!(sends(&cmds), vec!["send 0 Ack { epoch: 0, index: 0 }"]);
+    }
+}
+
+#[test]
+fn takeover_installs_buffers_degrades_and_fences_the_old_epoch() {
+    let s = server("important");
+    let (b, _) = start(&s, BACKUP, None);
+    let (b, _) = deliver(
+        &s,
+        &b,
+        PRIMARY,
+        Msg::ChangeBuffer {
+            epoch: 0,
+            index: 0,
+            entry: entry(0, 7),
+        },
+    );
+    let b = b.unwrap();
+    let mut o = Out::<Node<Register>>::new();
+    let p = s
+        .on_timeout(&b, &Timer::Takeover, &mut o)
+        .expect("takes over");
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec![
+            "save Primary e1 log1 applied1",
+            "send 2 NewPrimary { epoch: 1 }"
+        ]
+    );
+    assert_eq!(
+        (p.role, p.epoch, p.level),
+        (Role::Primary, 1, Level::Normal)
+    );
+    assert_eq!(
+        p.service.entries().collect::<Vec<_>>(),
+        vec![(0, 7)],
+        "cold buffers installed"
+    );
+    let (_, cmds) = deliver(
+        &s,
+        &p,
+        PRIMARY,
+        Msg::ChangeBuffer {
+            epoch: 0,
+            index: 1,
+            entry: entry(1, 2),
+        },
+    );
+    assert_eq!(sends(&cmds), vec!["send 0 TakenOver { epoch: 1 }"]);
+}
+
+#[test]
+fn restarted_primary_runs_the_reconfiguration_protocol() {
+    let s = server("critical");
+    let durable = D {
+        role: Role::Primary,
+        epoch: 0,
+        level: Level::Critical,
+        log: vec![],
+        applied: 0,
+        restarts: 0,
+    };
+    let (r, cmds) = start(&s, PRIMARY, Some(durable));
+    assert_eq!(r.role, Role::Reconfiguring);
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e0 log0 applied0",
+            "send 1 Inquire { epoch: 0 }"
+        ]
+    );
+    // Requests wait until the process state is known.
+    let (n, cmds) = deliver(&s, &r, CLIENT, put(0, 1));
+    assert!(n.is_none() && cmds.is_empty());
+    // The backup committed a step the primary crashed before committing: adopt it.
+    let (p, cmds) = deliver(
+        &s,
+        &r,
+        BACKUP,
+        Msg::ProcessState {
+            epoch: 0,
+            log: vec![entry(0, 1)],
+        },
+    );
+    let p = p.unwrap();
+    assert_eq!((p.role, p.log.len()), (Role::Primary, 1));
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e0 log1 applied1",
+            "send 2 NewPrimary { epoch: 0 }"
+        ]
+    );
+    // Or the backup has taken over: retire, and drop the process.
+    let (gone, cmds) = deliver(&s, &r, BACKUP, Msg::TakenOver { epoch: 1 });
+    assert_eq!(gone.unwrap().role, Role::Retired);
+    assert_eq!(sends(&cmds), vec!["save Retired e1 log0 applied0"]);
+}
+
+#[test]
+fn reads_are_confirmed_not_checkpointed() {
+    let s = server("critical");
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, cmds) = deliver(
+        &s,
+        &p,
+        3,
+        Msg::Request {
+            seq: 0,
+            op: RegisterOp::Get(0),
+        },
+    );
+    assert_eq!(sends(&cmds), vec!["send 1 Confirm { epoch: 0, index: 0 }"]);
+    let (_, cmds) = deliver(
+        &s,
+        &p.unwrap(),
+        BACKUP,
+        Msg::Confirmed { epoch: 0, index: 0 },
+    );
+    assert_eq!(
+        sends(&cmds),
+        vec!["send 3 Reply { seq: 0, reply: GetOk(None) }"]
+    );
+}
+
+#[test]
+fn client_follows_the_new_primary_and_resends_within_budget() {
+    let c = Client::<Register>::new(cfg("critical"), 0);
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_start(&mut o);
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 0 Request { seq: 0, op: Put(0, 1) }", "set Resend"]
+    );
+    let mut o = Out::<Node<Register>>::new();
+    let st = c
+        .on_msg(&st, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, &mut o)
+        .unwrap();
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
+    );
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_timeout(&st, &Timer::Resend, &mut o).unwrap();
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
+    );
+    let mut o = Out::<Node<Register>>::new();
+    assert!(
+        c.on_timeout(&st, &Timer::Resend, &mut o).is_none(),
+        "budget spent"
+    );
+    // An older epoch's announcement is ignored.
+    let mut o = Out::<Node<Register>>::new();
+    assert!(c
+        .on_msg(&st, Id::from(PRIMARY), Msg::NewPrimary { epoch: 0 }, &mut o)
+        .is_none());
+}

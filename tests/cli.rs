@@ -1,0 +1,176 @@
+//! The command line as a user meets it: exit codes, one-line errors, the JSON contract of
+//! `check --json`, `models --json`, and `explore` answering on localhost.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn twosafe(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    for (args, needle) in [
+        (
+            vec!["check", "no-such-model"],
+            "no model named `no-such-model`",
+        ),
+        (
+            vec!["check", "--set", "clinets=3"],
+            "no parameter `clinets`",
+        ),
+        (
+            vec!["check", "--set", "clients=many"],
+            "parameter `clients`: `many` is not integer",
+        ),
+        (
+            vec!["check", "--set", "level=hot"],
+            "is not one of critical|important|normal",
+        ),
+        (
+            vec!["check", "--set", "clients"],
+            "not of the form key=value",
+        ),
+        (vec!["explore", "nope"], "no model named `nope`"),
+    ] {
+        let (code, _, err) = twosafe(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn check_json_follows_the_contract() {
+    let (code, out, err) = twosafe(&["check", "linear-2pc", "--only", "bug/", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for l in &lines {
+        for key in [
+            "model",
+            "variant",
+            "property",
+            "expect",
+            "verdict",
+            "states",
+            "unique_states",
+            "max_depth",
+            "secs",
+        ] {
+            assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        assert_eq!(l["expect"], "violated");
+        assert_eq!(l["verdict"], l["expect"]);
+    }
+}
+
+#[test]
+fn a_verdict_that_differs_from_its_expectation_fails_the_run() {
+    let (code, out, _) = twosafe(&[
+        "check",
+        "linear-2pc",
+        "--only",
+        "normal/crash",
+        "--set",
+        "variant=one-safe",
+    ]);
+    // At level normal there is no backup, so the 1-safe bug cannot show: expected violated,
+    // found holds — the run must fail.
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("holds (!)"), "{out}");
+}
+
+#[test]
+fn models_lists_parameters_properties_and_variants() {
+    let (code, out, _) = twosafe(&["models", "--json"]);
+    assert_eq!(code, 0);
+    let m: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(m["name"], "linear-2pc");
+    assert!(m["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "crashes" && p["default"] == "1"));
+    assert_eq!(m["properties"].as_array().unwrap().len(), 5);
+    assert!(m["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == "one-safe"));
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn explore_serves_the_explorer_and_the_initial_states() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["explore", "linear-2pc", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut page = None;
+    while Instant::now() < deadline && page.is_none() {
+        page = http_get(port, "/");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let states = http_get(port, "/.states");
+    let _ = child.kill();
+    let _ = child.wait();
+    let page = page.expect("the explorer answers");
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("<html") || page.contains("<!DOCTYPE"),
+        "{page}"
+    );
+    let states = states.expect("the state API answers");
+    assert!(states.starts_with("HTTP/1.1 200"), "{states}");
+    let body = &states[states.find("\r\n\r\n").unwrap() + 4..];
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let init = json.as_array().expect("a list of initial states");
+    assert_eq!(init.len(), 1);
+    assert!(
+        init[0]["state"].as_str().unwrap().contains("Server"),
+        "{}",
+        init[0]
+    );
+}
+
+#[test]
+fn explore_on_a_port_in_use_is_a_clear_error() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let (code, _, err) = twosafe(&["explore", "linear-2pc", "--port", &port]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot listen on"), "{err}");
+}
