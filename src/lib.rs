@@ -7,5 +7,6 @@
 
 pub mod check;
 pub mod explore;
+pub mod ssn_commit;
 
 pub use twosafe_models as models;

@@ -95,7 +95,11 @@ fn every_configuration_meets_its_expectation_with_the_counts_in_proofs_md() {
 }
 
 fn counterexample(config: &str) -> Vec<String> {
-    let (spec, config, params) = check::plan(&["linear-2pc".into()], &[], false)
+    counterexample_of("linear-2pc", config)
+}
+
+fn counterexample_of(model: &str, config: &str) -> Vec<String> {
+    let (spec, config, params) = check::plan(&[model.into()], &[], false)
         .unwrap()
         .into_iter()
         .find(|(_, c, _)| c == config)
@@ -122,11 +126,11 @@ fn skipping_reconfiguration_lets_histories_diverge() {
     assert_eq!(
         counterexample("bug/skip-reconfiguration"),
         [
-            "client 3 -> server 0: Request { seq: 0, op: Add(1) }",
-            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(3), seq: 0, op: Add(1), reply: CounterReply(1) } }",
+            "client 3 -> server 0: Request { seq: 0, op: Add(1, 1) }",
+            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(3), seq: 0, op: Add(1, 1), reply: CounterReply(1) } }",
             "server 0 CRASHES",
             "server 0 restarts from its durable state",
-            "client 2 -> server 0: Request { seq: 0, op: Add(1) }",
+            "client 2 -> server 0: Request { seq: 0, op: Add(0, 1) }",
             "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
         ]
     );
@@ -140,6 +144,32 @@ fn local_reads_return_a_stale_value_after_a_false_suspicion() {
     assert_eq!(
         trace[7],
         "server 0 -> client 3: Reply { seq: 1, reply: GetOk(None) }"
+    );
+}
+
+#[test]
+fn a_backup_committing_in_execution_order_breaks_ssn_order() {
+    // Reference: seed 002, Fig. 3D — execute in any order, commit in SSN order.
+    assert_eq!(
+        counterexample_of("logical-checkpointing", "bug/commit-in-execution-order"),
+        [
+            "client 2 -> server 0: Request { seq: 1, op: Put(0, 2) }",
+            "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
+            "server 0 -> server 1: Checkpoint { epoch: 0, ssn: 1, client: Id(2), seq: 0, op: Put(0, 1) }",
+            "server 1: timer Execute(1) fires",
+        ]
+    );
+}
+
+#[test]
+fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
+    // Reference: seed 002, Fig. 4B step 12 — wait until the commit completes.
+    let trace = counterexample_of("logical-checkpointing", "bug/answer-before-commit");
+    assert_eq!(trace.len(), 6, "{trace:#?}");
+    assert_eq!(trace[2], "server 0 CRASHES");
+    assert_eq!(
+        trace[5],
+        "client 2 -> server 1: Request { seq: 1, op: Add(0, 1) }"
     );
 }
 

@@ -115,7 +115,10 @@ pub trait ModelVisitor {
 }
 
 /// Every model of the workbench.
-pub const MODELS: &[ModelSpec] = &[ModelSpec {
+pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING];
+
+/// The linear 2PC model's catalogue entry.
+const LINEAR_2PC: ModelSpec = ModelSpec {
     name: crate::linear_2pc::NAME,
     about: "OPERA's semantic backup: degenerate linear 2PC, hot/cold standby, reconfiguration",
     seed: "000 (Hagen & Alonso) §2.3, §3.1, Fig. 1",
@@ -242,7 +245,28 @@ pub const MODELS: &[ModelSpec] = &[ModelSpec {
             deep: true,
         },
     ],
-}];
+};
+
+/// The logical checkpointing model's catalogue entry.
+const LOGICAL_CHECKPOINTING: ModelSpec = ModelSpec {
+    name: crate::logical_checkpointing::NAME,
+    about: "the patent's logical checkpointing: message table, SSNs, SSN-order commit, resends, takeover",
+    seed: "002 (logical checkpointing patent) Fig. 3A-3D, 4A, 4B",
+    params: crate::logical_checkpointing::model::PARAMS,
+    properties: crate::logical_checkpointing::model::PROPERTIES,
+    variants: crate::logical_checkpointing::model::VARIANTS,
+    checks: &[
+        CheckSpec { config: "crash-primary", set: &[("crash", "primary")], deep: false },
+        CheckSpec { config: "crash-backup", set: &[("crash", "backup")], deep: false },
+        CheckSpec { config: "counter", set: &[("service", "counter")], deep: false },
+        CheckSpec { config: "two-clients", set: &[("clients", "2"), ("requests", "1"), ("window", "1")], deep: false },
+        CheckSpec { config: "bug/no-table-lookup", set: &[("variant", "no-table-lookup"), ("service", "counter"), ("crashes", "0")], deep: false },
+        CheckSpec { config: "bug/commit-in-execution-order", set: &[("variant", "commit-in-execution-order"), ("crashes", "0")], deep: false },
+        CheckSpec { config: "bug/answer-before-commit", set: &[("variant", "answer-before-commit"), ("service", "counter"), ("crash", "primary")], deep: false },
+        CheckSpec { config: "bug/ack-before-log", set: &[("variant", "ack-before-log"), ("crashes", "0")], deep: false },
+        CheckSpec { config: "bug/read-before-pending", set: &[("variant", "read-before-pending"), ("clients", "2"), ("window", "1"), ("crash", "primary")], deep: false },
+    ],
+};
 
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
@@ -259,6 +283,7 @@ pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     match params.model() {
         crate::linear_2pc::NAME => crate::linear_2pc::visit(params, visitor),
+        crate::logical_checkpointing::NAME => crate::logical_checkpointing::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

@@ -13,7 +13,9 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod history;
 pub mod linear_2pc;
+pub mod logical_checkpointing;
 pub mod params;
 pub mod service;
 pub mod trace;

@@ -10,8 +10,12 @@
 //! - [`Service::digest`] is a *logical* digest: two replicas holding the same logical state in
 //!   different physical layouts have equal digests (seed 002, Fig. 2A/2B).
 //!
+//! - the state is a set of *objects* by key ([`Service::object`], [`Service::set_object`]), so
+//!   that a new backup can be given a copy object by object while updates go on (the fuzzy copy
+//!   of seed 002 and ClustRa's fuzzy replica production, seed 003 §4).
+//!
 //! Two services to start with: a key-value [`Register`] (reads and writes; its writes are
-//! idempotent) and a [`Counter`] whose increments are not idempotent, so that applying one
+//! idempotent) and a keyed [`Counter`] whose increments are not idempotent, so that applying one
 //! change twice is visible in the state and in the replies.
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +30,11 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// What the service answers.
     type Reply: Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + 'static;
 
+    /// The name of an object (a key).
+    type Key: Clone + Copy + Debug + Eq + Hash + Ord + Send + Sync + 'static;
+    /// An object's logical value.
+    type Object: Clone + Debug + Eq + Hash + Send + Sync + 'static;
+
     /// The service's name in the catalogue (`--set service=NAME`).
     const NAME: &'static str;
 
@@ -37,6 +46,18 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
 
     /// A digest of the logical state, independent of the physical representation.
     fn digest(&self) -> u64;
+
+    /// The object `op` reads or changes.
+    fn key(op: &Self::Op) -> Self::Key;
+
+    /// The value of object `key` (`None`: absent).
+    fn object(&self, key: &Self::Key) -> Option<Self::Object>;
+
+    /// Installs object `key` (`None`: removes it), as a copy from another replica does.
+    fn set_object(&mut self, key: &Self::Key, object: Option<Self::Object>);
+
+    /// The keys the models' workload can touch: what a full copy goes through.
+    fn key_space() -> Vec<Self::Key>;
 
     /// The `index`-th operation of client number `client` in the models' workload: a small,
     /// fixed workload so that model checking stays finite and counterexamples are readable.
@@ -88,7 +109,30 @@ impl Register {
 impl Service for Register {
     type Op = RegisterOp;
     type Reply = RegisterReply;
+    type Key = u8;
+    type Object = u8;
     const NAME: &'static str = "register";
+
+    fn key(op: &RegisterOp) -> u8 {
+        match *op {
+            RegisterOp::Put(k, _) | RegisterOp::Get(k) => k,
+        }
+    }
+
+    fn object(&self, key: &u8) -> Option<u8> {
+        self.values.get(key).copied()
+    }
+
+    fn set_object(&mut self, key: &u8, object: Option<u8>) {
+        match object {
+            Some(v) => self.values.insert(*key, v),
+            None => self.values.remove(key),
+        };
+    }
+
+    fn key_space() -> Vec<u8> {
+        vec![0, 1]
+    }
 
     fn apply(&mut self, op: &RegisterOp) -> RegisterReply {
         match *op {
@@ -122,52 +166,85 @@ impl Service for Register {
 /// Operations of the [`Counter`].
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum CounterOp {
-    /// Adds to the counter; not idempotent.
-    Add(u8),
-    /// Reads the counter.
-    Get,
+    /// Adds to counter `key`; not idempotent.
+    Add(u8, u8),
+    /// Reads counter `key`.
+    Get(u8),
 }
 
-/// The [`Counter`]'s reply: its value after the operation.
+/// The [`Counter`]'s reply: the counter's value after the operation.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct CounterReply(pub u32);
 
-/// A counter whose increments are not idempotent: a change buffer applied twice shows.
+/// Counters by key whose increments are not idempotent: a change buffer applied twice shows.
 #[derive(Clone, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct Counter {
-    value: u32,
+    values: BTreeMap<u8, u32>,
 }
 
 impl Counter {
-    /// The counter's value.
-    pub fn value(&self) -> u32 {
-        self.value
+    /// Counter `key`'s value (0 if never added to).
+    pub fn value(&self, key: u8) -> u32 {
+        self.values.get(&key).copied().unwrap_or(0)
     }
 }
 
 impl Service for Counter {
     type Op = CounterOp;
     type Reply = CounterReply;
+    type Key = u8;
+    type Object = u32;
     const NAME: &'static str = "counter";
 
     fn apply(&mut self, op: &CounterOp) -> CounterReply {
-        if let CounterOp::Add(n) = op {
-            self.value = self.value.wrapping_add(u32::from(*n));
+        match *op {
+            CounterOp::Add(k, n) => {
+                let v = self.values.entry(k).or_insert(0);
+                *v = v.wrapping_add(u32::from(n));
+                CounterReply(*v)
+            }
+            CounterOp::Get(k) => CounterReply(self.value(k)),
         }
-        CounterReply(self.value)
     }
 
     fn changes_state(op: &CounterOp) -> bool {
-        matches!(op, CounterOp::Add(_))
+        matches!(op, CounterOp::Add(..))
     }
 
     fn digest(&self) -> u64 {
-        fnv1a(self.value.to_le_bytes())
+        // Absent and zero are the same logical value.
+        fnv1a(
+            self.values
+                .iter()
+                .filter(|(_, v)| **v != 0)
+                .flat_map(|(k, v)| std::iter::once(*k).chain(v.to_le_bytes())),
+        )
     }
 
-    /// Every client adds 1 (distinct amounts would hide nothing and add states).
-    fn workload(_client: usize, _index: usize) -> CounterOp {
-        CounterOp::Add(1)
+    fn key(op: &CounterOp) -> u8 {
+        match *op {
+            CounterOp::Add(k, _) | CounterOp::Get(k) => k,
+        }
+    }
+
+    fn object(&self, key: &u8) -> Option<u32> {
+        self.values.get(key).copied()
+    }
+
+    fn set_object(&mut self, key: &u8, object: Option<u32>) {
+        match object {
+            Some(v) => self.values.insert(*key, v),
+            None => self.values.remove(key),
+        };
+    }
+
+    fn key_space() -> Vec<u8> {
+        vec![0, 1]
+    }
+
+    /// Client `c` adds 1 to counter `c % 2`.
+    fn workload(client: usize, _index: usize) -> CounterOp {
+        CounterOp::Add((client % 2) as u8, 1)
     }
 }
 
@@ -222,7 +299,10 @@ mod tests {
     }
 
     fn counter_op() -> impl Strategy<Value = CounterOp> {
-        prop_oneof![(0u8..5).prop_map(CounterOp::Add), Just(CounterOp::Get)]
+        prop_oneof![
+            (0u8..2, 0u8..5).prop_map(|(k, n)| CounterOp::Add(k, n)),
+            (0u8..2).prop_map(CounterOp::Get)
+        ]
     }
 
     fn run<S: Service>(ops: &[S::Op]) -> (S, Vec<S::Reply>) {
@@ -264,18 +344,40 @@ mod tests {
             prop_assert_eq!(x == y, x.digest() == y.digest());
         }
 
-        /// The counter is the sum of its adds, and a double apply of an add is visible.
+        /// Each counter is the sum of its adds, and a double apply of an add is visible.
         #[test]
         fn counter_is_a_sum_and_double_apply_shows(ops in prop::collection::vec(counter_op(), 0..40), n in 1u8..5) {
             let (c, replies) = run::<Counter>(&ops);
-            let sum: u32 = ops.iter().map(|op| match op { CounterOp::Add(k) => u32::from(*k), CounterOp::Get => 0 }).sum();
-            prop_assert_eq!(c.value(), sum);
-            prop_assert_eq!(replies.last().copied().unwrap_or(CounterReply(0)), CounterReply(sum));
+            for key in 0..2 {
+                let sum: u32 = ops.iter().map(|op| match op { CounterOp::Add(k, x) if *k == key => u32::from(*x), _ => 0 }).sum();
+                prop_assert_eq!(c.value(key), sum);
+            }
+            if let (Some(op), Some(reply)) = (ops.last(), replies.last()) {
+                prop_assert_eq!(*reply, CounterReply(c.value(Counter::key(op))));
+            }
             let mut once = c.clone();
-            once.apply(&CounterOp::Add(n));
+            once.apply(&CounterOp::Add(0, n));
             let mut twice = once.clone();
-            twice.apply(&CounterOp::Add(n));
+            twice.apply(&CounterOp::Add(0, n));
             prop_assert_ne!(once.digest(), twice.digest());
+        }
+
+        /// Copying every object of the key space reproduces the logical state.
+        #[test]
+        fn object_copy_reproduces_the_state(r in prop::collection::vec(register_op(), 0..30),
+                                            c in prop::collection::vec(counter_op(), 0..30)) {
+            fn copy<S: Service>(from: &S) -> S {
+                let mut to = S::default();
+                for k in S::key_space() {
+                    to.set_object(&k, from.object(&k));
+                }
+                to
+            }
+            let r: Vec<_> = r.into_iter().map(|op| match op { RegisterOp::Put(k, v) => RegisterOp::Put(k % 2, v), RegisterOp::Get(k) => RegisterOp::Get(k % 2) }).collect();
+            let (reg, _) = run::<Register>(&r);
+            prop_assert_eq!(copy(&reg).digest(), reg.digest());
+            let (ctr, _) = run::<Counter>(&c);
+            prop_assert_eq!(copy(&ctr).digest(), ctr.digest());
         }
     }
 
@@ -291,16 +393,16 @@ mod tests {
             r.apply(&RegisterOp::Get(k));
             r == before && !Register::changes_state(&RegisterOp::Get(k))
         }
-        fn counter(adds: Vec<u8>) -> bool {
+        fn counter(adds: Vec<(u8, u8)>, k: u8) -> bool {
             let mut c = Counter::default();
-            for a in adds {
-                c.apply(&CounterOp::Add(a));
+            for (key, a) in adds {
+                c.apply(&CounterOp::Add(key, a));
             }
             let before = c.clone();
-            c.apply(&CounterOp::Get);
-            c == before && !Counter::changes_state(&CounterOp::Get)
+            c.apply(&CounterOp::Get(k));
+            c == before && !Counter::changes_state(&CounterOp::Get(k))
         }
         quickcheck::quickcheck(register as fn(Vec<(u8, u8)>, u8) -> bool);
-        quickcheck::quickcheck(counter as fn(Vec<u8>) -> bool);
+        quickcheck::quickcheck(counter as fn(Vec<(u8, u8)>, u8) -> bool);
     }
 }

@@ -9,16 +9,15 @@ use super::client::{Client, ClientState};
 use super::msg::{Entry, Msg};
 use super::server::{Durable, Role, Server, ServerState};
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use crate::history::within_crash_budget;
 use crate::params::{ParamError, ParamKind, ParamSpec, Params};
-use crate::service::{Counter, Register, SequentialService, Service};
+use crate::service::{Counter, Register, Service};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{
     Actor, ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network, Out,
 };
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::Expectation;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "linear-2pc";
@@ -371,15 +370,8 @@ impl<S: Service> Actor for Node<S> {
     }
 }
 
-/// The client-visible history: a linearizability tester plus each client's request in flight.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct History<S: Service> {
-    /// Invocations and returns, judged against the service's sequential spec.
-    pub lin: LinearizabilityTester<Id, SequentialService<S>>,
-    /// The sequence number each client is waiting on.
-    pub waiting: BTreeMap<Id, u8>,
-}
-
+/// The client-visible history (one slot per client: one request outstanding at a time).
+pub type History<S> = crate::history::History<Id, S>;
 /// The model's full state.
 pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
@@ -390,18 +382,12 @@ fn record_out<S: Service>(
     h: &History<S>,
     env: Envelope<&Msg<S::Op, S::Reply>>,
 ) -> Option<History<S>> {
-    let Msg::Request { seq, op } = env.msg else {
-        return None;
-    };
-    if usize::from(env.src) < cfg.servers || h.waiting.get(&env.src) == Some(seq) {
-        return None; // a resend: the operation is already in flight
+    match env.msg {
+        Msg::Request { seq, op } if usize::from(env.src) >= cfg.servers => {
+            h.invoke(env.src, *seq, op)
+        }
+        _ => None,
     }
-    let mut h = h.clone();
-    // An invocation while another is in flight makes the history invalid, which the
-    // linearizability property reports; it cannot happen with this client.
-    let _ = h.lin.on_invoke(env.src, op.clone());
-    h.waiting.insert(env.src, *seq);
-    Some(h)
 }
 
 fn record_in<S: Service>(
@@ -409,35 +395,23 @@ fn record_in<S: Service>(
     h: &History<S>,
     env: Envelope<&Msg<S::Op, S::Reply>>,
 ) -> Option<History<S>> {
-    let Msg::Reply { seq, reply } = env.msg else {
-        return None;
-    };
-    if usize::from(env.dst) < cfg.servers || h.waiting.get(&env.dst) != Some(seq) {
-        return None;
+    match env.msg {
+        Msg::Reply { seq, reply } if usize::from(env.dst) >= cfg.servers => {
+            h.ret(env.dst, *seq, reply)
+        }
+        _ => None,
     }
-    let mut h = h.clone();
-    let _ = h.lin.on_return(env.dst, reply.clone());
-    h.waiting.remove(&env.dst);
-    Some(h)
 }
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    if state.crashed[cfg.servers..].iter().any(|c| *c) {
-        return false; // clients do not crash
-    }
-    let mut crashes = 0;
-    for i in 0..cfg.servers {
-        if state.crashed[i] {
-            if !cfg.may_crash(i) {
-                return false;
-            }
-            crashes += 1;
-        }
-        if let Some(Some(d)) = state.actor_storages.get(i) {
-            crashes += usize::from(d.restarts);
-        }
-    }
-    crashes <= cfg.crashes
+    let restarts = (0..cfg.servers).filter_map(|i| durable(state, i).map(|d| d.restarts));
+    within_crash_budget(
+        &state.crashed,
+        cfg.servers,
+        restarts,
+        |i| cfg.may_crash(i),
+        cfg.crashes,
+    )
 }
 
 // ---- Properties -------------------------------------------------------------------------
@@ -534,7 +508,7 @@ fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 }
 
 fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
-    state.history.lin.serialized_history().is_some()
+    state.history.is_linearizable()
 }
 
 fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -557,11 +531,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     } else {
         LossyNetwork::No
     };
-    let history = History {
-        lin: LinearizabilityTester::new(SequentialService(S::default())),
-        waiting: BTreeMap::new(),
-    };
-    let mut model = ActorModel::new(cfg.clone(), history)
+    let mut model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actors(servers)
         .actors(clients)
         .init_network(network)

@@ -1,0 +1,63 @@
+//! Messages of logical checkpointing (seed 002, Fig. 3A-3D).
+
+use serde::{Deserialize, Serialize};
+use stateright::actor::Id;
+
+/// A committed request: an entry of the message table with its response.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct Committed<Op, Reply> {
+    /// The service sequence number it was committed under.
+    pub ssn: u8,
+    /// The client.
+    pub client: Id,
+    /// The client's request sequence number.
+    pub seq: u8,
+    /// The request's data.
+    pub op: Op,
+    /// The response stored in the message table.
+    pub reply: Reply,
+}
+
+/// A message of logical checkpointing.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Msg<Op, Reply> {
+    /// Request `seq` of the sending client (Fig. 3B: client id, sequence number, data).
+    Request {
+        /// The client's request sequence number.
+        seq: u8,
+        /// The data.
+        op: Op,
+    },
+    /// The response to request `seq`.
+    Reply {
+        /// The request answered.
+        seq: u8,
+        /// The response.
+        reply: Reply,
+    },
+    /// The primary checkpoints a state-changing request under service sequence number `ssn`.
+    Checkpoint {
+        /// The primary's epoch.
+        epoch: u8,
+        /// The service sequence number.
+        ssn: u8,
+        /// The client.
+        client: Id,
+        /// The client's sequence number.
+        seq: u8,
+        /// The data.
+        op: Op,
+    },
+    /// The backup has the checkpoint `ssn` in its durable intention log.
+    Ack {
+        /// The backup's epoch.
+        epoch: u8,
+        /// The SSN acknowledged.
+        ssn: u8,
+    },
+    /// The sender is the primary now (the independent mechanism of Fig. 4B tells clients).
+    NewPrimary {
+        /// The new primary's epoch.
+        epoch: u8,
+    },
+}
