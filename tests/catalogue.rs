@@ -169,8 +169,24 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
     assert_eq!(trace[2], "server 0 CRASHES");
     assert_eq!(
         trace[5],
-        "client 2 -> server 1: Request { seq: 1, op: Add(0, 1) }"
+        "client 2 -> server 1: Request { seq: 1, op: Add(1, 1) }"
     );
+}
+
+#[test]
+fn replay_without_generation_filtering_applies_an_update_twice() {
+    // Reference: seed 002, "new backup": SSNs as generation labels filter the fuzzy copy.
+    let trace = counterexample_of("fuzzy-copy", "bug/no-filter");
+    assert_eq!(
+        trace[5],
+        "primary 0 -> backup 1: CopyObject { incarnation: 0, attempt: 1, key: 1, object: Some(1), generation: 2 }",
+        "{trace:#?}"
+    );
+    assert_eq!(
+        trace.last().map(String::as_str),
+        Some("backup 1 -> primary 0: LogAck { next: 3 }")
+    );
+    assert_eq!(trace.len(), 13);
 }
 
 /// The deep configurations: minutes on two cores. `cargo test -- --ignored` runs them.

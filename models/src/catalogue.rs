@@ -115,7 +115,65 @@ pub trait ModelVisitor {
 }
 
 /// Every model of the workbench.
-pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING];
+pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING, FUZZY_COPY];
+
+/// The fuzzy-copy model's catalogue entry.
+const FUZZY_COPY: ModelSpec = ModelSpec {
+    name: crate::fuzzy_copy::NAME,
+    about:
+        "a new backup by fuzzy copy and filtered log replay; intake pause; soft-failure catch-up",
+    seed: "002 (\"new backup\", \"soft failure\"); 003 (ClustRa) §4 fuzzy replica production",
+    params: crate::fuzzy_copy::model::PARAMS,
+    properties: crate::fuzzy_copy::model::PROPERTIES,
+    variants: crate::fuzzy_copy::model::VARIANTS,
+    checks: &[
+        CheckSpec {
+            config: "soft-failure",
+            set: &[],
+            deep: false,
+        },
+        CheckSpec {
+            config: "recycled-table",
+            set: &[("table", "1")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "two-reboots",
+            set: &[("crashes", "2"), ("table", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "two-clients",
+            set: &[("clients", "2"), ("requests", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "lossy",
+            set: &[("lossy", "true"), ("resends", "1"), ("requests", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "register",
+            set: &[("service", "register")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-filter",
+            set: &[("variant", "no-filter"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-intake-pause",
+            set: &[("variant", "no-intake-pause"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/recycled-catch-up",
+            set: &[("variant", "recycled-catch-up"), ("table", "1")],
+            deep: false,
+        },
+    ],
+};
 
 /// The linear 2PC model's catalogue entry.
 const LINEAR_2PC: ModelSpec = ModelSpec {
@@ -284,6 +342,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
     match params.model() {
         crate::linear_2pc::NAME => crate::linear_2pc::visit(params, visitor),
         crate::logical_checkpointing::NAME => crate::logical_checkpointing::visit(params, visitor),
+        crate::fuzzy_copy::NAME => crate::fuzzy_copy::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

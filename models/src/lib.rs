@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod fuzzy_copy;
 pub mod history;
 pub mod linear_2pc;
 pub mod logical_checkpointing;

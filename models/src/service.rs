@@ -33,7 +33,7 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// The name of an object (a key).
     type Key: Clone + Copy + Debug + Eq + Hash + Ord + Send + Sync + 'static;
     /// An object's logical value.
-    type Object: Clone + Debug + Eq + Hash + Send + Sync + 'static;
+    type Object: Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + 'static;
 
     /// The service's name in the catalogue (`--set service=NAME`).
     const NAME: &'static str;
@@ -242,9 +242,10 @@ impl Service for Counter {
         vec![0, 1]
     }
 
-    /// Client `c` adds 1 to counter `c % 2`.
-    fn workload(client: usize, _index: usize) -> CounterOp {
-        CounterOp::Add((client % 2) as u8, 1)
+    /// Request `i` of client `c` adds 1 to counter `(c + i) % 2`: the objects alternate, so a
+    /// copy taken while they are updated is fuzzy.
+    fn workload(client: usize, index: usize) -> CounterOp {
+        CounterOp::Add(((client + index) % 2) as u8, 1)
     }
 }
 

@@ -1,0 +1,98 @@
+//! Fuzzy copy and catch-up: a new backup built while the primary keeps serving (seed 002, the
+//! "new backup" and "soft failure" paragraphs; seed 003 §4, fuzzy replica production and
+//! catch-up from the log, with a state identifier per record).
+//!
+//! ```text
+//!  primary                                          new backup
+//!  note SSN n; for each object in turn, while updates go on:
+//!    ---- CopyObject(a, key, value, generation) --->  install object and generation
+//!    <--- CopyAck(a, key) --------------------------   (a: the copy attempt)
+//!    ---- CopyDone(a, n) -------------------------->  the log starts at n
+//!    ---- Log(n), Log(n+1), … (one at a time) ------>  apply if SSN > generation, else skip
+//!    <--- LogAck(next) -----------------------------
+//!  last entry shipped: pause intake until its ack; then normal checkpointing (Log per update)
+//! ```
+//!
+//! A backup that reboots (a soft failure) reports the next SSN it needs; the primary ships the
+//! log from there if its history table still holds it, and otherwise starts over with a full
+//! copy (the table was recycled).
+//!
+//! Why it is safe: an object's generation is the SSN of the last update it reflects, so the
+//! filtered replay applies each update to each object exactly once, in SSN order, whichever
+//! updates the copy already caught; the intake pause makes the switch to normal checkpointing
+//! happen at a point where every committed update has been shipped.
+
+pub mod model;
+pub mod replay;
+pub mod server;
+
+pub use model::{build, visit, Config, Variant, NAME};
+
+use serde::{Deserialize, Serialize};
+
+/// A message of the fuzzy-copy protocol.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Msg<Op, Reply, Key, Object> {
+    /// A client's request `seq`.
+    Request {
+        /// The client's sequence number.
+        seq: u8,
+        /// The operation.
+        op: Op,
+    },
+    /// The reply to `seq`.
+    Reply {
+        /// The request answered.
+        seq: u8,
+        /// The reply.
+        reply: Reply,
+    },
+    /// One object of the fuzzy copy, with its generation.
+    CopyObject {
+        /// The backup incarnation the copy is for (its restart count).
+        incarnation: u8,
+        /// The copy attempt (the primary numbers its copies).
+        attempt: u8,
+        /// The object's key.
+        key: Key,
+        /// Its value (`None`: absent).
+        object: Option<Object>,
+        /// The SSN of the last update it reflects.
+        generation: u8,
+    },
+    /// The backup installed object `key` of copy `attempt`.
+    CopyAck {
+        /// The copy attempt.
+        attempt: u8,
+        /// The object installed.
+        key: Key,
+    },
+    /// Every object of copy `attempt` is copied; the log is to be replayed from SSN `noted`.
+    CopyDone {
+        /// The backup incarnation the copy is for.
+        incarnation: u8,
+        /// The copy attempt.
+        attempt: u8,
+        /// The SSN noted when the copy began.
+        noted: u8,
+    },
+    /// Log entry `ssn` (catch-up replay, then normal checkpointing).
+    Log {
+        /// The service sequence number.
+        ssn: u8,
+        /// The logical operation.
+        op: Op,
+    },
+    /// The backup has applied or skipped every entry before `next`.
+    LogAck {
+        /// The next SSN the backup needs.
+        next: u8,
+    },
+    /// A rebooted backup: the next SSN it needs, or `None` if its copy was incomplete.
+    Rejoin {
+        /// Its incarnation (restart count): an older one's rejoin is stale.
+        incarnation: u8,
+        /// The next SSN it needs.
+        next: Option<u8>,
+    },
+}

@@ -1,0 +1,398 @@
+//! The fuzzy-copy model: configuration, seeded bugs, the logical-equivalence property, and the
+//! model builder. Server 0 is the primary (it does not crash here), server 1 the new backup
+//! (which may crash and reboot: a soft failure), then the clients.
+
+use super::server::{Backup, BackupState, Phase, Primary, PrimaryState};
+use super::Msg;
+use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use crate::history::within_crash_budget;
+use crate::params::{ParamError, ParamKind, ParamSpec, Params};
+use crate::service::{Counter, Register, Service};
+use stateright::actor::{
+    model_timeout, Actor, ActorModel, ActorModelState, Id, LossyNetwork, Network, Out,
+};
+use stateright::Expectation;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+
+/// The model's name in the catalogue.
+pub const NAME: &str = "fuzzy-copy";
+
+/// The protocol, or one seeded bug.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Variant {
+    /// As specified (specs/fuzzy-copy.md).
+    Correct,
+    /// The backup replays every log entry, without generation filtering.
+    NoFilter,
+    /// The primary keeps accepting requests while the backup catches up the last entries.
+    NoIntakePause,
+    /// A rebooted backup catches up from what a recycled table still holds.
+    RecycledCatchUp,
+}
+
+/// The variants.
+pub const VARIANTS: &[VariantSpec] = &[
+    VariantSpec {
+        name: "correct",
+        about: "the protocol as specified",
+        breaks: &[],
+    },
+    VariantSpec {
+        name: "no-filter",
+        about: "log replay without generation filtering",
+        breaks: &["logical-equivalence"],
+    },
+    VariantSpec {
+        name: "no-intake-pause",
+        about: "no intake pause at the end of catch-up",
+        breaks: &["logical-equivalence"],
+    },
+    VariantSpec {
+        name: "recycled-catch-up",
+        about: "soft-failure catch-up from a recycled history table",
+        breaks: &["logical-equivalence"],
+    },
+];
+
+/// The properties.
+pub const PROPERTIES: &[PropertySpec] = &[PropertySpec {
+    name: "logical-equivalence",
+    about: "whenever the backup is current and no update is in flight, its logical state \
+            (service digest) equals the primary's",
+}];
+
+/// The parameters.
+pub const PARAMS: &[ParamSpec] = &[
+    ParamSpec {
+        name: "service",
+        kind: ParamKind::Choice(&["counter", "register"]),
+        default: "counter",
+        help: "replicated application",
+    },
+    ParamSpec {
+        name: "clients",
+        kind: ParamKind::UInt { min: 1, max: 3 },
+        default: "1",
+        help: "number of clients",
+    },
+    ParamSpec {
+        name: "requests",
+        kind: ParamKind::UInt { min: 0, max: 4 },
+        default: "3",
+        help: "requests per client (one outstanding at a time)",
+    },
+    ParamSpec {
+        name: "resends",
+        kind: ParamKind::UInt { min: 0, max: 3 },
+        default: "0",
+        help: "timer-driven resends per request",
+    },
+    ParamSpec {
+        name: "crashes",
+        kind: ParamKind::UInt { min: 0, max: 2 },
+        default: "1",
+        help: "backup crashes (soft failures) in all",
+    },
+    ParamSpec {
+        name: "table",
+        kind: ParamKind::UInt { min: 1, max: 8 },
+        default: "4",
+        help: "log entries the primary's history table retains",
+    },
+    ParamSpec {
+        name: "network",
+        kind: ParamKind::Choice(&["unordered", "ordered"]),
+        default: "unordered",
+        help: "message ordering",
+    },
+    ParamSpec {
+        name: "lossy",
+        kind: ParamKind::Bool,
+        default: "false",
+        help: "whether messages can be lost",
+    },
+    ParamSpec {
+        name: "variant",
+        kind: ParamKind::Choice(&[
+            "correct",
+            "no-filter",
+            "no-intake-pause",
+            "recycled-catch-up",
+        ]),
+        default: "correct",
+        help: "the protocol or a seeded bug",
+    },
+];
+
+/// The model's configuration.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Resends per request.
+    pub resends: u8,
+    /// Backup crashes.
+    pub crashes: usize,
+    /// History table capacity.
+    pub table: usize,
+    /// FIFO per pair.
+    pub ordered: bool,
+    /// Lossy network.
+    pub lossy: bool,
+}
+
+const SERVERS: usize = 2;
+
+impl Config {
+    /// The configuration `p` describes.
+    pub fn from_params(p: &Params) -> Result<Config, ParamError> {
+        Ok(Config {
+            variant: match p.choice("variant")? {
+                "no-filter" => Variant::NoFilter,
+                "no-intake-pause" => Variant::NoIntakePause,
+                "recycled-catch-up" => Variant::RecycledCatchUp,
+                _ => Variant::Correct,
+            },
+            clients: p.uint("clients")? as usize,
+            requests: p.uint("requests")? as usize,
+            resends: p.uint("resends")? as u8,
+            crashes: p.uint("crashes")? as usize,
+            table: p.uint("table")? as usize,
+            ordered: p.choice("network")? == "ordered",
+            lossy: p.bool("lossy")?,
+        })
+    }
+}
+
+/// Timers.
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum Timer {
+    /// A client resends.
+    Resend,
+}
+
+/// A client: its requests in order, one outstanding, resent within a budget.
+#[derive(Clone, Debug)]
+pub struct Client<S> {
+    cfg: Config,
+    index: usize,
+    _s: PhantomData<S>,
+}
+
+/// A client's state: the replies received and the resends left.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct ClientState<Reply> {
+    /// Replies, in request order.
+    pub replies: Vec<Reply>,
+    /// Resends left for the outstanding request.
+    pub resends_left: u8,
+}
+
+impl<S: Service> Client<S> {
+    fn send_next(&self, s: &ClientState<S::Reply>, o: &mut Out<Node<S>>) {
+        let seq = s.replies.len();
+        if seq < self.cfg.requests {
+            o.send(
+                Id::from(0),
+                Msg::Request {
+                    seq: seq as u8,
+                    op: S::workload(self.index, seq),
+                },
+            );
+            if s.resends_left > 0 {
+                o.set_timer(Timer::Resend, model_timeout());
+            }
+        }
+    }
+}
+
+/// An actor of the model.
+#[derive(Clone, Debug)]
+pub enum Node<S> {
+    /// Server 0.
+    Primary(Primary<S>),
+    /// Server 1.
+    Backup(Backup<S>),
+    /// A client.
+    Client(Client<S>),
+}
+
+/// An actor's state.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub enum NodeState<S: Service> {
+    /// The primary's.
+    Primary(PrimaryState<S>),
+    /// The backup's.
+    Backup(BackupState<S>),
+    /// A client's.
+    Client(ClientState<S::Reply>),
+}
+
+impl<S: Service> Actor for Node<S> {
+    type Msg = Msg<S::Op, S::Reply, S::Key, S::Object>;
+    type State = NodeState<S>;
+    type Timer = Timer;
+    type Random = ();
+    type Storage = BackupState<S>;
+
+    fn on_start(&self, _: Id, storage: &Option<BackupState<S>>, o: &mut Out<Self>) -> NodeState<S> {
+        match self {
+            Node::Primary(a) => NodeState::Primary(a.on_start(o)),
+            Node::Backup(a) => NodeState::Backup(a.on_start(storage, o)),
+            Node::Client(a) => {
+                let s = ClientState {
+                    replies: Vec::new(),
+                    resends_left: a.cfg.resends,
+                };
+                a.send_next(&s, o);
+                NodeState::Client(s)
+            }
+        }
+    }
+
+    fn on_msg(
+        &self,
+        _: Id,
+        state: &mut Cow<NodeState<S>>,
+        src: Id,
+        msg: Self::Msg,
+        o: &mut Out<Self>,
+    ) {
+        let next = match (self, state.as_ref()) {
+            (Node::Primary(a), NodeState::Primary(s)) => {
+                a.on_msg(s, src, msg, o).map(NodeState::Primary)
+            }
+            (Node::Backup(a), NodeState::Backup(s)) => {
+                a.on_msg(s, src, msg, o).map(NodeState::Backup)
+            }
+            (Node::Client(a), NodeState::Client(s)) => match msg {
+                Msg::Reply { seq, reply }
+                    if usize::from(seq) == s.replies.len() && s.replies.len() < a.cfg.requests =>
+                {
+                    let mut n = s.clone();
+                    n.replies.push(reply);
+                    n.resends_left = a.cfg.resends;
+                    a.send_next(&n, o);
+                    Some(NodeState::Client(n))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(n) = next {
+            *state = Cow::Owned(n);
+        }
+    }
+
+    fn on_timeout(&self, _: Id, state: &mut Cow<NodeState<S>>, _: &Timer, o: &mut Out<Self>) {
+        let next = match (self, state.as_ref()) {
+            (Node::Client(a), NodeState::Client(s))
+                if s.resends_left > 0 && s.replies.len() < a.cfg.requests =>
+            {
+                let mut n = s.clone();
+                n.resends_left -= 1;
+                let seq = n.replies.len();
+                o.send(
+                    Id::from(0),
+                    Msg::Request {
+                        seq: seq as u8,
+                        op: S::workload(a.index, seq),
+                    },
+                );
+                if n.resends_left > 0 {
+                    o.set_timer(Timer::Resend, model_timeout());
+                }
+                Some(NodeState::Client(n))
+            }
+            _ => None,
+        };
+        if let Some(n) = next {
+            *state = Cow::Owned(n);
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Node::Primary(_) => "primary".into(),
+            Node::Backup(_) => "backup".into(),
+            Node::Client(_) => "client".into(),
+        }
+    }
+}
+
+/// The model's state.
+pub type State<S> = ActorModelState<Node<S>>;
+/// The model.
+pub type Model<S> = ActorModel<Node<S>, Config>;
+
+fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
+    let restarts = state
+        .actor_storages
+        .get(1)
+        .and_then(Option::as_ref)
+        .map(|d| d.restarts);
+    within_crash_budget(
+        &state.crashed,
+        SERVERS,
+        restarts.into_iter(),
+        |i| i == 1,
+        cfg.crashes,
+    )
+}
+
+fn logical_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
+    let (NodeState::Primary(p), NodeState::Backup(b)) =
+        (&*state.actor_states[0], &*state.actor_states[1])
+    else {
+        return true;
+    };
+    if p.phase != Phase::Current || p.pending.is_some() || state.crashed[1] {
+        return true;
+    }
+    p.service.digest() == b.service.digest()
+}
+
+/// Builds the model of `cfg` over service `S`.
+pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    ActorModel::new(cfg.clone(), ())
+        .actor(Node::Primary(Primary::new(cfg.clone())))
+        .actor(Node::Backup(Backup::new(cfg.clone())))
+        .actors((0..cfg.clients).map(|k| {
+            Node::Client(Client {
+                cfg: cfg.clone(),
+                index: k,
+                _s: PhantomData,
+            })
+        }))
+        .init_network(if cfg.ordered {
+            Network::new_ordered([])
+        } else {
+            Network::new_unordered_nonduplicating([])
+        })
+        .lossy_network(if cfg.lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        })
+        .max_crashes(cfg.crashes.min(1))
+        .within_boundary(within_boundary::<S>)
+        .property(
+            Expectation::Always,
+            "logical-equivalence",
+            logical_equivalence::<S>,
+        )
+}
+
+/// Builds the model `params` describe and hands it to `visitor`.
+pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
+    let cfg = Config::from_params(params)?;
+    Ok(match params.choice("service")? {
+        "register" => visitor.visit(build::<Register>(cfg)),
+        _ => visitor.visit(build::<Counter>(cfg)),
+    })
+}

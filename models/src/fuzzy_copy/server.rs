@@ -1,0 +1,431 @@
+//! The primary and the new backup of the fuzzy-copy protocol (seed 002 "new backup" and
+//! "soft failure"; seed 003 §4).
+//!
+//! The primary keeps serving throughout: while the backup is being copied or is catching up,
+//! it commits alone (the process has no current backup); once the backup is current, every
+//! update is shipped as a log entry and answered after the backup's ack. The primary's history
+//! table holds the last `table` log entries only (it is recycled).
+
+use super::model::{Config, Node, Variant};
+use super::replay::{copy_object, execute, replay, Generations};
+use super::Msg;
+use crate::service::Service;
+use stateright::actor::{Id, Out};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+type M<S> =
+    Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
+type O<S> = Out<Node<S>>;
+
+/// Where the primary is in building its backup.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Phase {
+    /// Object number `key` of the key space is in flight; the log is replayed from `noted`.
+    Copying {
+        /// The SSN noted when the copy began.
+        noted: u8,
+        /// The object in flight.
+        key: u8,
+    },
+    /// Replaying the log: entry `acked` is the one in flight (or next to send).
+    Shipping {
+        /// The next SSN the backup needs.
+        acked: u8,
+    },
+    /// The last entry is shipped; intake is paused until the backup acks everything before `upto`.
+    Paused {
+        /// One past the last SSN shipped.
+        upto: u8,
+    },
+    /// The backup is current: normal checkpointing.
+    Current,
+}
+
+/// The primary's state (it does not crash in this model).
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct PrimaryState<S: Service> {
+    /// The service.
+    pub service: S,
+    /// Object generations.
+    pub gens: Generations<S::Key>,
+    /// The next SSN (SSNs start at 1; generation 0 means never updated).
+    pub next_ssn: u8,
+    /// The retained log entries (the last `table` ones).
+    pub history: Vec<(u8, S::Op)>,
+    /// The message table: the last answered request of each client and its reply.
+    pub answered: BTreeMap<Id, (u8, S::Reply)>,
+    /// Building the backup.
+    pub phase: Phase,
+    /// An update waiting for the backup's ack (normal checkpointing).
+    pub pending: Option<(Id, u8, S::Reply, u8)>,
+    /// The number of the current (or last) copy attempt.
+    pub attempt: u8,
+    /// The backup incarnation the primary is serving.
+    pub incarnation: u8,
+}
+
+/// The backup's state; all of it is durable.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct BackupState<S: Service> {
+    /// The replica.
+    pub service: S,
+    /// Its object generations.
+    pub gens: Generations<S::Key>,
+    /// The next SSN it needs; `None` while a copy is incomplete.
+    pub next: Option<u8>,
+    /// The copy attempt it is installing or installed.
+    pub attempt: u8,
+    /// Restarts so far.
+    pub restarts: u8,
+}
+
+/// The primary actor.
+#[derive(Clone, Debug)]
+pub struct Primary<S> {
+    /// The model's configuration.
+    pub cfg: Config,
+    _s: PhantomData<S>,
+}
+
+/// The backup actor.
+#[derive(Clone, Debug)]
+pub struct Backup<S> {
+    /// The model's configuration.
+    pub cfg: Config,
+    _s: PhantomData<S>,
+}
+
+const BACKUP: usize = 1;
+
+impl<S: Service> Primary<S> {
+    /// The primary of configuration `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        Primary {
+            cfg,
+            _s: PhantomData,
+        }
+    }
+
+    /// A new backup joins at once: the copy begins, noting SSN 1.
+    pub fn on_start(&self, o: &mut O<S>) -> PrimaryState<S> {
+        let mut s = PrimaryState {
+            service: S::default(),
+            gens: Generations::new(),
+            next_ssn: 1,
+            history: Vec::new(),
+            answered: BTreeMap::new(),
+            phase: Phase::Current,
+            pending: None,
+            attempt: 0,
+            incarnation: 0,
+        };
+        self.start_over(&mut s, o);
+        s
+    }
+
+    /// Sends object number `key` of the key space as it is now (the copy is fuzzy).
+    fn copy(&self, n: &mut PrimaryState<S>, noted: u8, key: u8, o: &mut O<S>) {
+        let k = S::key_space()[usize::from(key)];
+        o.send(
+            Id::from(BACKUP),
+            Msg::CopyObject {
+                incarnation: n.incarnation,
+                attempt: n.attempt,
+                key: k,
+                object: n.service.object(&k),
+                generation: n.gens.get(&k).copied().unwrap_or(0),
+            },
+        );
+        n.phase = Phase::Copying { noted, key };
+    }
+
+    /// A full fuzzy copy from the first object, noting the next SSN as the log position.
+    fn start_over(&self, n: &mut PrimaryState<S>, o: &mut O<S>) {
+        n.attempt += 1;
+        let noted = n.next_ssn;
+        self.copy(n, noted, 0, o);
+    }
+
+    fn holds(n: &PrimaryState<S>, ssn: u8) -> Option<&S::Op> {
+        n.history.iter().find(|(s, _)| *s == ssn).map(|(_, op)| op)
+    }
+
+    /// Ships log entry `ssn` (or finishes catch-up when there is none left).
+    fn ship(&self, n: &mut PrimaryState<S>, ssn: u8, o: &mut O<S>) {
+        if ssn >= n.next_ssn {
+            n.phase = Phase::Current;
+            return;
+        }
+        let Some(op) = Self::holds(n, ssn).cloned() else {
+            // Recycled while catching up: start over with a full copy.
+            self.start_over(n, o);
+            return;
+        };
+        o.send(Id::from(BACKUP), Msg::Log { ssn, op });
+        n.phase = if ssn + 1 == n.next_ssn {
+            // The backup is nearly current: pause intake until it has caught up.
+            Phase::Paused { upto: ssn + 1 }
+        } else {
+            Phase::Shipping { acked: ssn }
+        };
+    }
+
+    /// Handles a message.
+    pub fn on_msg(
+        &self,
+        s: &PrimaryState<S>,
+        src: Id,
+        msg: M<S>,
+        o: &mut O<S>,
+    ) -> Option<PrimaryState<S>> {
+        match msg {
+            Msg::Request { seq, op } => self.on_request(s, src, seq, op, o),
+            Msg::LogAck { next } => {
+                let mut n = s.clone();
+                if let Some((c, seq, reply, ssn)) = n.pending.clone() {
+                    if ssn < next {
+                        n.answered.insert(c, (seq, reply.clone()));
+                        n.pending = None;
+                        o.send(c, Msg::Reply { seq, reply });
+                    }
+                }
+                match n.phase {
+                    Phase::Shipping { acked } if next > acked => self.ship(&mut n, next, o),
+                    Phase::Paused { upto } if next >= upto => {
+                        // Correct: nothing arrived since the pause. Without the pause, whatever
+                        // committed meanwhile is never shipped.
+                        n.phase = Phase::Current;
+                    }
+                    _ => {}
+                }
+                (n != *s).then_some(n)
+            }
+            Msg::CopyAck { attempt, key } => {
+                let Phase::Copying { noted, key: k } = s.phase else {
+                    return None;
+                };
+                if attempt != s.attempt || S::key_space()[usize::from(k)] != key {
+                    return None; // an ack from an earlier attempt
+                }
+                let mut n = s.clone();
+                if usize::from(k) + 1 < S::key_space().len() {
+                    self.copy(&mut n, noted, k + 1, o);
+                } else {
+                    o.send(
+                        Id::from(BACKUP),
+                        Msg::CopyDone {
+                            incarnation: s.incarnation,
+                            attempt,
+                            noted,
+                        },
+                    );
+                    n.phase = Phase::Shipping {
+                        acked: noted.saturating_sub(1),
+                    };
+                }
+                Some(n)
+            }
+            Msg::Rejoin { incarnation, next } => {
+                if incarnation <= s.incarnation {
+                    return None; // from an earlier incarnation of the backup
+                }
+                let mut n = s.clone();
+                n.incarnation = incarnation;
+                let oldest = n.history.first().map_or(n.next_ssn, |(ssn, _)| *ssn);
+                match next {
+                    Some(need) if need >= n.next_ssn => n.phase = Phase::Current,
+                    Some(need) if need >= oldest => self.ship(&mut n, need, o),
+                    Some(_) if self.cfg.variant == Variant::RecycledCatchUp => {
+                        // The bug: catch up from what the recycled table still holds, moving
+                        // the backup's log position past the entries it lacks.
+                        n.attempt += 1;
+                        o.send(
+                            Id::from(BACKUP),
+                            Msg::CopyDone {
+                                incarnation: n.incarnation,
+                                attempt: n.attempt,
+                                noted: oldest,
+                            },
+                        );
+                        n.phase = Phase::Shipping {
+                            acked: oldest.saturating_sub(1),
+                        };
+                    }
+                    _ => self.start_over(&mut n, o),
+                }
+                if let (Phase::Current, Some((_, _, _, ssn))) = (n.phase, &n.pending) {
+                    if let Some(op) = Self::holds(&n, *ssn).cloned() {
+                        o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, op });
+                    }
+                }
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    fn on_request(
+        &self,
+        s: &PrimaryState<S>,
+        client: Id,
+        seq: u8,
+        op: S::Op,
+        o: &mut O<S>,
+    ) -> Option<PrimaryState<S>> {
+        if let Some((answered_seq, reply)) = s.answered.get(&client) {
+            if *answered_seq == seq {
+                o.send(
+                    client,
+                    Msg::Reply {
+                        seq,
+                        reply: reply.clone(),
+                    },
+                );
+                return None;
+            }
+        }
+        if let Some((c, pseq, _, ssn)) = &s.pending {
+            if *c == client && *pseq == seq {
+                if let Some(op) = Self::holds(s, *ssn) {
+                    o.send(
+                        Id::from(BACKUP),
+                        Msg::Log {
+                            ssn: *ssn,
+                            op: op.clone(),
+                        },
+                    );
+                }
+            }
+            return None; // one checkpoint at a time
+        }
+        if matches!(s.phase, Phase::Paused { .. }) && self.cfg.variant != Variant::NoIntakePause {
+            return None; // intake paused: the request waits
+        }
+        let mut n = s.clone();
+        if !S::changes_state(&op) {
+            let reply = n.service.clone().apply(&op);
+            o.send(client, Msg::Reply { seq, reply });
+            return None;
+        }
+        let ssn = n.next_ssn;
+        n.next_ssn += 1;
+        let reply = execute(&mut n.service, &mut n.gens, ssn, &op);
+        n.history.push((ssn, op.clone()));
+        if n.history.len() > self.cfg.table {
+            n.history.remove(0); // recycle the oldest entry
+        }
+        if n.phase == Phase::Current {
+            n.pending = Some((client, seq, reply, ssn));
+            o.send(Id::from(BACKUP), Msg::Log { ssn, op });
+        } else {
+            // No current backup: the process runs alone until the copy is done.
+            n.answered.insert(client, (seq, reply.clone()));
+            o.send(client, Msg::Reply { seq, reply });
+        }
+        Some(n)
+    }
+}
+
+impl<S: Service> Backup<S> {
+    /// The backup of configuration `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        Backup {
+            cfg,
+            _s: PhantomData,
+        }
+    }
+
+    /// Starts empty, or reboots from its durable state and asks to catch up (soft failure).
+    pub fn on_start(&self, storage: &Option<BackupState<S>>, o: &mut O<S>) -> BackupState<S> {
+        let s = match storage {
+            None => BackupState {
+                service: S::default(),
+                gens: Generations::new(),
+                next: None,
+                attempt: 0,
+                restarts: 0,
+            },
+            Some(d) => BackupState {
+                restarts: d.restarts.saturating_add(1),
+                ..d.clone()
+            },
+        };
+        o.save(s.clone());
+        if storage.is_some() {
+            o.send(
+                Id::from(0),
+                Msg::Rejoin {
+                    incarnation: s.restarts,
+                    next: s.next,
+                },
+            );
+        }
+        s
+    }
+
+    /// Installs copied objects and replays the log with generation filtering.
+    pub fn on_msg(
+        &self,
+        s: &BackupState<S>,
+        src: Id,
+        msg: M<S>,
+        o: &mut O<S>,
+    ) -> Option<BackupState<S>> {
+        let mut n = s.clone();
+        match msg {
+            Msg::CopyObject {
+                incarnation,
+                attempt,
+                key,
+                object,
+                generation,
+            } if incarnation == s.restarts && attempt >= s.attempt => {
+                let mut from = S::default();
+                from.set_object(&key, object);
+                let gens = Generations::from([(key, generation)]);
+                copy_object(&from, &gens, &mut n.service, &mut n.gens, &key);
+                n.attempt = attempt;
+                n.next = None; // the copy is incomplete until CopyDone
+                o.save(n.clone());
+                o.send(src, Msg::CopyAck { attempt, key });
+            }
+            Msg::CopyDone {
+                incarnation,
+                attempt,
+                noted,
+            } if incarnation == s.restarts && attempt >= s.attempt => {
+                if let (true, Some(next)) = (attempt == s.attempt, s.next) {
+                    o.send(src, Msg::LogAck { next }); // a re-sent CopyDone
+                    return None;
+                }
+                // The log position the primary gives: the backup trusts it.
+                n.attempt = attempt;
+                n.next = Some(noted);
+                o.save(n.clone());
+                o.send(src, Msg::LogAck { next: noted });
+            }
+            Msg::Log { ssn, op } => match s.next {
+                Some(next) if ssn == next => {
+                    replay(
+                        &mut n.service,
+                        &mut n.gens,
+                        ssn,
+                        &op,
+                        self.cfg.variant != Variant::NoFilter,
+                    );
+                    n.next = Some(next + 1);
+                    o.save(n.clone());
+                    o.send(src, Msg::LogAck { next: next + 1 });
+                }
+                Some(next) if ssn < next => {
+                    o.send(src, Msg::LogAck { next }); // a re-sent entry
+                    return None;
+                }
+                _ => return None, // not yet: it waits for the entries before it
+            },
+            _ => return None,
+        }
+        Some(n)
+    }
+}
