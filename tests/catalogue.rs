@@ -174,6 +174,20 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
 }
 
 #[test]
+fn a_new_primary_committing_an_open_transaction_breaks_atomicity() {
+    // Reference: seed 002, Fig. 5C — a failure before the commit aborts the transaction.
+    assert_eq!(
+        counterexample_of("transactions", "bug/partial-commit"),
+        [
+            "client 2 -> server 0: Op { i: 0, op: Add(0, 1) }",
+            "server 0 -> server 1: Checkpoint { epoch: 0, ssn: 0, item: Entry { client: Id(2), i: 0, op: Add(0, 1) } }",
+            "server 0 CRASHES",
+            "server 1: timer Takeover fires",
+        ]
+    );
+}
+
+#[test]
 fn replay_without_generation_filtering_applies_an_update_twice() {
     // Reference: seed 002, "new backup": SSNs as generation labels filter the fuzzy copy.
     let trace = counterexample_of("fuzzy-copy", "bug/no-filter");

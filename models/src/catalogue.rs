@@ -115,7 +115,83 @@ pub trait ModelVisitor {
 }
 
 /// Every model of the workbench.
-pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING, FUZZY_COPY];
+pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING, TRANSACTIONS, FUZZY_COPY];
+
+/// The transactions model's catalogue entry.
+const TRANSACTIONS: ModelSpec = ModelSpec {
+    name: crate::transactions::NAME,
+    about: "transactions under logical checkpointing: batch (5B) and entry by entry (5C)",
+    seed: "002 (logical checkpointing patent) Fig. 5A-5C",
+    params: crate::transactions::model::PARAMS,
+    properties: crate::transactions::model::PROPERTIES,
+    variants: crate::transactions::model::VARIANTS,
+    checks: &[
+        CheckSpec {
+            config: "entry",
+            set: &[("mode", "entry")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "batch",
+            set: &[("mode", "batch")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "entry/two-clients",
+            set: &[
+                ("mode", "entry"),
+                ("clients", "2"),
+                ("ops", "1"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "deep/entry/two-clients-two-ops",
+            set: &[("mode", "entry"), ("clients", "2"), ("crashes", "0")],
+            deep: true,
+        },
+        CheckSpec {
+            config: "batch/two-clients",
+            set: &[("mode", "batch"), ("clients", "2"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/partial-commit",
+            set: &[
+                ("variant", "partial-commit"),
+                ("mode", "entry"),
+                ("crash", "primary"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/newer-first",
+            set: &[
+                ("variant", "newer-first"),
+                ("mode", "batch"),
+                ("clients", "2"),
+                ("ops", "1"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/reply-before-ack",
+            set: &[
+                ("variant", "reply-before-ack"),
+                ("mode", "batch"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-txn-dedup",
+            set: &[("variant", "no-txn-dedup"), ("crash", "primary")],
+            deep: false,
+        },
+    ],
+};
 
 /// The fuzzy-copy model's catalogue entry.
 const FUZZY_COPY: ModelSpec = ModelSpec {
@@ -343,6 +419,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
         crate::linear_2pc::NAME => crate::linear_2pc::visit(params, visitor),
         crate::logical_checkpointing::NAME => crate::logical_checkpointing::visit(params, visitor),
         crate::fuzzy_copy::NAME => crate::fuzzy_copy::visit(params, visitor),
+        crate::transactions::NAME => crate::transactions::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

@@ -20,5 +20,6 @@ pub mod logical_checkpointing;
 pub mod params;
 pub mod service;
 pub mod trace;
+pub mod transactions;
 
 pub use stateright;
