@@ -1,10 +1,12 @@
 //! What the model checker records beside the actors, shared by every protocol: the
-//! client-visible history judged for linearizability, and the crash budget.
+//! client-visible history judged for linearizability, the crash budget, and the network.
 
 use crate::service::{SequentialService, Service};
+use stateright::actor::{LossyNetwork, Network};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::hash::Hash;
 
 /// The client-visible history: a linearizability tester over the service's sequential spec,
 /// plus the request sequence number each client *slot* (a thread of the tester) waits on.
@@ -62,6 +64,23 @@ impl<T: Copy + Debug + Ord, S: Service> Default for History<T, S> {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// The network a model's `network` and `lossy` parameters describe.
+pub fn network<M: Eq + Hash>(ordered: bool, lossy: bool) -> (Network<M>, LossyNetwork) {
+    let net = if ordered {
+        Network::new_ordered([])
+    } else {
+        Network::new_unordered_nonduplicating([])
+    };
+    (
+        net,
+        if lossy {
+            LossyNetwork::Yes
+        } else {
+            LossyNetwork::No
+        },
+    )
 }
 
 /// Whether a state is within the crash budget: only servers `0..servers` that `may_crash`

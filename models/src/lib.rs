@@ -17,6 +17,7 @@ pub mod fuzzy_copy;
 pub mod history;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
+pub mod node;
 pub mod params;
 pub mod service;
 pub mod trace;

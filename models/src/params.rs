@@ -78,6 +78,30 @@ pub enum ParamError {
     },
 }
 
+/// `network`: message ordering, shared by every model.
+pub const NETWORK: ParamSpec = ParamSpec {
+    name: "network",
+    kind: ParamKind::Choice(&["unordered", "ordered"]),
+    default: "unordered",
+    help: "message ordering",
+};
+
+/// `crash`: which servers may crash, shared by the two-server models.
+pub const CRASH: ParamSpec = ParamSpec {
+    name: "crash",
+    kind: ParamKind::Choice(&["primary", "backup", "any"]),
+    default: "any",
+    help: "which servers may crash",
+};
+
+/// `lossy`: whether messages can be lost (on by default).
+pub const LOSSY: ParamSpec = ParamSpec {
+    name: "lossy",
+    kind: ParamKind::Bool,
+    default: "true",
+    help: "whether messages can be lost",
+};
+
 /// Validated parameter values of one model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Params {

@@ -288,7 +288,7 @@ fn reads_are_confirmed_not_checkpointed() {
 fn client_follows_the_new_primary_and_resends_within_budget() {
     let c = Client::<Register>::new(cfg("critical"), 0);
     let mut o = Out::<Node<Register>>::new();
-    let st = c.on_start(&mut o);
+    let st = c.on_start(Id::from(CLIENT), &None, &mut o);
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
         vec!["send 0 Request { seq: 0, op: Put(0, 1) }", "set Resend"]

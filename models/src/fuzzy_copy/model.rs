@@ -5,14 +5,11 @@
 use super::server::{Backup, BackupState, Phase, Primary, PrimaryState};
 use super::Msg;
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
-use crate::history::within_crash_budget;
-use crate::params::{ParamError, ParamKind, ParamSpec, Params};
+use crate::history::{network, within_crash_budget};
+use crate::params::{ParamError, ParamKind, ParamSpec, Params, NETWORK};
 use crate::service::{Counter, Register, Service};
-use stateright::actor::{
-    model_timeout, Actor, ActorModel, ActorModelState, Id, LossyNetwork, Network, Out,
-};
+use stateright::actor::{model_timeout, ActorModel, ActorModelState, Id, Out};
 use stateright::Expectation;
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// The model's name in the catalogue.
@@ -100,12 +97,7 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "4",
         help: "log entries the primary's history table retains",
     },
-    ParamSpec {
-        name: "network",
-        kind: ParamKind::Choice(&["unordered", "ordered"]),
-        default: "unordered",
-        help: "message ordering",
-    },
+    NETWORK,
     ParamSpec {
         name: "lossy",
         kind: ParamKind::Bool,
@@ -211,118 +203,76 @@ impl<S: Service> Client<S> {
     }
 }
 
-/// An actor of the model.
-#[derive(Clone, Debug)]
-pub enum Node<S> {
-    /// Server 0.
-    Primary(Primary<S>),
-    /// Server 1.
-    Backup(Backup<S>),
-    /// A client.
-    Client(Client<S>),
-}
-
-/// An actor's state.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub enum NodeState<S: Service> {
-    /// The primary's.
-    Primary(PrimaryState<S>),
-    /// The backup's.
-    Backup(BackupState<S>),
-    /// A client's.
-    Client(ClientState<S::Reply>),
-}
-
-impl<S: Service> Actor for Node<S> {
-    type Msg = Msg<S::Op, S::Reply, S::Key, S::Object>;
-    type State = NodeState<S>;
-    type Timer = Timer;
-    type Random = ();
-    type Storage = BackupState<S>;
-
-    fn on_start(&self, _: Id, storage: &Option<BackupState<S>>, o: &mut Out<Self>) -> NodeState<S> {
-        match self {
-            Node::Primary(a) => NodeState::Primary(a.on_start(o)),
-            Node::Backup(a) => NodeState::Backup(a.on_start(storage, o)),
-            Node::Client(a) => {
-                let s = ClientState {
-                    replies: Vec::new(),
-                    resends_left: a.cfg.resends,
-                };
-                a.send_next(&s, o);
-                NodeState::Client(s)
-            }
-        }
-    }
-
-    fn on_msg(
+impl<S: Service> Client<S> {
+    /// Sends the first request.
+    pub fn on_start(
         &self,
         _: Id,
-        state: &mut Cow<NodeState<S>>,
-        src: Id,
-        msg: Self::Msg,
-        o: &mut Out<Self>,
-    ) {
-        let next = match (self, state.as_ref()) {
-            (Node::Primary(a), NodeState::Primary(s)) => {
-                a.on_msg(s, src, msg, o).map(NodeState::Primary)
-            }
-            (Node::Backup(a), NodeState::Backup(s)) => {
-                a.on_msg(s, src, msg, o).map(NodeState::Backup)
-            }
-            (Node::Client(a), NodeState::Client(s)) => match msg {
-                Msg::Reply { seq, reply }
-                    if usize::from(seq) == s.replies.len() && s.replies.len() < a.cfg.requests =>
-                {
-                    let mut n = s.clone();
-                    n.replies.push(reply);
-                    n.resends_left = a.cfg.resends;
-                    a.send_next(&n, o);
-                    Some(NodeState::Client(n))
-                }
-                _ => None,
-            },
-            _ => None,
+        _: &Option<BackupState<S>>,
+        o: &mut Out<Node<S>>,
+    ) -> ClientState<S::Reply> {
+        let s = ClientState {
+            replies: Vec::new(),
+            resends_left: self.cfg.resends,
         };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
-        }
+        self.send_next(&s, o);
+        s
     }
 
-    fn on_timeout(&self, _: Id, state: &mut Cow<NodeState<S>>, _: &Timer, o: &mut Out<Self>) {
-        let next = match (self, state.as_ref()) {
-            (Node::Client(a), NodeState::Client(s))
-                if s.resends_left > 0 && s.replies.len() < a.cfg.requests =>
+    /// Takes the reply to the outstanding request and sends the next.
+    pub fn on_msg(
+        &self,
+        s: &ClientState<S::Reply>,
+        _: Id,
+        msg: Msg<S::Op, S::Reply, S::Key, S::Object>,
+        o: &mut Out<Node<S>>,
+    ) -> Option<ClientState<S::Reply>> {
+        match msg {
+            Msg::Reply { seq, reply }
+                if usize::from(seq) == s.replies.len() && s.replies.len() < self.cfg.requests =>
             {
                 let mut n = s.clone();
-                n.resends_left -= 1;
-                let seq = n.replies.len();
-                o.send(
-                    Id::from(0),
-                    Msg::Request {
-                        seq: seq as u8,
-                        op: S::workload(a.index, seq),
-                    },
-                );
-                if n.resends_left > 0 {
-                    o.set_timer(Timer::Resend, model_timeout());
-                }
-                Some(NodeState::Client(n))
+                n.replies.push(reply);
+                n.resends_left = self.cfg.resends;
+                self.send_next(&n, o);
+                Some(n)
             }
             _ => None,
-        };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
         }
     }
 
-    fn name(&self) -> String {
-        match self {
-            Node::Primary(_) => "primary".into(),
-            Node::Backup(_) => "backup".into(),
-            Node::Client(_) => "client".into(),
+    /// Resends the outstanding request, within the budget.
+    pub fn on_timeout(
+        &self,
+        s: &ClientState<S::Reply>,
+        _: &Timer,
+        o: &mut Out<Node<S>>,
+    ) -> Option<ClientState<S::Reply>> {
+        if s.resends_left == 0 || s.replies.len() >= self.cfg.requests {
+            return None;
         }
+        let mut n = s.clone();
+        n.resends_left -= 1;
+        let seq = n.replies.len();
+        o.send(
+            Id::from(0),
+            Msg::Request {
+                seq: seq as u8,
+                op: S::workload(self.index, seq),
+            },
+        );
+        if n.resends_left > 0 {
+            o.set_timer(Timer::Resend, model_timeout());
+        }
+        Some(n)
     }
+}
+
+crate::protocol_node! {
+    msg = Msg<S::Op, S::Reply, S::Key, S::Object>, timer = Timer, storage = BackupState<S>;
+    Primary(Primary<S>, PrimaryState<S>, "primary"),
+    Backup(Backup<S>, BackupState<S>, "backup"),
+    Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
 /// The model's state.
@@ -359,6 +309,7 @@ fn logical_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), ())
         .actor(Node::Primary(Primary::new(cfg.clone())))
         .actor(Node::Backup(Backup::new(cfg.clone())))
@@ -369,16 +320,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
                 _s: PhantomData,
             })
         }))
-        .init_network(if cfg.ordered {
-            Network::new_ordered([])
-        } else {
-            Network::new_unordered_nonduplicating([])
-        })
-        .lossy_network(if cfg.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        })
+        .init_network(net)
+        .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .property(

@@ -6,7 +6,7 @@
 //! update is shipped as a log entry and answered after the backup's ack. The primary's history
 //! table holds the last `table` log entries only (it is recycled).
 
-use super::model::{Config, Node, Variant};
+use super::model::{Config, Node, Timer, Variant};
 use super::replay::{copy_object, execute, replay, Generations};
 use super::Msg;
 use crate::service::Service;
@@ -108,7 +108,7 @@ impl<S: Service> Primary<S> {
     }
 
     /// A new backup joins at once: the copy begins, noting SSN 1.
-    pub fn on_start(&self, o: &mut O<S>) -> PrimaryState<S> {
+    pub fn on_start(&self, _: Id, _: &Option<BackupState<S>>, o: &mut O<S>) -> PrimaryState<S> {
         let mut s = PrimaryState {
             service: S::default(),
             gens: Generations::new(),
@@ -145,6 +145,16 @@ impl<S: Service> Primary<S> {
         n.attempt += 1;
         let noted = n.next_ssn;
         self.copy(n, noted, 0, o);
+    }
+
+    /// The primary has no timers.
+    pub fn on_timeout(
+        &self,
+        _: &PrimaryState<S>,
+        _: &Timer,
+        _: &mut O<S>,
+    ) -> Option<PrimaryState<S>> {
+        None
     }
 
     fn holds(n: &PrimaryState<S>, ssn: u8) -> Option<&S::Op> {
@@ -337,7 +347,12 @@ impl<S: Service> Backup<S> {
     }
 
     /// Starts empty, or reboots from its durable state and asks to catch up (soft failure).
-    pub fn on_start(&self, storage: &Option<BackupState<S>>, o: &mut O<S>) -> BackupState<S> {
+    pub fn on_start(
+        &self,
+        _: Id,
+        storage: &Option<BackupState<S>>,
+        o: &mut O<S>,
+    ) -> BackupState<S> {
         let s = match storage {
             None => BackupState {
                 service: S::default(),
@@ -362,6 +377,16 @@ impl<S: Service> Backup<S> {
             );
         }
         s
+    }
+
+    /// The backup has no timers.
+    pub fn on_timeout(
+        &self,
+        _: &BackupState<S>,
+        _: &Timer,
+        _: &mut O<S>,
+    ) -> Option<BackupState<S>> {
+        None
     }
 
     /// Installs copied objects and replays the log with generation filtering.

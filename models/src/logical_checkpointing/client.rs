@@ -71,7 +71,12 @@ impl<S: Service> Client<S> {
     }
 
     /// Issues the first `window` requests to server 0.
-    pub fn on_start(&self, o: &mut O<S>) -> ClientState<S::Reply> {
+    pub fn on_start(
+        &self,
+        _id: Id,
+        _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
+        o: &mut O<S>,
+    ) -> ClientState<S::Reply> {
         let s = ClientState {
             primary: Id::from(0),
             primary_epoch: 0,

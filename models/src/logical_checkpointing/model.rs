@@ -10,14 +10,11 @@ use super::client::{Client, ClientState};
 use super::msg::{Committed, Msg};
 use super::server::{Durable, Role, Server, ServerState};
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
-use crate::history::{within_crash_budget, History as ClientHistory};
-use crate::params::{ParamError, ParamKind, ParamSpec, Params};
+use crate::history::{network, within_crash_budget, History as ClientHistory};
+use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, LOSSY, NETWORK};
 use crate::service::{Counter, Register, Service};
-use stateright::actor::{
-    Actor, ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network, Out,
-};
+use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
-use std::borrow::Cow;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "logical-checkpointing";
@@ -137,24 +134,9 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "1",
         help: "server crashes in all (one server down at a time)",
     },
-    ParamSpec {
-        name: "crash",
-        kind: ParamKind::Choice(&["primary", "backup", "any"]),
-        default: "any",
-        help: "which servers may crash",
-    },
-    ParamSpec {
-        name: "network",
-        kind: ParamKind::Choice(&["unordered", "ordered"]),
-        default: "unordered",
-        help: "message ordering",
-    },
-    ParamSpec {
-        name: "lossy",
-        kind: ParamKind::Bool,
-        default: "true",
-        help: "whether messages can be lost",
-    },
+    CRASH,
+    NETWORK,
+    LOSSY,
     ParamSpec {
         name: "variant",
         kind: ParamKind::Choice(&[
@@ -238,77 +220,10 @@ pub enum Timer {
     Takeover,
 }
 
-/// An actor: a server or a client.
-#[derive(Clone, Debug)]
-pub enum Node<S> {
-    /// A server.
-    Server(Server<S>),
-    /// A client.
-    Client(Client<S>),
-}
-
-/// An actor's state.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub enum NodeState<S: Service> {
-    /// A server's.
-    Server(ServerState<S>),
-    /// A client's.
-    Client(ClientState<S::Reply>),
-}
-
-impl<S: Service> Actor for Node<S> {
-    type Msg = Msg<S::Op, S::Reply>;
-    type State = NodeState<S>;
-    type Timer = Timer;
-    type Random = ();
-    type Storage = Durable<S::Op, S::Reply>;
-
-    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> Self::State {
-        match self {
-            Node::Server(a) => NodeState::Server(a.on_start(id, storage, o)),
-            Node::Client(a) => NodeState::Client(a.on_start(o)),
-        }
-    }
-
-    fn on_msg(
-        &self,
-        _: Id,
-        state: &mut Cow<Self::State>,
-        src: Id,
-        msg: Self::Msg,
-        o: &mut Out<Self>,
-    ) {
-        let next = match (self, state.as_ref()) {
-            (Node::Server(a), NodeState::Server(s)) => {
-                a.on_msg(s, src, msg, o).map(NodeState::Server)
-            }
-            (Node::Client(a), NodeState::Client(s)) => {
-                a.on_msg(s, src, msg, o).map(NodeState::Client)
-            }
-            _ => None,
-        };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
-        }
-    }
-
-    fn on_timeout(&self, _: Id, state: &mut Cow<Self::State>, t: &Timer, o: &mut Out<Self>) {
-        let next = match (self, state.as_ref()) {
-            (Node::Server(a), NodeState::Server(s)) => a.on_timeout(s, t, o).map(NodeState::Server),
-            (Node::Client(a), NodeState::Client(s)) => a.on_timeout(s, t, o).map(NodeState::Client),
-            _ => None,
-        };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Node::Server(_) => "server".into(),
-            Node::Client(_) => "client".into(),
-        }
-    }
+crate::protocol_node! {
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S>, "server"),
+    Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
 /// The client-visible history: one tester thread per (client, window slot).
@@ -477,19 +392,12 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), History::<S>::new())
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .init_network(if cfg.ordered {
-            Network::new_ordered([])
-        } else {
-            Network::new_unordered_nonduplicating([])
-        })
-        .lossy_network(if cfg.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        })
+        .init_network(net)
+        .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .record_msg_out(record_out::<S>)
         .record_msg_in(record_in::<S>)

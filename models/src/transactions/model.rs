@@ -6,14 +6,11 @@
 use super::server::{Durable, Role, Server, ServerState, Txn};
 use super::{Item, Msg};
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
-use crate::history::within_crash_budget;
-use crate::params::{ParamError, ParamKind, ParamSpec, Params};
+use crate::history::{network, within_crash_budget};
+use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, LOSSY, NETWORK};
 use crate::service::{Counter, Register, Service};
-use stateright::actor::{
-    model_timeout, Actor, ActorModel, ActorModelState, Id, LossyNetwork, Network, Out,
-};
+use stateright::actor::{model_timeout, ActorModel, ActorModelState, Id, Out};
 use stateright::Expectation;
-use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// The model's name in the catalogue.
@@ -133,24 +130,9 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "1",
         help: "server crashes in all",
     },
-    ParamSpec {
-        name: "crash",
-        kind: ParamKind::Choice(&["primary", "backup", "any"]),
-        default: "any",
-        help: "which servers may crash",
-    },
-    ParamSpec {
-        name: "network",
-        kind: ParamKind::Choice(&["unordered", "ordered"]),
-        default: "unordered",
-        help: "message ordering",
-    },
-    ParamSpec {
-        name: "lossy",
-        kind: ParamKind::Bool,
-        default: "true",
-        help: "whether messages can be lost",
-    },
+    CRASH,
+    NETWORK,
+    LOSSY,
     ParamSpec {
         name: "variant",
         kind: ParamKind::Choice(&[
@@ -275,119 +257,83 @@ impl<S: Service> Client<S> {
     }
 }
 
-/// An actor.
-#[derive(Clone, Debug)]
-pub enum Node<S> {
-    /// A server.
-    Server(Server<S>),
-    /// A client.
-    Client(Client<S>),
-}
-
-/// An actor's state.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub enum NodeState<S: Service> {
-    /// A server's.
-    Server(ServerState<S>),
-    /// A client's.
-    Client(ClientState<S::Reply>),
-}
-
-impl<S: Service> Actor for Node<S> {
-    type Msg = Msg<S::Op, S::Reply>;
-    type State = NodeState<S>;
-    type Timer = Timer;
-    type Random = ();
-    type Storage = Durable<S::Op, S::Reply>;
-
-    fn on_start(&self, id: Id, storage: &Option<Self::Storage>, o: &mut Out<Self>) -> NodeState<S> {
-        match self {
-            Node::Server(a) => NodeState::Server(a.on_start(id, storage, o)),
-            Node::Client(a) => {
-                let s = ClientState {
-                    next: 0,
-                    committed: None,
-                    primary: Id::from(0),
-                    epoch: 0,
-                    resends_left: a.cfg.resends,
-                };
-                a.send(&s, o);
-                NodeState::Client(s)
-            }
-        }
-    }
-
-    fn on_msg(
+impl<S: Service> Client<S> {
+    /// Sends the first request of the transaction to server 0.
+    pub fn on_start(
         &self,
         _: Id,
-        state: &mut Cow<NodeState<S>>,
+        _: &Option<Durable<S::Op, S::Reply>>,
+        o: &mut Out<Node<S>>,
+    ) -> ClientState<S::Reply> {
+        let s = ClientState {
+            next: 0,
+            committed: None,
+            primary: Id::from(0),
+            epoch: 0,
+            resends_left: self.cfg.resends,
+        };
+        self.send(&s, o);
+        s
+    }
+
+    /// Moves through the transaction; restarts it at a new primary.
+    pub fn on_msg(
+        &self,
+        s: &ClientState<S::Reply>,
         src: Id,
-        msg: Self::Msg,
-        o: &mut Out<Self>,
-    ) {
-        let next = match (self, state.as_ref()) {
-            (Node::Server(a), NodeState::Server(s)) => {
-                a.on_msg(s, src, msg, o).map(NodeState::Server)
-            }
-            (Node::Client(a), NodeState::Client(s)) if s.committed.is_none() => match msg {
-                Msg::Executed { i } if i == s.next && usize::from(i) < a.cfg.ops => {
-                    let mut n = s.clone();
-                    n.next += 1;
-                    n.resends_left = a.cfg.resends;
-                    a.send(&n, o);
-                    Some(NodeState::Client(n))
-                }
-                Msg::Committed { replies } => {
-                    let mut n = s.clone();
-                    n.committed = Some(replies);
-                    o.cancel_timer(Timer::Resend);
-                    Some(NodeState::Client(n))
-                }
-                Msg::NewPrimary { epoch } if epoch > s.epoch => {
-                    // The transaction was aborted or committed by the failure: restart it.
-                    let mut n = s.clone();
-                    n.primary = src;
-                    n.epoch = epoch;
-                    n.next = 0;
-                    a.send(&n, o);
-                    Some(NodeState::Client(n))
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
+        msg: Msg<S::Op, S::Reply>,
+        o: &mut Out<Node<S>>,
+    ) -> Option<ClientState<S::Reply>> {
+        if s.committed.is_some() {
+            return None;
         }
+        let mut n = s.clone();
+        match msg {
+            Msg::Executed { i } if i == s.next && usize::from(i) < self.cfg.ops => {
+                n.next += 1;
+                n.resends_left = self.cfg.resends;
+                self.send(&n, o);
+            }
+            Msg::Committed { replies } => {
+                n.committed = Some(replies);
+                o.cancel_timer(Timer::Resend);
+            }
+            Msg::NewPrimary { epoch } if epoch > s.epoch => {
+                // The transaction was aborted or committed by the failure: restart it.
+                n.primary = src;
+                n.epoch = epoch;
+                n.next = 0;
+                self.send(&n, o);
+            }
+            _ => return None,
+        }
+        Some(n)
     }
 
-    fn on_timeout(&self, _: Id, state: &mut Cow<NodeState<S>>, t: &Timer, o: &mut Out<Self>) {
-        let next = match (self, state.as_ref()) {
-            (Node::Server(a), NodeState::Server(s)) => a.on_timeout(s, t, o).map(NodeState::Server),
-            (Node::Client(a), NodeState::Client(s))
-                if s.committed.is_none() && s.resends_left > 0 =>
-            {
-                let mut n = s.clone();
-                n.resends_left -= 1;
-                o.send(n.primary, a.current(&n));
-                if n.resends_left > 0 {
-                    o.set_timer(Timer::Resend, model_timeout());
-                }
-                Some(NodeState::Client(n))
-            }
-            _ => None,
-        };
-        if let Some(n) = next {
-            *state = Cow::Owned(n);
+    /// Resends the current request, within the budget.
+    pub fn on_timeout(
+        &self,
+        s: &ClientState<S::Reply>,
+        _: &Timer,
+        o: &mut Out<Node<S>>,
+    ) -> Option<ClientState<S::Reply>> {
+        if s.committed.is_some() || s.resends_left == 0 {
+            return None;
         }
+        let mut n = s.clone();
+        n.resends_left -= 1;
+        o.send(n.primary, self.current(&n));
+        if n.resends_left > 0 {
+            o.set_timer(Timer::Resend, model_timeout());
+        }
+        Some(n)
     }
+}
 
-    fn name(&self) -> String {
-        match self {
-            Node::Server(_) => "server".into(),
-            Node::Client(_) => "client".into(),
-        }
-    }
+crate::protocol_node! {
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S>, "server"),
+    Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
 /// The model's state.
@@ -472,6 +418,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), ())
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| {
@@ -481,16 +428,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
                 _s: PhantomData,
             })
         }))
-        .init_network(if cfg.ordered {
-            Network::new_ordered([])
-        } else {
-            Network::new_unordered_nonduplicating([])
-        })
-        .lossy_network(if cfg.lossy {
-            LossyNetwork::Yes
-        } else {
-            LossyNetwork::No
-        })
+        .init_network(net)
+        .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .property(
