@@ -126,14 +126,16 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(body)
 }
 
-#[test]
-fn explore_serves_the_explorer_and_the_initial_states() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `explore MODEL` answers with the Explorer page and its state API lists the initial state.
+fn explore_answers(model: &str) {
+    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
-        .args(["explore", "linear-2pc", "--port", &port.to_string()])
+        .args(["explore", model, "--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -147,23 +149,30 @@ fn explore_serves_the_explorer_and_the_initial_states() {
     let states = http_get(port, "/.states");
     let _ = child.kill();
     let _ = child.wait();
-    let page = page.expect("the explorer answers");
-    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let page = page.unwrap_or_else(|| panic!("{model}: the explorer does not answer"));
+    assert!(page.starts_with("HTTP/1.1 200"), "{model}: {page}");
     assert!(
         page.contains("<html") || page.contains("<!DOCTYPE"),
-        "{page}"
+        "{model}: {page}"
     );
     let states = states.expect("the state API answers");
-    assert!(states.starts_with("HTTP/1.1 200"), "{states}");
+    assert!(states.starts_with("HTTP/1.1 200"), "{model}: {states}");
     let body = &states[states.find("\r\n\r\n").unwrap() + 4..];
     let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
     let init = json.as_array().expect("a list of initial states");
-    assert_eq!(init.len(), 1);
+    assert_eq!(init.len(), 1, "{model}");
     assert!(
-        init[0]["state"].as_str().unwrap().contains("Server"),
-        "{}",
+        init[0]["state"].as_str().unwrap().contains("actor_states"),
+        "{model}: {}",
         init[0]
     );
+}
+
+#[test]
+fn explore_serves_every_model() {
+    for m in twosafe::models::catalogue::MODELS {
+        explore_answers(m.name);
+    }
 }
 
 #[test]
