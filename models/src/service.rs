@@ -59,6 +59,19 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// The keys the models' workload can touch: what a full copy goes through.
     fn key_space() -> Vec<Self::Key>;
 
+    /// The state reached from the initial one by applying `ops` in order: how a replica
+    /// reinstalls its image from a committed history after a restart.
+    fn from_ops<'a>(ops: impl IntoIterator<Item = &'a Self::Op>) -> Self
+    where
+        Self::Op: 'a,
+    {
+        let mut s = Self::default();
+        for op in ops {
+            s.apply(op);
+        }
+        s
+    }
+
     /// The `index`-th operation of client number `client` in the models' workload: a small,
     /// fixed workload so that model checking stays finite and counterexamples are readable.
     fn workload(client: usize, index: usize) -> Self::Op;

@@ -202,10 +202,7 @@ impl<S: Service> Server<S> {
             Some(d) => {
                 // Recovery reinstalls the process image by interpreting the change buffers
                 // (seed 000 §4: "re-executing all original transactions").
-                let mut service = S::default();
-                for e in &d.log[..usize::from(d.applied)] {
-                    service.apply(&e.op);
-                }
+                let service = S::from_ops(d.log[..usize::from(d.applied)].iter().map(|e| &e.op));
                 ServerState {
                     role: d.role,
                     epoch: d.epoch,

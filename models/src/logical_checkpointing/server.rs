@@ -173,10 +173,7 @@ impl<S: Service> Server<S> {
                 service: S::default(),
             },
             Some(d) => {
-                let mut service = S::default();
-                for e in &d.history {
-                    service.apply(&e.op);
-                }
+                let service = S::from_ops(d.history.iter().map(|e| &e.op));
                 let mut d = d.clone();
                 d.restarts = d.restarts.saturating_add(1);
                 for l in d.log.values_mut() {

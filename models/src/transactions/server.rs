@@ -179,12 +179,7 @@ impl<S: Service> Server<S> {
                 service: S::default(),
             },
             Some(d) => {
-                let mut service = S::default();
-                for t in &d.history {
-                    for op in &t.ops {
-                        service.apply(op);
-                    }
-                }
+                let service = S::from_ops(d.history.iter().flat_map(|t| &t.ops));
                 let mut d = d.clone();
                 d.restarts = d.restarts.saturating_add(1);
                 ServerState {
@@ -364,30 +359,20 @@ impl<S: Service> Server<S> {
         };
         if self.cfg.variant == Variant::ReplyBeforeAck && n.has_backup() {
             // The bug: commit and answer at once; checkpoint afterwards.
-            let ssn = self.checkpoint(&mut n, item, &mut Out::new());
-            if let Some((_, ready)) = n.d.log.get_mut(&ssn) {
-                *ready = true;
-            }
+            let ssn = n.d.next_ssn;
+            n.d.next_ssn += 1;
+            n.d.log.insert(ssn, (item.clone(), true));
             n.process(&mut replies);
             o.save(n.d.clone());
             o.append(&mut replies);
-            if let Some(t) = n.d.history.last() {
-                let item = match self.cfg.mode {
-                    Mode::Batch => Item::Batch {
-                        client: c,
-                        ops: t.ops.clone(),
-                    },
-                    Mode::Entry => Item::CommitRecord { client: c },
-                };
-                o.send(
-                    Id::from(BACKUP),
-                    Msg::Checkpoint {
-                        epoch: n.d.epoch,
-                        ssn,
-                        item,
-                    },
-                );
-            }
+            o.send(
+                Id::from(BACKUP),
+                Msg::Checkpoint {
+                    epoch: n.d.epoch,
+                    ssn,
+                    item,
+                },
+            );
             return Some(n);
         }
         self.checkpoint(&mut n, item, &mut replies);
