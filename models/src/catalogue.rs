@@ -316,6 +316,25 @@ const LINEAR_2PC: ModelSpec = ModelSpec {
             deep: false,
         },
         CheckSpec {
+            config: "hot/heartbeats/crash-primary",
+            set: &[("heartbeats", "true"), ("crash", "primary")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "cold/heartbeats/crash-backup",
+            set: &[
+                ("heartbeats", "true"),
+                ("level", "important"),
+                ("crash", "backup"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/heartbeats/reliable",
+            set: &[("heartbeats", "true"), ("lossy", "false")],
+            deep: false,
+        },
+        CheckSpec {
             config: "bug/one-safe",
             set: &[("variant", "one-safe")],
             deep: false,

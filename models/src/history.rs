@@ -18,7 +18,7 @@ pub struct History<T: Ord, S: Service> {
     /// Invocations and returns.
     pub lin: LinearizabilityTester<T, SequentialService<S>>,
     /// The sequence number each slot waits on.
-    pub waiting: BTreeMap<T, u8>,
+    pub waiting: BTreeMap<T, u32>,
 }
 
 impl<T: Copy + Debug + Ord, S: Service> History<T, S> {
@@ -31,7 +31,7 @@ impl<T: Copy + Debug + Ord, S: Service> History<T, S> {
     }
 
     /// The history after slot `t` sends request `seq`; `None` if it is a resend.
-    pub fn invoke(&self, t: T, seq: u8, op: &S::Op) -> Option<Self> {
+    pub fn invoke(&self, t: T, seq: u32, op: &S::Op) -> Option<Self> {
         if self.waiting.get(&t) == Some(&seq) {
             return None;
         }
@@ -44,7 +44,7 @@ impl<T: Copy + Debug + Ord, S: Service> History<T, S> {
     }
 
     /// The history after slot `t` receives the reply to `seq`; `None` if it waits on another.
-    pub fn ret(&self, t: T, seq: u8, reply: &S::Reply) -> Option<Self> {
+    pub fn ret(&self, t: T, seq: u32, reply: &S::Reply) -> Option<Self> {
         if self.waiting.get(&t) != Some(&seq) {
             return None;
         }

@@ -7,6 +7,7 @@
 //!
 //! - [`service`]: the replicated application behind the [`service::Service`] trait;
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
+//! - [`journaled`]: saves as changes, for the runtime's journal;
 //! - [`catalogue`]: every model, its parameters, properties, variants and checked
 //!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
 
@@ -15,6 +16,7 @@
 pub mod catalogue;
 pub mod fuzzy_copy;
 pub mod history;
+pub mod journaled;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
 pub mod node;

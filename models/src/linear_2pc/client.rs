@@ -8,20 +8,22 @@
 use super::model::{Config, Node, Timer};
 use super::msg::Msg;
 use crate::service::Service;
-use stateright::actor::{model_timeout, Id, Out};
+use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 
 /// A client's state.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct ClientState<Reply> {
+pub struct ClientState<Op, Reply> {
     /// The server the client believes is the primary.
     pub primary: Id,
     /// The epoch in which `primary` announced itself.
     pub primary_epoch: u8,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
-    /// Replies received, in request order: request `i` is outstanding while `replies.len() == i`.
+    /// Replies received, in request order.
     pub replies: Vec<Reply>,
+    /// The outstanding request's operation: request number `replies.len()` while `Some`.
+    pub current: Option<Op>,
 }
 
 /// The client actor's fixed configuration.
@@ -46,15 +48,45 @@ impl<S: Service> Client<S> {
         }
     }
 
-    fn request(&self, seq: usize) -> Msg<S::Op, S::Reply> {
-        Msg::Request {
-            seq: seq as u8,
-            op: S::workload(self.index, seq),
+    /// The outstanding request (number and operation), if any.
+    fn outstanding(s: &ClientState<S::Op, S::Reply>) -> Option<Msg<S::Op, S::Reply>> {
+        s.current.as_ref().map(|op| Msg::Request {
+            seq: s.replies.len() as u32,
+            op: op.clone(),
+        })
+    }
+
+    /// The workload's next operation after `done` replies, if the workload has one.
+    fn next_op(&self, done: usize) -> Option<S::Op> {
+        (done < self.cfg.requests).then(|| S::workload(self.index, done))
+    }
+
+    /// Sends the outstanding request to the believed primary and arms the resend timer.
+    fn send(&self, s: &ClientState<S::Op, S::Reply>, o: &mut O<S>) {
+        if let Some(req) = Self::outstanding(s) {
+            o.send(s.primary, req);
+            if self.cfg.resends > 0 {
+                o.set_timer(Timer::Resend, self.cfg.timing.resend.clone());
+            }
         }
     }
 
-    fn outstanding(&self, s: &ClientState<S::Reply>) -> Option<usize> {
-        (s.replies.len() < self.cfg.requests).then_some(s.replies.len())
+    /// Submits `op` as the next request (the runtime's client library; the model's clients
+    /// take their operations from the workload instead). `None` while a request is outstanding.
+    pub fn submit(
+        &self,
+        s: &ClientState<S::Op, S::Reply>,
+        op: S::Op,
+        o: &mut O<S>,
+    ) -> Option<ClientState<S::Op, S::Reply>> {
+        if s.current.is_some() {
+            return None;
+        }
+        let mut n = s.clone();
+        n.current = Some(op);
+        n.resends_left = self.cfg.resends;
+        self.send(&n, o);
+        Some(n)
     }
 
     /// Sends the first request to server 0, the initial primary.
@@ -63,43 +95,36 @@ impl<S: Service> Client<S> {
         _id: Id,
         _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
         o: &mut O<S>,
-    ) -> ClientState<S::Reply> {
+    ) -> ClientState<S::Op, S::Reply> {
         let s = ClientState {
             primary: Id::from(0),
             primary_epoch: 0,
             resends_left: self.cfg.resends,
             replies: Vec::new(),
+            current: self.next_op(0),
         };
-        if let Some(seq) = self.outstanding(&s) {
-            o.send(s.primary, self.request(seq));
-            if self.cfg.resends > 0 {
-                o.set_timer(Timer::Resend, model_timeout());
-            }
-        }
+        self.send(&s, o);
         s
     }
 
     /// Handles a reply or an announcement.
     pub fn on_msg(
         &self,
-        s: &ClientState<S::Reply>,
+        s: &ClientState<S::Op, S::Reply>,
         src: Id,
         msg: Msg<S::Op, S::Reply>,
         o: &mut O<S>,
-    ) -> Option<ClientState<S::Reply>> {
+    ) -> Option<ClientState<S::Op, S::Reply>> {
         match msg {
-            Msg::Reply { seq, reply } if self.outstanding(s) == Some(usize::from(seq)) => {
+            Msg::Reply { seq, reply } if s.current.is_some() && seq as usize == s.replies.len() => {
                 let mut n = s.clone();
                 n.replies.push(reply);
                 n.resends_left = self.cfg.resends;
-                match self.outstanding(&n) {
-                    Some(next) => {
-                        o.send(n.primary, self.request(next));
-                        if self.cfg.resends > 0 {
-                            o.set_timer(Timer::Resend, model_timeout());
-                        }
-                    }
-                    None => o.cancel_timer(Timer::Resend),
+                n.current = self.next_op(n.replies.len());
+                if n.current.is_some() {
+                    self.send(&n, o);
+                } else {
+                    o.cancel_timer(Timer::Resend);
                 }
                 Some(n)
             }
@@ -107,8 +132,8 @@ impl<S: Service> Client<S> {
                 let mut n = s.clone();
                 n.primary = src;
                 n.primary_epoch = epoch;
-                if let Some(seq) = self.outstanding(s) {
-                    o.send(src, self.request(seq));
+                if let Some(req) = Self::outstanding(s) {
+                    o.send(src, req);
                 }
                 Some(n)
             }
@@ -119,19 +144,19 @@ impl<S: Service> Client<S> {
     /// Resends the outstanding request to the believed primary, within the resend budget.
     pub fn on_timeout(
         &self,
-        s: &ClientState<S::Reply>,
+        s: &ClientState<S::Op, S::Reply>,
         timer: &Timer,
         o: &mut O<S>,
-    ) -> Option<ClientState<S::Reply>> {
-        let seq = self.outstanding(s)?;
+    ) -> Option<ClientState<S::Op, S::Reply>> {
+        let req = Self::outstanding(s)?;
         if *timer != Timer::Resend || s.resends_left == 0 {
             return None;
         }
         let mut n = s.clone();
         n.resends_left -= 1;
-        o.send(s.primary, self.request(seq));
+        o.send(s.primary, req);
         if n.resends_left > 0 {
-            o.set_timer(Timer::Resend, model_timeout());
+            o.set_timer(Timer::Resend, self.cfg.timing.resend.clone());
         }
         Some(n)
     }

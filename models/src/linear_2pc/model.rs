@@ -13,8 +13,10 @@ use crate::history::{network, within_crash_budget};
 use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, NETWORK};
 use crate::service::{Counter, Register, Service};
 use serde::{Deserialize, Serialize};
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
+use stateright::actor::{model_timeout, ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
+use std::ops::Range;
+use std::time::Duration;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "linear-2pc";
@@ -183,6 +185,13 @@ pub const PARAMS: &[ParamSpec] = &[
         help: "whether messages can be lost (liveness is only checked when false)",
     },
     ParamSpec {
+        name: "heartbeats",
+        kind: ParamKind::Bool,
+        default: "false",
+        help: "I-am-alive messages from primary to backup, one unanswered at a time (the \
+               backup may suspect the primary at any moment either way)",
+    },
+    ParamSpec {
         name: "variant",
         kind: ParamKind::Choice(&[
             "correct",
@@ -221,6 +230,34 @@ pub struct Config {
     pub network: NetworkKind,
     /// Whether messages can be lost.
     pub lossy: bool,
+    /// Whether the primary sends I-am-alive messages (one unanswered at a time) and the backup
+    /// re-arms its suspicion timer on each; without them the takeover timer is armed once.
+    /// Either way the checker may fire it at any moment (a false suspicion).
+    pub heartbeats: bool,
+    /// The timers' durations (the model checker ignores them; the runtime waits them out).
+    pub timing: Timing,
+}
+
+/// How long each timer runs, as the ranges the Actor hands to `set_timer`.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Timing {
+    /// The client's wait before it resends its outstanding request.
+    pub resend: Range<Duration>,
+    /// The primary's I-am-alive period.
+    pub heartbeat: Range<Duration>,
+    /// How long the backup waits without an I-am-alive before it suspects the primary.
+    pub suspect: Range<Duration>,
+}
+
+impl Timing {
+    /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
+    pub fn model() -> Timing {
+        Timing {
+            resend: model_timeout(),
+            heartbeat: model_timeout(),
+            suspect: model_timeout(),
+        }
+    }
 }
 
 impl Config {
@@ -258,6 +295,8 @@ impl Config {
                 _ => NetworkKind::Unordered,
             },
             lossy: p.bool("lossy")?,
+            heartbeats: p.bool("heartbeats")?,
+            timing: Timing::model(),
         })
     }
 
@@ -282,12 +321,14 @@ pub enum Timer {
     Resend,
     /// The backup suspects the primary and takes over.
     Takeover,
+    /// The primary sends an I-am-alive message to the backup.
+    Heartbeat,
 }
 
 crate::protocol_node! {
     msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
     Server(Server<S>, ServerState<S>, "server"),
-    Client(Client<S>, ClientState<S::Reply>, "client"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }
 
 /// The client-visible history (one slot per client: one request outstanding at a time).
@@ -352,19 +393,19 @@ fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
 }
 
 /// Every (client, seq, op, reply) a client has received a reply for.
-fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<(Id, u8, S::Op, S::Reply)> {
+fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<(Id, u32, S::Op, S::Reply)> {
     let mut acked = Vec::new();
     for (k, id) in cfg.client_ids().enumerate() {
         if let NodeState::Client(c) = &*state.actor_states[usize::from(id)] {
             for (seq, reply) in c.replies.iter().enumerate() {
-                acked.push((id, seq as u8, S::workload(k, seq), reply.clone()));
+                acked.push((id, seq as u32, S::workload(k, seq), reply.clone()));
             }
         }
     }
     acked
 }
 
-fn holds<S: Service>(log: &Log<S>, client: Id, seq: u8) -> usize {
+fn holds<S: Service>(log: &Log<S>, client: Id, seq: u32) -> usize {
     log.iter().filter(|e| e.is_request(client, seq)).count()
 }
 

@@ -6,6 +6,7 @@
 //! | `ChangeBuffer` primary → backup          | `Ack` (or `TakenOver`) backup → primary |
 //! | `Confirm` primary → backup (reads)       | `Confirmed` (or `TakenOver`)           |
 //! | `Inquire` restarted primary → backup     | `ProcessState` or `TakenOver`          |
+//! | `IAmAlive` primary → backup (heartbeat)  | `AliveAck` backup → primary            |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
 //!
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
@@ -24,7 +25,7 @@ pub struct Entry<Op, Reply> {
     /// The client that sent the request.
     pub client: Id,
     /// The client's sequence number of the request.
-    pub seq: u8,
+    pub seq: u32,
     /// The state change (an update of the service).
     pub op: Op,
     /// The reply computed by the primary when it executed the step.
@@ -33,7 +34,7 @@ pub struct Entry<Op, Reply> {
 
 impl<Op, Reply> Entry<Op, Reply> {
     /// Whether this step was caused by request `seq` of `client`.
-    pub fn is_request(&self, client: Id, seq: u8) -> bool {
+    pub fn is_request(&self, client: Id, seq: u32) -> bool {
         self.client == client && self.seq == seq
     }
 }
@@ -44,14 +45,14 @@ pub enum Msg<Op, Reply> {
     /// A client's request number `seq`; resends carry the same `seq`.
     Request {
         /// The client's request sequence number.
-        seq: u8,
+        seq: u32,
         /// The operation.
         op: Op,
     },
     /// The answer to request `seq`.
     Reply {
         /// The sequence number of the request answered.
-        seq: u8,
+        seq: u32,
         /// The service's reply.
         reply: Reply,
     },
@@ -60,7 +61,7 @@ pub enum Msg<Op, Reply> {
         /// The primary's epoch.
         epoch: u8,
         /// The position of the step in the process's committed history.
-        index: u8,
+        index: u32,
         /// The change buffer.
         entry: Entry<Op, Reply>,
     },
@@ -69,21 +70,21 @@ pub enum Msg<Op, Reply> {
         /// The backup's epoch.
         epoch: u8,
         /// The step acknowledged.
-        index: u8,
+        index: u32,
     },
     /// A read is about to be answered: is the sender still the primary, at this history length?
     Confirm {
         /// The primary's epoch.
         epoch: u8,
         /// The primary's committed history length.
-        index: u8,
+        index: u32,
     },
     /// Yes: the backup has not taken over and holds a history of that length.
     Confirmed {
         /// The backup's epoch.
         epoch: u8,
         /// The history length confirmed.
-        index: u8,
+        index: u32,
     },
     /// Reconfiguration protocol: a restarted primary asks for the process's actual state.
     Inquire {
@@ -100,6 +101,16 @@ pub enum Msg<Op, Reply> {
     /// The sender has taken over as primary in `epoch`: the receiver is deposed.
     TakenOver {
         /// The new primary's epoch.
+        epoch: u8,
+    },
+    /// I am alive: the primary of `epoch` to its backup, every heartbeat period.
+    IAmAlive {
+        /// The primary's epoch.
+        epoch: u8,
+    },
+    /// The backup's answer to `IAmAlive`.
+    AliveAck {
+        /// The backup's epoch.
         epoch: u8,
     },
     /// The sender is now the primary of `epoch` (client redirection).

@@ -21,9 +21,10 @@
 
 use super::model::{Config, Level, Node, Timer, Variant};
 use super::msg::{Entry, Msg};
+use crate::journaled::Journaled;
 use crate::service::Service;
 use serde::{Deserialize, Serialize};
-use stateright::actor::{model_timeout, Id, Out};
+use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 
 /// The part of a server's state that survives a crash (saved with the Actor's `save`).
@@ -38,9 +39,78 @@ pub struct Durable<Op, Reply> {
     /// The committed history: every change buffer committed (or, cold standby, stored).
     pub log: Vec<Entry<Op, Reply>>,
     /// How many entries of `log` are applied to the service image.
-    pub applied: u8,
+    pub applied: u32,
     /// How many times this server has restarted (bounds crashes in the model).
     pub restarts: u8,
+}
+
+/// A save of a server as a change: the scalar fields whole, the history as the entries
+/// appended since the previous save (or whole, when it was replaced).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DurableChange<Op, Reply> {
+    /// The role.
+    pub role: Role,
+    /// The epoch.
+    pub epoch: u8,
+    /// The level.
+    pub level: Level,
+    /// Entries applied.
+    pub applied: u32,
+    /// Restarts.
+    pub restarts: u8,
+    /// How the history changed.
+    pub log: LogChange<Op, Reply>,
+}
+
+/// How a server's committed history changed between two saves.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub enum LogChange<Op, Reply> {
+    /// These entries were appended.
+    Append(Vec<Entry<Op, Reply>>),
+    /// The history was replaced (retirement clears it; reconfiguration adopts the backup's).
+    Replace(Vec<Entry<Op, Reply>>),
+}
+
+impl<Op, Reply> Journaled for Durable<Op, Reply>
+where
+    Op: Clone + PartialEq + Serialize + serde::de::DeserializeOwned,
+    Reply: Clone + PartialEq + Serialize + serde::de::DeserializeOwned,
+{
+    type Change = DurableChange<Op, Reply>;
+
+    /// O(change): histories only grow by appending, except when a server retires (cleared) or
+    /// adopts the backup's history (which extends its own: the checked atomicity property).
+    /// So the previous history is taken as a prefix when the new one is at least as long and
+    /// agrees on its last entry; debug builds verify the whole prefix.
+    fn change_from(&self, prev: &Self) -> Self::Change {
+        let n = prev.log.len();
+        let extends = self.log.len() >= n && (n == 0 || self.log[n - 1] == prev.log[n - 1]);
+        debug_assert!(!extends || self.log[..n] == prev.log[..]);
+        DurableChange {
+            role: self.role,
+            epoch: self.epoch,
+            level: self.level,
+            applied: self.applied,
+            restarts: self.restarts,
+            log: if extends {
+                LogChange::Append(self.log[n..].to_vec())
+            } else {
+                LogChange::Replace(self.log.clone())
+            },
+        }
+    }
+
+    fn apply(&mut self, c: Self::Change) {
+        self.role = c.role;
+        self.epoch = c.epoch;
+        self.level = c.level;
+        self.applied = c.applied;
+        self.restarts = c.restarts;
+        match c.log {
+            LogChange::Append(mut entries) => self.log.append(&mut entries),
+            LogChange::Replace(entries) => self.log = entries,
+        }
+    }
 }
 
 /// What a server is doing for the process.
@@ -66,14 +136,14 @@ pub enum Pending<Op, Reply> {
         /// The client.
         client: Id,
         /// The request's sequence number.
-        seq: u8,
+        seq: u32,
         /// The reply, computed from the committed state.
         reply: Reply,
     },
 }
 
 impl<Op, Reply> Pending<Op, Reply> {
-    fn is_request(&self, client: Id, seq: u8) -> bool {
+    fn is_request(&self, client: Id, seq: u32) -> bool {
         match self {
             Pending::Update(e) => e.is_request(client, seq),
             Pending::Read {
@@ -95,13 +165,15 @@ pub struct ServerState<S: Service> {
     /// The committed history.
     pub log: Vec<Entry<S::Op, S::Reply>>,
     /// Entries of `log` applied to `service`.
-    pub applied: u8,
+    pub applied: u32,
     /// The process image: `log[..applied]` applied in order.
     pub service: S,
     /// The step in flight (primary only).
     pub pending: Option<Pending<S::Op, S::Reply>>,
     /// Restarts so far.
     pub restarts: u8,
+    /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
+    pub awaiting_alive: bool,
 }
 
 impl<S: Service> ServerState<S> {
@@ -121,22 +193,22 @@ impl<S: Service> ServerState<S> {
         }
     }
 
-    fn find(&self, client: Id, seq: u8) -> Option<&Entry<S::Op, S::Reply>> {
+    fn find(&self, client: Id, seq: u32) -> Option<&Entry<S::Op, S::Reply>> {
         self.log.iter().find(|e| e.is_request(client, seq))
     }
 
     /// Applies every stored but not yet applied change buffer (cold standby's takeover work).
     fn install_all(&mut self) {
-        for e in &self.log[usize::from(self.applied)..] {
+        for e in &self.log[(self.applied as usize)..] {
             self.service.apply(&e.op);
         }
-        self.applied = self.log.len() as u8;
+        self.applied = self.log.len() as u32;
     }
 
     fn commit(&mut self, entry: Entry<S::Op, S::Reply>) {
         self.service.apply(&entry.op);
         self.log.push(entry);
-        self.applied = self.log.len() as u8;
+        self.applied = self.log.len() as u32;
     }
 }
 
@@ -162,6 +234,11 @@ impl<S: Service> Server<S> {
 
     fn backup(&self) -> Id {
         Id::from(1)
+    }
+
+    /// The initial primary (server 1 is only ever the backup or the new primary).
+    fn primary(&self) -> Id {
+        Id::from(0)
     }
 
     fn announce(&self, epoch: u8, o: &mut O<S>) {
@@ -198,11 +275,12 @@ impl<S: Service> Server<S> {
                 service: S::default(),
                 pending: None,
                 restarts: 0,
+                awaiting_alive: false,
             },
             Some(d) => {
                 // Recovery reinstalls the process image by interpreting the change buffers
                 // (seed 000 §4: "re-executing all original transactions").
-                let service = S::from_ops(d.log[..usize::from(d.applied)].iter().map(|e| &e.op));
+                let service = S::from_ops(d.log[..(d.applied as usize)].iter().map(|e| &e.op));
                 ServerState {
                     role: d.role,
                     epoch: d.epoch,
@@ -212,6 +290,7 @@ impl<S: Service> Server<S> {
                     service,
                     pending: None,
                     restarts: d.restarts.saturating_add(1),
+                    awaiting_alive: false,
                 }
             }
         };
@@ -229,10 +308,26 @@ impl<S: Service> Server<S> {
         } else if restarted_primary {
             self.announce(s.epoch, o);
         }
-        if s.role == Role::Backup {
-            o.set_timer(Timer::Takeover, model_timeout());
+        match s.role {
+            Role::Backup => {
+                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                if self.cfg.heartbeats && storage.is_some() {
+                    // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
+                    o.send(self.primary(), Msg::AliveAck { epoch: s.epoch });
+                }
+            }
+            Role::Primary => self.arm_heartbeat(&s, o),
+            _ => {}
         }
         s
+    }
+
+    /// Arms the I-am-alive timer of a primary that has a backup (seed 003 §3.3: "I am alive"
+    /// messages; the backup suspects the primary when they stop).
+    fn arm_heartbeat(&self, s: &ServerState<S>, o: &mut O<S>) {
+        if self.cfg.heartbeats && s.role == Role::Primary && s.level != Level::Normal {
+            o.set_timer(Timer::Heartbeat, self.cfg.timing.heartbeat.clone());
+        }
     }
 
     /// Handles a message; returns the next state if it changed.
@@ -247,7 +342,7 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
             (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
                 match &s.pending {
-                    Some(Pending::Update(e)) if usize::from(index) == s.log.len() => {
+                    Some(Pending::Update(e)) if (index as usize) == s.log.len() => {
                         let mut n = s.clone();
                         let (client, seq, reply) = (e.client, e.seq, e.reply.clone());
                         n.commit(e.clone());
@@ -263,7 +358,7 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::Confirmed { epoch, index }) if epoch == s.epoch => {
                 match &s.pending {
                     Some(Pending::Read { client, seq, reply })
-                        if usize::from(index) == s.log.len() =>
+                        if (index as usize) == s.log.len() =>
                     {
                         o.send(
                             *client,
@@ -303,6 +398,13 @@ impl<S: Service> Server<S> {
                 n.role = Role::Primary;
                 self.save(&n, o);
                 self.announce(n.epoch, o);
+                self.arm_heartbeat(&n, o);
+                Some(n)
+            }
+            (Role::Primary, Msg::AliveAck { epoch }) if epoch == s.epoch && s.awaiting_alive => {
+                let mut n = s.clone();
+                n.awaiting_alive = false;
+                self.arm_heartbeat(&n, o);
                 Some(n)
             }
             (Role::Backup, msg) => self.on_backup_msg(s, src, msg, o),
@@ -323,7 +425,7 @@ impl<S: Service> Server<S> {
         &self,
         s: &ServerState<S>,
         client: Id,
-        seq: u8,
+        seq: u32,
         op: S::Op,
         o: &mut O<S>,
     ) -> Option<ServerState<S>> {
@@ -367,7 +469,7 @@ impl<S: Service> Server<S> {
             if !has_backup || self.cfg.variant == Variant::OneSafe {
                 // No backup (normal), or the 1-safe bug: commit and reply at once; the 1-safe
                 // primary propagates the change buffer after its commit.
-                let index = s.log.len() as u8;
+                let index = s.log.len() as u32;
                 n.commit(entry.clone());
                 self.save(&n, o);
                 o.send(client, Msg::Reply { seq, reply });
@@ -393,7 +495,7 @@ impl<S: Service> Server<S> {
 
     /// Sends the pending step to the backup: the change buffer, or the read's confirmation.
     fn ship(&self, s: &ServerState<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
-        let index = s.log.len() as u8;
+        let index = s.log.len() as u32;
         let msg = match p {
             Pending::Update(entry) => Msg::ChangeBuffer {
                 epoch: s.epoch,
@@ -422,12 +524,12 @@ impl<S: Service> Server<S> {
                 entry,
             } if epoch == s.epoch => {
                 let len = s.log.len();
-                if usize::from(index) < len {
+                if (index as usize) < len {
                     // A retransmission of a step already stored: ack it again.
                     o.send(src, Msg::Ack { epoch, index });
                     return None;
                 }
-                if usize::from(index) > len {
+                if (index as usize) > len {
                     return None;
                 }
                 let mut n = s.clone();
@@ -440,7 +542,7 @@ impl<S: Service> Server<S> {
                     // The bug: the buffer is written lazily, when the next one arrives.
                     let mut lagging = n.durable();
                     lagging.log.pop();
-                    lagging.applied = lagging.applied.min(lagging.log.len() as u8);
+                    lagging.applied = lagging.applied.min(lagging.log.len() as u32);
                     o.save(lagging);
                 } else {
                     self.save(&n, o);
@@ -450,6 +552,12 @@ impl<S: Service> Server<S> {
             }
             Msg::Confirm { epoch, index } if epoch == s.epoch => {
                 o.send(src, Msg::Confirmed { epoch, index });
+                None
+            }
+            Msg::IAmAlive { epoch } if epoch == s.epoch => {
+                // The primary lives: suspicion starts over.
+                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                o.send(src, Msg::AliveAck { epoch });
                 None
             }
             Msg::Inquire { epoch } if epoch == s.epoch => {
@@ -466,13 +574,26 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// The backup suspects the primary and takes over.
+    /// The primary's I-am-alive timer, or the backup's suspicion: it takes over.
     pub fn on_timeout(
         &self,
         s: &ServerState<S>,
         timer: &Timer,
         o: &mut O<S>,
     ) -> Option<ServerState<S>> {
+        if *timer == Timer::Heartbeat && s.role == Role::Primary && self.cfg.heartbeats {
+            if s.awaiting_alive {
+                // The last one is unanswered: stay silent until an answer comes, or until
+                // the restarted backup says it is back. If none comes, the backup suspects
+                // us, which fencing makes safe.
+                return None;
+            }
+            let mut n = s.clone();
+            n.awaiting_alive = true;
+            o.send(self.backup(), Msg::IAmAlive { epoch: s.epoch });
+            self.arm_heartbeat(&n, o);
+            return Some(n);
+        }
         if *timer != Timer::Takeover || s.role != Role::Backup {
             return None;
         }

@@ -244,7 +244,7 @@ fn record_out<S: Service>(
 ) -> Option<History<S>> {
     match env.msg {
         Msg::Request { seq, op } if usize::from(env.src) >= SERVERS => {
-            h.invoke(slot(cfg, env.src, *seq), *seq, op)
+            h.invoke(slot(cfg, env.src, *seq), u32::from(*seq), op)
         }
         _ => None,
     }
@@ -257,7 +257,7 @@ fn record_in<S: Service>(
 ) -> Option<History<S>> {
     match env.msg {
         Msg::Reply { seq, reply } if usize::from(env.dst) >= SERVERS => {
-            h.ret(slot(cfg, env.dst, *seq), *seq, reply)
+            h.ret(slot(cfg, env.dst, *seq), u32::from(*seq), reply)
         }
         _ => None,
     }
