@@ -1,12 +1,13 @@
-//! twosafe: the real world around the pure protocol models of `twosafe-models` — for now the
-//! check runner behind `twosafe check` (and `cargo test`) and the explorer behind
-//! `twosafe explore`. The TCP runtime, storage, client library and experiment harness come
-//! with later issues and will interpret the same Actors.
+//! twosafe: the real world around the pure protocol models of `twosafe-models`: the check
+//! runner behind `twosafe check` (and `cargo test`), the explorer behind `twosafe explore`, and
+//! the [`runtime`] that runs the same Actors over TCP and disk (`twosafe node`, `cluster`,
+//! `load`).
 
 #![warn(missing_docs)]
 
 pub mod check;
 pub mod explore;
+pub mod runtime;
 pub mod ssn_commit;
 
 pub use twosafe_models as models;

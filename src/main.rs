@@ -3,11 +3,15 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use twosafe::check::{self, Options, Row};
 use twosafe::explore;
 use twosafe::models::catalogue::{self, MODELS};
 use twosafe::models::params::ParamError;
+use twosafe::runtime::config::{Durability, ServiceKind};
+
+mod runtime_cli;
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +68,74 @@ enum Command {
         #[arg(long, default_value_t = 3000)]
         port: u16,
     },
+    /// Run one server of a cluster (the model's server role over TCP and a journal).
+    Node {
+        /// The cluster configuration (see `twosafe config`).
+        #[arg(long)]
+        config: PathBuf,
+        /// This node's index in the configuration's `[[node]]` list.
+        #[arg(long)]
+        id: usize,
+    },
+    /// Start every node of a configuration as local processes; Ctrl-C stops them.
+    Cluster {
+        /// The cluster configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print a two-node loopback configuration (hot standby) to start from.
+    Config {
+        /// Where the nodes keep their data (node0/, node1/ under it).
+        #[arg(long, default_value = "twosafe-data")]
+        dir: PathBuf,
+        /// Node 0's port; node 1 gets the next one.
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
+        /// counter or register.
+        #[arg(long, default_value = "counter", value_parser = parse_service)]
+        service: ServiceKind,
+        /// memory or fsync.
+        #[arg(long, default_value = "fsync", value_parser = parse_durability)]
+        durability: Durability,
+    },
+    /// Send the service's workload to a cluster and print throughput and latency.
+    Load {
+        /// The cluster configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Requests outstanding at once (one client session each).
+        #[arg(long, default_value_t = 1)]
+        window: usize,
+        /// How long to send.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// The first session's client id (default: the first client id). Client ids must
+        /// not be reused against the same cluster: requests are deduplicated by (client, seq).
+        #[arg(long)]
+        first_client: Option<usize>,
+        /// Write the client-visible history here, one JSON object per request.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// One JSON summary line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_service(s: &str) -> Result<ServiceKind, String> {
+    match s {
+        "counter" => Ok(ServiceKind::Counter),
+        "register" => Ok(ServiceKind::Register),
+        _ => Err(format!("{s:?}: expected counter or register")),
+    }
+}
+
+fn parse_durability(s: &str) -> Result<Durability, String> {
+    match s {
+        "memory" => Ok(Durability::Memory),
+        "fsync" => Ok(Durability::Fsync),
+        _ => Err(format!("{s:?}: expected memory or fsync")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -120,6 +192,41 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             explore::serve(&params, port, |url| {
                 println!("Exploring {model} at {url} (Ctrl-C to stop)");
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node { config, id } => {
+            runtime_cli::node_cmd(&config, id)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cluster { config } => {
+            runtime_cli::cluster_cmd(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            dir,
+            port,
+            service,
+            durability,
+        } => {
+            runtime_cli::config_cmd(&dir, port, service, durability)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Load {
+            config,
+            window,
+            seconds,
+            first_client,
+            history,
+            json,
+        } => {
+            runtime_cli::load_cmd(&runtime_cli::LoadArgs {
+                config,
+                window,
+                seconds,
+                first_client,
+                history,
+                json,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -183,3 +183,73 @@ fn explore_on_a_port_in_use_is_a_clear_error() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot listen on"), "{err}");
 }
+
+/// A node with a configuration it cannot use says why in one line and exits non-zero, without
+/// touching anything: a missing file, bad TOML, an unsupported value, an unknown id, a port in
+/// use, a data directory that cannot be created.
+#[test]
+fn node_config_errors_are_one_line_and_nonzero() {
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-node-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let (code, good, _) = twosafe(&[
+        "config",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+    ]);
+    assert_eq!(code, 0);
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let blocker = dir.join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let cases = [
+        (
+            dir.join("missing.toml").to_str().unwrap().to_owned(),
+            "0",
+            "cannot read",
+        ),
+        (write("bad.toml", "cluster = [unclosed"), "0", "bad.toml"),
+        (
+            write("proto.toml", &good.replace("linear-2pc", "raft")),
+            "0",
+            "not supported",
+        ),
+        (
+            write("good.toml", &good),
+            "7",
+            "node id 7 is not in the configuration",
+        ),
+        (write("busy.toml", &good), "0", "cannot listen on"),
+        (
+            write(
+                "data.toml",
+                &good
+                    .replace(&port.to_string(), &(port + 2).to_string())
+                    .replace(
+                        &format!("{}/node0", dir.display()),
+                        &format!("{}/x", blocker.display()),
+                    ),
+            ),
+            "0",
+            "journal",
+        ),
+    ];
+    for (config, id, needle) in cases {
+        let (code, _, err) = twosafe(&["node", "--config", &config, "--id", id]);
+        assert_ne!(code, 0, "{config}");
+        let line = err.lines().last().unwrap_or_default();
+        assert!(
+            line.contains(needle),
+            "{config}: {err:?} should say {needle:?}"
+        );
+    }
+    drop(busy);
+    let _ = std::fs::remove_dir_all(&dir);
+}

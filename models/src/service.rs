@@ -26,9 +26,27 @@ use std::hash::Hash;
 /// A deterministic replicated application.
 pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// An operation a client asks for.
-    type Op: Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + 'static;
+    type Op: Clone
+        + Debug
+        + Eq
+        + Hash
+        + Ord
+        + Send
+        + Sync
+        + Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
     /// What the service answers.
-    type Reply: Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + 'static;
+    type Reply: Clone
+        + Debug
+        + Eq
+        + Hash
+        + Ord
+        + Send
+        + Sync
+        + Serialize
+        + serde::de::DeserializeOwned
+        + 'static;
 
     /// The name of an object (a key).
     type Key: Clone + Copy + Debug + Eq + Hash + Ord + Send + Sync + 'static;

@@ -128,6 +128,16 @@ impl<S: Service> Client<S> {
                 }
                 Some(n)
             }
+            Msg::TakenOver { epoch } if epoch > s.primary_epoch && src == s.primary => {
+                // The server we were sending to was deposed in `epoch`: the other one serves.
+                let mut n = s.clone();
+                n.primary = Id::from(1 - usize::from(src).min(1));
+                n.primary_epoch = epoch;
+                if let Some(req) = Self::outstanding(s) {
+                    o.send(n.primary, req);
+                }
+                Some(n)
+            }
             Msg::NewPrimary { epoch } if epoch >= s.primary_epoch => {
                 let mut n = s.clone();
                 n.primary = src;

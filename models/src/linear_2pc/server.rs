@@ -407,6 +407,14 @@ impl<S: Service> Server<S> {
                 self.arm_heartbeat(&n, o);
                 Some(n)
             }
+            (Role::Retired, Msg::Request { .. })
+                if self.cfg.variant != Variant::NoRedirect && s.epoch > 0 =>
+            {
+                // A client that missed the new primary's announcement (it connected later):
+                // tell it this server was taken over, so it turns to the other one.
+                o.send(src, Msg::TakenOver { epoch: s.epoch });
+                None
+            }
             (Role::Backup, msg) => self.on_backup_msg(s, src, msg, o),
             (Role::Primary, Msg::ChangeBuffer { epoch, .. })
             | (Role::Primary, Msg::Confirm { epoch, .. })

@@ -1,0 +1,254 @@
+//! The cluster configuration (`cluster.toml`): which protocol and service, the servers'
+//! addresses and data directories, the durability mode and the timers' durations.
+//!
+//! ```toml
+//! cluster = "demo"
+//! protocol = "linear-2pc"     # the only protocol the runtime drives so far
+//! service = "counter"         # or "register"
+//! level = "critical"          # hot standby; "important" = cold standby
+//! durability = "fsync"        # or "memory"
+//! clients = 64                # client ids 2..66 may connect
+//! heartbeat_ms = 20
+//! suspect_ms = 300
+//! resend_ms = 200
+//!
+//! [[node]]
+//! addr = "127.0.0.1:7100"
+//! data = "data/0"
+//!
+//! [[node]]
+//! addr = "127.0.0.1:7101"
+//! data = "data/1"
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+use twosafe_models::linear_2pc::model::{Config as ModelConfig, Timing};
+use twosafe_models::linear_2pc::{CrashTarget, Level, NetworkKind, Variant};
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a cluster configuration.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How a save is made durable (seed 003 §3: ClustRa logs to the neighbour's main memory).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Written to the operating system (survives the process, kill -9 included, not the
+    /// machine): 2-safe because the change is in two nodes' memories before the reply.
+    Memory,
+    /// Forced to disk (`fdatasync`) before any message of the step leaves the node.
+    Fsync,
+}
+
+/// The replicated application.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    /// A keyed counter: `Add(k, n)` returns the new value.
+    Counter,
+    /// A register: `Put(v)` returns the old value, `Get` the current one.
+    Register,
+}
+
+/// One server of the cluster.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory (relative paths are relative to the configuration file).
+    pub data: PathBuf,
+}
+
+/// The availability level of the process (hot or cold standby).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LevelKind {
+    /// Hot standby.
+    Critical,
+    /// Cold standby.
+    Important,
+}
+
+fn default_heartbeat() -> u64 {
+    20
+}
+fn default_suspect() -> u64 {
+    300
+}
+fn default_resend() -> u64 {
+    200
+}
+fn default_clients() -> usize {
+    64
+}
+
+/// A cluster configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The cluster's name (checked in every handshake).
+    pub cluster: String,
+    /// The protocol.
+    pub protocol: String,
+    /// The replicated application.
+    pub service: ServiceKind,
+    /// Hot or cold standby.
+    pub level: LevelKind,
+    /// How saves are made durable.
+    pub durability: Durability,
+    /// How many client ids exist (ids `servers .. servers + clients`).
+    #[serde(default = "default_clients")]
+    pub clients: usize,
+    /// The primary's I-am-alive period.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_ms: u64,
+    /// How long the backup waits without an I-am-alive before it takes over.
+    #[serde(default = "default_suspect")]
+    pub suspect_ms: u64,
+    /// How long a client waits before resending.
+    #[serde(default = "default_resend")]
+    pub resend_ms: u64,
+    /// The servers: node 0 starts as primary, node 1 as backup.
+    pub node: Vec<NodeConfig>,
+}
+
+impl ClusterConfig {
+    /// Reads and validates `path`; relative data directories become relative to its folder.
+    pub fn load(path: &Path) -> Result<ClusterConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg: ClusterConfig = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+            let what = e.message().trim().replace('\n', "; ");
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: match line {
+                    Some(l) => format!("line {l}: {what}"),
+                    None => what,
+                },
+            }
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for n in &mut cfg.node {
+            if n.data.is_relative() {
+                n.data = base.join(&n.data);
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values against what the runtime supports.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.protocol != twosafe_models::linear_2pc::NAME {
+            return bad(format!(
+                "protocol {:?} is not supported by the runtime (supported: {})",
+                self.protocol,
+                twosafe_models::linear_2pc::NAME
+            ));
+        }
+        if self.node.len() != 2 {
+            return bad(format!(
+                "linear-2pc needs exactly 2 [[node]] entries (primary, backup), found {}",
+                self.node.len()
+            ));
+        }
+        if self.clients == 0 || self.clients > 100_000 {
+            return bad(format!("clients = {} must be in 1..=100000", self.clients));
+        }
+        if self.heartbeat_ms == 0 || self.suspect_ms <= self.heartbeat_ms {
+            return bad(format!(
+                "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
+                self.heartbeat_ms, self.suspect_ms
+            ));
+        }
+        if self.resend_ms == 0 {
+            return bad("resend_ms must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Number of servers.
+    pub fn servers(&self) -> usize {
+        self.node.len()
+    }
+
+    /// The model configuration the Actors of this cluster run with: the correct protocol,
+    /// heartbeats on, real durations, and budgets that do not run out in practice.
+    pub fn model_config(&self) -> ModelConfig {
+        let ms = Duration::from_millis;
+        ModelConfig {
+            variant: Variant::Correct,
+            level: match self.level {
+                LevelKind::Critical => Level::Critical,
+                LevelKind::Important => Level::Important,
+            },
+            servers: self.servers(),
+            clients: self.clients,
+            requests: 0,
+            resends: u8::MAX,
+            crashes: usize::MAX,
+            crash: CrashTarget::Any,
+            network: NetworkKind::Unordered,
+            lossy: true,
+            heartbeats: true,
+            timing: Timing {
+                resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
+                heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),
+                suspect: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
+            },
+        }
+    }
+
+    /// A configuration for `n` local... the two servers on loopback ports `base`, `base + 1`
+    /// with data directories under `dir`.
+    pub fn local(dir: &Path, base_port: u16, service: ServiceKind, durability: Durability) -> Self {
+        ClusterConfig {
+            cluster: "local".into(),
+            protocol: twosafe_models::linear_2pc::NAME.into(),
+            service,
+            level: LevelKind::Critical,
+            durability,
+            clients: default_clients(),
+            heartbeat_ms: default_heartbeat(),
+            suspect_ms: default_suspect(),
+            resend_ms: default_resend(),
+            node: (0..2)
+                .map(|i| NodeConfig {
+                    addr: SocketAddr::from(([127, 0, 0, 1], base_port + i)),
+                    data: dir.join(format!("node{i}")),
+                })
+                .collect(),
+        }
+    }
+}

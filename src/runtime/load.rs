@@ -1,0 +1,134 @@
+//! The workload driver behind `twosafe load` and the fault tests: a window of client sessions,
+//! each sending the service's workload back to back for a duration; latencies go into an HDR
+//! histogram, and every request into the client-visible history (one record per request:
+//! client id, sequence number, operation, reply, invoke and return times in microseconds).
+
+use crate::runtime::client::{ClientError, Session};
+use crate::runtime::config::ClusterConfig;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use twosafe_models::service::Service;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadSpec {
+    /// Sessions (requests outstanding at once).
+    pub window: usize,
+    /// How long to send.
+    pub duration: Duration,
+    /// The first session's client id (sessions use `first_client ..`; a client id must not be
+    /// reused against the same cluster, since requests are deduplicated by (client, seq)).
+    pub first_client: usize,
+}
+
+/// One request of the client-visible history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Call<Op, Reply> {
+    /// The client id.
+    pub client: usize,
+    /// The client's request number.
+    pub seq: u64,
+    /// The operation.
+    pub op: Op,
+    /// The reply, or `None` if none came (timeout: it may or may not have taken effect).
+    pub reply: Option<Reply>,
+    /// When it was sent, µs since the load started.
+    pub invoke_us: u64,
+    /// When the reply came (or the client gave up), µs since the load started.
+    pub return_us: u64,
+}
+
+/// What a load run measured.
+#[derive(Debug)]
+pub struct LoadReport<Op, Reply> {
+    /// Requests answered.
+    pub answered: u64,
+    /// Requests without a reply.
+    pub unanswered: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Latency of answered requests, µs.
+    pub latency: Histogram<u64>,
+    /// The client-visible history, every session's calls in order.
+    pub history: Vec<Call<Op, Reply>>,
+}
+
+impl<Op, Reply> LoadReport<Op, Reply> {
+    /// Answered requests per second.
+    pub fn throughput(&self) -> f64 {
+        self.answered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The latency at quantile `q`, in milliseconds.
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Runs `spec` against the cluster; `progress` is bumped on every answer (for a progress bar).
+pub async fn run<S: Service>(
+    cfg: &ClusterConfig,
+    spec: &LoadSpec,
+    progress: Arc<AtomicU64>,
+) -> Result<LoadReport<S::Op, S::Reply>, ClientError> {
+    let start = Instant::now();
+    let until = start + spec.duration;
+    let mut tasks = Vec::new();
+    for k in 0..spec.window {
+        let session = Session::<S>::open(cfg, spec.first_client + k)?;
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut calls = Vec::new();
+            let mut i = 0usize;
+            while Instant::now() < until {
+                let op = S::workload(session.id(), i);
+                let invoke = start.elapsed();
+                let reply = session.submit(op.clone()).await;
+                let ret = start.elapsed();
+                let failed = reply.is_err();
+                calls.push(Call {
+                    client: session.id(),
+                    seq: i as u64,
+                    op,
+                    reply: reply.ok(),
+                    invoke_us: invoke.as_micros() as u64,
+                    return_us: ret.as_micros() as u64,
+                });
+                i += 1;
+                if failed {
+                    // The session's request is still outstanding; it cannot take another.
+                    break;
+                }
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+            session.close().await;
+            calls
+        }));
+    }
+    let mut history = Vec::new();
+    for t in tasks {
+        if let Ok(calls) = t.await {
+            history.extend(calls);
+        }
+    }
+    let elapsed = start.elapsed();
+    let mut latency =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|_| ClientError::Stopped)?;
+    let mut answered = 0;
+    for c in &history {
+        if c.reply.is_some() {
+            answered += 1;
+            let _ = latency.record((c.return_us - c.invoke_us).max(1));
+        }
+    }
+    Ok(LoadReport {
+        answered,
+        unanswered: history.len() as u64 - answered,
+        elapsed,
+        latency,
+        history,
+    })
+}

@@ -1,0 +1,17 @@
+//! The real runtime: the Actors of `twosafe-models` over TCP and disk.
+//!
+//! - [`host`]: the generic actor host (event loop, connections, timers, write-ahead saves);
+//! - [`journal`]: checksummed append-only journal of saves as changes, group commit, snapshot;
+//! - [`wire`]: length-delimited postcard frames and the handshake;
+//! - [`config`]: the cluster configuration file;
+//! - [`node`]: a linear-2PC server process (`twosafe node`) and a local cluster;
+//! - [`client`]: the client library, driving the model's client role;
+//! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
+
+pub mod client;
+pub mod config;
+pub mod host;
+pub mod journal;
+pub mod load;
+pub mod node;
+pub mod wire;

@@ -1,0 +1,116 @@
+//! A linear-2PC server as a process (`twosafe node`): the model's `Server` role (seed 000
+//! §3.1, with the I-am-alive failure detection of seed 003 §3.3) hosted on a TCP listener and a
+//! journal. This file binds the protocol to the host: which actor, which messages a client may
+//! send, where it listens. Nothing here decides anything the protocol decides.
+
+use crate::runtime::config::{ClusterConfig, ServiceKind};
+use crate::runtime::host::{Event, Host, Placement};
+use crate::runtime::journal::{Journal, JournalError};
+use std::future::Future;
+use std::net::SocketAddr;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::info;
+use twosafe_models::linear_2pc::model::Node;
+use twosafe_models::linear_2pc::msg::Msg;
+use twosafe_models::linear_2pc::server::Server;
+use twosafe_models::service::{Counter, Register, Service};
+
+/// Why a node could not start or had to stop.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// `--id` names no node of the configuration.
+    #[error("node id {id} is not in the configuration (it has nodes 0..{count})")]
+    UnknownId {
+        /// The id asked for.
+        id: usize,
+        /// How many nodes the configuration has.
+        count: usize,
+    },
+    /// The node's address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal could not be opened or written.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The event loop stopped on an error.
+    #[error(transparent)]
+    Host(#[from] crate::runtime::host::HostError),
+}
+
+/// Which messages a node takes from a client: requests only.
+pub fn admit<S: Service>(from_server: bool, m: &Msg<S::Op, S::Reply>) -> bool {
+    from_server || matches!(m, Msg::Request { .. })
+}
+
+/// Node `id`'s place in cluster `cfg`.
+pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
+    let servers = cfg.servers();
+    Placement {
+        cluster: cfg.cluster.clone(),
+        protocol: cfg.protocol.clone(),
+        id,
+        servers: cfg.node.iter().map(|n| n.addr).collect(),
+        clients: servers..servers + cfg.clients,
+    }
+}
+
+/// Runs node `id` of `cfg` until `stop` completes (or the journal fails).
+pub async fn serve(
+    cfg: &ClusterConfig,
+    id: usize,
+    stop: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    match cfg.service {
+        ServiceKind::Counter => serve_service::<Counter>(cfg, id, stop).await,
+        ServiceKind::Register => serve_service::<Register>(cfg, id, stop).await,
+    }
+}
+
+async fn serve_service<S: Service>(
+    cfg: &ClusterConfig,
+    id: usize,
+    stop: impl Future<Output = ()>,
+) -> Result<(), NodeError> {
+    let node = cfg.node.get(id).ok_or(NodeError::UnknownId {
+        id,
+        count: cfg.servers(),
+    })?;
+    let listener = TcpListener::bind(node.addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: node.addr,
+            source,
+        })?;
+    let (journal, storage, rec) = Journal::open(&node.data, cfg.durability)?;
+    info!(
+        "node {id} on {} ({} journal records{}; durability {:?})",
+        node.addr,
+        rec.records,
+        if rec.cut > 0 {
+            format!(", torn tail of {} bytes cut", rec.cut)
+        } else {
+            String::new()
+        },
+        cfg.durability
+    );
+    let place = placement(cfg, id);
+    let actor = Node::<S>::Server(Server::new(cfg.model_config()));
+    let (host, tx, rx) = Host::start(actor, &place, Some(journal), storage, None)?;
+    host.listen(listener, place, admit::<S>);
+    let run = host.run(rx);
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => { r?; }
+        _ = stop => {
+            let _ = tx.send(Event::Stop).await;
+            run.await?;
+        }
+    }
+    Ok(())
+}

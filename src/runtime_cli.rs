@@ -1,0 +1,213 @@
+//! The runtime's commands: `node`, `cluster`, `load`, `config`.
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use twosafe::models::service::{Counter, Register, Service};
+use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
+use twosafe::runtime::load::{self, LoadSpec};
+use twosafe::runtime::node;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// `twosafe node`.
+pub fn node_cmd(config: &Path, id: usize) -> Result<()> {
+    let cfg = ClusterConfig::load(config)?;
+    runtime()?.block_on(node::serve(&cfg, id, shutdown()))?;
+    Ok(())
+}
+
+/// `twosafe config`: a local two-node configuration on stdout.
+pub fn config_cmd(
+    dir: &Path,
+    port: u16,
+    service: ServiceKind,
+    durability: Durability,
+) -> Result<()> {
+    let cfg = ClusterConfig::local(dir, port, service, durability);
+    print!("{}", toml::to_string(&cfg)?);
+    Ok(())
+}
+
+/// `twosafe cluster`: every node of the configuration as a child process, until Ctrl-C.
+pub fn cluster_cmd(config: &Path) -> Result<()> {
+    let cfg = ClusterConfig::load(config)?;
+    let exe = std::env::current_exe().context("cannot find the twosafe executable")?;
+    let mut children: Vec<Child> = Vec::new();
+    for (id, n) in cfg.node.iter().enumerate() {
+        let child = Process::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(config)
+            .arg("--id")
+            .arg(id.to_string())
+            .spawn()
+            .with_context(|| format!("cannot start node {id}"))?;
+        eprintln!(
+            "node {id}: pid {} on {} (data {})",
+            child.id(),
+            n.addr,
+            n.data.display()
+        );
+        children.push(child);
+    }
+    eprintln!("cluster {:?} running; Ctrl-C stops it", cfg.cluster);
+    runtime()?.block_on(shutdown());
+    for c in &mut children {
+        // SIGTERM: each node finishes its batch and exits.
+        let _ = Process::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
+    eprintln!("cluster stopped");
+    Ok(())
+}
+
+/// `twosafe load` options.
+pub struct LoadArgs {
+    pub config: PathBuf,
+    pub window: usize,
+    pub seconds: f64,
+    pub first_client: Option<usize>,
+    pub history: Option<PathBuf>,
+    pub json: bool,
+}
+
+/// `twosafe load`.
+pub fn load_cmd(a: &LoadArgs) -> Result<()> {
+    let cfg = ClusterConfig::load(&a.config)?;
+    if a.window == 0 || a.window > cfg.clients {
+        bail!(
+            "--window {} must be in 1..={} (the configuration's clients)",
+            a.window,
+            cfg.clients
+        );
+    }
+    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
+        bail!("--seconds must be positive");
+    }
+    let first = a.first_client.unwrap_or(cfg.servers());
+    let spec = LoadSpec {
+        window: a.window,
+        duration: Duration::from_secs_f64(a.seconds),
+        first_client: first,
+    };
+    match cfg.service {
+        ServiceKind::Counter => load_service::<Counter>(&cfg, &spec, a),
+        ServiceKind::Register => load_service::<Register>(&cfg, &spec, a),
+    }
+}
+
+fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) -> Result<()> {
+    let progress = Arc::new(AtomicU64::new(0));
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json {
+        let b = ProgressBar::new((a.seconds * 10.0) as u64);
+        b.set_style(ProgressStyle::with_template(
+            "{bar:40} {elapsed}/{duration} {msg}",
+        )?);
+        Some(b)
+    } else {
+        None
+    };
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let ticker = bar.clone().map(|b| {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    b.inc(1);
+                    b.set_message(format!(
+                        "{} replies",
+                        progress.load(std::sync::atomic::Ordering::Relaxed)
+                    ));
+                }
+            })
+        });
+        let r = load::run::<S>(cfg, spec, progress.clone()).await;
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        r
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some(path) = &a.history {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        );
+        for c in &report.history {
+            serde_json::to_writer(&mut f, c)?;
+            writeln!(f)?;
+        }
+        f.flush()?;
+    }
+    let summary = serde_json::json!({
+        "service": S::NAME,
+        "window": spec.window,
+        "seconds": report.elapsed.as_secs_f64(),
+        "answered": report.answered,
+        "unanswered": report.unanswered,
+        "throughput": report.throughput(),
+        "latency_ms": {
+            "mean": report.latency.mean() / 1000.0,
+            "p50": report.latency_ms(0.5),
+            "p99": report.latency_ms(0.99),
+            "max": report.latency.max() as f64 / 1000.0,
+        },
+        "durability": cfg.durability,
+    });
+    if a.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "{} requests in {:.1} s ({} unanswered): {:.0} req/s; latency ms: mean {:.3}, p50 {:.3}, p99 {:.3}, max {:.3} (window {}, durability {:?})",
+            report.answered,
+            report.elapsed.as_secs_f64(),
+            report.unanswered,
+            report.throughput(),
+            report.latency.mean() / 1000.0,
+            report.latency_ms(0.5),
+            report.latency_ms(0.99),
+            report.latency.max() as f64 / 1000.0,
+            spec.window,
+            cfg.durability,
+        );
+    }
+    if report.unanswered > 0 {
+        bail!("{} requests got no reply", report.unanswered);
+    }
+    Ok(())
+}
