@@ -76,6 +76,19 @@ enum Command {
         /// This node's index in the configuration's `[[node]]` list.
         #[arg(long)]
         id: usize,
+        /// Record every step (event and commands) here as JSON lines, for `twosafe conform`.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Replay nodes' step traces through the model's server role; fail at the first step the
+    /// model would not take.
+    Conform {
+        /// The cluster configuration the nodes ran with.
+        #[arg(long)]
+        config: PathBuf,
+        /// Trace files written by `twosafe node --trace`.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
     },
     /// Start every node of a configuration as local processes; Ctrl-C stops them.
     Cluster {
@@ -195,8 +208,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { config, id } => {
-            runtime_cli::node_cmd(&config, id)?;
+        Command::Node { config, id, trace } => {
+            runtime_cli::node_cmd(&config, id, trace.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conform { config, traces } => {
+            runtime_cli::conform_cmd(&config, &traces)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Cluster { config } => {

@@ -37,9 +37,19 @@ async fn shutdown() {
 }
 
 /// `twosafe node`.
-pub fn node_cmd(config: &Path, id: usize) -> Result<()> {
+pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>) -> Result<()> {
     let cfg = ClusterConfig::load(config)?;
-    runtime()?.block_on(node::serve(&cfg, id, shutdown()))?;
+    runtime()?.block_on(node::serve(&cfg, id, trace, shutdown()))?;
+    Ok(())
+}
+
+/// `twosafe conform`.
+pub fn conform_cmd(config: &Path, traces: &[PathBuf]) -> Result<()> {
+    let cfg = ClusterConfig::load(config)?;
+    let steps = node::conform(&cfg, traces)?;
+    for (t, n) in traces.iter().zip(steps) {
+        println!("{}: {n} steps, each one the model takes", t.display());
+    }
     Ok(())
 }
 

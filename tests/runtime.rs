@@ -51,10 +51,13 @@ impl Cluster {
     }
 
     fn restart(&mut self, id: usize) {
+        let trace = self.config.with_file_name(format!("trace-{id}.jsonl"));
         let child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
             .args(["node", "--config"])
             .arg(&self.config)
             .args(["--id", &id.to_string()])
+            .arg("--trace")
+            .arg(trace)
             .spawn()
             .unwrap();
         self.nodes[id] = Some(child);
@@ -156,10 +159,17 @@ fn judge(history: &History, finals: &BTreeMap<u8, u32>) -> Result<(), String> {
     Ok(())
 }
 
+/// One round, its directory (with the nodes' traces) removed afterwards.
+fn round(durability: Durability, seed: u64, backup_kills: usize) -> usize {
+    let (kills, dir) = round_in(durability, seed, backup_kills);
+    let _ = std::fs::remove_dir_all(&dir);
+    kills
+}
+
 /// One round: load with `window` sessions; kill the backup `backup_kills` times (restarting
 /// it each time), then kill the primary (the backup takes over) and restart it (it is fenced
 /// and retires); then read the counters and judge the history. Returns the kill points.
-fn round(durability: Durability, seed: u64, backup_kills: usize) -> usize {
+fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "twosafe-runtime-{}-{durability:?}-{seed}",
         std::process::id()
@@ -230,8 +240,68 @@ fn round(durability: Durability, seed: u64, backup_kills: usize) -> usize {
         report.unanswered, 0,
         "every request answered (takeover, redirect)"
     );
+    (kills, dir)
+}
+
+/// The nodes' traces of a real run with kills and a takeover replay step by step through the
+/// model's server role; a trace edited to hold a step the model forbids is rejected, by line.
+#[test]
+fn conform_accepts_a_real_run_with_a_takeover_and_rejects_an_edited_trace() {
+    let (_, dir) = round_in(Durability::Memory, 7, 1);
+    let config = dir.join("cluster.toml");
+    let traces = [dir.join("trace-0.jsonl"), dir.join("trace-1.jsonl")];
+    let conform = |traces: &[PathBuf]| {
+        Command::new(env!("CARGO_BIN_EXE_twosafe"))
+            .args(["conform", "--config"])
+            .arg(&config)
+            .args(traces)
+            .output()
+            .unwrap()
+    };
+    let ok = conform(&traces);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The backup's trace holds its takeover (a Takeover timer step).
+    let backup = std::fs::read_to_string(&traces[1]).unwrap();
+    assert!(
+        backup.contains(r#"{"Timer":{"timer":"Takeover"}}"#),
+        "no takeover recorded"
+    );
+    assert!(
+        stdout.lines().count() == 2 && stdout.contains("steps"),
+        "{stdout}"
+    );
+    // Edit the primary's trace: the first reply it sent now carries another value.
+    let primary = std::fs::read_to_string(&traces[0]).unwrap();
+    let (n, line) = primary
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(r#""Reply":{"seq":0,"reply":"#))
+        .expect("the primary replied");
+    let edited_line = line.replacen(
+        r#""Reply":{"seq":0,"reply":"#,
+        r#""Reply":{"seq":0,"reply":9"#,
+        1,
+    );
+    let mut lines: Vec<&str> = primary.lines().collect();
+    lines[n] = &edited_line;
+    let edited = dir.join("trace-0-edited.jsonl");
+    std::fs::write(&edited, lines.join("\n") + "\n").unwrap();
+    let bad = conform(std::slice::from_ref(&edited));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains(&format!(
+            "trace-0-edited.jsonl:{}: the model would not take this step",
+            n + 1
+        )),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
-    kills
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! sessions with distinct client ids, each with one request outstanding.
 
 use crate::runtime::config::ClusterConfig;
-use crate::runtime::host::{Event, Host};
+use crate::runtime::host::{Event, Host, Setup};
 use crate::runtime::node::placement;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,8 +76,12 @@ impl<S: Service> Session<S> {
             }
         });
         let actor = Node::<S>::Client(Client::new(cfg.model_config(), id - place.clients.start));
-        let (host, events, rx) = Host::start(actor, &place, None, None, Some(observer))
-            .map_err(|_| ClientError::Stopped)?;
+        let setup = Setup {
+            observer: Some(observer),
+            ..Setup::default()
+        };
+        let (host, events, rx) =
+            Host::start(actor, &place, setup).map_err(|_| ClientError::Stopped)?;
         tokio::spawn(host.run(rx));
         Ok(Session {
             id,

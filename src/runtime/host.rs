@@ -15,6 +15,7 @@
 //!   version or an unknown id is refused with an `Error` frame. A malformed or oversize frame,
 //!   or a message the sender may not send, closes that connection only.
 
+use crate::runtime::conform::{self, TraceEvent, TraceStep, TraceWriter};
 use crate::runtime::journal::{Journal, JournalError};
 use crate::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
 use bytes::Bytes;
@@ -76,6 +77,9 @@ pub enum HostError {
     /// The journal failed; nothing of the failed step left the node.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The trace could not be written.
+    #[error("trace: {0}")]
+    Trace(std::io::Error),
 }
 
 /// A started host, the sender of its events and their receiver (for [`Host::run`]).
@@ -102,13 +106,43 @@ where
     generation: u64,
     deferred: VecDeque<(Id, A::Msg)>,
     observer: Option<Observer<A>>,
+    trace: Option<TraceWriter>,
+}
+
+/// What a host starts with besides its Actor.
+pub struct Setup<A: Actor>
+where
+    A::Storage: Journaled,
+{
+    /// The journal (servers); `None` for a client, whose saves are ignored.
+    pub journal: Option<Journal<A::Storage>>,
+    /// What the journal held at open.
+    pub storage: Option<A::Storage>,
+    /// Called after every step that changed the state.
+    pub observer: Option<Observer<A>>,
+    /// Where to record every step for `twosafe conform`.
+    pub trace: Option<TraceWriter>,
+}
+
+impl<A: Actor> Default for Setup<A>
+where
+    A::Storage: Journaled,
+{
+    fn default() -> Self {
+        Setup {
+            journal: None,
+            storage: None,
+            observer: None,
+            trace: None,
+        }
+    }
 }
 
 impl<A> Host<A>
 where
     A: Actor + Send + 'static,
     A::Msg: Serialize + DeserializeOwned + Send + 'static,
-    A::Timer: Send + 'static,
+    A::Timer: Serialize + Send + 'static,
     A::State: Send,
     A::Storage: Journaled + Send,
 {
@@ -117,10 +151,14 @@ where
     pub fn start(
         actor: A,
         placement: &Placement,
-        journal: Option<Journal<A::Storage>>,
-        storage: Option<A::Storage>,
-        observer: Option<Observer<A>>,
+        setup: Setup<A>,
     ) -> Result<Started<A>, HostError> {
+        let Setup {
+            journal,
+            storage,
+            observer,
+            trace,
+        } = setup;
         let (tx, rx) = mpsc::channel(QUEUE);
         let routes: Routes = Arc::default();
         for (peer, addr) in placement.servers.iter().enumerate() {
@@ -139,6 +177,17 @@ where
         let id = Id::from(placement.id);
         let mut out = Out::new();
         let state = actor.on_start(id, &storage, &mut out);
+        let mut trace = trace;
+        if let Some(t) = &mut trace {
+            let step = TraceStep {
+                event: TraceEvent::Start {
+                    id: placement.id,
+                    storage,
+                },
+                commands: conform::record(&out),
+            };
+            t.write(&step).map_err(HostError::Trace)?;
+        }
         let mut host = Host {
             actor,
             id,
@@ -150,6 +199,7 @@ where
             generation: 0,
             deferred: VecDeque::new(),
             observer,
+            trace,
         };
         let mut sends = Vec::new();
         host.interpret(out, &mut sends);
@@ -206,6 +256,9 @@ where
         if let Some(j) = &mut self.journal {
             j.commit()?;
         }
+        if let Some(t) = &mut self.trace {
+            t.flush().map_err(HostError::Trace)?;
+        }
         Ok(())
     }
 
@@ -213,6 +266,7 @@ where
         let mut out = Out::new();
         let mut state = Cow::Borrowed(&self.state);
         let mut deferrable = None;
+        let mut fired = None;
         match ev {
             Event::Msg(src, msg) => {
                 self.actor
@@ -225,6 +279,7 @@ where
                 }
                 self.timers.remove(&t);
                 self.actor.on_timeout(self.id, &mut state, &t, &mut out);
+                fired = Some(t);
             }
             Event::Call(f) => {
                 if let Some(n) = f(&self.actor, &self.state, &mut out) {
@@ -245,6 +300,26 @@ where
         }
         if let Cow::Owned(n) = state {
             self.state = n;
+        }
+        if let Some(t) = &mut self.trace {
+            let event = match (&deferrable, fired) {
+                (Some((src, msg)), _) => Some(TraceEvent::Msg {
+                    src: usize::from(*src),
+                    msg: msg.clone(),
+                }),
+                (None, Some(timer)) => Some(TraceEvent::Timer { timer }),
+                _ => None, // a call from the hosting process (clients only)
+            };
+            if let Some(event) = event {
+                let step: TraceStep<_, _, A::Storage> = TraceStep {
+                    event,
+                    commands: conform::record(&out),
+                };
+                if let Err(e) = t.write(&step) {
+                    warn!("trace: {e}; recording stops");
+                    self.trace = None;
+                }
+            }
         }
         self.interpret(out, sends);
         if changed {

@@ -6,10 +6,12 @@
 //! - [`config`]: the cluster configuration file;
 //! - [`node`]: a linear-2PC server process (`twosafe node`) and a local cluster;
 //! - [`client`]: the client library, driving the model's client role;
+//! - [`conform`]: step traces and their replay through the model (`twosafe conform`);
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
 pub mod client;
 pub mod config;
+pub mod conform;
 pub mod host;
 pub mod journal;
 pub mod load;

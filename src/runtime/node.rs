@@ -4,10 +4,12 @@
 //! send, where it listens. Nothing here decides anything the protocol decides.
 
 use crate::runtime::config::{ClusterConfig, ServiceKind};
-use crate::runtime::host::{Event, Host, Placement};
+use crate::runtime::conform::{self, ConformError, TraceWriter};
+use crate::runtime::host::{Event, Host, Placement, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -38,6 +40,14 @@ pub enum NodeError {
     /// The journal could not be opened or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The trace file could not be opened.
+    #[error("cannot write the trace {path}: {source}")]
+    Trace {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The event loop stopped on an error.
     #[error(transparent)]
     Host(#[from] crate::runtime::host::HostError),
@@ -61,20 +71,39 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
 }
 
 /// Runs node `id` of `cfg` until `stop` completes (or the journal fails).
+/// Records its steps to `trace` (JSON lines, appended) if given.
 pub async fn serve(
     cfg: &ClusterConfig,
     id: usize,
+    trace: Option<&Path>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     match cfg.service {
-        ServiceKind::Counter => serve_service::<Counter>(cfg, id, stop).await,
-        ServiceKind::Register => serve_service::<Register>(cfg, id, stop).await,
+        ServiceKind::Counter => serve_service::<Counter>(cfg, id, trace, stop).await,
+        ServiceKind::Register => serve_service::<Register>(cfg, id, trace, stop).await,
+    }
+}
+
+/// Checks that the traces recorded by nodes of `cfg` are steps of the model's server role.
+/// Returns the steps checked per trace.
+pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, ConformError> {
+    fn each<S: Service>(
+        cfg: &ClusterConfig,
+        traces: &[PathBuf],
+    ) -> Result<Vec<usize>, ConformError> {
+        let actor = Node::<S>::Server(Server::new(cfg.model_config()));
+        traces.iter().map(|t| conform::conform(&actor, t)).collect()
+    }
+    match cfg.service {
+        ServiceKind::Counter => each::<Counter>(cfg, traces),
+        ServiceKind::Register => each::<Register>(cfg, traces),
     }
 }
 
 async fn serve_service<S: Service>(
     cfg: &ClusterConfig,
     id: usize,
+    trace: Option<&Path>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let node = cfg.node.get(id).ok_or(NodeError::UnknownId {
@@ -101,7 +130,20 @@ async fn serve_service<S: Service>(
     );
     let place = placement(cfg, id);
     let actor = Node::<S>::Server(Server::new(cfg.model_config()));
-    let (host, tx, rx) = Host::start(actor, &place, Some(journal), storage, None)?;
+    let trace = match trace {
+        Some(p) => Some(TraceWriter::open(p).map_err(|source| NodeError::Trace {
+            path: p.to_owned(),
+            source,
+        })?),
+        None => None,
+    };
+    let setup = Setup {
+        journal: Some(journal),
+        storage,
+        observer: None,
+        trace,
+    };
+    let (host, tx, rx) = Host::start(actor, &place, setup)?;
     host.listen(listener, place, admit::<S>);
     let run = host.run(rx);
     tokio::pin!(run);
