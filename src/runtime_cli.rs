@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use twosafe::models::service::{Counter, Register, Service};
+use twosafe::runtime::chaos;
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::load::{self, LoadSpec};
 use twosafe::runtime::node;
@@ -41,6 +42,70 @@ pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>) -> Result<()> {
     let cfg = ClusterConfig::load(config)?;
     runtime()?.block_on(node::serve(&cfg, id, trace, shutdown()))?;
     Ok(())
+}
+
+/// `twosafe chaos`.
+pub fn chaos_cmd(
+    seconds: f64,
+    seed: u64,
+    backup_kills: Option<usize>,
+    durability: Durability,
+    dir: Option<PathBuf>,
+    json: bool,
+) -> Result<std::process::ExitCode> {
+    if !(1.0..=3600.0).contains(&seconds) {
+        bail!("--seconds must be between 1 and 3600");
+    }
+    let exe = std::env::current_exe().context("cannot find the twosafe executable")?;
+    let temporary = dir.is_none();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("twosafe-chaos-{}-{seed}", std::process::id()))
+    });
+    let spec = chaos::ChaosSpec {
+        seconds,
+        seed,
+        durability,
+        backup_kills: backup_kills.unwrap_or(seconds as usize),
+        window: 3,
+    };
+    if !json {
+        eprintln!(
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills then the primary, durability {durability:?}, in {}",
+            spec.backup_kills,
+            dir.display()
+        );
+    }
+    let report = chaos::run(&exe, &dir, &spec)?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        for f in &report.faults {
+            println!("{:>7} ms  {}", f.at_ms, f.what);
+        }
+        println!(
+            "{} requests answered ({} unanswered), {:.0} req/s; takeovers seen: {}; final counters {:?}",
+            report.answered, report.unanswered, report.throughput, report.takeovers, report.finals
+        );
+        println!(
+            "history (no lost update, at most once, real-time order): {}",
+            report.history_violation.as_deref().unwrap_or("ok")
+        );
+        println!(
+            "conformance ({} node steps replayed through the model): {}",
+            report.steps_conformed,
+            report.conformance_violation.as_deref().unwrap_or("ok")
+        );
+        println!("verdict: {}", if report.passed() { "PASS" } else { "FAIL" });
+    }
+    if report.passed() {
+        if temporary {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        eprintln!("chaos: the run's files are kept in {}", dir.display());
+        Ok(std::process::ExitCode::FAILURE)
+    }
 }
 
 /// `twosafe conform`.

@@ -5,10 +5,12 @@
 //! - [`wire`]: length-delimited postcard frames and the handshake;
 //! - [`config`]: the cluster configuration file;
 //! - [`node`]: a linear-2PC server process (`twosafe node`) and a local cluster;
+//! - [`chaos`]: a local cluster under load and kill -9, its history judged (`twosafe chaos`);
 //! - [`client`]: the client library, driving the model's client role;
 //! - [`conform`]: step traces and their replay through the model (`twosafe conform`);
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
+pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod conform;

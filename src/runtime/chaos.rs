@@ -1,0 +1,377 @@
+//! The fault test as a user-facing command (`twosafe chaos`) and as the engine of the kill -9
+//! tests: a local cluster of `twosafe node` processes under a counter load, the backup killed
+//! (SIGKILL) and restarted at seeded random points, then the primary killed (the backup takes
+//! over) and restarted (it learns it was deposed and retires). Afterwards the client-visible
+//! history is judged — no acknowledged update lost, none applied twice, real-time order kept —
+//! and the nodes' step traces are replayed through the model ([`crate::runtime::conform`]).
+//! Every process it starts is killed when it ends, however it ends.
+
+use crate::runtime::client::{ClientError, Session};
+use crate::runtime::config::{ClusterConfig, Durability, ServiceKind};
+use crate::runtime::load::{self, Call, LoadSpec};
+use crate::runtime::node;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+use twosafe_models::service::{Counter, CounterOp, CounterReply};
+
+/// Why a chaos run could not be carried out (as opposed to a verdict against the system).
+#[derive(Debug, Error)]
+pub enum ChaosError {
+    /// A process or file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The load could not run.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The configuration could not be written.
+    #[error("cannot write the configuration: {0}")]
+    Config(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ChaosError {
+    let what = what.into();
+    move |source| ChaosError::Io { what, source }
+}
+
+/// A local cluster of `twosafe node` processes, each recording its trace; dropping it kills
+/// every process still running.
+pub struct LocalCluster {
+    exe: PathBuf,
+    config: PathBuf,
+    /// The configuration the nodes run.
+    pub cfg: ClusterConfig,
+    nodes: Vec<Option<Child>>,
+}
+
+fn free_port_pair() -> Result<u16, ChaosError> {
+    for _ in 0..100 {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
+        let p = a.local_addr().map_err(io("bind a free port"))?.port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err(ChaosError::Io {
+        what: "find two free adjacent ports".into(),
+        source: std::io::Error::other("none found in 100 tries"),
+    })
+}
+
+impl LocalCluster {
+    /// Writes a two-node counter configuration into `dir` (emptied first) and starts both
+    /// nodes with the `twosafe` executable `exe`.
+    pub fn start(exe: &Path, dir: &Path, durability: Durability) -> Result<Self, ChaosError> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+        let mut cfg =
+            ClusterConfig::local(dir, free_port_pair()?, ServiceKind::Counter, durability);
+        cfg.suspect_ms = 500;
+        let config = dir.join("cluster.toml");
+        let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
+        std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
+        let mut c = LocalCluster {
+            exe: exe.to_owned(),
+            config,
+            cfg,
+            nodes: vec![None, None],
+        };
+        c.restart(0)?;
+        c.restart(1)?;
+        Ok(c)
+    }
+
+    /// The configuration file.
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
+    /// Node `id`'s trace file.
+    pub fn trace(&self, id: usize) -> PathBuf {
+        self.config.with_file_name(format!("trace-{id}.jsonl"))
+    }
+
+    /// Starts node `id` (again).
+    pub fn restart(&mut self, id: usize) -> Result<(), ChaosError> {
+        let child = Command::new(&self.exe)
+            .args(["node", "--config"])
+            .arg(&self.config)
+            .args(["--id", &id.to_string()])
+            .arg("--trace")
+            .arg(self.trace(id))
+            .spawn()
+            .map_err(io(format!("start node {id}")))?;
+        self.nodes[id] = Some(child);
+        Ok(())
+    }
+
+    /// Kills node `id` with SIGKILL.
+    pub fn kill(&mut self, id: usize) {
+        if let Some(mut c) = self.nodes[id].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for id in 0..self.nodes.len() {
+            self.kill(id);
+        }
+    }
+}
+
+/// A small seeded generator (xorshift64*), so that a run can be replayed from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// A counter history as the load records it.
+pub type CounterHistory = Vec<Call<CounterOp, CounterReply>>;
+
+/// Judges a counter history (every op `Add(k, 1)`) against the counters' final values:
+/// - no acknowledged update lost: each key's final value is at least its acknowledged adds;
+/// - at most once: it is at most the acknowledged plus the unanswered adds (a double apply of
+///   any request pushes it over), and no two acknowledged adds saw the same value;
+/// - real-time order (linearizability of the counter): if add a returned before add b was
+///   invoked on the same key, a saw a smaller value than b.
+pub fn judge(history: &CounterHistory, finals: &BTreeMap<u8, u32>) -> Result<(), String> {
+    type Answered<'a> = (&'a Call<CounterOp, CounterReply>, Option<u32>);
+    let mut by_key: BTreeMap<u8, Vec<Answered>> = BTreeMap::new();
+    for c in history {
+        match c.op {
+            CounterOp::Add(k, 1) => by_key.entry(k).or_default().push((c, c.reply.map(|r| r.0))),
+            op => return Err(format!("unexpected operation {op:?} in a counter history")),
+        }
+    }
+    for (k, calls) in by_key {
+        let acked: Vec<(&Call<_, _>, u32)> = calls
+            .iter()
+            .filter_map(|(c, v)| v.map(|v| (*c, v)))
+            .collect();
+        let unanswered = (calls.len() - acked.len()) as u64;
+        let fin = u64::from(finals.get(&k).copied().unwrap_or(0));
+        let a = acked.len() as u64;
+        if fin < a {
+            return Err(format!(
+                "key {k}: {a} adds acknowledged but the counter is {fin}: an update was lost"
+            ));
+        }
+        if fin > a + unanswered {
+            return Err(format!(
+                "key {k}: counter {fin} > {a} acknowledged + {unanswered} unanswered adds: applied twice"
+            ));
+        }
+        let mut values: Vec<u32> = acked.iter().map(|(_, v)| *v).collect();
+        values.sort_unstable();
+        if values.windows(2).any(|w| w[0] == w[1]) {
+            return Err(format!("key {k}: two acknowledged adds saw the same value"));
+        }
+        if values.last().is_some_and(|v| u64::from(*v) > fin) {
+            return Err(format!(
+                "key {k}: an acknowledged add saw more than the final value"
+            ));
+        }
+        let mut by_ret: Vec<(u64, u32)> = acked.iter().map(|(c, v)| (c.return_us, *v)).collect();
+        by_ret.sort_unstable();
+        let mut prefix_max = Vec::with_capacity(by_ret.len());
+        let mut m = 0;
+        for (_, v) in &by_ret {
+            m = m.max(*v);
+            prefix_max.push(m);
+        }
+        for (b, v) in &acked {
+            let before = by_ret.partition_point(|(r, _)| *r < b.invoke_us);
+            if before > 0 && prefix_max[before - 1] >= *v {
+                return Err(format!(
+                    "key {k}: client {} request {} saw {v} although {} was returned before it was sent",
+                    b.client,
+                    b.seq,
+                    prefix_max[before - 1]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to inject.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChaosSpec {
+    /// How long the load runs.
+    pub seconds: f64,
+    /// The seed of the fault schedule.
+    pub seed: u64,
+    /// How saves are made durable.
+    pub durability: Durability,
+    /// Backup kills (each followed by a restart) before the primary is killed.
+    pub backup_kills: usize,
+    /// Sessions of the load.
+    pub window: usize,
+}
+
+/// One injected fault.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fault {
+    /// Milliseconds since the load started.
+    pub at_ms: u64,
+    /// What was done.
+    pub what: String,
+}
+
+/// What a chaos run saw.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChaosReport {
+    /// The run's settings.
+    pub spec: ChaosSpec,
+    /// `None` when the history passed; otherwise what was wrong.
+    pub history_violation: Option<String>,
+    /// `None` when every trace conforms to the model; otherwise the first divergence.
+    pub conformance_violation: Option<String>,
+    /// Requests answered.
+    pub answered: u64,
+    /// Requests without a reply.
+    pub unanswered: u64,
+    /// Answered requests per second.
+    pub throughput: f64,
+    /// The counters' final values.
+    pub finals: BTreeMap<u8, u32>,
+    /// The faults injected.
+    pub faults: Vec<Fault>,
+    /// Takeovers recorded in the nodes' traces.
+    pub takeovers: usize,
+    /// Trace steps replayed through the model.
+    pub steps_conformed: usize,
+}
+
+impl ChaosReport {
+    /// Whether every check passed.
+    pub fn passed(&self) -> bool {
+        self.history_violation.is_none()
+            && self.conformance_violation.is_none()
+            && self.unanswered == 0
+    }
+}
+
+/// Runs `spec` in `dir` with the `twosafe` executable `exe`; `dir` is left with the cluster's
+/// configuration, journals and traces.
+pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, ChaosError> {
+    let mut cluster = LocalCluster::start(exe, dir, spec.durability)?;
+    let cfg = cluster.cfg.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("start the async runtime"))?;
+    let load_spec = LoadSpec {
+        window: spec.window.max(1),
+        duration: Duration::from_secs_f64(spec.seconds.max(0.5)),
+        first_client: cfg.servers(),
+    };
+    let load_cfg = cfg.clone();
+    let load = std::thread::spawn(move || {
+        let r = rt.block_on(load::run::<Counter>(
+            &load_cfg,
+            &load_spec,
+            Arc::new(AtomicU64::new(0)),
+        ));
+        (rt, r)
+    });
+    let start = Instant::now();
+    let at = |start: Instant| start.elapsed().as_millis() as u64;
+    let mut rng = Rng::new(spec.seed);
+    let mut faults = Vec::new();
+    // Spread the backup kills over the first 70% of the run; the primary dies after them.
+    let budget = (spec.seconds * 700.0) as u64 / (spec.backup_kills as u64 + 1);
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..spec.backup_kills {
+        std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
+        cluster.kill(1);
+        faults.push(Fault {
+            at_ms: at(start),
+            what: "kill -9 node 1 (backup)".into(),
+        });
+        std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
+        cluster.restart(1)?;
+        faults.push(Fault {
+            at_ms: at(start),
+            what: "restart node 1".into(),
+        });
+    }
+    std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
+    cluster.kill(0);
+    faults.push(Fault {
+        at_ms: at(start),
+        what: "kill -9 node 0 (primary)".into(),
+    });
+    std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
+    cluster.restart(0)?;
+    faults.push(Fault {
+        at_ms: at(start),
+        what: "restart node 0".into(),
+    });
+    let (rt, report) = load
+        .join()
+        .map_err(|_| ChaosError::Config("the load thread panicked".into()))?;
+    let report = report?;
+    // The final counters, read through a fresh session (it finds the new primary).
+    let finals = rt.block_on(async {
+        let s = Session::<Counter>::open(&cfg, cfg.servers() + spec.window.max(1))?;
+        let mut m = BTreeMap::new();
+        for k in 0..2u8 {
+            m.insert(k, s.submit(CounterOp::Get(k)).await?.0);
+        }
+        s.close().await;
+        Ok::<_, ClientError>(m)
+    })?;
+    let traces = [cluster.trace(0), cluster.trace(1)];
+    drop(cluster);
+    let history_violation = judge(&report.history, &finals).err();
+    let (conformance_violation, steps_conformed) = match node::conform(&cfg, &traces) {
+        Ok(steps) => (None, steps.iter().sum()),
+        Err(e) => (Some(e.to_string()), 0),
+    };
+    let mut takeovers = 0;
+    for t in &traces {
+        let text = std::fs::read_to_string(t).map_err(io(format!("read {}", t.display())))?;
+        takeovers += text
+            .lines()
+            .filter(|l| l.contains(r#"{"Timer":{"timer":"Takeover"}}"#) && l.contains("Save"))
+            .count();
+    }
+    Ok(ChaosReport {
+        spec: spec.clone(),
+        history_violation,
+        conformance_violation,
+        answered: report.answered,
+        unanswered: report.unanswered,
+        throughput: report.throughput(),
+        finals,
+        faults,
+        takeovers,
+        steps_conformed,
+    })
+}
