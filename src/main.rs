@@ -81,7 +81,8 @@ enum Command {
         trace: Option<PathBuf>,
     },
     /// Fault test: a local 2-node cluster under load; the backup is killed (-9) and restarted
-    /// at seeded points, then the primary (takeover); the history and the traces are judged.
+    /// at seeded points, then the primary (takeover, then takeback), twice by default; the
+    /// history and the traces are judged.
     ///
     /// Exits 0 when no acknowledged update was lost, none applied twice, the replies keep
     /// real-time order and every node step conforms to the model; 1 otherwise.
@@ -92,9 +93,12 @@ enum Command {
         /// The seed of the fault schedule (a failing run replays from its seed).
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Backup kills before the primary's (default: one per second of load).
+        /// Backup kills before the primary's (default: one per two seconds of load).
         #[arg(long)]
         backup_kills: Option<usize>,
+        /// Primary kills, each followed by a takeover and a takeback (default 2).
+        #[arg(long)]
+        primary_kills: Option<usize>,
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
@@ -242,10 +246,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seconds,
             seed,
             backup_kills,
+            primary_kills,
             durability,
             dir,
             json,
-        } => runtime_cli::chaos_cmd(seconds, seed, backup_kills, durability, dir, json),
+        } => runtime_cli::chaos_cmd(
+            seconds,
+            seed,
+            backup_kills,
+            primary_kills,
+            durability,
+            dir,
+            json,
+        ),
         Command::Conform { config, traces } => {
             runtime_cli::conform_cmd(&config, &traces)?;
             Ok(ExitCode::SUCCESS)

@@ -49,6 +49,7 @@ pub fn chaos_cmd(
     seconds: f64,
     seed: u64,
     backup_kills: Option<usize>,
+    primary_kills: Option<usize>,
     durability: Durability,
     dir: Option<PathBuf>,
     json: bool,
@@ -65,13 +66,15 @@ pub fn chaos_cmd(
         seconds,
         seed,
         durability,
-        backup_kills: backup_kills.unwrap_or(seconds as usize),
+        backup_kills: backup_kills.unwrap_or(seconds as usize / 2),
+        primary_kills: primary_kills.unwrap_or(2),
         window: 3,
     };
     if !json {
         eprintln!(
-            "chaos: {seconds} s of load, seed {seed}, {} backup kills then the primary, durability {durability:?}, in {}",
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills then {} primary kills, durability {durability:?}, in {}",
             spec.backup_kills,
+            spec.primary_kills,
             dir.display()
         );
     }

@@ -383,6 +383,52 @@ const LINEAR_2PC: ModelSpec = ModelSpec {
             deep: false,
         },
         CheckSpec {
+            config: "hot/takeback/crash-primary",
+            set: &[("takeback", "true"), ("crash", "primary")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "cold/takeback/crash-primary",
+            set: &[
+                ("takeback", "true"),
+                ("level", "important"),
+                ("crash", "primary"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/takeback/two-takeovers",
+            set: &[("takeback", "true"), ("crashes", "0"), ("takeovers", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "hot/takeback/two-takeovers-reliable",
+            set: &[
+                ("takeback", "true"),
+                ("crashes", "0"),
+                ("takeovers", "2"),
+                ("lossy", "false"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/takeback-without-catch-up",
+            set: &[
+                ("takeback", "true"),
+                ("variant", "takeback-without-catch-up"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "deep/hot/takeback-heartbeats-crash-primary",
+            set: &[
+                ("takeback", "true"),
+                ("heartbeats", "true"),
+                ("crash", "primary"),
+            ],
+            deep: true,
+        },
+        CheckSpec {
             config: "deep/hot/two-clients-crash-primary",
             set: &[("clients", "2"), ("requests", "1"), ("crash", "primary")],
             deep: true,

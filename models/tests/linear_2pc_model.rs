@@ -63,8 +63,17 @@ fn reachable(model: &m::Model<Register>, limit: usize) -> Vec<m::State<Register>
 
 #[test]
 fn every_reachable_step_saves_before_it_sends() {
-    for level in ["critical", "important", "normal"] {
-        let model = model(&[("level", level), ("crash", "any")]);
+    for level in ["critical", "important", "normal", "takeback"] {
+        let model = if level == "takeback" {
+            model(&[
+                ("takeback", "true"),
+                ("heartbeats", "true"),
+                ("crash", "any"),
+                ("takeovers", "2"),
+            ])
+        } else {
+            model(&[("level", level), ("crash", "any")])
+        };
         let mut steps = 0;
         for s in reachable(&model, 20_000) {
             let mut actions = Vec::new();
@@ -104,6 +113,24 @@ fn every_reachable_step_saves_before_it_sends() {
         }
         assert!(steps > 500, "{level}: only {steps} steps examined");
     }
+}
+
+/// Takeback is not vacuous: the deposed primary becomes the backup again (epoch 1), and with
+/// two takeovers allowed it takes the primary role back (epoch 2).
+#[test]
+fn takeback_and_a_second_takeover_are_reachable() {
+    let model = model(&[("takeback", "true"), ("crashes", "0"), ("takeovers", "2")]);
+    let states = reachable(&model, usize::MAX);
+    let server0 = |s: &m::State<Register>| match &*s.actor_states[0] {
+        NodeState::Server(x) => Some((x.role, x.epoch, x.log.len())),
+        _ => None,
+    };
+    assert!(states
+        .iter()
+        .any(|s| server0(s).is_some_and(|(r, e, _)| r == Role::Backup && e == 1)));
+    assert!(states
+        .iter()
+        .any(|s| server0(s).is_some_and(|(r, e, n)| r == Role::Primary && e == 2 && n > 0)));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The fault test as a user-facing command (`twosafe chaos`) and as the engine of the kill -9
 //! tests: a local cluster of `twosafe node` processes under a counter load, the backup killed
 //! (SIGKILL) and restarted at seeded random points, then the primary killed (the backup takes
-//! over) and restarted (it learns it was deposed and retires). Afterwards the client-visible
+//! over) and restarted (it learns it was deposed and rejoins as backup: takeback), and again
+//! with the roles swapped. Afterwards the client-visible
 //! history is judged — no acknowledged update lost, none applied twice, real-time order kept —
 //! and the nodes' step traces are replayed through the model ([`crate::runtime::conform`]).
 //! Every process it starts is killed when it ends, however it ends.
@@ -230,6 +231,8 @@ pub struct ChaosSpec {
     pub durability: Durability,
     /// Backup kills (each followed by a restart) before the primary is killed.
     pub backup_kills: usize,
+    /// Primary kills (each followed by a takeover, a restart and a takeback).
+    pub primary_kills: usize,
     /// Sessions of the load.
     pub window: usize,
 }
@@ -321,18 +324,25 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
             what: "restart node 1".into(),
         });
     }
-    std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
-    cluster.kill(0);
-    faults.push(Fault {
-        at_ms: at(start),
-        what: "kill -9 node 0 (primary)".into(),
-    });
-    std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
-    cluster.restart(0)?;
-    faults.push(Fault {
-        at_ms: at(start),
-        what: "restart node 0".into(),
-    });
+    // Then the primary, again and again: node 0 first, then node 1 (which node 0 took back
+    // from), … — each time the backup takes over, and the restarted node rejoins as backup.
+    for k in 0..spec.primary_kills {
+        let victim = k % 2;
+        std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
+        cluster.kill(victim);
+        faults.push(Fault {
+            at_ms: at(start),
+            what: format!("kill -9 node {victim} (primary)"),
+        });
+        std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
+        cluster.restart(victim)?;
+        faults.push(Fault {
+            at_ms: at(start),
+            what: format!("restart node {victim} (takeback)"),
+        });
+        // Time for the takeback (rejoin, catch-up, welcome) before the next primary dies.
+        std::thread::sleep(Duration::from_millis(700));
+    }
     let (rt, report) = load
         .join()
         .map_err(|_| ChaosError::Config("the load thread panicked".into()))?;

@@ -204,7 +204,7 @@ impl ClusterConfig {
     }
 
     /// The model configuration the Actors of this cluster run with: the correct protocol,
-    /// heartbeats on, real durations, and budgets that do not run out in practice.
+    /// heartbeats and takeback on, real durations, and budgets that do not run out in practice.
     pub fn model_config(&self) -> ModelConfig {
         let ms = Duration::from_millis;
         ModelConfig {
@@ -222,6 +222,8 @@ impl ClusterConfig {
             network: NetworkKind::Unordered,
             lossy: true,
             heartbeats: true,
+            takeback: true,
+            takeovers: u8::MAX,
             timing: Timing {
                 resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
                 heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),

@@ -10,8 +10,9 @@ use tokio_util::codec::LengthDelimitedCodec;
 /// The wire format's version; a peer speaking another one is refused at the handshake.
 pub const WIRE_VERSION: u32 = 1;
 
-/// The largest frame accepted (a bigger one closes the connection).
-pub const MAX_FRAME: usize = 1 << 20;
+/// The largest frame accepted (a bigger one closes the connection). A takeback's catch-up
+/// carries the whole committed history, so this bounds the history a node can rejoin with.
+pub const MAX_FRAME: usize = 16 << 20;
 
 /// The codec of every connection.
 pub fn codec() -> LengthDelimitedCodec {

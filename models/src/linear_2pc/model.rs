@@ -70,6 +70,8 @@ pub enum Variant {
     LocalReads,
     /// A new primary does not announce itself, so clients keep resending to the old one.
     NoRedirect,
+    /// Takeback welcomes the old primary back as backup without bringing it up to date.
+    TakebackWithoutCatchUp,
 }
 
 /// The seeded-bug variants, with the property each one must break.
@@ -109,14 +111,19 @@ pub const VARIANTS: &[VariantSpec] = &[
         about: "a new primary does not announce itself to clients",
         breaks: &["liveness"],
     },
+    VariantSpec {
+        name: "takeback-without-catch-up",
+        about: "the old primary is welcomed back as backup without catching up first",
+        breaks: &["2-safety"],
+    },
 ];
 
 /// The properties, named in the brief's vocabulary.
 pub const PROPERTIES: &[PropertySpec] = &[
     PropertySpec {
         name: "2-safety",
-        about: "every update a client saw committed is durable at the primary and, unless the \
-                process runs degraded, at the backup: no single failure loses it",
+        about: "every update a client saw committed is durable at the primary and at every \
+                server that could take over (a backup): no single failure loses it",
     },
     PropertySpec {
         name: "exactly-once",
@@ -192,6 +199,18 @@ pub const PARAMS: &[ParamSpec] = &[
                backup may suspect the primary at any moment either way)",
     },
     ParamSpec {
+        name: "takeback",
+        kind: ParamKind::Bool,
+        default: "false",
+        help: "a deposed primary rejoins as backup: catch-up, then the primary upgrades",
+    },
+    ParamSpec {
+        name: "takeovers",
+        kind: ParamKind::UInt { min: 1, max: 4 },
+        default: "1",
+        help: "takeovers explored in all (the epoch bound; takeback makes more than one possible)",
+    },
+    ParamSpec {
         name: "variant",
         kind: ParamKind::Choice(&[
             "correct",
@@ -201,6 +220,7 @@ pub const PARAMS: &[ParamSpec] = &[
             "no-duplicate-detection",
             "local-reads",
             "no-redirect",
+            "takeback-without-catch-up",
         ]),
         default: "correct",
         help: "the protocol or a seeded bug",
@@ -234,6 +254,10 @@ pub struct Config {
     /// re-arms its suspicion timer on each; without them the takeover timer is armed once.
     /// Either way the checker may fire it at any moment (a false suspicion).
     pub heartbeats: bool,
+    /// Whether a deposed primary rejoins as backup (takeback).
+    pub takeback: bool,
+    /// The highest epoch explored (the checker's bound on takeovers; the runtime's is 255).
+    pub takeovers: u8,
     /// The timers' durations (the model checker ignores them; the runtime waits them out).
     pub timing: Timing,
 }
@@ -275,6 +299,7 @@ impl Config {
             "no-duplicate-detection" => Variant::NoDuplicateDetection,
             "local-reads" => Variant::LocalReads,
             "no-redirect" => Variant::NoRedirect,
+            "takeback-without-catch-up" => Variant::TakebackWithoutCatchUp,
             _ => Variant::Correct,
         };
         Ok(Config {
@@ -296,6 +321,8 @@ impl Config {
             },
             lossy: p.bool("lossy")?,
             heartbeats: p.bool("heartbeats")?,
+            takeback: p.bool("takeback")?,
+            takeovers: p.uint("takeovers")? as u8,
             timing: Timing::model(),
         })
     }
@@ -366,13 +393,17 @@ fn record_in<S: Service>(
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = (0..cfg.servers).filter_map(|i| durable(state, i).map(|d| d.restarts));
-    within_crash_budget(
-        &state.crashed,
-        cfg.servers,
-        restarts,
-        |i| cfg.may_crash(i),
-        cfg.crashes,
-    )
+    let epochs_within = (0..cfg.servers)
+        .filter_map(|i| durable(state, i))
+        .all(|d| d.epoch <= cfg.takeovers);
+    epochs_within
+        && within_crash_budget(
+            &state.crashed,
+            cfg.servers,
+            restarts,
+            |i| cfg.may_crash(i),
+            cfg.crashes,
+        )
 }
 
 // ---- Properties -------------------------------------------------------------------------
@@ -420,11 +451,13 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .iter()
         .filter(|(_, _, op, _)| S::changes_state(op))
         .all(|(c, seq, _, _)| {
+            // On the serving primary's disk, and on that of every server that could take
+            // over (a backup): no single failure — a crash, or a takeover — loses it.
             holds::<S>(&ad.log, *c, *seq) > 0
-                && (ad.level == Level::Normal
-                    || (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
-                        durable(state, j).is_some_and(|d| holds::<S>(&d.log, *c, *seq) > 0)
-                    }))
+                && (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
+                    durable(state, j)
+                        .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq) > 0)
+                })
         })
 }
 

@@ -7,6 +7,8 @@
 //! | `Confirm` primary → backup (reads)       | `Confirmed` (or `TakenOver`)           |
 //! | `Inquire` restarted primary → backup     | `ProcessState` or `TakenOver`          |
 //! | `IAmAlive` primary → backup (heartbeat)  | `AliveAck` backup → primary            |
+//! | `Rejoin` retired server → primary        | `CatchUp` (its history)                |
+//! | `CaughtUp` rejoining server → primary    | `Welcome` (upgraded; backup again)     |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
 //!
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
@@ -111,6 +113,32 @@ pub enum Msg<Op, Reply> {
     /// The backup's answer to `IAmAlive`.
     AliveAck {
         /// The backup's epoch.
+        epoch: u8,
+    },
+    /// Takeback: a retired server asks the primary of `epoch` to bring it up to date.
+    Rejoin {
+        /// The epoch in which the sender was deposed.
+        epoch: u8,
+        /// The length of the history the sender holds.
+        len: u32,
+    },
+    /// Takeback: the primary's committed history.
+    CatchUp {
+        /// The primary's epoch.
+        epoch: u8,
+        /// The history.
+        log: Vec<Entry<Op, Reply>>,
+    },
+    /// Takeback: the rejoining server holds (durably) a history of this length.
+    CaughtUp {
+        /// Its epoch.
+        epoch: u8,
+        /// The history's length.
+        len: u32,
+    },
+    /// Takeback: the primary has upgraded; the receiver is its backup again.
+    Welcome {
+        /// The primary's epoch.
         epoch: u8,
     },
     /// The sender is now the primary of `epoch` (client redirection).

@@ -174,6 +174,8 @@ pub struct ServerState<S: Service> {
     pub restarts: u8,
     /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
     pub awaiting_alive: bool,
+    /// This server's id (constant).
+    pub me: Id,
 }
 
 impl<S: Service> ServerState<S> {
@@ -232,13 +234,9 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn backup(&self) -> Id {
-        Id::from(1)
-    }
-
-    /// The initial primary (server 1 is only ever the backup or the new primary).
-    fn primary(&self) -> Id {
-        Id::from(0)
+    /// The other server: the backup of a primary, the primary of a backup.
+    fn peer(s: &ServerState<S>) -> Id {
+        Id::from(1 - usize::from(s.me).min(1))
     }
 
     fn announce(&self, epoch: u8, o: &mut O<S>) {
@@ -276,6 +274,7 @@ impl<S: Service> Server<S> {
                 pending: None,
                 restarts: 0,
                 awaiting_alive: false,
+                me: id,
             },
             Some(d) => {
                 // Recovery reinstalls the process image by interpreting the change buffers
@@ -291,6 +290,7 @@ impl<S: Service> Server<S> {
                     pending: None,
                     restarts: d.restarts.saturating_add(1),
                     awaiting_alive: false,
+                    me: id,
                 }
             }
         };
@@ -304,7 +304,7 @@ impl<S: Service> Server<S> {
         // Write-ahead: the restart is durable before anything is sent.
         self.save(&s, o);
         if reconfigure {
-            o.send(self.backup(), Msg::Inquire { epoch: s.epoch });
+            o.send(Self::peer(&s), Msg::Inquire { epoch: s.epoch });
         } else if restarted_primary {
             self.announce(s.epoch, o);
         }
@@ -313,13 +313,28 @@ impl<S: Service> Server<S> {
                 o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
                 if self.cfg.heartbeats && storage.is_some() {
                     // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
-                    o.send(self.primary(), Msg::AliveAck { epoch: s.epoch });
+                    o.send(Self::peer(&s), Msg::AliveAck { epoch: s.epoch });
                 }
             }
             Role::Primary => self.arm_heartbeat(&s, o),
+            Role::Retired if storage.is_some() => self.rejoin(&s, o),
             _ => {}
         }
         s
+    }
+
+    /// Takeback (seed 003 §3.3-§4: a repaired node is brought up to date and becomes the
+    /// stand-by again): a retired server asks the primary of its epoch for the history.
+    fn rejoin(&self, s: &ServerState<S>, o: &mut O<S>) {
+        if self.cfg.takeback && s.epoch > 0 {
+            o.send(
+                Self::peer(s),
+                Msg::Rejoin {
+                    epoch: s.epoch,
+                    len: s.log.len() as u32,
+                },
+            );
+        }
     }
 
     /// Arms the I-am-alive timer of a primary that has a backup (seed 003 §3.3: "I am alive"
@@ -385,6 +400,7 @@ impl<S: Service> Server<S> {
                 n.service = S::default();
                 n.pending = None;
                 self.save(&n, o);
+                self.rejoin(&n, o);
                 Some(n)
             }
             (Role::Reconfiguring, Msg::ProcessState { epoch, log }) if epoch == s.epoch => {
@@ -407,6 +423,82 @@ impl<S: Service> Server<S> {
                 self.arm_heartbeat(&n, o);
                 Some(n)
             }
+            (Role::Primary, Msg::Rejoin { epoch, .. }) if epoch == s.epoch && self.cfg.takeback => {
+                // Upgrade first (every later step needs the rejoining server's ack), then send
+                // the history as of the upgrade: from here on the rejoining server holds all
+                // of it — the catch-up, then each change buffer it acks. (Waiting for the
+                // catch-up to be acknowledged before upgrading never converges under load:
+                // the degraded primary keeps committing alone meanwhile.)
+                let n = self.upgrade(s, o);
+                if self.cfg.variant == Variant::TakebackWithoutCatchUp {
+                    // The bug: welcome the old primary back as backup with whatever it has.
+                    o.send(src, Msg::Welcome { epoch });
+                } else {
+                    o.send(
+                        src,
+                        Msg::CatchUp {
+                            epoch,
+                            log: s.log.clone(),
+                        },
+                    );
+                }
+                n
+            }
+            (Role::Primary, Msg::CaughtUp { epoch, .. })
+                if epoch == s.epoch && self.cfg.takeback && s.level != Level::Normal =>
+            {
+                // It holds the history as of the upgrade and has acked every step since: it
+                // is current, and may take over from now on.
+                o.send(src, Msg::Welcome { epoch });
+                None
+            }
+            (
+                Role::Retired,
+                Msg::ChangeBuffer {
+                    epoch,
+                    index,
+                    entry,
+                },
+            ) if epoch == s.epoch && self.cfg.takeback => {
+                // The primary has upgraded: store and ack like a backup (the index check
+                // takes only the step that extends what it holds).
+                let cb = Msg::ChangeBuffer {
+                    epoch,
+                    index,
+                    entry,
+                };
+                self.on_backup_msg(s, src, cb, o)
+            }
+            (Role::Retired, Msg::CatchUp { epoch, log })
+                if epoch == s.epoch && self.cfg.takeback && log.len() >= s.log.len() =>
+            {
+                // Histories of one epoch only grow: a delayed, shorter catch-up is ignored.
+                let mut n = s.clone();
+                n.log = log;
+                n.applied = 0;
+                n.service = S::default();
+                n.install_all();
+                n.level = self.cfg.level;
+                self.save(&n, o);
+                o.send(
+                    src,
+                    Msg::CaughtUp {
+                        epoch,
+                        len: n.log.len() as u32,
+                    },
+                );
+                Some(n)
+            }
+            (Role::Retired, Msg::Welcome { epoch }) if epoch == s.epoch && self.cfg.takeback => {
+                // Current, and the primary has upgraded: the stand-by again, with the right
+                // to take over.
+                let mut n = s.clone();
+                n.role = Role::Backup;
+                n.level = self.cfg.level;
+                self.save(&n, o);
+                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                Some(n)
+            }
             (Role::Retired, Msg::Request { .. })
                 if self.cfg.variant != Variant::NoRedirect && s.epoch > 0 =>
             {
@@ -427,6 +519,19 @@ impl<S: Service> Server<S> {
             }
             _ => None,
         }
+    }
+
+    /// A degraded primary returns to the configured level (durably, before anything of the
+    /// step leaves): from now on each step needs the backup's ack.
+    fn upgrade(&self, s: &ServerState<S>, o: &mut O<S>) -> Option<ServerState<S>> {
+        if s.level != Level::Normal || s.pending.is_some() {
+            return None;
+        }
+        let mut n = s.clone();
+        n.level = self.cfg.level;
+        self.save(&n, o);
+        self.arm_heartbeat(&n, o);
+        Some(n)
     }
 
     fn on_request(
@@ -483,7 +588,7 @@ impl<S: Service> Server<S> {
                 o.send(client, Msg::Reply { seq, reply });
                 if has_backup {
                     o.send(
-                        self.backup(),
+                        Self::peer(s),
                         Msg::ChangeBuffer {
                             epoch: s.epoch,
                             index,
@@ -515,7 +620,7 @@ impl<S: Service> Server<S> {
                 index,
             },
         };
-        o.send(self.backup(), msg);
+        o.send(Self::peer(s), msg);
     }
 
     fn on_backup_msg(
@@ -598,7 +703,7 @@ impl<S: Service> Server<S> {
             }
             let mut n = s.clone();
             n.awaiting_alive = true;
-            o.send(self.backup(), Msg::IAmAlive { epoch: s.epoch });
+            o.send(Self::peer(s), Msg::IAmAlive { epoch: s.epoch });
             self.arm_heartbeat(&n, o);
             return Some(n);
         }
