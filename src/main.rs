@@ -134,7 +134,7 @@ enum Command {
         /// Node 0's port; node 1 gets the next one.
         #[arg(long, default_value_t = 7100)]
         port: u16,
-        /// counter or register.
+        /// counter, register or tpcb (TPC-B-like: 3 updates + 1 insert per transaction).
         #[arg(long, default_value = "counter", value_parser = parse_service)]
         service: ServiceKind,
         /// memory or fsync.
@@ -169,7 +169,8 @@ fn parse_service(s: &str) -> Result<ServiceKind, String> {
     match s {
         "counter" => Ok(ServiceKind::Counter),
         "register" => Ok(ServiceKind::Register),
-        _ => Err(format!("{s:?}: expected counter or register")),
+        "tpcb" => Ok(ServiceKind::Tpcb),
+        _ => Err(format!("{s:?}: expected counter, register or tpcb")),
     }
 }
 

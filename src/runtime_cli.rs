@@ -8,7 +8,7 @@ use std::process::{Child, Command as Process};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use twosafe::models::service::{Counter, Register, Service};
+use twosafe::models::service::{Bank, Counter, Register, Service};
 use twosafe::runtime::chaos;
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::load::{self, LoadSpec};
@@ -203,6 +203,7 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
     match cfg.service {
         ServiceKind::Counter => load_service::<Counter>(&cfg, &spec, a),
         ServiceKind::Register => load_service::<Register>(&cfg, &spec, a),
+        ServiceKind::Tpcb => load_service::<Bank>(&cfg, &spec, a),
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```toml
 //! cluster = "demo"
 //! protocol = "linear-2pc"     # the only protocol the runtime drives so far
-//! service = "counter"         # or "register"
+//! service = "counter"         # or "register", "tpcb"
 //! level = "critical"          # hot standby; "important" = cold standby
 //! durability = "fsync"        # or "memory"
 //! clients = 64                # client ids 2..66 may connect
@@ -70,8 +70,10 @@ pub enum Durability {
 pub enum ServiceKind {
     /// A keyed counter: `Add(k, n)` returns the new value.
     Counter,
-    /// A register: `Put(v)` returns the old value, `Get` the current one.
+    /// A register: `Put(k, v)`, `Get(k)`.
     Register,
+    /// TPC-B-like transactions: 3 updates and 1 insert each.
+    Tpcb,
 }
 
 /// One server of the cluster.

@@ -16,7 +16,7 @@ use tracing::info;
 use twosafe_models::linear_2pc::model::Node;
 use twosafe_models::linear_2pc::msg::Msg;
 use twosafe_models::linear_2pc::server::Server;
-use twosafe_models::service::{Counter, Register, Service};
+use twosafe_models::service::{Bank, Counter, Register, Service};
 
 /// Why a node could not start or had to stop.
 #[derive(Debug, Error)]
@@ -81,6 +81,7 @@ pub async fn serve(
     match cfg.service {
         ServiceKind::Counter => serve_service::<Counter>(cfg, id, trace, stop).await,
         ServiceKind::Register => serve_service::<Register>(cfg, id, trace, stop).await,
+        ServiceKind::Tpcb => serve_service::<Bank>(cfg, id, trace, stop).await,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
     match cfg.service {
         ServiceKind::Counter => each::<Counter>(cfg, traces),
         ServiceKind::Register => each::<Register>(cfg, traces),
+        ServiceKind::Tpcb => each::<Bank>(cfg, traces),
     }
 }
 
