@@ -1,6 +1,8 @@
 //! The runtime's hot paths: encoding and decoding a change-buffer frame, one primary step
-//! (a request in, the change buffer out), and one journal save (change + record + write,
-//! memory mode) against a history of 10,000 entries — which must cost O(change).
+//! (a request in, the change buffer out), one journal save (change + record + write, memory
+//! mode) against a history of 10,000 entries — which must cost O(change) — and the whole
+//! commit path: a client's request through an in-process primary and backup over loopback TCP
+//! (both durability modes), reply included.
 //! Run: `cargo bench --bench runtime`. Speed is measured here, never asserted in tests.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -70,7 +72,7 @@ fn bench(c: &mut Criterion) {
         let _ = j.commit();
         let mut n = d.log.len() as u32;
         c.bench_function("journal/save one entry onto 10k (memory)", |b| {
-            b.iter_batched(
+            b.iter_batched_ref(
                 || {
                     d.log.push(entry(n));
                     n += 1;
@@ -78,7 +80,7 @@ fn bench(c: &mut Criterion) {
                     d.clone()
                 },
                 |next| {
-                    j.save(&next);
+                    j.save(next);
                     j.commit()
                 },
                 BatchSize::LargeInput,
@@ -86,6 +88,71 @@ fn bench(c: &mut Criterion) {
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
+    commit_path(c);
+}
+
+/// Two nodes in this process (a thread and a runtime each), a client session, and one
+/// request per iteration: client → primary → backup (save) → primary (save) → client.
+fn commit_path(c: &mut Criterion) {
+    for durability in [Durability::Memory, Durability::Fsync] {
+        let dir = std::env::temp_dir().join(format!(
+            "twosafe-bench-commit-{}-{durability:?}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let port = match std::net::TcpListener::bind("127.0.0.1:0") {
+            Ok(l) => l.local_addr().map(|a| a.port()).unwrap_or(7900),
+            Err(_) => 7900,
+        };
+        let cfg = ClusterConfig::local(&dir, port, ServiceKind::Counter, durability);
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
+        let nodes: Vec<_> = (0..2)
+            .map(|id| {
+                let cfg = cfg.clone();
+                let stop_rx = stop_rx.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime");
+                    let stop = async move {
+                        loop {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            let stopped =
+                                stop_rx.lock().map(|r| r.try_recv().is_ok()).unwrap_or(true);
+                            if stopped {
+                                return;
+                            }
+                        }
+                    };
+                    let _ = rt.block_on(twosafe::runtime::node::serve(&cfg, id, None, stop));
+                })
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let session = rt.block_on(async {
+            let s = twosafe::runtime::client::Session::<Counter>::open(&cfg, 2).expect("a session");
+            // The first request waits for the connections.
+            let _ = s.submit(CounterOp::Add(0, 1)).await;
+            s
+        });
+        c.bench_function(
+            &format!("commit path/loopback pair ({durability:?})"),
+            |b| b.iter(|| rt.block_on(session.submit(CounterOp::Add(0, 1)))),
+        );
+        rt.block_on(session.close());
+        for _ in 0..2 {
+            let _ = stop_tx.send(());
+        }
+        for n in nodes {
+            let _ = n.join();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 criterion_group!(benches, bench);

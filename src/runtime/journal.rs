@@ -163,13 +163,23 @@ impl<D: Journaled> Journal<D> {
 
     /// Queues a save: the change against the previous save (a snapshot if it is the first).
     pub fn save(&mut self, value: &D) {
-        let record: Record<&D, D::Change> = match &self.last {
-            Some(prev) => Record::Change(value.change_from(prev)),
-            None => Record::Snapshot(value),
-        };
-        let payload = postcard::to_allocvec(&record).unwrap_or_default();
-        frame(&payload, &mut self.buf);
-        self.last = Some(value.clone());
+        match &mut self.last {
+            Some(prev) => {
+                // O(change): the change is encoded, then applied to our copy of the last save
+                // (never a clone of the whole value).
+                let change = value.change_from(prev);
+                let record: Record<&D, &D::Change> = Record::Change(&change);
+                let payload = postcard::to_allocvec(&record).unwrap_or_default();
+                frame(&payload, &mut self.buf);
+                prev.apply(change);
+            }
+            None => {
+                let record: Record<&D, &D::Change> = Record::Snapshot(value);
+                let payload = postcard::to_allocvec(&record).unwrap_or_default();
+                frame(&payload, &mut self.buf);
+                self.last = Some(value.clone());
+            }
+        }
     }
 
     /// Whether saves are queued and not yet durable.
