@@ -73,10 +73,19 @@ impl LocalCluster {
     /// Writes a two-node counter configuration into `dir` (emptied first) and starts both
     /// nodes with the `twosafe` executable `exe`.
     pub fn start(exe: &Path, dir: &Path, durability: Durability) -> Result<Self, ChaosError> {
+        Self::start_service(exe, dir, durability, ServiceKind::Counter)
+    }
+
+    /// As [`LocalCluster::start`], for another service.
+    pub fn start_service(
+        exe: &Path,
+        dir: &Path,
+        durability: Durability,
+        service: ServiceKind,
+    ) -> Result<Self, ChaosError> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
-        let mut cfg =
-            ClusterConfig::local(dir, free_port_pair()?, ServiceKind::Counter, durability);
+        let mut cfg = ClusterConfig::local(dir, free_port_pair()?, service, durability);
         cfg.suspect_ms = 500;
         let config = dir.join("cluster.toml");
         let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
