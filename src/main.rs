@@ -99,6 +99,10 @@ enum Command {
         /// Primary kills, each followed by a takeover and a takeback (default 2).
         #[arg(long)]
         primary_kills: Option<usize>,
+        /// Partitions: the primary or the backup cut off (all its connections) for longer
+        /// than the suspicion timeout (default 1).
+        #[arg(long)]
+        partitions: Option<usize>,
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
@@ -248,18 +252,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             backup_kills,
             primary_kills,
+            partitions,
             durability,
             dir,
             json,
-        } => runtime_cli::chaos_cmd(
+        } => runtime_cli::chaos_cmd(runtime_cli::ChaosArgs {
             seconds,
             seed,
             backup_kills,
             primary_kills,
+            partitions,
             durability,
             dir,
             json,
-        ),
+        }),
         Command::Conform { config, traces } => {
             runtime_cli::conform_cmd(&config, &traces)?;
             Ok(ExitCode::SUCCESS)

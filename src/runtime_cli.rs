@@ -44,16 +44,30 @@ pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// `twosafe chaos` options.
+pub struct ChaosArgs {
+    pub seconds: f64,
+    pub seed: u64,
+    pub backup_kills: Option<usize>,
+    pub primary_kills: Option<usize>,
+    pub partitions: Option<usize>,
+    pub durability: Durability,
+    pub dir: Option<PathBuf>,
+    pub json: bool,
+}
+
 /// `twosafe chaos`.
-pub fn chaos_cmd(
-    seconds: f64,
-    seed: u64,
-    backup_kills: Option<usize>,
-    primary_kills: Option<usize>,
-    durability: Durability,
-    dir: Option<PathBuf>,
-    json: bool,
-) -> Result<std::process::ExitCode> {
+pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
+    let ChaosArgs {
+        seconds,
+        seed,
+        backup_kills,
+        primary_kills,
+        partitions,
+        durability,
+        dir,
+        json,
+    } = a;
     if !(1.0..=3600.0).contains(&seconds) {
         bail!("--seconds must be between 1 and 3600");
     }
@@ -68,12 +82,14 @@ pub fn chaos_cmd(
         durability,
         backup_kills: backup_kills.unwrap_or(seconds as usize / 2),
         primary_kills: primary_kills.unwrap_or(2),
+        partitions: partitions.unwrap_or(1),
         window: 3,
     };
     if !json {
         eprintln!(
-            "chaos: {seconds} s of load, seed {seed}, {} backup kills then {} primary kills, durability {durability:?}, in {}",
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} partitions, {} primary kills, durability {durability:?}, in {}",
             spec.backup_kills,
+            spec.partitions,
             spec.primary_kills,
             dir.display()
         );

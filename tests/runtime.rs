@@ -27,11 +27,12 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
     ));
     let primary_kills = 2;
     let spec = ChaosSpec {
-        seconds: 0.6 * (backup_kills as f64 + 1.0) + 1.6 * primary_kills as f64,
+        seconds: 0.6 * (backup_kills as f64 + 1.0) + 1.6 * primary_kills as f64 + 1.8,
         seed,
         durability,
         backup_kills,
         primary_kills,
+        partitions: 1,
         window: 3,
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
@@ -44,8 +45,9 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
     );
     assert!(r.answered > 50, "the load made progress: {context}");
     assert_eq!(
-        r.takeovers, primary_kills,
-        "one takeover per primary killed: {context}"
+        r.takeovers,
+        primary_kills + spec.partitions,
+        "one takeover per primary killed and per partition: {context}"
     );
     assert!(r.steps_conformed > 100, "{context}");
     let kills = r

@@ -87,6 +87,7 @@ impl LocalCluster {
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let mut cfg = ClusterConfig::local(dir, free_port_pair()?, service, durability);
         cfg.suspect_ms = 500;
+        cfg.partition_ms = 900;
         let config = dir.join("cluster.toml");
         let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
         std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
@@ -122,6 +123,24 @@ impl LocalCluster {
             .spawn()
             .map_err(io(format!("start node {id}")))?;
         self.nodes[id] = Some(child);
+        Ok(())
+    }
+
+    /// Cuts node `id` off for the configuration's `partition_ms` (SIGUSR1: it closes every
+    /// connection and makes or accepts none meanwhile).
+    pub fn partition(&mut self, id: usize) -> Result<(), ChaosError> {
+        if let Some(c) = &self.nodes[id] {
+            let status = Command::new("kill")
+                .args(["-USR1", &c.id().to_string()])
+                .status()
+                .map_err(io(format!("signal node {id}")))?;
+            if !status.success() {
+                return Err(ChaosError::Io {
+                    what: format!("signal node {id}"),
+                    source: std::io::Error::other("kill -USR1 failed"),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -242,6 +261,9 @@ pub struct ChaosSpec {
     pub backup_kills: usize,
     /// Primary kills (each followed by a takeover, a restart and a takeback).
     pub primary_kills: usize,
+    /// Partitions: the primary or the backup cut off for longer than the suspicion timeout
+    /// (a takeover, then a takeback once it reconnects).
+    pub partitions: usize,
     /// Sessions of the load.
     pub window: usize,
 }
@@ -316,27 +338,50 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     let at = |start: Instant| start.elapsed().as_millis() as u64;
     let mut rng = Rng::new(spec.seed);
     let mut faults = Vec::new();
-    // Spread the backup kills over the first 70% of the run; the primary dies after them.
+    // Spread the backup kills over the first 70% of the run; then the partitions and the
+    // primary kills, each of which moves the primary role to the other node.
     let budget = (spec.seconds * 700.0) as u64 / (spec.backup_kills as u64 + 1);
+    let mut primary = 0;
     std::thread::sleep(Duration::from_millis(100));
     for _ in 0..spec.backup_kills {
+        let backup = 1 - primary;
         std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
-        cluster.kill(1);
+        cluster.kill(backup);
         faults.push(Fault {
             at_ms: at(start),
-            what: "kill -9 node 1 (backup)".into(),
+            what: format!("kill -9 node {backup} (backup)"),
         });
         std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
-        cluster.restart(1)?;
+        cluster.restart(backup)?;
         faults.push(Fault {
             at_ms: at(start),
-            what: "restart node 1".into(),
+            what: format!("restart node {backup}"),
         });
     }
-    // Then the primary, again and again: node 0 first, then node 1 (which node 0 took back
-    // from), … — each time the backup takes over, and the restarted node rejoins as backup.
-    for k in 0..spec.primary_kills {
-        let victim = k % 2;
+    for _ in 0..spec.partitions {
+        // Cut off the primary or the backup for longer than the suspicion timeout: the backup
+        // takes over either way (a false suspicion when it is the one cut off), and the old
+        // primary, reconnected, is fenced and rejoins.
+        let victim = rng.below(2) as usize;
+        std::thread::sleep(Duration::from_millis(50 + rng.below(200)));
+        cluster.partition(victim)?;
+        faults.push(Fault {
+            at_ms: at(start),
+            what: format!(
+                "cut node {victim} ({}) off for {} ms",
+                if victim == primary {
+                    "primary"
+                } else {
+                    "backup"
+                },
+                cfg.partition_ms
+            ),
+        });
+        std::thread::sleep(Duration::from_millis(cfg.partition_ms + 700));
+        primary = 1 - primary;
+    }
+    for _ in 0..spec.primary_kills {
+        let victim = primary;
         std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
         cluster.kill(victim);
         faults.push(Fault {
@@ -351,6 +396,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         });
         // Time for the takeback (rejoin, catch-up, welcome) before the next primary dies.
         std::thread::sleep(Duration::from_millis(700));
+        primary = 1 - primary;
     }
     let (rt, report) = load
         .join()

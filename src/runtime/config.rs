@@ -11,6 +11,7 @@
 //! heartbeat_ms = 20
 //! suspect_ms = 300
 //! resend_ms = 200
+//! partition_ms = 1000         # how long SIGUSR1 cuts a node off (fault injection)
 //!
 //! [[node]]
 //! addr = "127.0.0.1:7100"
@@ -105,6 +106,9 @@ fn default_suspect() -> u64 {
 fn default_resend() -> u64 {
     200
 }
+fn default_partition() -> u64 {
+    1000
+}
 fn default_clients() -> usize {
     64
 }
@@ -135,6 +139,9 @@ pub struct ClusterConfig {
     /// How long a client waits before resending.
     #[serde(default = "default_resend")]
     pub resend_ms: u64,
+    /// How long a node stays cut off after SIGUSR1 (fault injection: a partition).
+    #[serde(default = "default_partition")]
+    pub partition_ms: u64,
     /// The servers: node 0 starts as primary, node 1 as backup.
     pub node: Vec<NodeConfig>,
 }
@@ -247,6 +254,7 @@ impl ClusterConfig {
             heartbeat_ms: default_heartbeat(),
             suspect_ms: default_suspect(),
             resend_ms: default_resend(),
+            partition_ms: default_partition(),
             node: (0..2)
                 .map(|i| NodeConfig {
                     addr: SocketAddr::from(([127, 0, 0, 1], base_port + i)),

@@ -28,7 +28,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 use twosafe_models::journaled::Journaled;
@@ -67,6 +67,26 @@ pub struct Placement {
     pub servers: Vec<SocketAddr>,
     /// The client ids servers accept.
     pub clients: Range<usize>,
+    /// Fault injection: while this is `true` the node is cut off (every connection closed,
+    /// none made or accepted, what it sends dropped): a partition by disconnect.
+    pub isolated: Option<watch::Receiver<bool>>,
+}
+
+/// Resolves when `iso` becomes `value` (never, without a switch).
+async fn isolation_is(iso: &Option<watch::Receiver<bool>>, value: bool) {
+    match iso {
+        Some(rx) => {
+            let mut rx = rx.clone();
+            if rx.wait_for(|v| *v == value).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn isolated_now(iso: &Option<watch::Receiver<bool>>) -> bool {
+    iso.as_ref().is_some_and(|rx| *rx.borrow())
 }
 
 type Routes = Arc<Mutex<HashMap<Id, mpsc::Sender<Bytes>>>>;
@@ -422,7 +442,17 @@ async fn outbound<A>(
     A::Timer: Send,
 {
     let mut backoff = Duration::from_millis(10);
+    let iso = placement.isolated.clone();
     loop {
+        if isolated_now(&iso) {
+            // Cut off: what is queued for the peer is lost, as on a broken link.
+            loop {
+                tokio::select! {
+                    _ = isolation_is(&iso, false) => break,
+                    m = queue.recv() => if m.is_none() { return },
+                }
+            }
+        }
         let stream = match TcpStream::connect(addr).await {
             Ok(s) => s,
             Err(e) => {
@@ -483,6 +513,10 @@ async fn outbound<A>(
         loop {
             tokio::select! {
                 _ = &mut reader => break,
+                _ = isolation_is(&iso, true) => {
+                    reader.abort();
+                    break;
+                }
                 next = queue.recv() => {
                     let Some(first) = next else { return };
                     if !write_batch(&mut sink, first, &mut queue).await {
@@ -510,6 +544,10 @@ async fn accept<A>(
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
+                if isolated_now(&placement.isolated) {
+                    drop(stream); // cut off: refuse everyone
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(inbound::<A>(
                     stream,
@@ -621,8 +659,13 @@ async fn inbound<A>(
             }
         }
     });
+    let iso = placement.isolated.clone();
     let reason = loop {
-        match stream.next().await {
+        let next = tokio::select! {
+            n = stream.next() => n,
+            _ = isolation_is(&iso, true) => break None,
+        };
+        match next {
             None => break None,
             Some(Err(e)) => break Some(e.to_string()),
             Some(Ok(b)) => match wire::decode::<A::Msg>(&b) {

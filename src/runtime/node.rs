@@ -10,6 +10,7 @@ use crate::runtime::journal::{Journal, JournalError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -67,6 +68,7 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
         id,
         servers: cfg.node.iter().map(|n| n.addr).collect(),
         clients: servers..servers + cfg.clients,
+        isolated: None,
     }
 }
 
@@ -130,7 +132,24 @@ async fn serve_service<S: Service>(
         },
         cfg.durability
     );
-    let place = placement(cfg, id);
+    let mut place = placement(cfg, id);
+    // SIGUSR1 cuts the node off for `partition_ms` (fault injection for `twosafe chaos`).
+    let (iso_tx, iso_rx) = tokio::sync::watch::channel(false);
+    place.isolated = Some(iso_rx);
+    let partition = Duration::from_millis(cfg.partition_ms);
+    if let Ok(mut usr1) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+    {
+        tokio::spawn(async move {
+            while usr1.recv().await.is_some() {
+                info!("SIGUSR1: cut off for {partition:?}");
+                let _ = iso_tx.send(true);
+                tokio::time::sleep(partition).await;
+                let _ = iso_tx.send(false);
+                info!("reconnecting");
+            }
+        });
+    }
     let actor = Node::<S>::Server(Server::new(cfg.model_config()));
     let trace = match trace {
         Some(p) => Some(TraceWriter::open(p).map_err(|source| NodeError::Trace {

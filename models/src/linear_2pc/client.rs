@@ -128,8 +128,8 @@ impl<S: Service> Client<S> {
                 }
                 Some(n)
             }
-            Msg::TakenOver { epoch } if epoch > s.primary_epoch && src == s.primary => {
-                // The server we were sending to was deposed in `epoch`: the other one serves.
+            Msg::NotPrimary { epoch } if epoch > s.primary_epoch && src == s.primary => {
+                // The server we were sending to is not the primary of `epoch`: the other is.
                 let mut n = s.clone();
                 n.primary = Id::from(1 - usize::from(src).min(1));
                 n.primary_epoch = epoch;

@@ -10,6 +10,7 @@
 //! | `Rejoin` retired server → primary        | `CatchUp` (its history)                |
 //! | `CaughtUp` rejoining server → primary    | `Welcome` (upgraded; backup again)     |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
+//! | `NotPrimary` backup/retired → client     | (the client turns to the other server) |
 //!
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
@@ -139,6 +140,12 @@ pub enum Msg<Op, Reply> {
     /// Takeback: the primary has upgraded; the receiver is its backup again.
     Welcome {
         /// The primary's epoch.
+        epoch: u8,
+    },
+    /// To a client: the sender is not the primary of `epoch`; the other server is (for a
+    /// client that missed the announcement).
+    NotPrimary {
+        /// The sender's epoch.
         epoch: u8,
     },
     /// The sender is now the primary of `epoch` (client redirection).

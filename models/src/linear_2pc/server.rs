@@ -499,12 +499,12 @@ impl<S: Service> Server<S> {
                 o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
                 Some(n)
             }
-            (Role::Retired, Msg::Request { .. })
+            (Role::Retired | Role::Backup, Msg::Request { .. })
                 if self.cfg.variant != Variant::NoRedirect && s.epoch > 0 =>
             {
                 // A client that missed the new primary's announcement (it connected later):
-                // tell it this server was taken over, so it turns to the other one.
-                o.send(src, Msg::TakenOver { epoch: s.epoch });
+                // tell it the other server is the primary of this epoch.
+                o.send(src, Msg::NotPrimary { epoch: s.epoch });
                 None
             }
             (Role::Backup, msg) => self.on_backup_msg(s, src, msg, o),
