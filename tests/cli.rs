@@ -115,7 +115,14 @@ fn models_lists_parameters_properties_and_variants() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "crashes" && p["default"] == "1"));
-    assert_eq!(m["properties"].as_array().unwrap().len(), 5);
+    let properties = m["properties"].as_array().unwrap();
+    assert_eq!(
+        properties.len(),
+        twosafe::models::linear_2pc::model::PROPERTIES.len()
+    );
+    assert!(properties
+        .iter()
+        .any(|p| p[0] == "single-primary-per-epoch"));
     assert!(m["variants"]
         .as_array()
         .unwrap()

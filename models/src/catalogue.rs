@@ -412,6 +412,16 @@ const LINEAR_2PC: ModelSpec = ModelSpec {
             deep: false,
         },
         CheckSpec {
+            config: "bug/no-fencing",
+            set: &[("variant", "no-fencing"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-epoch-bump",
+            set: &[("variant", "no-epoch-bump"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
             config: "bug/takeback-without-catch-up",
             set: &[
                 ("takeback", "true"),

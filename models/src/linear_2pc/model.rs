@@ -72,6 +72,10 @@ pub enum Variant {
     NoRedirect,
     /// Takeback welcomes the old primary back as backup without bringing it up to date.
     TakebackWithoutCatchUp,
+    /// The new primary acks change buffers of the deposed primary's epoch (no fencing).
+    NoFencing,
+    /// A takeover keeps the epoch instead of starting a new one.
+    NoEpochBump,
 }
 
 /// The seeded-bug variants, with the property each one must break.
@@ -112,6 +116,16 @@ pub const VARIANTS: &[VariantSpec] = &[
         breaks: &["liveness"],
     },
     VariantSpec {
+        name: "no-fencing",
+        about: "the new primary acks the deposed primary's old-epoch change buffers",
+        breaks: &["2-safety"],
+    },
+    VariantSpec {
+        name: "no-epoch-bump",
+        about: "a takeover does not start a new epoch",
+        breaks: &["single-primary-per-epoch"],
+    },
+    VariantSpec {
         name: "takeback-without-catch-up",
         about: "the old primary is welcomed back as backup without catching up first",
         breaks: &["2-safety"],
@@ -137,6 +151,10 @@ pub const PROPERTIES: &[PropertySpec] = &[
     PropertySpec {
         name: "linearizability",
         about: "the client-visible history is linearizable against the service",
+    },
+    PropertySpec {
+        name: "single-primary-per-epoch",
+        about: "no two servers are durably primary in the same epoch",
     },
     PropertySpec {
         name: "liveness",
@@ -221,6 +239,8 @@ pub const PARAMS: &[ParamSpec] = &[
             "local-reads",
             "no-redirect",
             "takeback-without-catch-up",
+            "no-fencing",
+            "no-epoch-bump",
         ]),
         default: "correct",
         help: "the protocol or a seeded bug",
@@ -300,6 +320,8 @@ impl Config {
             "local-reads" => Variant::LocalReads,
             "no-redirect" => Variant::NoRedirect,
             "takeback-without-catch-up" => Variant::TakebackWithoutCatchUp,
+            "no-fencing" => Variant::NoFencing,
+            "no-epoch-bump" => Variant::NoEpochBump,
             _ => Variant::Correct,
         };
         Ok(Config {
@@ -505,6 +527,18 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
     state.history.is_linearizable()
 }
 
+fn single_primary_per_epoch<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let primaries: Vec<u8> = (0..m.cfg.servers)
+        .filter_map(|i| durable(state, i))
+        .filter(|d| d.role == Role::Primary)
+        .map(|d| d.epoch)
+        .collect();
+    primaries
+        .iter()
+        .enumerate()
+        .all(|(i, e)| !primaries[i + 1..].contains(e))
+}
+
 fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     m.cfg.client_ids().all(|id| {
         matches!(&*state.actor_states[usize::from(id)],
@@ -529,7 +563,12 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
         .property(Expectation::Always, "atomicity", atomicity::<S>)
-        .property(Expectation::Always, "linearizability", linearizability::<S>);
+        .property(Expectation::Always, "linearizability", linearizability::<S>)
+        .property(
+            Expectation::Always,
+            "single-primary-per-epoch",
+            single_primary_per_epoch::<S>,
+        );
     if !cfg.lossy {
         model = model.property(Expectation::Eventually, "liveness", liveness::<S>);
     }

@@ -508,6 +508,13 @@ impl<S: Service> Server<S> {
                 None
             }
             (Role::Backup, msg) => self.on_backup_msg(s, src, msg, o),
+            (Role::Primary, Msg::ChangeBuffer { epoch, index, .. })
+                if epoch < s.epoch && self.cfg.variant == Variant::NoFencing =>
+            {
+                // The bug: the new primary still acks the deposed one's change buffers.
+                o.send(src, Msg::Ack { epoch, index });
+                None
+            }
             (Role::Primary, Msg::ChangeBuffer { epoch, .. })
             | (Role::Primary, Msg::Confirm { epoch, .. })
             | (Role::Primary, Msg::Inquire { epoch })
@@ -712,7 +719,9 @@ impl<S: Service> Server<S> {
         }
         let mut n = s.clone();
         n.role = Role::Primary;
-        n.epoch = s.epoch.saturating_add(1);
+        if self.cfg.variant != Variant::NoEpochBump {
+            n.epoch = s.epoch.saturating_add(1);
+        }
         n.level = Level::Normal;
         n.install_all();
         self.save(&n, o);
