@@ -86,34 +86,7 @@ enum Command {
     ///
     /// Exits 0 when no acknowledged update was lost, none applied twice, the replies keep
     /// real-time order and every node step conforms to the model; 1 otherwise.
-    Chaos {
-        /// How long the load runs.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// The seed of the fault schedule (a failing run replays from its seed).
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Backup kills before the primary's (default: one per two seconds of load).
-        #[arg(long)]
-        backup_kills: Option<usize>,
-        /// Primary kills, each followed by a takeover and a takeback (default 2).
-        #[arg(long)]
-        primary_kills: Option<usize>,
-        /// Partitions: the primary or the backup cut off (all its connections) for longer
-        /// than the suspicion timeout (default 1).
-        #[arg(long)]
-        partitions: Option<usize>,
-        /// memory or fsync.
-        #[arg(long, default_value = "fsync", value_parser = parse_durability)]
-        durability: Durability,
-        /// Where the cluster's files go (default: a fresh temporary directory, removed after a
-        /// passing run).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// The report as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Chaos(runtime_cli::ChaosArgs),
     /// Replay nodes' step traces through the model's server role; fail at the first step the
     /// model would not take.
     Conform {
@@ -146,30 +119,10 @@ enum Command {
         durability: Durability,
     },
     /// Send the service's workload to a cluster and print throughput and latency.
-    Load {
-        /// The cluster configuration.
-        #[arg(long)]
-        config: PathBuf,
-        /// Requests outstanding at once (one client session each).
-        #[arg(long, default_value_t = 1)]
-        window: usize,
-        /// How long to send.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-        /// The first session's client id (default: the first client id). Client ids must
-        /// not be reused against the same cluster: requests are deduplicated by (client, seq).
-        #[arg(long)]
-        first_client: Option<usize>,
-        /// Write the client-visible history here, one JSON object per request.
-        #[arg(long)]
-        history: Option<PathBuf>,
-        /// One JSON summary line instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Load(runtime_cli::LoadArgs),
 }
 
-fn parse_service(s: &str) -> Result<ServiceKind, String> {
+pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
     match s {
         "counter" => Ok(ServiceKind::Counter),
         "register" => Ok(ServiceKind::Register),
@@ -178,7 +131,7 @@ fn parse_service(s: &str) -> Result<ServiceKind, String> {
     }
 }
 
-fn parse_durability(s: &str) -> Result<Durability, String> {
+pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
     match s {
         "memory" => Ok(Durability::Memory),
         "fsync" => Ok(Durability::Fsync),
@@ -247,25 +200,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime_cli::node_cmd(&config, id, trace.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Chaos {
-            seconds,
-            seed,
-            backup_kills,
-            primary_kills,
-            partitions,
-            durability,
-            dir,
-            json,
-        } => runtime_cli::chaos_cmd(runtime_cli::ChaosArgs {
-            seconds,
-            seed,
-            backup_kills,
-            primary_kills,
-            partitions,
-            durability,
-            dir,
-            json,
-        }),
+        Command::Chaos(args) => runtime_cli::chaos_cmd(args),
         Command::Conform { config, traces } => {
             runtime_cli::conform_cmd(&config, &traces)?;
             Ok(ExitCode::SUCCESS)
@@ -283,22 +218,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime_cli::config_cmd(&dir, port, service, durability)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Load {
-            config,
-            window,
-            seconds,
-            first_client,
-            history,
-            json,
-        } => {
-            runtime_cli::load_cmd(&runtime_cli::LoadArgs {
-                config,
-                window,
-                seconds,
-                first_client,
-                history,
-                json,
-            })?;
+        Command::Load(args) => {
+            runtime_cli::load_cmd(&args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -45,14 +45,33 @@ pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>) -> Result<()> {
 }
 
 /// `twosafe chaos` options.
+#[derive(clap::Args)]
 pub struct ChaosArgs {
+    /// How long the load runs.
+    #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
+    /// The seed of the fault schedule (a failing run replays from its seed).
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Backup kills before the primary's (default: one per two seconds of load).
+    #[arg(long)]
     pub backup_kills: Option<usize>,
+    /// Primary kills, each followed by a takeover and a takeback (default 2).
+    #[arg(long)]
     pub primary_kills: Option<usize>,
+    /// Partitions: the primary or the backup cut off (all its connections) for longer
+    /// than the suspicion timeout (default 1).
+    #[arg(long)]
     pub partitions: Option<usize>,
+    /// memory or fsync.
+    #[arg(long, default_value = "fsync", value_parser = crate::parse_durability)]
     pub durability: Durability,
+    /// Where the cluster's files go (default: a fresh temporary directory, removed after a
+    /// passing run).
+    #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The report as one JSON object.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -188,12 +207,26 @@ pub fn cluster_cmd(config: &Path) -> Result<()> {
 }
 
 /// `twosafe load` options.
+#[derive(clap::Args)]
 pub struct LoadArgs {
+    /// The cluster configuration.
+    #[arg(long)]
     pub config: PathBuf,
+    /// Requests outstanding at once (one client session each).
+    #[arg(long, default_value_t = 1)]
     pub window: usize,
+    /// How long to send.
+    #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
+    /// The first session's client id (default: the first client id). Client ids must
+    /// not be reused against the same cluster: requests are deduplicated by (client, seq).
+    #[arg(long)]
     pub first_client: Option<usize>,
+    /// Write the client-visible history here, one JSON object per request.
+    #[arg(long)]
     pub history: Option<PathBuf>,
+    /// One JSON summary line instead of text.
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -315,6 +315,13 @@ pub struct Bank {
     history_digest: u64,
 }
 
+/// The balances that are not zero (absent and zero are the same logical value), as bytes.
+fn nonzero_balances<K: Copy + Into<u64>>(m: &BTreeMap<K, i64>) -> impl Iterator<Item = u8> + '_ {
+    m.iter()
+        .filter(|(_, v)| **v != 0)
+        .flat_map(|(k, v)| (*k).into().to_le_bytes().into_iter().chain(v.to_le_bytes()))
+}
+
 /// TPC-B's scale for one branch.
 pub const BANK_ACCOUNTS: u32 = 100_000;
 
@@ -375,23 +382,10 @@ impl Service for Bank {
     }
 
     fn digest(&self) -> u64 {
-        let nonzero = |m: &BTreeMap<u32, i64>| {
-            m.iter()
-                .filter(|(_, v)| **v != 0)
-                .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
-                .collect::<Vec<u8>>()
-        };
-        let small = |m: &BTreeMap<u16, i64>| {
-            m.iter()
-                .filter(|(_, v)| **v != 0)
-                .flat_map(|(k, v)| k.to_le_bytes().into_iter().chain(v.to_le_bytes()))
-                .collect::<Vec<u8>>()
-        };
         fnv1a(
-            nonzero(&self.accounts)
-                .into_iter()
-                .chain(small(&self.tellers))
-                .chain(small(&self.branches))
+            nonzero_balances(&self.accounts)
+                .chain(nonzero_balances(&self.tellers))
+                .chain(nonzero_balances(&self.branches))
                 .chain(self.history_rows.to_le_bytes())
                 .chain(self.history_digest.to_le_bytes()),
         )
