@@ -308,15 +308,20 @@ pub struct BankReply(pub i64);
 /// accounts. The history is kept as a row count and a digest of the rows.
 #[derive(Clone, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct Bank {
-    accounts: BTreeMap<u32, i64>,
-    tellers: BTreeMap<u16, i64>,
-    branches: BTreeMap<u16, i64>,
+    /// Persistent maps (`imbl`): a replica's state is copied at every protocol step (a
+    /// stateright handler returns a new state), so a copy must share, not duplicate, the
+    /// 100,000 accounts.
+    accounts: imbl::OrdMap<u32, i64>,
+    tellers: imbl::OrdMap<u16, i64>,
+    branches: imbl::OrdMap<u16, i64>,
     history_rows: u64,
     history_digest: u64,
 }
 
 /// The balances that are not zero (absent and zero are the same logical value), as bytes.
-fn nonzero_balances<K: Copy + Into<u64>>(m: &BTreeMap<K, i64>) -> impl Iterator<Item = u8> + '_ {
+fn nonzero_balances<K: Copy + Ord + Into<u64>>(
+    m: &imbl::OrdMap<K, i64>,
+) -> impl Iterator<Item = u8> + '_ {
     m.iter()
         .filter(|(_, v)| **v != 0)
         .flat_map(|(k, v)| (*k).into().to_le_bytes().into_iter().chain(v.to_le_bytes()))

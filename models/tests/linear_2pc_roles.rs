@@ -217,7 +217,7 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
         role: Role::Primary,
         epoch: 0,
         level: Level::Critical,
-        log: vec![],
+        log: Default::default(),
         applied: 0,
         restarts: 0,
     };
@@ -240,7 +240,7 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
         BACKUP,
         Msg::ProcessState {
             epoch: 0,
-            log: vec![entry(0, 1)],
+            log: vec![entry(0, 1)].into(),
         },
     );
     let p = p.unwrap();

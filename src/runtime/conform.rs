@@ -57,6 +57,17 @@ pub struct TraceStep<M, T, D> {
     pub event: TraceEvent<M, T, D>,
     /// What the Actor did.
     pub commands: Vec<TraceCommand<M, T>>,
+    /// When, in µs since the Unix epoch (wall clock; for measurements such as the takeover
+    /// experiment's detection time, never for conformance). 0 when not recorded.
+    #[serde(default)]
+    pub at_us: u64,
+}
+
+/// The wall clock in µs since the Unix epoch, as trace steps record it.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// A value's hash as recorded for a save (deterministic: SipHash with fixed keys).

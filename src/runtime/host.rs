@@ -205,6 +205,7 @@ where
                     storage,
                 },
                 commands: conform::record(&out),
+                at_us: conform::now_us(),
             };
             t.write(&step).map_err(HostError::Trace)?;
         }
@@ -334,6 +335,7 @@ where
                 let step: TraceStep<_, _, A::Storage> = TraceStep {
                     event,
                     commands: conform::record(&out),
+                    at_us: conform::now_us(),
                 };
                 if let Err(e) = t.write(&step) {
                     warn!("trace: {e}; recording stops");

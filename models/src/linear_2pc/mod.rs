@@ -31,10 +31,11 @@
 //! - linearizability: updates take effect at the backup's commit, reads are confirmed by the
 //!   backup, and a backup that took over answers an older epoch with `TakenOver`.
 //!
-//! Files: [`msg`] (messages), [`server`] (the primary and backup roles of one server actor),
+//! Files: [`msg`] (messages), [`commit_log`] (the history and its message table), [`server`] (the primary and backup roles of one server actor),
 //! [`client`], [`model`] (configuration, variants, properties, the model builder).
 
 pub mod client;
+pub mod commit_log;
 pub mod model;
 pub mod msg;
 pub mod server;

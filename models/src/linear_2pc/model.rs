@@ -6,7 +6,8 @@
 //! crashes happen in all, each followed by a restart from the server's durable state.
 
 use super::client::{Client, ClientState};
-use super::msg::{Entry, Msg};
+use super::commit_log::CommitLog;
+use super::msg::Msg;
 use super::server::{Durable, Role, Server, ServerState};
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
 use crate::history::{network, within_crash_budget};
@@ -430,7 +431,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 
 // ---- Properties -------------------------------------------------------------------------
 
-type Log<S> = [Entry<<S as Service>::Op, <S as Service>::Reply>];
+type Log<S> = CommitLog<<S as Service>::Op, <S as Service>::Reply>;
 
 fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
     state.actor_storages.get(i).and_then(Option::as_ref)
@@ -487,7 +488,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let no_duplicates = |log: &Log<S>| {
         log.iter()
             .enumerate()
-            .all(|(i, e)| !log[..i].iter().any(|f| f.is_request(e.client, e.seq)))
+            .all(|(i, e)| !log.iter().take(i).any(|f| f.is_request(e.client, e.seq)))
     };
     for i in 0..m.cfg.servers {
         if durable(state, i).is_some_and(|d| !no_duplicates(&d.log)) {
@@ -513,13 +514,12 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let logs: Vec<&Log<S>> = (0..m.cfg.servers)
-        .filter_map(|i| durable(state, i).map(|d| d.log.as_slice()))
+        .filter_map(|i| durable(state, i).map(|d| &d.log))
         .collect();
     logs.iter().enumerate().all(|(i, a)| {
-        logs[i + 1..].iter().all(|b| {
-            let n = a.len().min(b.len());
-            a[..n] == b[..n]
-        })
+        logs[i + 1..]
+            .iter()
+            .all(|b| a.agrees_on_prefix(b, a.len().min(b.len())))
     })
 }
 

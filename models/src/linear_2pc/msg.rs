@@ -15,6 +15,7 @@
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
 
+use super::commit_log::CommitLog;
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 
@@ -44,7 +45,7 @@ impl<Op, Reply> Entry<Op, Reply> {
 
 /// A message of the linear 2PC protocol.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Msg<Op, Reply> {
+pub enum Msg<Op: Clone, Reply: Clone> {
     /// A client's request number `seq`; resends carry the same `seq`.
     Request {
         /// The client's request sequence number.
@@ -99,7 +100,7 @@ pub enum Msg<Op, Reply> {
         /// The backup's epoch.
         epoch: u8,
         /// The backup's committed history (change buffers applied or stored).
-        log: Vec<Entry<Op, Reply>>,
+        log: CommitLog<Op, Reply>,
     },
     /// The sender has taken over as primary in `epoch`: the receiver is deposed.
     TakenOver {
@@ -128,7 +129,7 @@ pub enum Msg<Op, Reply> {
         /// The primary's epoch.
         epoch: u8,
         /// The history.
-        log: Vec<Entry<Op, Reply>>,
+        log: CommitLog<Op, Reply>,
     },
     /// Takeback: the rejoining server holds (durably) a history of this length.
     CaughtUp {

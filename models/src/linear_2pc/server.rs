@@ -19,6 +19,7 @@
 //! network untouched: the handler emits nothing, which both the checker and the runtime treat
 //! as "deliver later".
 
+use super::commit_log::CommitLog;
 use super::model::{Config, Level, Node, Timer, Variant};
 use super::msg::{Entry, Msg};
 use crate::journaled::Journaled;
@@ -29,7 +30,7 @@ use std::marker::PhantomData;
 
 /// The part of a server's state that survives a crash (saved with the Actor's `save`).
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
-pub struct Durable<Op, Reply> {
+pub struct Durable<Op: Clone, Reply: Clone> {
     /// The role as last made durable (`Reconfiguring` is never saved).
     pub role: Role,
     /// The epoch: bumped by every takeover.
@@ -37,7 +38,7 @@ pub struct Durable<Op, Reply> {
     /// The process's availability level (degraded to normal by a takeover).
     pub level: Level,
     /// The committed history: every change buffer committed (or, cold standby, stored).
-    pub log: Vec<Entry<Op, Reply>>,
+    pub log: CommitLog<Op, Reply>,
     /// How many entries of `log` are applied to the service image.
     pub applied: u32,
     /// How many times this server has restarted (bounds crashes in the model).
@@ -47,7 +48,7 @@ pub struct Durable<Op, Reply> {
 /// A save of a server as a change: the scalar fields whole, the history as the entries
 /// appended since the previous save (or whole, when it was replaced).
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
-pub struct DurableChange<Op, Reply> {
+pub struct DurableChange<Op: Clone, Reply: Clone> {
     /// The role.
     pub role: Role,
     /// The epoch.
@@ -64,11 +65,11 @@ pub struct DurableChange<Op, Reply> {
 
 /// How a server's committed history changed between two saves.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
-pub enum LogChange<Op, Reply> {
+pub enum LogChange<Op: Clone, Reply: Clone> {
     /// These entries were appended.
     Append(Vec<Entry<Op, Reply>>),
     /// The history was replaced (retirement clears it; reconfiguration adopts the backup's).
-    Replace(Vec<Entry<Op, Reply>>),
+    Replace(CommitLog<Op, Reply>),
 }
 
 impl<Op, Reply> Journaled for Durable<Op, Reply>
@@ -84,8 +85,8 @@ where
     /// agrees on its last entry; debug builds verify the whole prefix.
     fn change_from(&self, prev: &Self) -> Self::Change {
         let n = prev.log.len();
-        let extends = self.log.len() >= n && (n == 0 || self.log[n - 1] == prev.log[n - 1]);
-        debug_assert!(!extends || self.log[..n] == prev.log[..]);
+        let extends = self.log.len() >= n && (n == 0 || self.log.get(n - 1) == prev.log.last());
+        debug_assert!(!extends || self.log.agrees_on_prefix(&prev.log, n));
         DurableChange {
             role: self.role,
             epoch: self.epoch,
@@ -93,7 +94,7 @@ where
             applied: self.applied,
             restarts: self.restarts,
             log: if extends {
-                LogChange::Append(self.log[n..].to_vec())
+                LogChange::Append(self.log.suffix(n))
             } else {
                 LogChange::Replace(self.log.clone())
             },
@@ -107,7 +108,7 @@ where
         self.applied = c.applied;
         self.restarts = c.restarts;
         match c.log {
-            LogChange::Append(mut entries) => self.log.append(&mut entries),
+            LogChange::Append(entries) => self.log.extend(entries),
             LogChange::Replace(entries) => self.log = entries,
         }
     }
@@ -163,7 +164,7 @@ pub struct ServerState<S: Service> {
     /// The availability level.
     pub level: Level,
     /// The committed history.
-    pub log: Vec<Entry<S::Op, S::Reply>>,
+    pub log: CommitLog<S::Op, S::Reply>,
     /// Entries of `log` applied to `service`.
     pub applied: u32,
     /// The process image: `log[..applied]` applied in order.
@@ -196,12 +197,12 @@ impl<S: Service> ServerState<S> {
     }
 
     fn find(&self, client: Id, seq: u32) -> Option<&Entry<S::Op, S::Reply>> {
-        self.log.iter().find(|e| e.is_request(client, seq))
+        self.log.find(client, seq)
     }
 
     /// Applies every stored but not yet applied change buffer (cold standby's takeover work).
     fn install_all(&mut self) {
-        for e in &self.log[(self.applied as usize)..] {
+        for e in self.log.iter().skip(self.applied as usize) {
             self.service.apply(&e.op);
         }
         self.applied = self.log.len() as u32;
@@ -268,7 +269,7 @@ impl<S: Service> Server<S> {
                 },
                 epoch: 0,
                 level: self.cfg.level,
-                log: Vec::new(),
+                log: CommitLog::new(),
                 applied: 0,
                 service: S::default(),
                 pending: None,
@@ -279,7 +280,7 @@ impl<S: Service> Server<S> {
             Some(d) => {
                 // Recovery reinstalls the process image by interpreting the change buffers
                 // (seed 000 §4: "re-executing all original transactions").
-                let service = S::from_ops(d.log[..(d.applied as usize)].iter().map(|e| &e.op));
+                let service = S::from_ops(d.log.iter().take(d.applied as usize).map(|e| &e.op));
                 ServerState {
                     role: d.role,
                     epoch: d.epoch,
