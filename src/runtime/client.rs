@@ -69,7 +69,7 @@ impl<S: Service> Session<S> {
                 if c.replies.len() > *seen {
                     *seen = c.replies.len();
                     let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let (Some(w), Some(r)) = (waiter, c.replies.last()) {
+                    if let (Some(w), Some(r)) = (waiter, c.replies.back()) {
                         let _ = w.send(r.clone());
                     }
                 }

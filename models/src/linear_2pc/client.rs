@@ -13,15 +13,16 @@ use std::marker::PhantomData;
 
 /// A client's state.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct ClientState<Op, Reply> {
+pub struct ClientState<Op, Reply: Clone> {
     /// The server the client believes is the primary.
     pub primary: Id,
     /// The epoch in which `primary` announced itself.
     pub primary_epoch: u8,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
-    /// Replies received, in request order.
-    pub replies: Vec<Reply>,
+    /// Replies received, in request order (persistent: the runtime copies the state at every
+    /// step, so a long-running session must not copy all its replies each time).
+    pub replies: imbl::Vector<Reply>,
     /// The outstanding request's operation: request number `replies.len()` while `Some`.
     pub current: Option<Op>,
 }
@@ -100,7 +101,7 @@ impl<S: Service> Client<S> {
             primary: Id::from(0),
             primary_epoch: 0,
             resends_left: self.cfg.resends,
-            replies: Vec::new(),
+            replies: imbl::Vector::new(),
             current: self.next_op(0),
         };
         self.send(&s, o);
@@ -118,7 +119,7 @@ impl<S: Service> Client<S> {
         match msg {
             Msg::Reply { seq, reply } if s.current.is_some() && seq as usize == s.replies.len() => {
                 let mut n = s.clone();
-                n.replies.push(reply);
+                n.replies.push_back(reply);
                 n.resends_left = self.cfg.resends;
                 n.current = self.next_op(n.replies.len());
                 if n.current.is_some() {
