@@ -120,6 +120,12 @@ enum Command {
     },
     /// Send the service's workload to a cluster and print throughput and latency.
     Load(runtime_cli::LoadArgs),
+    /// Reproduce a paper experiment beside the paper's figures, real peers and the physical
+    /// floors; writes target/twosafe-bench/EXPERIMENT.json and a plot.
+    ///
+    /// Experiments: clustra-response (ClustRa Fig. 3/4), clustra-window (Fig. 5),
+    /// clustra-takeover (Fig. 9), or `all`.
+    Bench(runtime_cli::BenchArgs),
 }
 
 pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
@@ -216,6 +222,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             durability,
         } => {
             runtime_cli::config_cmd(&dir, port, service, durability)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            runtime_cli::bench_cmd(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Load(args) => {

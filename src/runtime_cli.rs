@@ -339,3 +339,76 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
     }
     Ok(())
 }
+
+/// `twosafe bench`'s options.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// clustra-response, clustra-window, clustra-takeover, or all.
+    pub experiment: String,
+    /// Runs per system and setting; medians are over these (takeover: at least 5).
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// A few seconds in all (one short run each): checks that everything runs and writes
+    /// well-formed output; the figures mean nothing.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Do not start PostgreSQL and Redis.
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Where the JSON reports and plots go.
+    #[arg(long, default_value = "target/twosafe-bench")]
+    pub out: PathBuf,
+}
+
+/// `twosafe bench`.
+pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
+    use twosafe::bench;
+    if a.runs == 0 {
+        bail!("--runs must be at least 1");
+    }
+    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
+        bail!("--seconds must be positive");
+    }
+    let names: Vec<&str> = if a.experiment == "all" {
+        bench::EXPERIMENTS.iter().map(|e| e.0).collect()
+    } else if bench::EXPERIMENTS.iter().any(|e| e.0 == a.experiment) {
+        vec![a.experiment.as_str()]
+    } else {
+        let known: Vec<String> = bench::EXPERIMENTS
+            .iter()
+            .map(|(n, about)| format!("  {n}: {about}"))
+            .collect();
+        bail!(
+            "unknown experiment {:?}; expected `all` or one of:\n{}",
+            a.experiment,
+            known.join("\n")
+        );
+    };
+    let o = bench::Options {
+        runs: if a.smoke { 1 } else { a.runs },
+        seconds: if a.smoke { 1.0 } else { a.seconds },
+        smoke: a.smoke,
+        out: a.out.clone(),
+        work: a.out.join("work"),
+        exe: std::env::current_exe().context("cannot find the twosafe executable")?,
+        peers: !a.no_peers,
+    };
+    for name in names {
+        let (report, table) = bench::run(name, &o).map_err(anyhow::Error::msg)?;
+        println!("{table}");
+        println!(
+            "wrote {}{}",
+            o.out.join(format!("{name}.json")).display(),
+            report
+                .plot
+                .as_deref()
+                .map(|p| format!(" and {p}"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&o.work);
+    Ok(())
+}

@@ -53,6 +53,7 @@ pub struct LocalCluster {
     /// The configuration the nodes run.
     pub cfg: ClusterConfig,
     nodes: Vec<Option<Child>>,
+    trace: bool,
 }
 
 fn free_port_pair() -> Result<u16, ChaosError> {
@@ -83,11 +84,27 @@ impl LocalCluster {
         durability: Durability,
         service: ServiceKind,
     ) -> Result<Self, ChaosError> {
+        Self::launch(exe, dir, durability, service, true, |cfg| {
+            cfg.suspect_ms = 500;
+            cfg.partition_ms = 900;
+        })
+    }
+
+    /// Writes a two-node configuration for `service` into `dir` (emptied first), lets `edit`
+    /// adjust it (timings, say), and starts both nodes, each recording its step trace when
+    /// `trace` is set (the benchmarks run without: a trace line per step costs throughput).
+    pub fn launch(
+        exe: &Path,
+        dir: &Path,
+        durability: Durability,
+        service: ServiceKind,
+        trace: bool,
+        edit: impl FnOnce(&mut ClusterConfig),
+    ) -> Result<Self, ChaosError> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let mut cfg = ClusterConfig::local(dir, free_port_pair()?, service, durability);
-        cfg.suspect_ms = 500;
-        cfg.partition_ms = 900;
+        edit(&mut cfg);
         let config = dir.join("cluster.toml");
         let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
         std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
@@ -96,6 +113,7 @@ impl LocalCluster {
             config,
             cfg,
             nodes: vec![None, None],
+            trace,
         };
         c.restart(0)?;
         c.restart(1)?;
@@ -114,14 +132,23 @@ impl LocalCluster {
 
     /// Starts node `id` (again).
     pub fn restart(&mut self, id: usize) -> Result<(), ChaosError> {
-        let child = Command::new(&self.exe)
-            .args(["node", "--config"])
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["node", "--config"])
             .arg(&self.config)
-            .args(["--id", &id.to_string()])
-            .arg("--trace")
-            .arg(self.trace(id))
-            .spawn()
-            .map_err(io(format!("start node {id}")))?;
+            .args(["--id", &id.to_string()]);
+        if self.trace {
+            cmd.arg("--trace").arg(self.trace(id));
+        }
+        // The node's log (warnings about refused connections while its peer is down, say)
+        // goes to a file beside its data, not into the terminal of whoever runs the cluster.
+        let log = self.config.with_file_name(format!("node{id}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(io(format!("open {}", log.display())))?;
+        cmd.stdout(std::process::Stdio::null()).stderr(log);
+        let child = cmd.spawn().map_err(io(format!("start node {id}")))?;
         self.nodes[id] = Some(child);
         Ok(())
     }

@@ -1,0 +1,245 @@
+//! `twosafe bench EXPERIMENT`: the papers' measurements reproduced on this machine, side by side
+//! with the published figures, with real peers run in the same invocation, and with the
+//! physical floors (loopback round trip, disk sync) measured alongside.
+//!
+//! Each experiment writes `target/twosafe-bench/EXPERIMENT.json` ([`report::Report`]: the
+//! paper's values, ours and the peers' under the same metric names, each run's figures, the
+//! ratios run by run) and an SVG plot where the paper has a figure, and prints a table.
+//! Runs alternate between systems so that drift on this shared machine hits all of them.
+//!
+//! Experiments (seed 003 = ClustRa, §6; seed 000 = OPERA, §5):
+//! - `clustra-response` (003 Fig. 3/4): window 1, TPC-B-like, 2-safe: latency statistics and
+//!   distribution;
+//! - `clustra-window` (003 Fig. 5): windows 1, 2, 5, 10: throughput and mean latency;
+//! - `clustra-takeover` (003 Fig. 9): a primary killed with SIGKILL under a back-to-back
+//!   client; unavailability, split into detection and promotion.
+
+pub mod clustra;
+pub mod floors;
+pub mod peers;
+pub mod plot;
+pub mod report;
+pub mod target;
+
+use report::{medians, Kind, Metrics, Report, Row};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use target::{Sample, Target};
+
+/// The experiments, with a line each (for `--help` and errors).
+pub const EXPERIMENTS: &[(&str, &str)] = &[
+    (
+        "clustra-response",
+        "ClustRa Fig. 3/4: 2-safe TPC-B-like latency at window 1",
+    ),
+    (
+        "clustra-window",
+        "ClustRa Fig. 5: throughput and latency at windows 1, 2, 5, 10",
+    ),
+    (
+        "clustra-takeover",
+        "ClustRa Fig. 9: unavailability after kill -9 of the primary",
+    ),
+];
+
+/// How to run an experiment.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Runs per system and setting (medians are over these).
+    pub runs: usize,
+    /// Seconds per run.
+    pub seconds: f64,
+    /// A few seconds in all: checks that everything runs and the output is well formed.
+    pub smoke: bool,
+    /// Where the JSON and plots go (`target/twosafe-bench`).
+    pub out: PathBuf,
+    /// Scratch space for clusters and peers.
+    pub work: PathBuf,
+    /// The `twosafe` executable (nodes are started from it).
+    pub exe: PathBuf,
+    /// Measure the peers (PostgreSQL, Redis) where installed.
+    pub peers: bool,
+}
+
+/// Runs `experiment` and writes its report; returns the report and its text table.
+pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
+    std::fs::create_dir_all(&o.out).map_err(|e| format!("create {}: {e}", o.out.display()))?;
+    std::fs::create_dir_all(&o.work).map_err(|e| format!("create {}: {e}", o.work.display()))?;
+    let (mut report, columns) = match experiment {
+        "clustra-response" => clustra::response(o)?,
+        "clustra-window" => clustra::window(o)?,
+        "clustra-takeover" => clustra::takeover(o)?,
+        _ => {
+            let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
+            return Err(format!(
+                "unknown experiment {experiment:?}; expected one of: {}",
+                names.join(", ")
+            ));
+        }
+    };
+    report.finished_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = o.out.join(format!("{experiment}.json"));
+    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    let table = report.table(&columns);
+    Ok((report, table))
+}
+
+/// A fresh report with the machine's description and the floors measured now.
+fn new_report(experiment: &str, title: &str, source: &str, o: &Options) -> Result<Report, String> {
+    let floors = floors::measure(&o.work, o.smoke).map_err(|e| format!("floors: {e}"))?;
+    Ok(Report {
+        experiment: experiment.into(),
+        title: title.into(),
+        source: source.into(),
+        smoke: o.smoke,
+        finished_unix: 0,
+        machine: machine(),
+        versions: BTreeMap::from([("twosafe".into(), env!("CARGO_PKG_VERSION").into())]),
+        settings: serde_json::Value::Null,
+        floors,
+        rows: Vec::new(),
+        ratios: Vec::new(),
+        plot: None,
+        notes: Vec::new(),
+    })
+}
+
+/// Cores, CPU model, kernel: what a reader needs to compare machines.
+pub fn machine() -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "cores".into(),
+        std::thread::available_parallelism().map_or("?".into(), |n| n.to_string()),
+    );
+    if let Ok(cpu) = std::fs::read_to_string("/proc/cpuinfo") {
+        if let Some(name) = cpu
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+        {
+            m.insert("cpu".into(), name.trim().into());
+        }
+    }
+    if let Ok(k) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        m.insert("kernel".into(), k.trim().into());
+    }
+    m.insert("os".into(), std::env::consts::OS.into());
+    m
+}
+
+/// Progress on stderr: a bar on a terminal, a line per run otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    done: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            if let Ok(s) =
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+            {
+                b.set_style(s);
+            }
+            b
+        });
+        Progress {
+            bar,
+            done: 0,
+            total,
+        }
+    }
+
+    fn step(&mut self, msg: String) {
+        self.done += 1;
+        match &self.bar {
+            Some(b) => {
+                b.set_message(msg);
+                b.inc(1);
+            }
+            None => eprintln!("[{}/{}] {msg}", self.done, self.total),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Runs every target at every setting (`clients`), `runs` times, alternating: run 1 of every
+/// system at every setting, then run 2, … A target that fails is skipped from then on, with
+/// its error as the reason. Returns one row per (target, setting) and the last sample of each.
+fn grid(
+    targets: &mut [Box<dyn Target>],
+    settings: &[(String, usize)],
+    runs: usize,
+    seconds: f64,
+) -> (Vec<Row>, BTreeMap<(String, String), Sample>) {
+    let mut results: Vec<Vec<Vec<Metrics>>> = vec![vec![Vec::new(); settings.len()]; targets.len()];
+    let mut skipped: Vec<Option<String>> = vec![None; targets.len()];
+    let mut last = BTreeMap::new();
+    let mut progress = Progress::new((runs * settings.len() * targets.len()) as u64);
+    for _ in 0..runs {
+        for (si, (setting, clients)) in settings.iter().enumerate() {
+            for (ti, t) in targets.iter_mut().enumerate() {
+                if skipped[ti].is_some() {
+                    progress.step(format!("{} skipped", t.system()));
+                    continue;
+                }
+                match t.run(*clients, seconds) {
+                    Ok(sample) => {
+                        let m = sample.metrics();
+                        progress.step(format!(
+                            "{setting}: {} {:.0} tx/s, mean {:.2} ms",
+                            t.system(),
+                            m.get("tps").copied().unwrap_or(0.0),
+                            m.get("avg_ms").copied().unwrap_or(f64::NAN)
+                        ));
+                        results[ti][si].push(m);
+                        last.insert((t.system(), setting.clone()), sample);
+                    }
+                    Err(why) => {
+                        progress.step(format!("{} skipped: {why}", t.system()));
+                        skipped[ti] = Some(why);
+                    }
+                }
+            }
+        }
+    }
+    progress.finish();
+    let mut rows = Vec::new();
+    for (si, (setting, _)) in settings.iter().enumerate() {
+        for (ti, t) in targets.iter().enumerate() {
+            let runs = std::mem::take(&mut results[ti][si]);
+            rows.push(Row {
+                kind: t.kind(),
+                system: t.system(),
+                setting: setting.clone(),
+                metrics: medians(&runs),
+                runs,
+                skipped: skipped[ti].clone(),
+            });
+        }
+    }
+    (rows, last)
+}
+
+/// A paper row.
+fn paper(system: &str, setting: &str, metrics: &[(&str, f64)]) -> Row {
+    Row {
+        kind: Kind::Paper,
+        system: system.into(),
+        setting: setting.into(),
+        metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        runs: Vec::new(),
+        skipped: None,
+    }
+}

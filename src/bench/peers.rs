@@ -1,0 +1,590 @@
+//! The real peers, run on loopback in a temporary directory and stopped afterwards (see
+//! ../shared/PEERS.md for the setups): PostgreSQL 15 streaming replication with a synchronous
+//! standby, driven by pgbench's built-in TPC-B-like script (3 updates + 1 insert) with
+//! `synchronous_commit` = `on` and = `remote_apply`; Redis primary + replica, each transaction
+//! `MULTI; INCRBY ×3; RPUSH; EXEC` followed by `WAIT 1 0`, in memory and with an fsync'ed AOF.
+//! Debian's packages `postgresql-15` and `redis-server` provide them (`benches/peers.sh`
+//! installs both); a peer that is not installed or does not start is reported as skipped,
+//! with the reason, never faked.
+
+use super::report::{Kind, Report};
+use super::target::{Sample, Target};
+use super::Options;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use twosafe_models::service::{Bank, BankOp, Service};
+
+/// A system that could not be set up: every run fails with the reason.
+struct Skipped {
+    system: String,
+    why: String,
+}
+
+impl Target for Skipped {
+    fn system(&self) -> String {
+        self.system.clone()
+    }
+    fn kind(&self) -> Kind {
+        Kind::Peer
+    }
+    fn run(&mut self, _: usize, _: f64) -> Result<Sample, String> {
+        Err(self.why.clone())
+    }
+}
+
+/// The peers, started now (their setup is not part of any run).
+pub fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {
+    let mut out: Vec<Box<dyn Target>> = Vec::new();
+    let base = 17_000 + (std::process::id() % 1000) as u16 * 10;
+    match PgPair::start(base, o.smoke) {
+        Ok(pair) => {
+            let pair = Rc::new(pair);
+            for mode in ["on", "remote_apply"] {
+                out.push(Box::new(Pg {
+                    pair: pair.clone(),
+                    mode,
+                }));
+            }
+        }
+        Err(why) => {
+            r.notes.push(format!("PostgreSQL skipped: {why}"));
+            for mode in ["on", "remote_apply"] {
+                out.push(Box::new(Skipped {
+                    system: format!("PostgreSQL 15 {mode}"),
+                    why: why.clone(),
+                }));
+            }
+        }
+    }
+    for aof in [false, true] {
+        let system = redis_name(aof);
+        match RedisPair::start(base + 4 + if aof { 2 } else { 0 }, aof) {
+            Ok(pair) => out.push(Box::new(pair)),
+            Err(why) => {
+                r.notes.push(format!("{system} skipped: {why}"));
+                out.push(Box::new(Skipped { system, why }));
+            }
+        }
+    }
+    out
+}
+
+fn temp_dir(name: &str) -> Result<PathBuf, String> {
+    let d = std::env::temp_dir().join(format!("twosafe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+    Ok(d)
+}
+
+fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("").trim().to_string();
+        return Err(format!("{what} failed ({}): {last}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// PostgreSQL's server programs refuse to run as root: as root, run them as `postgres`.
+fn as_pg(root: bool, program: &Path) -> Command {
+    if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A PostgreSQL 15 primary with one synchronous standby.
+struct PgPair {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    root: bool,
+    version: String,
+}
+
+impl PgPair {
+    fn start(port: u16, smoke: bool) -> Result<PgPair, String> {
+        let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
+        if !bin.join("postgres").exists() {
+            return Err(
+                "PostgreSQL 15 is not installed (Debian package postgresql-15; \
+                        benches/peers.sh installs it)"
+                    .into(),
+            );
+        }
+        let root = is_root();
+        let dir = temp_dir("pg")?;
+        if root {
+            run_ok(
+                Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&dir),
+                "chown the temporary directory to postgres",
+            )?;
+        }
+        let version = run_ok(
+            Command::new(bin.join("postgres")).arg("--version"),
+            "postgres --version",
+        )?
+        .trim()
+        .to_string();
+        let pair = PgPair {
+            bin,
+            dir,
+            port,
+            root,
+            version,
+        };
+        pair.setup(smoke)?;
+        Ok(pair)
+    }
+
+    fn pg(&self, program: &str) -> Command {
+        as_pg(self.root, &self.bin.join(program))
+    }
+
+    fn append(&self, file: &Path, lines: &str) -> Result<(), String> {
+        // Written as the postgres user, so that ownership stays right.
+        let mut c = if self.root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "tee", "-a"]);
+            c
+        } else {
+            let mut c = Command::new("tee");
+            c.arg("-a");
+            c
+        };
+        let mut child = c
+            .arg(file)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("append to {}: {e}", file.display()))?;
+        if let Some(mut i) = child.stdin.take() {
+            i.write_all(lines.as_bytes())
+                .map_err(|e| format!("append to {}: {e}", file.display()))?;
+        }
+        child
+            .wait()
+            .map_err(|e| format!("append to {}: {e}", file.display()))?;
+        Ok(())
+    }
+
+    fn setup(&self, smoke: bool) -> Result<(), String> {
+        let primary = self.dir.join("primary");
+        let standby = self.dir.join("standby");
+        let port = self.port.to_string();
+        run_ok(
+            self.pg("initdb").arg("-D").arg(&primary).args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]),
+            "initdb",
+        )?;
+        self.append(
+            &primary.join("postgresql.conf"),
+            &format!(
+                "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+                 wal_level = replica\nmax_wal_senders = 4\n\
+                 synchronous_standby_names = 'FIRST 1 (standby1)'\nfsync = on\n",
+                self.dir.display()
+            ),
+        )?;
+        run_ok(
+            self.pg("pg_ctl")
+                .arg("-D")
+                .arg(&primary)
+                .arg("-l")
+                .arg(self.dir.join("primary.log"))
+                .args(["-w", "start"]),
+            "start the PostgreSQL primary",
+        )?;
+        run_ok(
+            self.pg("pg_basebackup")
+                .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D"])
+                .arg(&standby)
+                .args(["-X", "stream", "-R", "-c", "fast"]),
+            "pg_basebackup",
+        )?;
+        // The standby inherits synchronous_standby_names: clear it (PEERS.md's trap).
+        self.append(
+            &standby.join("postgresql.conf"),
+            &format!(
+                "port = {}\ncluster_name = 'standby1'\nsynchronous_standby_names = ''\n",
+                self.port + 1
+            ),
+        )?;
+        run_ok(
+            self.pg("pg_ctl")
+                .arg("-D")
+                .arg(&standby)
+                .arg("-l")
+                .arg(self.dir.join("standby.log"))
+                .args(["-w", "start"]),
+            "start the PostgreSQL standby",
+        )?;
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = self.psql("select sync_state from pg_stat_replication")?;
+            if state.trim() == "sync" {
+                break;
+            }
+            if Instant::now() > until {
+                return Err(format!(
+                    "the standby did not become synchronous (pg_stat_replication: {:?})",
+                    state.trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let scale = if smoke { "1" } else { "10" };
+        run_ok(
+            Command::new(self.bin.join("pgbench"))
+                .args(["-i", "-q", "-s", scale, "-h", "127.0.0.1", "-p", &port])
+                .args(["-U", "postgres", "postgres"]),
+            "pgbench -i",
+        )?;
+        Ok(())
+    }
+
+    fn psql(&self, sql: &str) -> Result<String, String> {
+        run_ok(
+            Command::new(self.bin.join("psql"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .args(["-U", "postgres", "-Atc", sql, "postgres"]),
+            "psql",
+        )
+    }
+}
+
+impl Drop for PgPair {
+    fn drop(&mut self) {
+        for d in ["standby", "primary"] {
+            let _ = self
+                .pg("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join(d))
+                .args(["-m", "immediate", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// pgbench against the pair with one `synchronous_commit` mode.
+struct Pg {
+    pair: Rc<PgPair>,
+    mode: &'static str,
+}
+
+impl Target for Pg {
+    fn system(&self) -> String {
+        format!("PostgreSQL 15 {}", self.mode)
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Peer
+    }
+
+    fn version(&self) -> Option<String> {
+        Some(self.pair.version.clone())
+    }
+
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+        let p = &self.pair;
+        let logs = p.dir.join(format!("log-{}-{clients}", self.mode));
+        let _ = std::fs::remove_dir_all(&logs);
+        std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+        let secs = seconds.ceil().max(1.0) as u64;
+        let t = Instant::now();
+        run_ok(
+            Command::new(p.bin.join("pgbench"))
+                .env("PGOPTIONS", format!("-c synchronous_commit={}", self.mode))
+                .args(["-M", "prepared", "-c", &clients.to_string()])
+                .args(["-j", &clients.min(2).to_string(), "-T", &secs.to_string()])
+                .arg("-l")
+                .arg(format!("--log-prefix={}", logs.join("tx").display()))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &p.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .arg("postgres"),
+            "pgbench",
+        )?;
+        let elapsed = t.elapsed().as_secs_f64().min(secs as f64);
+        let mut latencies_us = Vec::new();
+        let entries =
+            std::fs::read_dir(&logs).map_err(|e| format!("read {}: {e}", logs.display()))?;
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?;
+            for line in text.lines() {
+                // client_id transaction_no time(µs) script_no time_epoch time_us
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|x| x.parse().ok()) {
+                    latencies_us.push(us);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&logs);
+        if latencies_us.is_empty() {
+            return Err("pgbench logged no transaction".into());
+        }
+        Ok(Sample {
+            latencies_us,
+            elapsed_s: elapsed,
+        })
+    }
+}
+
+fn redis_name(aof: bool) -> String {
+    if aof {
+        "Redis AOF always + WAIT".into()
+    } else {
+        "Redis memory + WAIT".into()
+    }
+}
+
+/// A Redis primary and its replica.
+struct RedisPair {
+    port: u16,
+    aof: bool,
+    children: Vec<Child>,
+    dir: PathBuf,
+    version: String,
+}
+
+fn redis_server() -> Option<PathBuf> {
+    ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+impl RedisPair {
+    fn start(port: u16, aof: bool) -> Result<RedisPair, String> {
+        let exe = redis_server().ok_or(
+            "Redis is not installed (Debian package redis-server; benches/peers.sh installs it)",
+        )?;
+        let version = run_ok(
+            Command::new(&exe).arg("--version"),
+            "redis-server --version",
+        )?
+        .trim()
+        .to_string();
+        let dir = temp_dir(if aof { "redis-aof" } else { "redis" })?;
+        let mut pair = RedisPair {
+            port,
+            aof,
+            children: Vec::new(),
+            dir,
+            version,
+        };
+        for (i, p) in [port, port + 1].into_iter().enumerate() {
+            let d = pair.dir.join(format!("n{i}"));
+            std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+            let mut c = Command::new(&exe);
+            c.args(["--port", &p.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(&d)
+                .args(["--save", ""]);
+            if aof {
+                c.args(["--appendonly", "yes", "--appendfsync", "always"]);
+            } else {
+                c.args(["--appendonly", "no"]);
+            }
+            if i == 1 {
+                c.args(["--replicaof", "127.0.0.1", &port.to_string()]);
+            }
+            let log = std::fs::File::create(pair.dir.join(format!("n{i}.log")))
+                .map_err(|e| format!("create the Redis log: {e}"))?;
+            let child = c
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("start redis-server: {e}"))?;
+            pair.children.push(child);
+        }
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let up = command(port + 1, "INFO replication")
+                .map(|s| s.contains("master_link_status:up"))
+                .unwrap_or(false);
+            if up {
+                break;
+            }
+            if Instant::now() > until {
+                return Err("the Redis replica did not connect to its primary in 15 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(pair)
+    }
+}
+
+impl Drop for RedisPair {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends one inline command and returns the reply's text (a bulk string's payload).
+fn command(port: u16, cmd: &str) -> Result<String, String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(format!("{cmd}\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    r.read_line(&mut head).map_err(|e| e.to_string())?;
+    let Some(len) = head.strip_prefix('$') else {
+        return Ok(head);
+    };
+    let len: usize = len
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad reply {head:?}"))?;
+    let mut body = vec![0u8; len + 2];
+    std::io::Read::read_exact(&mut r, &mut body).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+fn resp(args: &[&str]) -> String {
+    let mut s = format!("*{}\r\n", args.len());
+    for a in args {
+        s.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s
+}
+
+/// One TPC-B-like transaction and its WAIT, as one write; the reply is 11 lines.
+fn transaction(op: &BankOp) -> String {
+    let BankOp::Transfer {
+        account,
+        teller,
+        branch,
+        delta,
+    } = *op
+    else {
+        return String::new();
+    };
+    let d = delta.to_string();
+    let mut s = resp(&["MULTI"]);
+    s += &resp(&["INCRBY", &format!("a:{account}"), &d]);
+    s += &resp(&["INCRBY", &format!("t:{teller}"), &d]);
+    s += &resp(&["INCRBY", &format!("b:{branch}"), &d]);
+    s += &resp(&["RPUSH", "h", &format!("{account}:{teller}:{branch}:{d}")]);
+    s += &resp(&["EXEC"]);
+    s += &resp(&["WAIT", "1", "0"]);
+    s
+}
+
+fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, String> {
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let mut r = BufReader::new(s);
+    let mut out = Vec::new();
+    let mut line = String::new();
+    let mut i = 0;
+    while Instant::now() < until {
+        let tx = transaction(&Bank::workload(id, i));
+        i += 1;
+        let t = Instant::now();
+        w.write_all(tx.as_bytes()).map_err(|e| e.to_string())?;
+        for k in 0..11 {
+            line.clear();
+            r.read_line(&mut line).map_err(|e| e.to_string())?;
+            if line.starts_with('-') {
+                return Err(format!("Redis: {}", line.trim()));
+            }
+            if k == 10 && line.trim() == ":0" {
+                return Err("WAIT 1 0 returned 0 replicas".into());
+            }
+        }
+        out.push(t.elapsed().as_micros() as u64);
+    }
+    Ok(out)
+}
+
+impl Target for RedisPair {
+    fn system(&self) -> String {
+        redis_name(self.aof)
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Peer
+    }
+
+    fn version(&self) -> Option<String> {
+        Some(self.version.clone())
+    }
+
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        let t = Instant::now();
+        let port = self.port;
+        let handles: Vec<_> = (0..clients)
+            .map(|k| std::thread::spawn(move || client(port, 1000 + k, until)))
+            .collect();
+        let mut latencies_us = Vec::new();
+        for h in handles {
+            latencies_us.extend(h.join().map_err(|_| "a client thread panicked")??);
+        }
+        Ok(Sample {
+            latencies_us,
+            elapsed_s: t.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_is_five_commands_then_wait() {
+        let t = transaction(&BankOp::Transfer {
+            account: 7,
+            teller: 1,
+            branch: 0,
+            delta: -5,
+        });
+        assert_eq!(t.matches("\r\n*").count() + 1, 7);
+        assert!(t.starts_with("*1\r\n$5\r\nMULTI\r\n"));
+        assert!(t.ends_with("*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$1\r\n0\r\n"));
+        assert!(t.contains("$3\r\na:7\r\n$2\r\n-5\r\n"));
+    }
+}

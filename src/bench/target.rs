@@ -1,0 +1,183 @@
+//! A system under measurement: ours (a fresh local twosafe cluster per run) or a peer; each
+//! run is `clients` closed-loop clients sending TPC-B-like transactions back to back for a
+//! duration, and yields every transaction's latency.
+
+use super::report::{Kind, Metrics};
+use crate::runtime::chaos::LocalCluster;
+use crate::runtime::config::{Durability, ServiceKind};
+use crate::runtime::load::{self, LoadSpec};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use twosafe_models::service::Bank;
+
+/// What one run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Sample {
+    /// Every answered transaction's latency, µs.
+    pub latencies_us: Vec<u64>,
+    /// The run's wall time, s.
+    pub elapsed_s: f64,
+}
+
+impl Sample {
+    /// Throughput and latency statistics under the names the reports share: `tps`, `avg_ms`,
+    /// `min_ms`, `max_ms`, `p50_ms`, `p95_ms`, `p99_ms`, `under_15ms` (a share, 0..1).
+    pub fn metrics(&self) -> Metrics {
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        let mut m = Metrics::new();
+        m.insert("tps".into(), v.len() as f64 / self.elapsed_s.max(1e-9));
+        if v.is_empty() {
+            return m;
+        }
+        let ms = |x: u64| x as f64 / 1000.0;
+        let at = |q: f64| ms(v[(((v.len() - 1) as f64) * q).round() as usize]);
+        m.insert(
+            "avg_ms".into(),
+            v.iter().map(|x| *x as f64).sum::<f64>() / v.len() as f64 / 1000.0,
+        );
+        m.insert("min_ms".into(), ms(v[0]));
+        m.insert("max_ms".into(), ms(v[v.len() - 1]));
+        m.insert("p50_ms".into(), at(0.5));
+        m.insert("p95_ms".into(), at(0.95));
+        m.insert("p99_ms".into(), at(0.99));
+        m.insert(
+            "under_15ms".into(),
+            v.iter().filter(|x| **x < 15_000).count() as f64 / v.len() as f64,
+        );
+        m
+    }
+}
+
+/// A system that can run the TPC-B-like load.
+pub trait Target {
+    /// Its name in the tables ("twosafe fsync", "PostgreSQL 15 remote_apply").
+    fn system(&self) -> String;
+    /// Ours or a peer.
+    fn kind(&self) -> Kind;
+    /// Runs `clients` closed-loop clients for `seconds`. An error skips the system for the
+    /// rest of the experiment, with the error as the reason.
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String>;
+    /// Its version, for the report.
+    fn version(&self) -> Option<String> {
+        None
+    }
+}
+
+/// twosafe: linear 2PC with a hot standby, the TPC-B-like bank, a fresh two-node cluster of
+/// `twosafe node` processes per run (so no run inherits another's history).
+pub struct Ours {
+    exe: PathBuf,
+    dir: PathBuf,
+    durability: Durability,
+}
+
+impl Ours {
+    /// With the `twosafe` executable `exe`, clusters under `dir`.
+    pub fn new(exe: PathBuf, dir: PathBuf, durability: Durability) -> Self {
+        Ours {
+            exe,
+            dir,
+            durability,
+        }
+    }
+}
+
+/// The name of a durability mode in tables.
+pub fn mode(d: Durability) -> &'static str {
+    match d {
+        Durability::Memory => "memory",
+        Durability::Fsync => "fsync",
+    }
+}
+
+/// A current-thread tokio runtime for the in-process clients.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+impl Target for Ours {
+    fn system(&self) -> String {
+        format!("twosafe {}", mode(self.durability))
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Ours
+    }
+
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+        let dir = self.dir.join(format!("ours-{}", mode(self.durability)));
+        let cluster = LocalCluster::launch(
+            &self.exe,
+            &dir,
+            self.durability,
+            ServiceKind::Tpcb,
+            false,
+            |_| {},
+        )
+        .map_err(|e| e.to_string())?;
+        let cfg = cluster.cfg.clone();
+        let rt = runtime()?;
+        let first = cfg.servers();
+        // Warm-up (connections made, nodes started), then the measured run with fresh ids.
+        let warm = LoadSpec {
+            window: clients,
+            duration: Duration::from_millis(300),
+            first_client: first,
+        };
+        rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))
+            .map_err(|e| e.to_string())?;
+        let spec = LoadSpec {
+            window: clients,
+            duration: Duration::from_secs_f64(seconds),
+            first_client: first + clients,
+        };
+        let r = rt
+            .block_on(load::run::<Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))
+            .map_err(|e| e.to_string())?;
+        drop(cluster);
+        if r.unanswered > 0 {
+            return Err(format!(
+                "{} requests unanswered without a fault",
+                r.unanswered
+            ));
+        }
+        Ok(Sample {
+            latencies_us: r
+                .history
+                .iter()
+                .filter(|c| c.reply.is_some())
+                .map(|c| c.return_us - c.invoke_us)
+                .collect(),
+            elapsed_s: r.elapsed.as_secs_f64(),
+        })
+    }
+
+    fn version(&self) -> Option<String> {
+        Some(env!("CARGO_PKG_VERSION").to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_of_a_known_sample() {
+        let s = Sample {
+            latencies_us: vec![1_000, 3_000, 2_000, 20_000],
+            elapsed_s: 2.0,
+        };
+        let m = s.metrics();
+        assert_eq!(m["tps"], 2.0);
+        assert_eq!(m["min_ms"], 1.0);
+        assert_eq!(m["max_ms"], 20.0);
+        assert_eq!(m["avg_ms"], 6.5);
+        assert_eq!(m["under_15ms"], 0.75);
+    }
+}
