@@ -111,7 +111,8 @@ enum Command {
         /// Node 0's port; node 1 gets the next one.
         #[arg(long, default_value_t = 7100)]
         port: u16,
-        /// counter, register or tpcb (TPC-B-like: 3 updates + 1 insert per transaction).
+        /// counter, register, tpcb (TPC-B-like: 3 updates + 1 insert per transaction) or opera
+        /// (OPERA's process images: INST, START, TERM).
         #[arg(long, default_value = "counter", value_parser = parse_service)]
         service: ServiceKind,
         /// memory or fsync.
@@ -124,7 +125,8 @@ enum Command {
     /// floors; writes target/twosafe-bench/EXPERIMENT.json and a plot.
     ///
     /// Experiments: clustra-response (ClustRa Fig. 3/4), clustra-window (Fig. 5),
-    /// clustra-takeover (Fig. 9), or `all`.
+    /// clustra-takeover (Fig. 9), opera-overhead (OPERA Fig. 5-9), opera-recovery (Fig. 10),
+    /// or `all`.
     Bench(runtime_cli::BenchArgs),
 }
 
@@ -133,7 +135,8 @@ pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
         "counter" => Ok(ServiceKind::Counter),
         "register" => Ok(ServiceKind::Register),
         "tpcb" => Ok(ServiceKind::Tpcb),
-        _ => Err(format!("{s:?}: expected counter, register or tpcb")),
+        "opera" => Ok(ServiceKind::Opera),
+        _ => Err(format!("{s:?}: expected counter, register, tpcb or opera")),
     }
 }
 

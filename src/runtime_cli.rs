@@ -8,6 +8,7 @@ use std::process::{Child, Command as Process};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
+use twosafe::models::process::ProcessDb;
 use twosafe::models::service::{Bank, Counter, Register, Service};
 use twosafe::runtime::chaos;
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
@@ -253,6 +254,7 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
         ServiceKind::Counter => load_service::<Counter>(&cfg, &spec, a),
         ServiceKind::Register => load_service::<Register>(&cfg, &spec, a),
         ServiceKind::Tpcb => load_service::<Bank>(&cfg, &spec, a),
+        ServiceKind::Opera => load_service::<ProcessDb>(&cfg, &spec, a),
     }
 }
 
@@ -343,7 +345,8 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
 /// `twosafe bench`'s options.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// clustra-response, clustra-window, clustra-takeover, or all.
+    /// clustra-response, clustra-window, clustra-takeover, opera-overhead, opera-recovery,
+    /// all; or `table`: the markdown tables of the reports already in --out (for the README).
     pub experiment: String,
     /// Runs per system and setting; medians are over these (takeover: at least 5).
     #[arg(long, default_value_t = 3)]
@@ -372,6 +375,10 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be positive");
     }
+    if a.experiment == "table" {
+        print!("{}", bench::markdown(&a.out).map_err(anyhow::Error::msg)?);
+        return Ok(());
+    }
     let names: Vec<&str> = if a.experiment == "all" {
         bench::EXPERIMENTS.iter().map(|e| e.0).collect()
     } else if bench::EXPERIMENTS.iter().any(|e| e.0 == a.experiment) {
@@ -387,12 +394,20 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
             known.join("\n")
         );
     };
+    // Absolute, because the nodes resolve their data directories against their configuration
+    // file's folder.
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let out = a
+        .out
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", a.out.display()))?;
     let o = bench::Options {
         runs: if a.smoke { 1 } else { a.runs },
         seconds: if a.smoke { 1.0 } else { a.seconds },
         smoke: a.smoke,
-        out: a.out.clone(),
-        work: a.out.join("work"),
+        work: out.join("work"),
+        out,
         exe: std::env::current_exe().context("cannot find the twosafe executable")?,
         peers: !a.no_peers,
     };

@@ -6,6 +6,7 @@
 //! over TCP and disk.
 //!
 //! - [`service`]: the replicated application behind the [`service::Service`] trait;
+//! - [`process`]: OPERA's process images (INST, START, TERM) as a service;
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
 //! - [`journaled`]: saves as changes, for the runtime's journal;
 //! - [`catalogue`]: every model, its parameters, properties, variants and checked
@@ -21,6 +22,7 @@ pub mod linear_2pc;
 pub mod logical_checkpointing;
 pub mod node;
 pub mod params;
+pub mod process;
 pub mod service;
 pub mod trace;
 pub mod transactions;

@@ -59,8 +59,11 @@ fn latency_floor(r: &Report) -> impl Fn(&Row, &str) -> Option<f64> {
     let floors = r.floors.clone();
     // The floor is that of one request alone; with more outstanding, queueing is the cost.
     move |row, metric| {
-        (metric.ends_with("_ms") && row.setting == "window 1")
-            .then(|| floors.two_safe_ms(row.system.ends_with("fsync")))
+        // On disk: our fsync mode, PostgreSQL (WAL flushed at both), Redis with an AOF.
+        let disk = ["fsync", "PostgreSQL", "AOF"]
+            .iter()
+            .any(|k| row.system.contains(k));
+        (metric.ends_with("_ms") && row.setting == "window 1").then(|| floors.two_safe_ms(disk))
     }
 }
 

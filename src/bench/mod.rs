@@ -12,10 +12,15 @@
 //!   distribution;
 //! - `clustra-window` (003 Fig. 5): windows 1, 2, 5, 10: throughput and mean latency;
 //! - `clustra-takeover` (003 Fig. 9): a primary killed with SIGKILL under a back-to-back
-//!   client; unavailability, split into detection and promotion.
+//!   client; unavailability, split into detection and promotion;
+//! - `opera-overhead` (000 Fig. 5-9): INST, START, TERM on 50 KB process images with no
+//!   backup, a cold and a hot standby, at two database sizes;
+//! - `opera-recovery` (000 Fig. 10): recovering 1000 processes after the primary fails, hot
+//!   and cold standby, and the change-buffer replay serial and parallel.
 
 pub mod clustra;
 pub mod floors;
+pub mod opera;
 pub mod peers;
 pub mod plot;
 pub mod report;
@@ -40,6 +45,14 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
     (
         "clustra-takeover",
         "ClustRa Fig. 9: unavailability after kill -9 of the primary",
+    ),
+    (
+        "opera-overhead",
+        "OPERA Fig. 5-9: INST/START/TERM with no backup, cold and hot standby",
+    ),
+    (
+        "opera-recovery",
+        "OPERA Fig. 10: time to recover 1000 processes after a server failure",
     ),
 ];
 
@@ -70,6 +83,8 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
         "clustra-response" => clustra::response(o)?,
         "clustra-window" => clustra::window(o)?,
         "clustra-takeover" => clustra::takeover(o)?,
+        "opera-overhead" => opera::overhead(o)?,
+        "opera-recovery" => opera::recovery(o)?,
         _ => {
             let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
             return Err(format!(
@@ -78,6 +93,7 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
             ));
         }
     };
+    report.columns = columns.iter().map(|c| c.to_string()).collect();
     report.finished_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -86,6 +102,29 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
     std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     let table = report.table(&columns);
     Ok((report, table))
+}
+
+/// The markdown tables of every report in `out` (the experiments' order), for the README.
+pub fn markdown(out: &std::path::Path) -> Result<String, String> {
+    let mut reports = Vec::new();
+    for (name, _) in EXPERIMENTS {
+        let path = out.join(format!("{name}.json"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => reports.push(
+                serde_json::from_str::<Report>(&text)
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    if reports.is_empty() {
+        return Err(format!(
+            "no report in {}: run `twosafe bench all` first",
+            out.display()
+        ));
+    }
+    Ok(report::markdown(&reports))
 }
 
 /// A fresh report with the machine's description and the floors measured now.
@@ -105,6 +144,7 @@ fn new_report(experiment: &str, title: &str, source: &str, o: &Options) -> Resul
         ratios: Vec::new(),
         plot: None,
         notes: Vec::new(),
+        columns: Vec::new(),
     })
 }
 

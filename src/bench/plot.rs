@@ -104,7 +104,13 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::LowerRight)
+                // A distribution rises to the upper right; the other plots leave the upper
+                // left freer.
+                .position(if p.log_y {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .draw()
                 .map_err(|e| e.to_string())?;
         }};

@@ -39,6 +39,20 @@ pub struct Row {
     pub skipped: Option<String>,
 }
 
+impl Row {
+    /// A measured row: the per-metric medians of `runs`.
+    pub fn measured(kind: Kind, system: String, setting: String, runs: Vec<Metrics>) -> Row {
+        Row {
+            kind,
+            system,
+            setting,
+            metrics: medians(&runs),
+            runs,
+            skipped: None,
+        }
+    }
+}
+
 /// Ours against another row, at one setting and metric.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Ratio {
@@ -106,6 +120,9 @@ pub struct Report {
     pub plot: Option<String>,
     /// Remarks: what differs from the paper's setup, what was skipped and why.
     pub notes: Vec<String>,
+    /// The headline metrics, in table order.
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 
 /// The median of `xs` (NaN when empty).
@@ -142,6 +159,22 @@ impl Report {
     /// `metrics`; `floor` gives a metric's floor at a row, if it has one.
     pub fn compute_ratios(&mut self, metrics: &[&str], floor: impl Fn(&Row, &str) -> Option<f64>) {
         let mut out = Vec::new();
+        // Peers against their floor too (`ours` then names the peer).
+        for peer in self.rows.iter().filter(|r| r.kind == Kind::Peer) {
+            for metric in metrics {
+                if let (Some(v), Some(f)) = (peer.metrics.get(*metric), floor(peer, metric)) {
+                    if f > 0.0 && v.is_finite() {
+                        out.push(Ratio {
+                            setting: peer.setting.clone(),
+                            metric: metric.to_string(),
+                            ours: peer.system.clone(),
+                            other: "floor".into(),
+                            ratio: v / f,
+                        });
+                    }
+                }
+            }
+        }
         for ours in self.rows.iter().filter(|r| r.kind == Kind::Ours) {
             for metric in metrics {
                 let Some(&mine) = ours.metrics.get(*metric) else {
@@ -254,7 +287,7 @@ impl Report {
                 let group: Vec<String> = self.ratios[i..]
                     .iter()
                     .take_while(|x| same(x))
-                    .map(|x| format!("{} {:.2}", x.other, x.ratio))
+                    .map(|x| format!("{} {}", x.other, sig3(x.ratio)))
                     .collect();
                 let _ = writeln!(
                     s,
@@ -272,6 +305,83 @@ impl Report {
         }
         s
     }
+}
+
+/// The README's table: for each report, a markdown table of its rows (paper, peers, ours)
+/// with its headline columns and each of our rows' multiple of its floor.
+pub fn markdown(reports: &[Report]) -> String {
+    let mut s = String::new();
+    for r in reports {
+        // Reports written before `columns` existed: every metric, by name.
+        let mut fallback: Vec<String> = r
+            .rows
+            .iter()
+            .flat_map(|x| x.metrics.keys().cloned())
+            .collect();
+        fallback.sort();
+        fallback.dedup();
+        let columns = if r.columns.is_empty() {
+            &fallback
+        } else {
+            &r.columns
+        };
+        let _ = writeln!(
+            s,
+            "**{}** — {}{}",
+            r.experiment,
+            r.title,
+            if r.smoke { " (smoke)" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "floors: loopback round trip {:.0} µs, 8 KiB fdatasync {:.0} µs (p50)\n",
+            r.floors.loopback_rtt_p50_us, r.floors.sync_p50_us
+        );
+        let _ = write!(s, "| setting | system |");
+        for c in columns {
+            let _ = write!(s, " {c} |");
+        }
+        let _ = writeln!(s, " × floor |");
+        let _ = write!(s, "|---|---|");
+        for _ in columns {
+            let _ = write!(s, "---:|");
+        }
+        let _ = writeln!(s, "---:|");
+        for row in &r.rows {
+            let _ = write!(s, "| {} | {} |", row.setting, row.system);
+            if let Some(why) = &row.skipped {
+                let _ = write!(s, " skipped: {} |", why.replace('|', "/"));
+                for _ in 1..columns.len() {
+                    let _ = write!(s, " |");
+                }
+                let _ = writeln!(s, " |");
+                continue;
+            }
+            for c in columns {
+                let v = row.metrics.get(c).map_or("".to_string(), |v| fmt_num(*v));
+                let _ = write!(s, " {v} |");
+            }
+            let floor = r
+                .ratios
+                .iter()
+                .find(|x| x.ours == row.system && x.setting == row.setting && x.other == "floor")
+                .map_or(String::new(), |x| {
+                    format!("{} ({})", sig3(x.ratio), x.metric)
+                });
+            let _ = writeln!(s, " {floor} |");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Three significant digits (ratios span orders of magnitude: 0.00123 and 59.1).
+pub fn sig3(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 {
+        return format!("{v}");
+    }
+    let decimals = (2 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{v:.decimals$}")
 }
 
 fn fmt_num(v: f64) -> String {
@@ -326,19 +436,29 @@ mod tests {
             ratios: vec![],
             plot: None,
             notes: vec![],
+            columns: vec!["tps".into()],
         };
         r.rows[2].metrics = run(100.0);
         r.compute_ratios(&["tps"], |_, _| Some(15.0));
-        let get = |other: &str| {
+        let get = |who: &str, other: &str| {
             r.ratios
                 .iter()
-                .find(|x| x.other == other)
+                .find(|x| x.ours == who && x.other == other)
                 .map(|x| x.ratio)
                 .unwrap_or(f64::NAN)
         };
         // pairs 2, 4, 1 → median 2 (a ratio of medians would be 30/10 = 3).
-        assert_eq!(get("them"), 2.0);
-        assert_eq!(get("paper"), 0.3);
-        assert_eq!(get("floor"), 2.0);
+        assert_eq!(get("us", "them"), 2.0);
+        assert_eq!(get("us", "paper"), 0.3);
+        assert_eq!(get("us", "floor"), 2.0);
+        // A peer is set against its floor too; the paper is not.
+        assert_eq!(get("them", "floor"), 10.0 / 15.0);
+        assert!(get("paper", "floor").is_nan());
+        let md = markdown(std::slice::from_ref(&r));
+        assert!(md.contains("| w1 | us | 30.00 | 2.00 (tps) |"), "{md}");
+        assert_eq!(
+            (sig3(0.001234), sig3(59.06), sig3(1234.6)),
+            ("0.00123".into(), "59.1".into(), "1235".into())
+        );
     }
 }

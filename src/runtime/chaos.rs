@@ -112,11 +112,13 @@ impl LocalCluster {
             exe: exe.to_owned(),
             config,
             cfg,
-            nodes: vec![None, None],
+            nodes: Vec::new(),
             trace,
         };
-        c.restart(0)?;
-        c.restart(1)?;
+        for id in 0..c.cfg.node.len() {
+            c.nodes.push(None);
+            c.restart(id)?;
+        }
         Ok(c)
     }
 

@@ -75,6 +75,8 @@ pub enum ServiceKind {
     Register,
     /// TPC-B-like transactions: 3 updates and 1 insert each.
     Tpcb,
+    /// OPERA's process images: INST, START, TERM.
+    Opera,
 }
 
 /// One server of the cluster.
@@ -87,7 +89,7 @@ pub struct NodeConfig {
     pub data: PathBuf,
 }
 
-/// The availability level of the process (hot or cold standby).
+/// The availability level of the process (seed 000 §3.1: critical, important, normal).
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LevelKind {
@@ -95,6 +97,8 @@ pub enum LevelKind {
     Critical,
     /// Cold standby.
     Important,
+    /// No backup: one node.
+    Normal,
 }
 
 fn default_heartbeat() -> u64 {
@@ -186,9 +190,20 @@ impl ClusterConfig {
                 twosafe_models::linear_2pc::NAME
             ));
         }
-        if self.node.len() != 2 {
+        let want = if self.level == LevelKind::Normal {
+            1
+        } else {
+            2
+        };
+        if self.node.len() != want {
             return bad(format!(
-                "linear-2pc needs exactly 2 [[node]] entries (primary, backup), found {}",
+                "linear-2pc at level {:?} needs exactly {want} [[node]] entries ({}), found {}",
+                self.level,
+                if want == 1 {
+                    "a primary: normal has no backup"
+                } else {
+                    "primary, backup"
+                },
                 self.node.len()
             ));
         }
@@ -221,6 +236,7 @@ impl ClusterConfig {
             level: match self.level {
                 LevelKind::Critical => Level::Critical,
                 LevelKind::Important => Level::Important,
+                LevelKind::Normal => Level::Normal,
             },
             servers: self.servers(),
             clients: self.clients,

@@ -17,6 +17,7 @@ use tracing::info;
 use twosafe_models::linear_2pc::model::Node;
 use twosafe_models::linear_2pc::msg::Msg;
 use twosafe_models::linear_2pc::server::Server;
+use twosafe_models::process::ProcessDb;
 use twosafe_models::service::{Bank, Counter, Register, Service};
 
 /// Why a node could not start or had to stop.
@@ -84,6 +85,7 @@ pub async fn serve(
         ServiceKind::Counter => serve_service::<Counter>(cfg, id, trace, stop).await,
         ServiceKind::Register => serve_service::<Register>(cfg, id, trace, stop).await,
         ServiceKind::Tpcb => serve_service::<Bank>(cfg, id, trace, stop).await,
+        ServiceKind::Opera => serve_service::<ProcessDb>(cfg, id, trace, stop).await,
     }
 }
 
@@ -101,6 +103,7 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
         ServiceKind::Counter => each::<Counter>(cfg, traces),
         ServiceKind::Register => each::<Register>(cfg, traces),
         ServiceKind::Tpcb => each::<Bank>(cfg, traces),
+        ServiceKind::Opera => each::<ProcessDb>(cfg, traces),
     }
 }
 
