@@ -12,7 +12,7 @@ use crate::runtime::load::{self, LoadSpec};
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use twosafe_models::service::Bank;
 
 const PAPER: &str = "ClustRa (paper)";
@@ -232,27 +232,22 @@ fn now_us() -> u64 {
 /// client going for `after`, and measures.
 fn one_takeover(
     o: &Options,
+    durability: Durability,
     heartbeat_ms: u64,
     suspect_ms: u64,
     before: Duration,
     after: Duration,
 ) -> Result<Takeover, String> {
     let dir = o.work.join("takeover");
-    let mut cluster = LocalCluster::launch(
-        &o.exe,
-        &dir,
-        Durability::Fsync,
-        ServiceKind::Tpcb,
-        true,
-        |c| {
+    let mut cluster =
+        LocalCluster::launch(&o.exe, &dir, durability, ServiceKind::Tpcb, true, |c| {
             c.heartbeat_ms = heartbeat_ms;
             c.suspect_ms = suspect_ms;
             // The client turns to the other server when the new primary announces itself;
             // its resend timer only matters if that announcement is lost.
             c.resend_ms = suspect_ms.max(50);
-        },
-    )
-    .map_err(|e| e.to_string())?;
+        })
+        .map_err(|e| e.to_string())?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let warm = LoadSpec {
@@ -268,8 +263,6 @@ fn one_takeover(
         first_client: cfg.servers() + 1,
     };
     let load_cfg = cfg.clone();
-    let start_us = now_us();
-    let start = Instant::now();
     let client = std::thread::spawn(move || {
         rt.block_on(load::run::<Bank>(
             &load_cfg,
@@ -278,7 +271,6 @@ fn one_takeover(
         ))
     });
     std::thread::sleep(before);
-    let killed_at = start.elapsed().as_micros() as u64;
     let killed_wall = now_us();
     cluster.kill(0);
     let report = client
@@ -287,22 +279,6 @@ fn one_takeover(
         .map_err(|e| e.to_string())?;
     let trace = cluster.trace(1);
     drop(cluster);
-    // Wall time of the load's start: `start_us` was taken just before the client began,
-    // so history times (µs since its own start) are offset by at most the thread's spawn.
-    let last_before = report
-        .history
-        .iter()
-        .filter(|c| c.reply.is_some() && c.return_us <= killed_at)
-        .map(|c| c.return_us)
-        .max()
-        .ok_or("no reply before the kill")?;
-    let first_after = report
-        .history
-        .iter()
-        .filter(|c| c.reply.is_some() && c.return_us > killed_at)
-        .map(|c| c.return_us)
-        .min()
-        .ok_or("no reply after the kill: the backup did not take over")?;
     let text = std::fs::read_to_string(&trace).map_err(|e| format!("{}: {e}", trace.display()))?;
     let takeover_wall = text
         .lines()
@@ -311,7 +287,21 @@ fn one_takeover(
         .filter_map(|v| v.get("at_us").and_then(|x| x.as_u64()))
         .find(|t| *t >= killed_wall)
         .ok_or("the backup's trace has no takeover after the kill")?;
-    let first_after_wall = start_us + first_after;
+    // The gap the client saw: its last reply before the takeover (possibly one the old
+    // primary sent just before it died) to its first reply after it (from the new primary).
+    let takeover_at = takeover_wall.saturating_sub(report.started_us);
+    let answered = || report.history.iter().filter(|c| c.reply.is_some());
+    let last_before = answered()
+        .map(|c| c.return_us)
+        .filter(|t| *t <= takeover_at)
+        .max()
+        .ok_or("no reply before the takeover")?;
+    let first_after = answered()
+        .map(|c| c.return_us)
+        .filter(|t| *t > takeover_at)
+        .min()
+        .ok_or("no reply after the takeover")?;
+    let first_after_wall = report.started_us + first_after;
     Ok(Takeover {
         unavailable_ms: (first_after - last_before) as f64 / 1000.0,
         detection_ms: takeover_wall.saturating_sub(killed_wall) as f64 / 1000.0,
@@ -336,16 +326,24 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let settings: [(&str, u64, u64); 2] = [("50 ms / 100 ms", 50, 100), ("5 ms / 20 ms", 5, 20)];
     let before = Duration::from_millis(if o.smoke { 300 } else { 700 });
     let after = Duration::from_millis(if o.smoke { 700 } else { 1300 });
-    let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); settings.len()];
-    let mut failures: Vec<Option<String>> = vec![None; settings.len()];
-    let mut progress = super::Progress::new((runs * settings.len()) as u64);
+    let modes = [Durability::Fsync, Durability::Memory];
+    let cases: Vec<(usize, Durability)> = (0..settings.len())
+        .flat_map(|i| modes.iter().map(move |d| (i, *d)))
+        .collect();
+    let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); cases.len()];
+    let mut failures: Vec<Option<String>> = vec![None; cases.len()];
+    let mut progress = super::Progress::new((runs * cases.len()) as u64);
     for _ in 0..runs {
-        for (i, (label, hb, suspect)) in settings.iter().enumerate() {
-            match one_takeover(o, *hb, *suspect, before, after) {
+        for (i, (si, d)) in cases.iter().enumerate() {
+            let (label, hb, suspect) = settings[*si];
+            match one_takeover(o, *d, hb, suspect, before, after) {
                 Ok(t) => {
                     progress.step(format!(
-                        "{label}: unavailable {:.1} ms (detection {:.1}, promotion {:.1})",
-                        t.unavailable_ms, t.detection_ms, t.promotion_ms
+                        "{label} {}: unavailable {:.1} ms (detection {:.1}, promotion {:.1})",
+                        mode(*d),
+                        t.unavailable_ms,
+                        t.detection_ms,
+                        t.promotion_ms
                     ));
                     results[i].push(Metrics::from([
                         ("unavailable_ms".to_string(), t.unavailable_ms),
@@ -370,7 +368,8 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
             ("unavailable_max_ms", 379.0),
         ],
     )];
-    for (i, (label, _, _)) in settings.iter().enumerate() {
+    for (i, (si, d)) in cases.iter().enumerate() {
+        let label = settings[*si].0;
         let runs = std::mem::take(&mut results[i]);
         let mut metrics = super::report::medians(&runs);
         let un: Vec<f64> = runs
@@ -392,7 +391,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
         }
         rows.push(Row {
             kind: Kind::Ours,
-            system: format!("twosafe {}", mode(Durability::Fsync)),
+            system: format!("twosafe {}", mode(*d)),
             setting: label.to_string(),
             metrics,
             runs,
@@ -401,7 +400,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     }
     r.rows = rows;
     r.settings = serde_json::json!({
-        "runs": runs, "service": "tpcb", "window": 1, "durability": "fsync",
+        "runs": runs, "service": "tpcb", "window": 1, "durability": ["fsync", "memory"],
         "kill": "SIGKILL of node 0 (the primary)",
         "settings": settings.iter().map(|(l, h, s)| serde_json::json!({"label": l, "heartbeat_ms": h, "suspect_ms": s})).collect::<Vec<_>>(),
     });
@@ -417,7 +416,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
         .iter()
         .filter(|x| x.kind == Kind::Ours)
         .map(|x| Series {
-            label: format!("twosafe, {}", x.setting),
+            label: format!("{}, {}", x.system, x.setting),
             points: x
                 .runs
                 .iter()

@@ -311,23 +311,22 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
 /// One recovery: `processes` instances with a few steps each on a cluster at `level`; the
 /// primary killed; the backup takes over (installing the stored change buffers when it is a
 /// cold standby) and a client then reads one activity of every process, serially.
-fn one_recovery(o: &Options, level: LevelKind, processes: u32) -> Result<Metrics, String> {
+fn one_recovery(
+    o: &Options,
+    level: LevelKind,
+    durability: Durability,
+    processes: u32,
+) -> Result<Metrics, String> {
     let dir = o.work.join("opera-recovery");
     // No step traces: a trace records a hash of each saved value, which is O(state) per step
     // with 50 MB of images. The takeover instant is read off the backup's journal instead.
-    let mut cluster = LocalCluster::launch(
-        &o.exe,
-        &dir,
-        Durability::Fsync,
-        ServiceKind::Opera,
-        false,
-        |c| {
+    let mut cluster =
+        LocalCluster::launch(&o.exe, &dir, durability, ServiceKind::Opera, false, |c| {
             c.level = level;
             c.heartbeat_ms = 50;
             c.suspect_ms = 200;
-        },
-    )
-    .map_err(|e| e.to_string())?;
+        })
+        .map_err(|e| e.to_string())?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let first = cfg.servers();
@@ -475,16 +474,20 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let processes: u32 = if o.smoke { 10 } else { 1000 };
     let runs = if o.smoke { 1 } else { o.runs };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let levels = [LevelKind::Critical, LevelKind::Important];
+    let levels: Vec<(LevelKind, Durability)> = [LevelKind::Critical, LevelKind::Important]
+        .into_iter()
+        .flat_map(|l| [Durability::Fsync, Durability::Memory].map(|d| (l, d)))
+        .collect();
     let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len() + 2];
     let mut progress = Progress::new((runs * (levels.len() + 1)) as u64);
     for _ in 0..runs {
-        for (i, l) in levels.iter().enumerate() {
-            let m = one_recovery(o, *l, processes)?;
+        for (i, (l, d)) in levels.iter().enumerate() {
+            let m = one_recovery(o, *l, *d, processes)?;
             progress.step(format!(
-                "{} {}: takeover saved after {:.1} ms, first reply {:.1} ms later, all {} read after {:.1} ms",
+                "{} {} {}: takeover saved after {:.1} ms, first reply {:.1} ms later, all {} read after {:.1} ms",
                 processes,
                 level_name(*l),
+                mode(*d),
                 m["takeover_ms"],
                 m["promotion_ms"],
                 processes,
@@ -518,12 +521,12 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
             ("all_available_ms", 1250.0 * f64::from(processes)),
         ],
     )];
-    let names = [
-        "twosafe takeover, hot standby (critical)".to_string(),
-        "twosafe takeover, cold standby (important)".to_string(),
-        "replay of change buffers, serial".to_string(),
-        format!("replay of change buffers, {threads} threads"),
-    ];
+    let mut names: Vec<String> = levels
+        .iter()
+        .map(|(l, d)| format!("twosafe takeover, {} {}", level_name(*l), mode(*d)))
+        .collect();
+    names.push("replay of change buffers, serial".to_string());
+    names.push(format!("replay of change buffers, {threads} threads"));
     for (i, name) in names.iter().enumerate() {
         rows.push(Row::measured(
             Kind::Ours,
@@ -535,7 +538,8 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     r.rows = rows;
     r.settings = serde_json::json!({
         "runs": runs, "processes": processes, "image_bytes": IMAGE, "activities": ACTIVITIES,
-        "steps_per_process": 4, "heartbeat_ms": 50, "suspect_ms": 200, "durability": "fsync",
+        "steps_per_process": 4, "heartbeat_ms": 50, "suspect_ms": 200,
+        "durability": ["fsync", "memory"],
         "threads": threads,
     });
     r.compute_ratios(&["per_process_ms", "all_available_ms"], |_, _| None);

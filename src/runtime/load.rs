@@ -54,6 +54,8 @@ pub struct LoadReport<Op, Reply> {
     pub latency: Histogram<u64>,
     /// The client-visible history, every session's calls in order.
     pub history: Vec<Call<Op, Reply>>,
+    /// When the load started (the origin of the history's times), µs since the Unix epoch.
+    pub started_us: u64,
 }
 
 impl<Op, Reply> LoadReport<Op, Reply> {
@@ -74,6 +76,7 @@ pub async fn run<S: Service>(
     spec: &LoadSpec,
     progress: Arc<AtomicU64>,
 ) -> Result<LoadReport<S::Op, S::Reply>, ClientError> {
+    let started_us = crate::runtime::conform::now_us();
     let start = Instant::now();
     let until = start + spec.duration;
     let mut tasks = Vec::new();
@@ -130,5 +133,6 @@ pub async fn run<S: Service>(
         elapsed,
         latency,
         history,
+        started_us,
     })
 }
