@@ -430,6 +430,15 @@ const LINEAR_2PC: ModelSpec = ModelSpec {
             deep: false,
         },
         CheckSpec {
+            config: "bug/promotion-without-pending-commits",
+            set: &[
+                ("level", "important"),
+                ("variant", "promotion-without-pending-commits"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
             config: "deep/hot/takeback-heartbeats-crash-primary",
             set: &[
                 ("takeback", "true"),

@@ -77,6 +77,9 @@ pub enum Variant {
     NoFencing,
     /// A takeover keeps the epoch instead of starting a new one.
     NoEpochBump,
+    /// A promoted cold standby drops the change buffers it stored but had not yet applied
+    /// instead of committing them before it serves (ClustRa's takeover finishes them first).
+    PromotionWithoutPendingCommits,
 }
 
 /// The seeded-bug variants, with the property each one must break.
@@ -129,6 +132,11 @@ pub const VARIANTS: &[VariantSpec] = &[
     VariantSpec {
         name: "takeback-without-catch-up",
         about: "the old primary is welcomed back as backup without catching up first",
+        breaks: &["2-safety"],
+    },
+    VariantSpec {
+        name: "promotion-without-pending-commits",
+        about: "a promoted cold standby drops its stored, not yet applied change buffers",
         breaks: &["2-safety"],
     },
 ];
@@ -242,6 +250,7 @@ pub const PARAMS: &[ParamSpec] = &[
             "takeback-without-catch-up",
             "no-fencing",
             "no-epoch-bump",
+            "promotion-without-pending-commits",
         ]),
         default: "correct",
         help: "the protocol or a seeded bug",
@@ -323,6 +332,7 @@ impl Config {
             "takeback-without-catch-up" => Variant::TakebackWithoutCatchUp,
             "no-fencing" => Variant::NoFencing,
             "no-epoch-bump" => Variant::NoEpochBump,
+            "promotion-without-pending-commits" => Variant::PromotionWithoutPendingCommits,
             _ => Variant::Correct,
         };
         Ok(Config {

@@ -724,7 +724,15 @@ impl<S: Service> Server<S> {
             n.epoch = s.epoch.saturating_add(1);
         }
         n.level = Level::Normal;
-        n.install_all();
+        if self.cfg.variant == Variant::PromotionWithoutPendingCommits {
+            // The bug: the stored change buffers not yet applied are dropped, not committed.
+            while n.log.len() > n.applied as usize {
+                n.log.pop();
+            }
+        } else {
+            // Finish the pending commits: a cold standby installs what it stored.
+            n.install_all();
+        }
         self.save(&n, o);
         self.announce(n.epoch, o);
         Some(n)
