@@ -8,8 +8,7 @@ use std::process::{Child, Command as Process};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use twosafe::models::process::ProcessDb;
-use twosafe::models::service::{Bank, Counter, Register, Service};
+use twosafe::models::service::Service;
 use twosafe::runtime::chaos;
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::load::{self, LoadSpec};
@@ -250,12 +249,7 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
         duration: Duration::from_secs_f64(a.seconds),
         first_client: first,
     };
-    match cfg.service {
-        ServiceKind::Counter => load_service::<Counter>(&cfg, &spec, a),
-        ServiceKind::Register => load_service::<Register>(&cfg, &spec, a),
-        ServiceKind::Tpcb => load_service::<Bank>(&cfg, &spec, a),
-        ServiceKind::Opera => load_service::<ProcessDb>(&cfg, &spec, a),
-    }
+    twosafe::with_service!(cfg.service, S => load_service::<S>(&cfg, &spec, a))
 }
 
 fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) -> Result<()> {
@@ -394,14 +388,7 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
             known.join("\n")
         );
     };
-    // Absolute, because the nodes resolve their data directories against their configuration
-    // file's folder.
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("cannot create {}", a.out.display()))?;
-    let out = a
-        .out
-        .canonicalize()
-        .with_context(|| format!("cannot resolve {}", a.out.display()))?;
+    let out = a.out.clone();
     let o = bench::Options {
         runs: if a.smoke { 1 } else { a.runs },
         seconds: if a.smoke { 1.0 } else { a.seconds },

@@ -279,12 +279,9 @@ fn one_takeover(
         .map_err(|e| e.to_string())?;
     let trace = cluster.trace(1);
     drop(cluster);
-    let text = std::fs::read_to_string(&trace).map_err(|e| format!("{}: {e}", trace.display()))?;
-    let takeover_wall = text
-        .lines()
-        .filter(|l| l.contains(r#"{"Timer":{"timer":"Takeover"}}"#) && l.contains("Save"))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("at_us").and_then(|x| x.as_u64()))
+    let takeover_wall = crate::runtime::chaos::takeovers_in(&trace)
+        .map_err(|e| e.to_string())?
+        .into_iter()
         .find(|t| *t >= killed_wall)
         .ok_or("the backup's trace has no takeover after the kill")?;
     // The gap the client saw: its last reply before the takeover (possibly one the old

@@ -213,15 +213,7 @@ impl PgPair {
                 self.dir.display()
             ),
         )?;
-        run_ok(
-            self.pg("pg_ctl")
-                .arg("-D")
-                .arg(&primary)
-                .arg("-l")
-                .arg(self.dir.join("primary.log"))
-                .args(["-w", "start"]),
-            "start the PostgreSQL primary",
-        )?;
+        self.start_server("primary")?;
         run_ok(
             self.pg("pg_basebackup")
                 .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D"])
@@ -237,15 +229,7 @@ impl PgPair {
                 self.port + 1
             ),
         )?;
-        run_ok(
-            self.pg("pg_ctl")
-                .arg("-D")
-                .arg(&standby)
-                .arg("-l")
-                .arg(self.dir.join("standby.log"))
-                .args(["-w", "start"]),
-            "start the PostgreSQL standby",
-        )?;
+        self.start_server("standby")?;
         let until = Instant::now() + Duration::from_secs(20);
         loop {
             let state = self.psql("select sync_state from pg_stat_replication")?;
@@ -268,6 +252,19 @@ impl PgPair {
             "pgbench -i",
         )?;
         Ok(())
+    }
+
+    /// Starts the server whose data directory is `name` (its log beside it) and waits for it.
+    fn start_server(&self, name: &str) -> Result<String, String> {
+        run_ok(
+            self.pg("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join(name))
+                .arg("-l")
+                .arg(self.dir.join(format!("{name}.log")))
+                .args(["-w", "start"]),
+            &format!("start the PostgreSQL {name}"),
+        )
     }
 
     fn psql(&self, sql: &str) -> Result<String, String> {

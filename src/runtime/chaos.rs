@@ -103,6 +103,11 @@ impl LocalCluster {
     ) -> Result<Self, ChaosError> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+        // Absolute: a node resolves a relative data directory against its configuration
+        // file's folder, which is `dir` itself.
+        let dir = &dir
+            .canonicalize()
+            .map_err(io(format!("resolve {}", dir.display())))?;
         let mut cfg = ClusterConfig::local(dir, free_port_pair()?, service, durability);
         edit(&mut cfg);
         let config = dir.join("cluster.toml");
@@ -188,6 +193,25 @@ impl Drop for LocalCluster {
             self.kill(id);
         }
     }
+}
+
+/// When (the steps' wall clock, µs since the Unix epoch) a node's trace records a takeover: a
+/// step on the `Takeover` timer that saved (a backup becoming primary; the timer saves
+/// nothing in any other role).
+pub fn takeovers_in(trace: &Path) -> Result<Vec<u64>, ChaosError> {
+    let text = std::fs::read_to_string(trace).map_err(io(format!("read {}", trace.display())))?;
+    Ok(text
+        .lines()
+        .filter(|l| l.contains("Takeover")) // cheap: most steps are messages
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["event"]["Timer"]["timer"] == "Takeover"
+                && v["commands"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c.get("Save").is_some()))
+        })
+        .map(|v| v["at_us"].as_u64().unwrap_or(0))
+        .collect())
 }
 
 /// A small seeded generator (xorshift64*), so that a run can be replayed from its seed.
@@ -450,11 +474,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     };
     let mut takeovers = 0;
     for t in &traces {
-        let text = std::fs::read_to_string(t).map_err(io(format!("read {}", t.display())))?;
-        takeovers += text
-            .lines()
-            .filter(|l| l.contains(r#"{"Timer":{"timer":"Takeover"}}"#) && l.contains("Save"))
-            .count();
+        takeovers += takeovers_in(t)?.len();
     }
     Ok(ChaosReport {
         spec: spec.clone(),

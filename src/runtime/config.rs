@@ -79,6 +79,32 @@ pub enum ServiceKind {
     Opera,
 }
 
+/// Runs `$body` with `$S` the [`Service`](twosafe_models::service::Service) type that
+/// `$kind` (a [`ServiceKind`]) names: the one place the runtime maps names to types.
+#[macro_export]
+macro_rules! with_service {
+    ($kind:expr, $S:ident => $body:expr) => {
+        match $kind {
+            $crate::runtime::config::ServiceKind::Counter => {
+                type $S = $crate::models::service::Counter;
+                $body
+            }
+            $crate::runtime::config::ServiceKind::Register => {
+                type $S = $crate::models::service::Register;
+                $body
+            }
+            $crate::runtime::config::ServiceKind::Tpcb => {
+                type $S = $crate::models::service::Bank;
+                $body
+            }
+            $crate::runtime::config::ServiceKind::Opera => {
+                type $S = $crate::models::process::ProcessDb;
+                $body
+            }
+        }
+    };
+}
+
 /// One server of the cluster.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 //! journal. This file binds the protocol to the host: which actor, which messages a client may
 //! send, where it listens. Nothing here decides anything the protocol decides.
 
-use crate::runtime::config::{ClusterConfig, ServiceKind};
+use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
 use crate::runtime::host::{Event, Host, Placement, Setup};
 use crate::runtime::journal::{Journal, JournalError};
@@ -17,8 +17,7 @@ use tracing::info;
 use twosafe_models::linear_2pc::model::Node;
 use twosafe_models::linear_2pc::msg::Msg;
 use twosafe_models::linear_2pc::server::Server;
-use twosafe_models::process::ProcessDb;
-use twosafe_models::service::{Bank, Counter, Register, Service};
+use twosafe_models::service::Service;
 
 /// Why a node could not start or had to stop.
 #[derive(Debug, Error)]
@@ -81,12 +80,7 @@ pub async fn serve(
     trace: Option<&Path>,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    match cfg.service {
-        ServiceKind::Counter => serve_service::<Counter>(cfg, id, trace, stop).await,
-        ServiceKind::Register => serve_service::<Register>(cfg, id, trace, stop).await,
-        ServiceKind::Tpcb => serve_service::<Bank>(cfg, id, trace, stop).await,
-        ServiceKind::Opera => serve_service::<ProcessDb>(cfg, id, trace, stop).await,
-    }
+    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, stop).await)
 }
 
 /// Checks that the traces recorded by nodes of `cfg` are steps of the model's server role.
@@ -99,12 +93,7 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
         let actor = Node::<S>::Server(Server::new(cfg.model_config()));
         traces.iter().map(|t| conform::conform(&actor, t)).collect()
     }
-    match cfg.service {
-        ServiceKind::Counter => each::<Counter>(cfg, traces),
-        ServiceKind::Register => each::<Register>(cfg, traces),
-        ServiceKind::Tpcb => each::<Bank>(cfg, traces),
-        ServiceKind::Opera => each::<ProcessDb>(cfg, traces),
-    }
+    crate::with_service!(cfg.service, S => each::<S>(cfg, traces))
 }
 
 async fn serve_service<S: Service>(

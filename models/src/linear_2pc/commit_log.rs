@@ -72,6 +72,12 @@ impl<Op: Clone, Reply: Clone> CommitLog<Op, Reply> {
             .and_then(|i| self.entries.get(*i as usize))
     }
 
+    /// Whether some request occurs twice (the table holds each request's first occurrence
+    /// only, so it is shorter than the entries exactly then).
+    pub fn has_duplicates(&self) -> bool {
+        self.table.len() < self.entries.len()
+    }
+
     /// Appends an entry.
     pub fn push(&mut self, entry: Entry<Op, Reply>) {
         let index = self.entries.len() as u32;
@@ -215,6 +221,10 @@ mod tests {
                     log.push(entry(c, s));
                     plain.push(entry(c, s));
                 }
+                let dup = plain.iter().enumerate().any(|(i, e)| {
+                    plain[..i].iter().any(|f| f.is_request(e.client, e.seq))
+                });
+                prop_assert_eq!(log.has_duplicates(), dup);
                 for c in 0..3 {
                     for s in 0..4 {
                         let scan = plain.iter().find(|e| e.is_request(Id::from(c), s));

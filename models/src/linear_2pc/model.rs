@@ -469,8 +469,8 @@ fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<(Id, u32, S::
     acked
 }
 
-fn holds<S: Service>(log: &Log<S>, client: Id, seq: u32) -> usize {
-    log.iter().filter(|e| e.is_request(client, seq)).count()
+fn holds<S: Service>(log: &Log<S>, client: Id, seq: u32) -> bool {
+    log.find(client, seq).is_some()
 }
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -486,26 +486,21 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .all(|(c, seq, _, _)| {
             // On the serving primary's disk, and on that of every server that could take
             // over (a backup): no single failure — a crash, or a takeover — loses it.
-            holds::<S>(&ad.log, *c, *seq) > 0
+            holds::<S>(&ad.log, *c, *seq)
                 && (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
                     durable(state, j)
-                        .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq) > 0)
+                        .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq))
                 })
         })
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    let no_duplicates = |log: &Log<S>| {
-        log.iter()
-            .enumerate()
-            .all(|(i, e)| !log.iter().take(i).any(|f| f.is_request(e.client, e.seq)))
-    };
     for i in 0..m.cfg.servers {
-        if durable(state, i).is_some_and(|d| !no_duplicates(&d.log)) {
+        if durable(state, i).is_some_and(|d| d.log.has_duplicates()) {
             return false;
         }
         if let NodeState::Server(s) = &*state.actor_states[i] {
-            if !state.crashed[i] && !no_duplicates(&s.log) {
+            if !state.crashed[i] && s.log.has_duplicates() {
                 return false;
             }
         }
@@ -517,8 +512,8 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .iter()
         .filter(|(_, _, op, _)| S::changes_state(op))
         .all(|(c, seq, _, reply)| {
-            let mut found = ad.log.iter().filter(|e| e.is_request(*c, *seq));
-            matches!((found.next(), found.next()), (Some(e), None) if e.reply == *reply)
+            // Exactly once: present, and (checked above) no request twice in any history.
+            ad.log.find(*c, *seq).is_some_and(|e| e.reply == *reply)
         })
 }
 
