@@ -115,7 +115,13 @@ pub trait ModelVisitor {
 }
 
 /// Every model of the workbench.
-pub const MODELS: &[ModelSpec] = &[LINEAR_2PC, LOGICAL_CHECKPOINTING, TRANSACTIONS, FUZZY_COPY];
+pub const MODELS: &[ModelSpec] = &[
+    LINEAR_2PC,
+    LOGICAL_CHECKPOINTING,
+    TRANSACTIONS,
+    FUZZY_COPY,
+    MIGRATION,
+];
 
 /// The transactions model's catalogue entry.
 const TRANSACTIONS: ModelSpec = ModelSpec {
@@ -486,6 +492,112 @@ const LOGICAL_CHECKPOINTING: ModelSpec = ModelSpec {
     ],
 };
 
+/// The migration model's catalogue entry.
+const MIGRATION: ModelSpec = ModelSpec {
+    name: crate::migration::NAME,
+    about: "process migration by upgrade, switch and degrade; the planner's migrate_all",
+    seed: "000 (Hagen & Alonso) §4, Fig. 2",
+    params: crate::migration::model::PARAMS,
+    properties: crate::migration::model::PROPERTIES,
+    variants: crate::migration::model::VARIANTS,
+    checks: &[
+        CheckSpec {
+            config: "migrate/crash-source",
+            set: &[("crash", "source")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate/crash-target",
+            set: &[("crash", "target")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate/register-reader",
+            set: &[
+                ("service", "register"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate/reliable",
+            set: &[("lossy", "false")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate-all/crash-source",
+            set: &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "source"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate-all/crash-target",
+            set: &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "target"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "migrate-all/reliable",
+            set: &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("lossy", "false"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/switch-before-current",
+            set: &[("variant", "switch-before-current"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/degrade-before-switch",
+            set: &[("variant", "degrade-before-switch"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/switch-without-stopping",
+            set: &[("variant", "switch-without-stopping"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-forwarding",
+            set: &[
+                ("variant", "no-forwarding"),
+                ("lossy", "false"),
+                ("crashes", "0"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "deep/migrate-all/two-clients-crash-source",
+            set: &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "source"),
+            ],
+            deep: true,
+        },
+    ],
+};
+
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
     MODELS
@@ -504,6 +616,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
         crate::logical_checkpointing::NAME => crate::logical_checkpointing::visit(params, visitor),
         crate::fuzzy_copy::NAME => crate::fuzzy_copy::visit(params, visitor),
         crate::transactions::NAME => crate::transactions::visit(params, visitor),
+        crate::migration::NAME => crate::migration::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

@@ -8,6 +8,7 @@
 //! - [`service`]: the replicated application behind the [`service::Service`] trait;
 //! - [`process`]: OPERA's process images (INST, START, TERM) as a service;
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
+//! - [`migration`]: process migration by the backup mechanism and `migrate_all` (seed 000 §4);
 //! - [`journaled`]: saves as changes, for the runtime's journal;
 //! - [`catalogue`]: every model, its parameters, properties, variants and checked
 //!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
@@ -20,6 +21,7 @@ pub mod history;
 pub mod journaled;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
+pub mod migration;
 pub mod node;
 pub mod params;
 pub mod process;

@@ -2,13 +2,11 @@
 //! write-ahead rule holds in every reachable step, and the model is not vacuous (takeovers,
 //! restarts and completed workloads are all reachable).
 
-use stateright::actor::Actor;
-use stateright::actor::{ActorModelAction, Command, Out};
+mod common;
+
 use stateright::{Checker, Model};
-use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
 use twosafe_models::catalogue;
-use twosafe_models::linear_2pc::model::{self as m, Node, NodeState};
+use twosafe_models::linear_2pc::model::{self as m, NodeState};
 use twosafe_models::linear_2pc::server::Role;
 use twosafe_models::service::Register;
 
@@ -32,33 +30,8 @@ fn bfs_and_dfs_agree_on_the_state_space() {
     assert_eq!(bfs.unique_state_count(), 1793);
 }
 
-fn digest(s: &m::State<Register>) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h);
-    h.finish()
-}
-
-/// Every state reachable within `limit` states, breadth first.
 fn reachable(model: &m::Model<Register>, limit: usize) -> Vec<m::State<Register>> {
-    let mut seen = HashSet::new();
-    let mut queue: VecDeque<_> = model.init_states().into();
-    let mut out = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        if out.len() >= limit {
-            break;
-        }
-        if !seen.insert(digest(&s)) {
-            continue;
-        }
-        for (_, next) in model.next_steps(&s) {
-            if model.within_boundary(&next) {
-                queue.push_back(next);
-            }
-        }
-        out.push(s);
-    }
-    out
+    common::reachable(model, limit)
 }
 
 #[test]
@@ -74,43 +47,7 @@ fn every_reachable_step_saves_before_it_sends() {
         } else {
             model(&[("level", level), ("crash", "any")])
         };
-        let mut steps = 0;
-        for s in reachable(&model, 20_000) {
-            let mut actions = Vec::new();
-            model.actions(&s, &mut actions);
-            for a in actions {
-                let mut o = Out::<Node<Register>>::new();
-                match &a {
-                    ActorModelAction::Deliver { src, dst, msg } => {
-                        let i = usize::from(*dst);
-                        if s.crashed[i] {
-                            continue;
-                        }
-                        let mut st = Cow::Borrowed(&*s.actor_states[i]);
-                        model.actors[i].on_msg(*dst, &mut st, *src, msg.clone(), &mut o);
-                    }
-                    ActorModelAction::Timeout(id, t) => {
-                        let i = usize::from(*id);
-                        let mut st = Cow::Borrowed(&*s.actor_states[i]);
-                        model.actors[i].on_timeout(*id, &mut st, t, &mut o);
-                    }
-                    ActorModelAction::Recover(id) => {
-                        let i = usize::from(*id);
-                        model.actors[i].on_start(*id, &s.actor_storages[i], &mut o);
-                    }
-                    _ => continue,
-                }
-                let first_send = o.iter().position(|c| matches!(c, Command::Send(..)));
-                let last_save = o.iter().rposition(|c| matches!(c, Command::Save(..)));
-                if let (Some(send), Some(save)) = (first_send, last_save) {
-                    assert!(
-                        save < send,
-                        "{level}: a send precedes a save in {a:?}: {o:?}"
-                    );
-                }
-                steps += 1;
-            }
-        }
+        let steps = common::assert_saves_before_sends(level, &model, 20_000);
         assert!(steps > 500, "{level}: only {steps} steps examined");
     }
 }

@@ -1,0 +1,98 @@
+//! Helpers shared by the model-level tests: breadth-first reachability and the write-ahead
+//! rule (every save of a step precedes its first send), for any protocol's actor model.
+
+use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Command, Out};
+use stateright::Model;
+use std::borrow::Cow;
+use std::collections::{HashSet, VecDeque};
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+
+fn digest<T: Hash>(s: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Every state reachable within `limit` states, breadth first.
+pub fn reachable<A, C, H>(model: &ActorModel<A, C, H>, limit: usize) -> Vec<ActorModelState<A, H>>
+where
+    A: Actor + Clone,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    A::State: Eq,
+    H: Clone + Debug + Hash + Eq,
+{
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<_> = model.init_states().into();
+    let mut out = Vec::new();
+    while let Some(s) = queue.pop_front() {
+        if out.len() >= limit {
+            break;
+        }
+        if !seen.insert(digest(&s)) {
+            continue;
+        }
+        for (_, next) in model.next_steps(&s) {
+            if model.within_boundary(&next) {
+                queue.push_back(next);
+            }
+        }
+        out.push(s);
+    }
+    out
+}
+
+/// Replays every action enabled in the first `limit` reachable states and asserts that no
+/// step sends before its last save. Returns how many steps were examined.
+pub fn assert_saves_before_sends<A, C, H>(
+    label: &str,
+    model: &ActorModel<A, C, H>,
+    limit: usize,
+) -> usize
+where
+    A: Actor + Clone,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    A::State: Eq,
+    H: Clone + Debug + Hash + Eq,
+{
+    let mut steps = 0;
+    for s in reachable(model, limit) {
+        let mut actions = Vec::new();
+        model.actions(&s, &mut actions);
+        for a in actions {
+            let mut o = Out::<A>::new();
+            match &a {
+                ActorModelAction::Deliver { src, dst, msg } => {
+                    let i = usize::from(*dst);
+                    if s.crashed[i] {
+                        continue;
+                    }
+                    let mut st = Cow::Borrowed(&*s.actor_states[i]);
+                    model.actors[i].on_msg(*dst, &mut st, *src, msg.clone(), &mut o);
+                }
+                ActorModelAction::Timeout(id, t) => {
+                    let i = usize::from(*id);
+                    let mut st = Cow::Borrowed(&*s.actor_states[i]);
+                    model.actors[i].on_timeout(*id, &mut st, t, &mut o);
+                }
+                ActorModelAction::Recover(id) => {
+                    let i = usize::from(*id);
+                    model.actors[i].on_start(*id, &s.actor_storages[i], &mut o);
+                }
+                _ => continue,
+            }
+            let first_send = o.iter().position(|c| matches!(c, Command::Send(..)));
+            let last_save = o.iter().rposition(|c| matches!(c, Command::Save(..)));
+            if let (Some(send), Some(save)) = (first_send, last_save) {
+                assert!(
+                    save < send,
+                    "{label}: a send precedes a save in {a:?}: {o:?}"
+                );
+            }
+            steps += 1;
+        }
+    }
+    steps
+}
