@@ -65,6 +65,14 @@ pub struct Replica<Op: Clone, Reply: Clone> {
     pub log: CommitLog<Op, Reply>,
 }
 
+impl<Op: Clone, Reply: Clone> Replica<Op, Reply> {
+    /// Whether this replica has `role` towards `peer` in `epoch`: the check every
+    /// server-to-server message of the protocol passes before it is acted on.
+    pub fn is(&self, role: Role, peer: Id, epoch: u8) -> bool {
+        self.role == role && self.peer == Some(peer) && self.epoch == epoch
+    }
+}
+
 /// The part of a server's state that survives a crash.
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct Durable<Op: Clone, Reply: Clone> {
@@ -238,6 +246,16 @@ impl<S: Service> Server<S> {
         o.save(s.durable.clone());
     }
 
+    /// Commits a step of P: appends it to P's history, saves, then answers its client.
+    fn commit(&self, n: &mut St<S>, p: ProcessId, entry: Entry<S::Op, S::Reply>, o: &mut O<S>) {
+        let (client, seq, reply) = (entry.client, entry.seq, entry.reply.clone());
+        if let Some(r) = n.durable.replicas.get_mut(&p) {
+            r.log.push(entry);
+        }
+        self.save(n, o);
+        o.send(client, Msg::Reply { p, seq, reply });
+    }
+
     fn drained(s: &St<S>) -> bool {
         s.durable.replicas.values().all(|r| r.role == Role::Moved)
     }
@@ -373,9 +391,7 @@ impl<S: Service> Server<S> {
             n.pending.insert(p, entry);
             self.resume(&n, p, o);
         } else {
-            commit(&mut n, p, entry);
-            self.save(&n, o);
-            reply_to(&n, p, o);
+            self.commit(&mut n, p, entry, o);
         }
         Some(n)
     }
@@ -449,11 +465,7 @@ impl<S: Service> Server<S> {
         o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
-        if r.role != Role::Primary
-            || r.peer != Some(src)
-            || r.epoch != epoch
-            || inc != s.durable.restarts
-            || s.acked.contains_key(&p)
+        if !r.is(Role::Primary, src, epoch) || inc != s.durable.restarts || s.acked.contains_key(&p)
         {
             return None;
         }
@@ -497,7 +509,7 @@ impl<S: Service> Server<S> {
         o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
-        if r.role != Role::Backup || r.peer != Some(src) || r.epoch != epoch || r.inc != inc {
+        if !r.is(Role::Backup, src, epoch) || r.inc != inc {
             return None;
         }
         let ack = Msg::Ack {
@@ -538,21 +550,14 @@ impl<S: Service> Server<S> {
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         let acked = *s.acked.get(&p)?;
-        if r.role != Role::Primary
-            || r.peer != Some(src)
-            || r.epoch != epoch
-            || inc != s.durable.restarts
-            || index < acked
-        {
+        if !r.is(Role::Primary, src, epoch) || inc != s.durable.restarts || index < acked {
             return None;
         }
         let mut n = s.clone();
         n.acked.insert(p, index + 1);
         if index as usize == r.log.len() {
             let entry = n.pending.remove(&p)?;
-            commit(&mut n, p, entry);
-            self.save(&n, o);
-            reply_to(&n, p, o);
+            self.commit(&mut n, p, entry, o);
         }
         self.resume(&n, p, o); // the next step the target lacks, if any
         Some(n)
@@ -602,7 +607,7 @@ impl<S: Service> Server<S> {
             o.send(src, done); // a resent switch
             return None;
         }
-        if r.role != Role::Backup || r.peer != Some(src) || epoch != r.epoch + 1 {
+        if epoch == 0 || !r.is(Role::Backup, src, epoch - 1) {
             return None;
         }
         let mut n = s.clone();
@@ -626,7 +631,7 @@ impl<S: Service> Server<S> {
         o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
-        if r.role != Role::Handing || r.peer != Some(src) || r.epoch != epoch {
+        if !r.is(Role::Handing, src, epoch) {
             return None;
         }
         let mut n = s.clone();
@@ -638,30 +643,5 @@ impl<S: Service> Server<S> {
             o.send(self.cfg.planner(), Msg::Drained);
         }
         Some(n)
-    }
-}
-
-/// Appends a committed step to P's history (the caller saves, then answers).
-fn commit<Op: Clone, Reply: Clone>(
-    n: &mut ServerState<Op, Reply>,
-    p: ProcessId,
-    entry: Entry<Op, Reply>,
-) {
-    if let Some(r) = n.durable.replicas.get_mut(&p) {
-        r.log.push(entry);
-    }
-}
-
-/// Answers the client of P's last committed step.
-fn reply_to<S: Service>(n: &St<S>, p: ProcessId, o: &mut O<S>) {
-    if let Some(e) = n.durable.replicas.get(&p).and_then(|r| r.log.last()) {
-        o.send(
-            e.client,
-            Msg::Reply {
-                p,
-                seq: e.seq,
-                reply: e.reply.clone(),
-            },
-        );
     }
 }
