@@ -121,6 +121,7 @@ pub const MODELS: &[ModelSpec] = &[
     TRANSACTIONS,
     FUZZY_COPY,
     MIGRATION,
+    FRAGMENTS,
 ];
 
 /// The transactions model's catalogue entry.
@@ -598,6 +599,81 @@ const MIGRATION: ModelSpec = ModelSpec {
     ],
 };
 
+/// The fragments model's catalogue entry.
+const FRAGMENTS: ModelSpec = ModelSpec {
+    name: crate::fragments::NAME,
+    about: "ClustRa's fragments on a circle: node sets, takeover, self-repair by fuzzy copy",
+    seed: "003 (ClustRa) §3.3-§4",
+    params: crate::fragments::model::PARAMS,
+    properties: crate::fragments::model::PROPERTIES,
+    variants: crate::fragments::model::VARIANTS,
+    checks: &[
+        CheckSpec {
+            config: "circle/crash-any",
+            set: &[("suspicions", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "circle/four-nodes",
+            set: &[("nodes", "4"), ("suspicions", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "circle/false-suspicion-and-crash/reliable",
+            set: &[("lossy", "false")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "circle/two-clients/reliable",
+            set: &[("clients", "2"), ("lossy", "false"), ("suspicions", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "deep/circle/two-clients",
+            set: &[("clients", "2"), ("suspicions", "0")],
+            deep: true,
+        },
+        CheckSpec {
+            config: "deep/circle/false-suspicion-and-crash",
+            set: &[("crash", "node0")],
+            deep: true,
+        },
+        CheckSpec {
+            config: "bug/counter-only-ids",
+            set: &[
+                ("variant", "counter-only-ids"),
+                ("crashes", "0"),
+                ("suspicions", "2"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-majority",
+            set: &[
+                ("variant", "no-majority"),
+                ("crashes", "0"),
+                ("suspicions", "2"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/repair-without-log",
+            set: &[("variant", "repair-without-log"), ("crash", "node0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-self-repair",
+            set: &[
+                ("variant", "no-self-repair"),
+                ("lossy", "false"),
+                ("crash", "node0"),
+                ("suspicions", "0"),
+            ],
+            deep: false,
+        },
+    ],
+};
+
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
     MODELS
@@ -617,6 +693,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
         crate::fuzzy_copy::NAME => crate::fuzzy_copy::visit(params, visitor),
         crate::transactions::NAME => crate::transactions::visit(params, visitor),
         crate::migration::NAME => crate::migration::visit(params, visitor),
+        crate::fragments::NAME => crate::fragments::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

@@ -9,6 +9,8 @@
 //! - [`process`]: OPERA's process images (INST, START, TERM) as a service;
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
 //! - [`migration`]: process migration by the backup mechanism and `migrate_all` (seed 000 §4);
+//! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and self-repair
+//!   (seed 003 §3.3-§4);
 //! - [`journaled`]: saves as changes, for the runtime's journal;
 //! - [`catalogue`]: every model, its parameters, properties, variants and checked
 //!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
@@ -16,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod catalogue;
+pub mod fragments;
 pub mod fuzzy_copy;
 pub mod history;
 pub mod journaled;

@@ -6,19 +6,13 @@ mod common;
 
 use stateright::actor::Id;
 use stateright::{Checker, Expectation, HasDiscoveries, Model};
-use twosafe_models::catalogue;
 use twosafe_models::migration::model::{self as m, NodeState};
 use twosafe_models::migration::planner::Planner;
 use twosafe_models::migration::server::{Role, ServerState};
 use twosafe_models::service::{Counter, CounterOp, Service};
 
 fn config(set: &[(&str, &str)]) -> m::Config {
-    let spec = catalogue::model("migration").unwrap();
-    let mut p = spec.defaults();
-    for (k, v) in set {
-        p.set(spec.params, k, v).unwrap();
-    }
-    m::Config::from_params(&p).unwrap()
+    m::Config::from_params(&common::params("migration", set)).unwrap()
 }
 
 type Srv = ServerState<CounterOp, <Counter as Service>::Reply>;

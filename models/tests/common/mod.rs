@@ -14,7 +14,19 @@ fn digest<T: Hash>(s: &T) -> u64 {
     h.finish()
 }
 
+/// Model `name`'s default parameters with `set` applied (test inputs: a bad one panics).
+#[allow(dead_code)] // not every test crate uses every helper
+pub fn params(name: &str, set: &[(&str, &str)]) -> twosafe_models::params::Params {
+    let spec = twosafe_models::catalogue::model(name).unwrap();
+    let mut p = spec.defaults();
+    for (k, v) in set {
+        p.set(spec.params, k, v).unwrap();
+    }
+    p
+}
+
 /// Every state reachable within `limit` states, breadth first.
+#[allow(dead_code)]
 pub fn reachable<A, C, H>(model: &ActorModel<A, C, H>, limit: usize) -> Vec<ActorModelState<A, H>>
 where
     A: Actor + Clone,
@@ -45,6 +57,7 @@ where
 
 /// Replays every action enabled in the first `limit` reachable states and asserts that no
 /// step sends before its last save. Returns how many steps were examined.
+#[allow(dead_code)]
 pub fn assert_saves_before_sends<A, C, H>(
     label: &str,
     model: &ActorModel<A, C, H>,
