@@ -122,6 +122,7 @@ pub const MODELS: &[ModelSpec] = &[
     FUZZY_COPY,
     MIGRATION,
     FRAGMENTS,
+    ROLLING_UPGRADE,
 ];
 
 /// The transactions model's catalogue entry.
@@ -674,6 +675,48 @@ const FRAGMENTS: ModelSpec = ModelSpec {
     ],
 };
 
+/// The rolling-upgrade model's catalogue entry.
+const ROLLING_UPGRADE: ModelSpec = ModelSpec {
+    name: crate::rolling_upgrade::NAME,
+    about: "a spare running version 2 caught up by fuzzy copy, handed over to, the old retired",
+    seed: "002 (patent) Fig. 2A",
+    params: crate::rolling_upgrade::PARAMS,
+    properties: crate::rolling_upgrade::PROPERTIES,
+    variants: crate::rolling_upgrade::VARIANTS,
+    checks: &[
+        CheckSpec {
+            config: "upgrade/soft-failure",
+            set: &[],
+            deep: false,
+        },
+        CheckSpec {
+            config: "upgrade/lossy",
+            set: &[("lossy", "true"), ("resends", "1")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "upgrade/two-clients",
+            set: &[("clients", "2"), ("requests", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/handover-before-current",
+            set: &[("variant", "handover-before-current"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/retire-without-forwarding",
+            set: &[("variant", "retire-without-forwarding"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-filter",
+            set: &[("variant", "no-filter"), ("crashes", "0")],
+            deep: false,
+        },
+    ],
+};
+
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
     MODELS
@@ -694,6 +737,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
         crate::transactions::NAME => crate::transactions::visit(params, visitor),
         crate::migration::NAME => crate::migration::visit(params, visitor),
         crate::fragments::NAME => crate::fragments::visit(params, visitor),
+        crate::rolling_upgrade::NAME => crate::rolling_upgrade::visit(params, visitor),
         other => Err(model(other).err().unwrap_or(ParamError::UnknownModel {
             name: other.to_string(),
             known: String::new(),

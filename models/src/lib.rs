@@ -11,6 +11,8 @@
 //! - [`migration`]: process migration by the backup mechanism and `migrate_all` (seed 000 §4);
 //! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and self-repair
 //!   (seed 003 §3.3-§4);
+//! - [`rolling_upgrade`]: a spare running version 2 caught up and handed over to (seed 002
+//!   Fig. 2A);
 //! - [`journaled`]: saves as changes, for the runtime's journal;
 //! - [`catalogue`]: every model, its parameters, properties, variants and checked
 //!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
@@ -28,6 +30,7 @@ pub mod migration;
 pub mod node;
 pub mod params;
 pub mod process;
+pub mod rolling_upgrade;
 pub mod service;
 pub mod trace;
 pub mod transactions;

@@ -17,6 +17,11 @@
 //! log from there if its history table still holds it, and otherwise starts over with a full
 //! copy (the table was recycled).
 //!
+//! Rolling upgrade (seed 002 Fig. 2A, `rolling-upgrade` in the catalogue): the new backup is a
+//! spare running version 2 of the service; once it is current and no update is in flight, the
+//! primary (version 1) hands over — `Handover` with its message table — and retires,
+//! answering clients `Moved`; the spare serves from then on.
+//!
 //! Why it is safe: an object's generation is the SSN of the last update it reflects, so the
 //! filtered replay applies each update to each object exactly once, in SSN order, whichever
 //! updates the copy already caught; the intake pause makes the switch to normal checkpointing
@@ -88,6 +93,14 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// The next SSN the backup needs.
         next: u8,
     },
+    /// Rolling upgrade: the primary (old version) hands the process over to its current backup
+    /// (new version) and retires; the message table goes with it.
+    Handover {
+        /// Every client's last answered request and its reply.
+        table: Vec<(stateright::actor::Id, u8, Reply)>,
+    },
+    /// To a client: the process now runs on the other server (sent by a retired primary).
+    Moved,
     /// A rebooted backup: the next SSN it needs, or `None` if its copy was incomplete.
     Rejoin {
         /// Its incarnation (restart count): an older one's rejoin is stale.

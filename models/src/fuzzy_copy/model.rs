@@ -8,7 +8,7 @@ use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
 use crate::history::{network, within_crash_budget};
 use crate::params::{ParamError, ParamKind, ParamSpec, Params, NETWORK};
 use crate::service::{Counter, Register, Service};
-use stateright::actor::{model_timeout, ActorModel, ActorModelState, Id, Out};
+use stateright::actor::{model_timeout, ActorModel, ActorModelState, Envelope, Id, Out};
 use stateright::Expectation;
 use std::marker::PhantomData;
 
@@ -26,6 +26,11 @@ pub enum Variant {
     NoIntakePause,
     /// A rebooted backup catches up from what a recycled table still holds.
     RecycledCatchUp,
+    /// Rolling upgrade: the primary hands over while the spare is still being copied or
+    /// catching up.
+    HandoverBeforeCurrent,
+    /// Rolling upgrade: the retired primary drops requests instead of redirecting them.
+    RetireWithoutForwarding,
 }
 
 /// The variants.
@@ -59,6 +64,47 @@ pub const PROPERTIES: &[PropertySpec] = &[PropertySpec {
             (service digest) equals the primary's",
 }];
 
+/// The parameters the rolling upgrade shares with this model (the same roles and bounds).
+pub const SHARED_PARAMS: [ParamSpec; 7] =
+    [CLIENTS, REQUESTS, RESENDS, CRASHES, TABLE, NETWORK, LOSSY];
+
+const CLIENTS: ParamSpec = ParamSpec {
+    name: "clients",
+    kind: ParamKind::UInt { min: 1, max: 3 },
+    default: "1",
+    help: "number of clients",
+};
+const REQUESTS: ParamSpec = ParamSpec {
+    name: "requests",
+    kind: ParamKind::UInt { min: 0, max: 4 },
+    default: "3",
+    help: "requests per client (one outstanding at a time)",
+};
+const RESENDS: ParamSpec = ParamSpec {
+    name: "resends",
+    kind: ParamKind::UInt { min: 0, max: 3 },
+    default: "0",
+    help: "timer-driven resends per request",
+};
+const CRASHES: ParamSpec = ParamSpec {
+    name: "crashes",
+    kind: ParamKind::UInt { min: 0, max: 2 },
+    default: "1",
+    help: "backup crashes (soft failures) in all",
+};
+const TABLE: ParamSpec = ParamSpec {
+    name: "table",
+    kind: ParamKind::UInt { min: 1, max: 8 },
+    default: "4",
+    help: "log entries the primary's history table retains",
+};
+const LOSSY: ParamSpec = ParamSpec {
+    name: "lossy",
+    kind: ParamKind::Bool,
+    default: "false",
+    help: "whether messages can be lost",
+};
+
 /// The parameters.
 pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
@@ -67,43 +113,13 @@ pub const PARAMS: &[ParamSpec] = &[
         default: "counter",
         help: "replicated application",
     },
-    ParamSpec {
-        name: "clients",
-        kind: ParamKind::UInt { min: 1, max: 3 },
-        default: "1",
-        help: "number of clients",
-    },
-    ParamSpec {
-        name: "requests",
-        kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "3",
-        help: "requests per client (one outstanding at a time)",
-    },
-    ParamSpec {
-        name: "resends",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "0",
-        help: "timer-driven resends per request",
-    },
-    ParamSpec {
-        name: "crashes",
-        kind: ParamKind::UInt { min: 0, max: 2 },
-        default: "1",
-        help: "backup crashes (soft failures) in all",
-    },
-    ParamSpec {
-        name: "table",
-        kind: ParamKind::UInt { min: 1, max: 8 },
-        default: "4",
-        help: "log entries the primary's history table retains",
-    },
+    CLIENTS,
+    REQUESTS,
+    RESENDS,
+    CRASHES,
+    TABLE,
     NETWORK,
-    ParamSpec {
-        name: "lossy",
-        kind: ParamKind::Bool,
-        default: "false",
-        help: "whether messages can be lost",
-    },
+    LOSSY,
     ParamSpec {
         name: "variant",
         kind: ParamKind::Choice(&[
@@ -136,6 +152,9 @@ pub struct Config {
     pub ordered: bool,
     /// Lossy network.
     pub lossy: bool,
+    /// Rolling upgrade: the spare runs version 2, and the primary hands over once it is
+    /// current (the `rolling-upgrade` model).
+    pub upgrade: bool,
 }
 
 const SERVERS: usize = 2;
@@ -148,6 +167,8 @@ impl Config {
                 "no-filter" => Variant::NoFilter,
                 "no-intake-pause" => Variant::NoIntakePause,
                 "recycled-catch-up" => Variant::RecycledCatchUp,
+                "handover-before-current" => Variant::HandoverBeforeCurrent,
+                "retire-without-forwarding" => Variant::RetireWithoutForwarding,
                 _ => Variant::Correct,
             },
             clients: p.uint("clients")? as usize,
@@ -157,6 +178,7 @@ impl Config {
             table: p.uint("table")? as usize,
             ordered: p.choice("network")? == "ordered",
             lossy: p.bool("lossy")?,
+            upgrade: p.model() == crate::rolling_upgrade::NAME,
         })
     }
 }
@@ -166,6 +188,8 @@ impl Config {
 pub enum Timer {
     /// A client resends.
     Resend,
+    /// Rolling upgrade: the primary hands over to its backup (when current).
+    Handover,
 }
 
 /// A client: its requests in order, one outstanding, resent within a budget.
@@ -183,6 +207,8 @@ pub struct ClientState<Reply> {
     pub replies: Vec<Reply>,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
+    /// The server it sends to: 0, or 1 once told `Moved` (rolling upgrade).
+    pub server: u8,
 }
 
 impl<S: Service> Client<S> {
@@ -190,7 +216,7 @@ impl<S: Service> Client<S> {
         let seq = s.replies.len();
         if seq < self.cfg.requests {
             o.send(
-                Id::from(0),
+                Id::from(usize::from(s.server)),
                 Msg::Request {
                     seq: seq as u8,
                     op: S::workload(self.index, seq),
@@ -214,6 +240,7 @@ impl<S: Service> Client<S> {
         let s = ClientState {
             replies: Vec::new(),
             resends_left: self.cfg.resends,
+            server: 0,
         };
         self.send_next(&s, o);
         s
@@ -237,6 +264,14 @@ impl<S: Service> Client<S> {
                 self.send_next(&n, o);
                 Some(n)
             }
+            Msg::Moved if s.server == 0 && s.replies.len() < self.cfg.requests => {
+                let n = ClientState {
+                    server: 1,
+                    ..s.clone()
+                };
+                self.send_next(&n, o);
+                Some(n)
+            }
             _ => None,
         }
     }
@@ -255,7 +290,7 @@ impl<S: Service> Client<S> {
         n.resends_left -= 1;
         let seq = n.replies.len();
         o.send(
-            Id::from(0),
+            Id::from(usize::from(n.server)),
             Msg::Request {
                 seq: seq as u8,
                 op: S::workload(self.index, seq),
@@ -275,10 +310,37 @@ crate::protocol_node! {
     Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
+/// The client-visible history (recorded in the rolling upgrade only).
+pub type History<S> = crate::history::History<Id, S>;
 /// The model's state.
-pub type State<S> = ActorModelState<Node<S>>;
+pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
-pub type Model<S> = ActorModel<Node<S>, Config>;
+pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
+
+type M<S> =
+    Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
+
+fn record_out<S: Service>(
+    cfg: &Config,
+    h: &History<S>,
+    env: Envelope<&M<S>>,
+) -> Option<History<S>> {
+    match env.msg {
+        Msg::Request { seq, op } if cfg.upgrade && usize::from(env.src) >= SERVERS => {
+            h.invoke(env.src, u32::from(*seq), op)
+        }
+        _ => None,
+    }
+}
+
+fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
+    match env.msg {
+        Msg::Reply { seq, reply } if cfg.upgrade && usize::from(env.dst) >= SERVERS => {
+            h.ret(env.dst, u32::from(*seq), reply)
+        }
+        _ => None,
+    }
+}
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = state
@@ -301,16 +363,32 @@ fn logical_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
     else {
         return true;
     };
-    if p.phase != Phase::Current || p.pending.is_some() || state.crashed[1] {
+    if p.phase != Phase::Current || p.pending.is_some() || p.retired || state.crashed[1] {
         return true;
     }
     p.service.digest() == b.service.digest()
 }
 
+fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
+    state.history.is_linearizable()
+}
+
+/// The upgrade is done without unavailability: every client got all its replies, and the
+/// new version serves the process.
+fn upgrade_liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let served = matches!(&*state.actor_states[1], NodeState::Backup(b) if b.serving.is_some());
+    let clients = state.actor_states[SERVERS..]
+        .iter()
+        .all(|c| matches!(&**c, NodeState::Client(c) if c.replies.len() == m.cfg.requests));
+    served && clients
+}
+
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let (net, lossy) = network(cfg.ordered, cfg.lossy);
-    ActorModel::new(cfg.clone(), ())
+    let upgrade = cfg.upgrade;
+    let reliable = !cfg.lossy;
+    let model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actor(Node::Primary(Primary::new(cfg.clone())))
         .actor(Node::Backup(Backup::new(cfg.clone())))
         .actors((0..cfg.clients).map(|k| {
@@ -324,11 +402,26 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
+        .record_msg_out(record_out::<S>)
+        .record_msg_in(record_in::<S>)
         .property(
             Expectation::Always,
             "logical-equivalence",
             logical_equivalence::<S>,
-        )
+        );
+    match (upgrade, reliable) {
+        (false, _) => model,
+        (true, false) => {
+            model.property(Expectation::Always, "linearizability", linearizability::<S>)
+        }
+        (true, true) => model
+            .property(Expectation::Always, "linearizability", linearizability::<S>)
+            .property(
+                Expectation::Eventually,
+                "upgrade-liveness",
+                upgrade_liveness::<S>,
+            ),
+    }
 }
 
 /// Builds the model `params` describe and hands it to `visitor`.

@@ -10,7 +10,7 @@ use super::model::{Config, Node, Timer, Variant};
 use super::replay::{copy_object, execute, replay, Generations};
 use super::Msg;
 use crate::service::Service;
-use stateright::actor::{Id, Out};
+use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
@@ -63,6 +63,8 @@ pub struct PrimaryState<S: Service> {
     pub attempt: u8,
     /// The backup incarnation the primary is serving.
     pub incarnation: u8,
+    /// Rolling upgrade: it handed the process over to the backup and serves no more.
+    pub retired: bool,
 }
 
 /// The backup's state; all of it is durable.
@@ -78,6 +80,8 @@ pub struct BackupState<S: Service> {
     pub attempt: u8,
     /// Restarts so far.
     pub restarts: u8,
+    /// Rolling upgrade: after the handover the backup is the primary, with this message table.
+    pub serving: Option<BTreeMap<Id, (u8, S::Reply)>>,
 }
 
 /// The primary actor.
@@ -119,8 +123,12 @@ impl<S: Service> Primary<S> {
             pending: None,
             attempt: 0,
             incarnation: 0,
+            retired: false,
         };
         self.start_over(&mut s, o);
+        if self.cfg.upgrade {
+            o.set_timer(Timer::Handover, model_timeout());
+        }
         s
     }
 
@@ -147,14 +155,32 @@ impl<S: Service> Primary<S> {
         self.copy(n, noted, 0, o);
     }
 
-    /// The primary has no timers.
+    /// Rolling upgrade: once the backup (the new version) is current and no update is in
+    /// flight, hand the process over with the message table, and retire.
     pub fn on_timeout(
         &self,
-        _: &PrimaryState<S>,
-        _: &Timer,
-        _: &mut O<S>,
+        s: &PrimaryState<S>,
+        timer: &Timer,
+        o: &mut O<S>,
     ) -> Option<PrimaryState<S>> {
-        None
+        if *timer != Timer::Handover || s.retired {
+            return None;
+        }
+        let current = s.phase == Phase::Current && s.pending.is_none();
+        if !current && self.cfg.variant != Variant::HandoverBeforeCurrent {
+            o.set_timer(Timer::Handover, model_timeout());
+            return None; // not yet: the timer stays armed
+        }
+        let table = s
+            .answered
+            .iter()
+            .map(|(c, (seq, reply))| (*c, *seq, reply.clone()))
+            .collect();
+        o.send(Id::from(BACKUP), Msg::Handover { table });
+        Some(PrimaryState {
+            retired: true,
+            ..s.clone()
+        })
     }
 
     fn holds(n: &PrimaryState<S>, ssn: u8) -> Option<&S::Op> {
@@ -189,6 +215,15 @@ impl<S: Service> Primary<S> {
         msg: M<S>,
         o: &mut O<S>,
     ) -> Option<PrimaryState<S>> {
+        if s.retired {
+            // The old version serves no more: it points clients to the new one.
+            if matches!(msg, Msg::Request { .. })
+                && self.cfg.variant != Variant::RetireWithoutForwarding
+            {
+                o.send(src, Msg::Moved);
+            }
+            return None;
+        }
         match msg {
             Msg::Request { seq, op } => self.on_request(s, src, seq, op, o),
             Msg::LogAck { next } => {
@@ -284,6 +319,9 @@ impl<S: Service> Primary<S> {
         o: &mut O<S>,
     ) -> Option<PrimaryState<S>> {
         if let Some((answered_seq, reply)) = s.answered.get(&client) {
+            if *answered_seq > seq {
+                return None; // a stale resend of a request answered long ago
+            }
             if *answered_seq == seq {
                 o.send(
                     client,
@@ -355,11 +393,12 @@ impl<S: Service> Backup<S> {
     ) -> BackupState<S> {
         let s = match storage {
             None => BackupState {
-                service: S::default(),
+                service: S::spare(),
                 gens: Generations::new(),
                 next: None,
                 attempt: 0,
                 restarts: 0,
+                serving: None,
             },
             Some(d) => BackupState {
                 restarts: d.restarts.saturating_add(1),
@@ -367,7 +406,7 @@ impl<S: Service> Backup<S> {
             },
         };
         o.save(s.clone());
-        if storage.is_some() {
+        if storage.is_some() && s.serving.is_none() {
             o.send(
                 Id::from(0),
                 Msg::Rejoin {
@@ -398,7 +437,44 @@ impl<S: Service> Backup<S> {
         o: &mut O<S>,
     ) -> Option<BackupState<S>> {
         let mut n = s.clone();
+        if let Some(table) = &s.serving {
+            let Msg::Request { seq, op } = msg else {
+                return None; // the old primary's messages: it is retired
+            };
+            if table.get(&src).is_some_and(|(done, _)| *done > seq) {
+                return None; // a stale resend
+            }
+            if let Some((done, reply)) = table.get(&src).filter(|(done, _)| *done == seq) {
+                o.send(
+                    src,
+                    Msg::Reply {
+                        seq: *done,
+                        reply: reply.clone(),
+                    },
+                );
+                return None;
+            }
+            if !S::changes_state(&op) {
+                let reply = n.service.clone().apply(&op);
+                o.send(src, Msg::Reply { seq, reply });
+                return None;
+            }
+            let ssn = s.next.unwrap_or(1);
+            let reply = execute(&mut n.service, &mut n.gens, ssn, &op);
+            n.next = Some(ssn + 1);
+            if let Some(t) = n.serving.as_mut() {
+                t.insert(src, (seq, reply.clone()));
+            }
+            o.save(n.clone());
+            o.send(src, Msg::Reply { seq, reply });
+            return Some(n);
+        }
         match msg {
+            Msg::Handover { table } => {
+                // The backup becomes the primary, running the new version.
+                n.serving = Some(table.into_iter().map(|(c, seq, r)| (c, (seq, r))).collect());
+                o.save(n.clone());
+            }
             Msg::CopyObject {
                 incarnation,
                 attempt,
@@ -406,7 +482,7 @@ impl<S: Service> Backup<S> {
                 object,
                 generation,
             } if incarnation == s.restarts && attempt >= s.attempt => {
-                let mut from = S::default();
+                let mut from = S::spare();
                 from.set_object(&key, object);
                 let gens = Generations::from([(key, generation)]);
                 copy_object(&from, &gens, &mut n.service, &mut n.gens, &key);

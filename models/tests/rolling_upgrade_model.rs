@@ -1,0 +1,39 @@
+//! Model-level tests of the rolling upgrade: non-vacuity — the spare really runs version 2, the
+//! handover happens, and version 2 executes updates after it.
+
+mod common;
+
+use stateright::{Checker, Expectation, HasDiscoveries, Model};
+use twosafe_models::fuzzy_copy::model::{self as m, NodeState};
+use twosafe_models::rolling_upgrade::Upgraded;
+use twosafe_models::service::Versions;
+
+type St = m::State<Upgraded>;
+
+#[test]
+fn version_two_takes_over_and_serves() {
+    /// The spare, in version 2, serves and has executed an update after the handover (its
+    /// next SSN is past the one the handover found).
+    fn v2_serves(_: &m::Model<Upgraded>, s: &St) -> bool {
+        let primary_next = match &*s.actor_states[0] {
+            NodeState::Primary(p) => p.next_ssn,
+            _ => return false,
+        };
+        matches!(&*s.actor_states[1], NodeState::Backup(b)
+            if matches!(b.service, Versions::V2(_))
+                && b.serving.is_some()
+                && b.next.is_some_and(|n| n > primary_next))
+    }
+    let cfg = m::Config::from_params(&common::params("rolling-upgrade", &[])).unwrap();
+    assert!(cfg.upgrade);
+    let checker = m::build::<Upgraded>(cfg)
+        .property(Expectation::Sometimes, "v2 serves", v2_serves)
+        .checker()
+        .finish_when(HasDiscoveries::AnyOf(["v2 serves"].into_iter().collect()))
+        .spawn_bfs()
+        .join();
+    assert!(
+        checker.discovery("v2 serves").is_some(),
+        "version 2 never serves"
+    );
+}
