@@ -37,3 +37,14 @@ fn version_two_takes_over_and_serves() {
         "version 2 never serves"
     );
 }
+
+/// The write-ahead rule on the upgrade's paths (the spare saving its copy, its log position,
+/// the handover and each update it serves before the message that announces it leaves), over
+/// the whole state space of the default configuration.
+#[test]
+fn every_reachable_step_saves_before_it_sends() {
+    let cfg = m::Config::from_params(&common::params("rolling-upgrade", &[])).unwrap();
+    let steps =
+        common::assert_saves_before_sends("rolling-upgrade", &m::build::<Upgraded>(cfg), 20_000);
+    assert!(steps > 1_000, "only {steps} steps examined");
+}
