@@ -4,7 +4,7 @@
 
 mod common;
 
-use stateright::{Checker, Expectation, HasDiscoveries, Model};
+use stateright::Expectation;
 use twosafe_models::fragments::dictionary;
 use twosafe_models::fragments::model::{self as m, ActorState};
 use twosafe_models::fragments::node::{Live, NodeState};
@@ -62,17 +62,12 @@ fn takeover_self_repair_and_exclusion_are_reachable() {
         .property(Expectation::Sometimes, "takeover commits", takeover_commit)
         .property(Expectation::Sometimes, "fuzzy self-repair", fuzzy_repair)
         .property(Expectation::Sometimes, "live node excluded", excluded);
-    let names = [
-        "takeover commits",
-        "fuzzy self-repair",
-        "live node excluded",
-    ];
-    let checker = model
-        .checker()
-        .finish_when(HasDiscoveries::AllOf(names.into_iter().collect()))
-        .spawn_bfs()
-        .join();
-    for name in names {
-        assert!(checker.discovery(name).is_some(), "{name} is not reachable");
-    }
+    common::assert_reachable(
+        model,
+        &[
+            "takeover commits",
+            "fuzzy self-repair",
+            "live node excluded",
+        ],
+    );
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use stateright::actor::Id;
-use stateright::{Checker, Expectation, HasDiscoveries, Model};
+use stateright::Expectation;
 use twosafe_models::migration::model::{self as m, NodeState};
 use twosafe_models::migration::planner::Planner;
 use twosafe_models::migration::server::{Role, ServerState};
@@ -68,15 +68,7 @@ fn critical_steps_adoption_and_completion_are_reachable() {
     let model = m::build::<Counter>(config(&[("crash", "source")]))
         .property(Expectation::Sometimes, "critical step in flight", in_flight)
         .property(Expectation::Sometimes, "migration complete", complete);
-    let names = ["critical step in flight", "migration complete"];
-    let checker = model
-        .checker()
-        .finish_when(HasDiscoveries::AllOf(names.into_iter().collect()))
-        .spawn_bfs()
-        .join();
-    for name in names {
-        assert!(checker.discovery(name).is_some(), "{name} is not reachable");
-    }
+    common::assert_reachable(model, &["critical step in flight", "migration complete"]);
 }
 
 #[test]
@@ -98,12 +90,7 @@ fn migrate_all_moves_both_processes() {
         ("reorders", "0"),
     ]))
     .property(Expectation::Sometimes, "both moved", both);
-    let checker = model
-        .checker()
-        .finish_when(HasDiscoveries::AllOf(["both moved"].into_iter().collect()))
-        .spawn_bfs()
-        .join();
-    assert!(checker.discovery("both moved").is_some());
+    common::assert_reachable(model, &["both moved"]);
 }
 
 /// A restarted source learns from the target's answer to its copy that the target holds a

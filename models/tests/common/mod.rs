@@ -25,6 +25,26 @@ pub fn params(name: &str, set: &[(&str, &str)]) -> twosafe_models::params::Param
     p
 }
 
+/// Asserts that every `Sometimes` property named in `names` is reachable in `model` (the
+/// paths a test is about exist: its properties are not vacuous), searching until all are found.
+#[allow(dead_code)]
+pub fn assert_reachable<M>(model: M, names: &[&'static str])
+where
+    M: stateright::Model + Send + Sync + 'static,
+    M::State: Hash + Debug + Clone + PartialEq + Send + Sync,
+    M::Action: Debug + Clone + PartialEq + Send + Sync,
+{
+    use stateright::{Checker, HasDiscoveries};
+    let checker = model
+        .checker()
+        .finish_when(HasDiscoveries::AllOf(names.iter().copied().collect()))
+        .spawn_bfs()
+        .join();
+    for name in names {
+        assert!(checker.discovery(name).is_some(), "{name} is not reachable");
+    }
+}
+
 /// Every state reachable within `limit` states, breadth first.
 #[allow(dead_code)]
 pub fn reachable<A, C, H>(model: &ActorModel<A, C, H>, limit: usize) -> Vec<ActorModelState<A, H>>
