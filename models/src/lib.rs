@@ -7,6 +7,7 @@
 //!
 //! - [`service`]: the replicated application behind the [`service::Service`] trait;
 //! - [`process`]: OPERA's process images (INST, START, TERM) as a service;
+//! - [`accounts`]: TPC-B's account table as N objects (the fuzzy copy's runtime service);
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
 //! - [`migration`]: process migration by the backup mechanism and `migrate_all` (seed 000 §4);
 //! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and self-repair
@@ -19,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod catalogue;
 pub mod fragments;
 pub mod fuzzy_copy;

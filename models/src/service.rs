@@ -77,6 +77,13 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// The keys the models' workload can touch: what a full copy goes through.
     fn key_space() -> Vec<Self::Key>;
 
+    /// Object number `i` of the key space (`None` past its end): a full copy walks the key
+    /// space with this, one object at a time. A large service overrides it so that a copy
+    /// step costs O(1), not O(key space).
+    fn nth_key(i: usize) -> Option<Self::Key> {
+        Self::key_space().get(i).copied()
+    }
+
     /// The state reached from the initial one by applying `ops` in order: how a replica
     /// reinstalls its image from a committed history after a restart.
     fn from_ops<'a>(ops: impl IntoIterator<Item = &'a Self::Op>) -> Self
@@ -429,6 +436,10 @@ where
 
     fn key_space() -> Vec<A::Key> {
         A::key_space()
+    }
+
+    fn nth_key(i: usize) -> Option<A::Key> {
+        A::nth_key(i)
     }
 
     fn spare() -> Self {

@@ -16,8 +16,11 @@
 //! - `opera-overhead` (000 Fig. 5-9): INST, START, TERM on 50 KB process images with no
 //!   backup, a cold and a hot standby, at two database sizes;
 //! - `opera-recovery` (000 Fig. 10): recovering 1000 processes after the primary fails, hot
-//!   and cold standby, and the change-buffer replay serial and parallel.
+//!   and cold standby, and the change-buffer replay serial and parallel;
+//! - `catchup` (002 "new backup", 003 §4): a new backup built by fuzzy copy and log replay of N
+//!   objects under a load (no paper figure: measured against the copy's physical floor).
 
+pub mod catchup;
 pub mod clustra;
 pub mod floors;
 pub mod opera;
@@ -54,6 +57,10 @@ pub const EXPERIMENTS: &[(&str, &str)] = &[
         "opera-recovery",
         "OPERA Fig. 10: time to recover 1000 processes after a server failure",
     ),
+    (
+        "catchup",
+        "a new backup built by fuzzy copy + log replay of N objects under load",
+    ),
 ];
 
 /// How to run an experiment.
@@ -85,6 +92,7 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
         "clustra-takeover" => clustra::takeover(o)?,
         "opera-overhead" => opera::overhead(o)?,
         "opera-recovery" => opera::recovery(o)?,
+        "catchup" => catchup::catchup(o)?,
         _ => {
             let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
             return Err(format!(

@@ -56,7 +56,8 @@ pub struct LocalCluster {
     trace: bool,
 }
 
-fn free_port_pair() -> Result<u16, ChaosError> {
+/// A free loopback port `p` with `p + 1` free as well.
+pub fn free_port_pair() -> Result<u16, ChaosError> {
     for _ in 0..100 {
         let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
         let p = a.local_addr().map_err(io("bind a free port"))?.port();

@@ -1,18 +1,23 @@
-//! The client library: a session is one instance of the model's client role (seed 000 §3.1:
-//! a client id, request sequence numbers, resends on a timer, redirection to a new primary)
-//! hosted like any node, with `submit(op) -> reply` on top. A pipelined client is a window of
-//! sessions with distinct client ids, each with one request outstanding.
+//! The client library: a session is one instance of a model's client role (linear 2PC's, seed
+//! 000 §3.1: a client id, request sequence numbers, resends on a timer, redirection to a new
+//! primary; or the fuzzy copy's, [`crate::runtime::fuzzy`]) hosted like any node, with
+//! `submit(op) -> reply` on top. A pipelined client is a window of sessions with distinct
+//! client ids, each with one request outstanding.
 
 use crate::runtime::config::ClusterConfig;
-use crate::runtime::host::{Event, Host, Setup};
+use crate::runtime::host::{Call, Event, Host, Placement, Setup};
 use crate::runtime::node::placement;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
+use twosafe_models::journaled::Journaled;
 use twosafe_models::linear_2pc::client::Client;
 use twosafe_models::linear_2pc::model::{Node, NodeState};
 use twosafe_models::service::Service;
+use twosafe_models::stateright::actor::{Actor, Out};
 
 /// Why a request got no reply.
 #[derive(Debug, Error)]
@@ -40,19 +45,93 @@ pub enum ClientError {
 
 type Pending<R> = Arc<Mutex<Option<oneshot::Sender<R>>>>;
 
-/// One client session (one request outstanding at a time).
-pub struct Session<S: Service> {
+/// A protocol's client role as the library hosts it: how an operation is handed to the role
+/// (one step of the Actor), and what it has been answered so far.
+pub trait ClientRole: Actor + Send + Sized + 'static {
+    /// An operation of the replicated service.
+    type Op: Send + 'static;
+    /// Its reply.
+    type Reply: Clone + Send + 'static;
+
+    /// How many requests the client has been answered, and the last reply (`None` if the
+    /// state is not a client's).
+    fn answered(state: &Self::State) -> Option<(usize, Option<&Self::Reply>)>;
+
+    /// The step that sends `op` as the client's next request.
+    fn submit(&self, state: &Self::State, op: Self::Op, o: &mut Out<Self>) -> Option<Self::State>;
+}
+
+/// Implements [`ClientRole`] for a protocol's `Node<S>` (with its `NodeState<S>`) whose client
+/// role has `submit(state, op, out)` and whose client state keeps its `replies` in order.
+macro_rules! client_role {
+    ($node:ident, $state:ident) => {
+        impl<S: $crate::models::service::Service> $crate::runtime::client::ClientRole for $node<S> {
+            type Op = S::Op;
+            type Reply = S::Reply;
+
+            fn answered(state: &$state<S>) -> Option<(usize, Option<&S::Reply>)> {
+                match state {
+                    $state::Client(c) => Some((c.replies.len(), c.replies.back())),
+                    _ => None,
+                }
+            }
+
+            fn submit(
+                &self,
+                state: &$state<S>,
+                op: S::Op,
+                o: &mut $crate::models::stateright::actor::Out<Self>,
+            ) -> Option<$state<S>> {
+                match (self, state) {
+                    ($node::Client(c), $state::Client(st)) => {
+                        c.submit(st, op, o).map($state::Client)
+                    }
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+pub(crate) use client_role;
+
+client_role!(Node, NodeState);
+
+/// One client session of a linear-2PC cluster.
+pub type Session<S> = HostedSession<Node<S>>;
+
+/// One client session (one request outstanding at a time) of any protocol's client role.
+pub struct HostedSession<A: ClientRole> {
     id: usize,
-    events: mpsc::Sender<Event<Node<S>>>,
-    pending: Pending<S::Reply>,
+    events: mpsc::Sender<Event<A>>,
+    pending: Pending<A::Reply>,
     deadline: Duration,
 }
 
-impl<S: Service> Session<S> {
-    /// Opens session `id` (a client id of `cfg`) to the cluster; `index` is its number in the
-    /// workload. Must be called inside a tokio runtime.
+impl<S: Service> HostedSession<Node<S>> {
+    /// Opens session `id` (a client id of `cfg`) to the cluster. Must be called inside a tokio
+    /// runtime.
     pub fn open(cfg: &ClusterConfig, id: usize) -> Result<Session<S>, ClientError> {
         let place = placement(cfg, id);
+        let index = id.saturating_sub(place.clients.start);
+        let actor = Node::<S>::Client(Client::new(cfg.model_config(), index));
+        let deadline =
+            Duration::from_millis(cfg.resend_ms.saturating_mul(100)).max(Duration::from_secs(10));
+        HostedSession::start(actor, &place, deadline)
+    }
+}
+
+impl<A> HostedSession<A>
+where
+    A: ClientRole,
+    A::Msg: Serialize + DeserializeOwned + Send + 'static,
+    A::Timer: Serialize + Send + 'static,
+    A::State: Send,
+    A::Storage: Journaled + Send,
+{
+    /// Starts the client role `actor` as node `place.id` (one of `place.clients`); a request
+    /// without a reply after `deadline` fails. Must be called inside a tokio runtime.
+    pub fn start(actor: A, place: &Placement, deadline: Duration) -> Result<Self, ClientError> {
+        let id = place.id;
         if !place.clients.contains(&id) {
             return Err(ClientError::UnknownId {
                 id,
@@ -60,35 +139,33 @@ impl<S: Service> Session<S> {
                 end: place.clients.end,
             });
         }
-        let pending: Pending<S::Reply> = Arc::default();
+        let pending: Pending<A::Reply> = Arc::default();
         let seen = Arc::new(Mutex::new(0usize));
         let p = pending.clone();
-        let observer = Box::new(move |s: &NodeState<S>| {
-            if let NodeState::Client(c) = s {
+        let observer = Box::new(move |s: &A::State| {
+            if let Some((count, last)) = A::answered(s) {
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                if c.replies.len() > *seen {
-                    *seen = c.replies.len();
+                if count > *seen {
+                    *seen = count;
                     let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let (Some(w), Some(r)) = (waiter, c.replies.back()) {
+                    if let (Some(w), Some(r)) = (waiter, last) {
                         let _ = w.send(r.clone());
                     }
                 }
             }
         });
-        let actor = Node::<S>::Client(Client::new(cfg.model_config(), id - place.clients.start));
         let setup = Setup {
             observer: Some(observer),
             ..Setup::default()
         };
         let (host, events, rx) =
-            Host::start(actor, &place, setup).map_err(|_| ClientError::Stopped)?;
+            Host::start(actor, place, setup).map_err(|_| ClientError::Stopped)?;
         tokio::spawn(host.run(rx));
-        Ok(Session {
+        Ok(HostedSession {
             id,
             events,
             pending,
-            deadline: Duration::from_millis(cfg.resend_ms.saturating_mul(100))
-                .max(Duration::from_secs(10)),
+            deadline,
         })
     }
 
@@ -98,7 +175,7 @@ impl<S: Service> Session<S> {
     }
 
     /// Sends `op` and waits for its reply (resent and redirected as the protocol says).
-    pub async fn submit(&self, op: S::Op) -> Result<S::Reply, ClientError> {
+    pub async fn submit(&self, op: A::Op) -> Result<A::Reply, ClientError> {
         let (tx, rx) = oneshot::channel();
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,14 +184,7 @@ impl<S: Service> Session<S> {
             }
             *p = Some(tx);
         }
-        let call = Box::new(
-            move |a: &Node<S>, s: &NodeState<S>, o: &mut _| match (a, s) {
-                (Node::Client(c), NodeState::Client(st)) => {
-                    c.submit(st, op, o).map(NodeState::Client)
-                }
-                _ => None,
-            },
-        );
+        let call: Call<A> = Box::new(move |a: &A, s: &A::State, o: &mut Out<A>| a.submit(s, op, o));
         self.events
             .send(Event::Call(call))
             .await

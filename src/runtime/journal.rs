@@ -165,13 +165,13 @@ impl<D: Journaled> Journal<D> {
     pub fn save(&mut self, value: &D) {
         match &mut self.last {
             Some(prev) => {
-                // O(change): the change is encoded, then applied to our copy of the last save
-                // (never a clone of the whole value).
+                // O(change): the change is encoded, then our copy of the last save moves on
+                // (by applying it, or by sharing a persistent value: never a deep clone).
                 let change = value.change_from(prev);
                 let record: Record<&D, &D::Change> = Record::Change(&change);
                 let payload = postcard::to_allocvec(&record).unwrap_or_default();
                 frame(&payload, &mut self.buf);
-                prev.apply(change);
+                prev.advance(change, value);
             }
             None => {
                 let record: Record<&D, &D::Change> = Record::Snapshot(value);

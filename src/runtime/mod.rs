@@ -6,7 +6,8 @@
 //! - [`config`]: the cluster configuration file;
 //! - [`node`]: a linear-2PC server process (`twosafe node`) and a local cluster;
 //! - [`chaos`]: a local cluster under load and kill -9, its history judged (`twosafe chaos`);
-//! - [`client`]: the client library, driving the model's client role;
+//! - [`client`]: the client library, driving a model's client role;
+//! - [`fuzzy`]: the fuzzy-copy protocol's primary, new backup and clients hosted on loopback;
 //! - [`conform`]: step traces and their replay through the model (`twosafe conform`);
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
@@ -14,6 +15,7 @@ pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod conform;
+pub mod fuzzy;
 pub mod host;
 pub mod journal;
 pub mod load;

@@ -41,14 +41,14 @@ pub enum Msg<Op, Reply, Key, Object> {
     /// A client's request `seq`.
     Request {
         /// The client's sequence number.
-        seq: u8,
+        seq: u64,
         /// The operation.
         op: Op,
     },
     /// The reply to `seq`.
     Reply {
         /// The request answered.
-        seq: u8,
+        seq: u64,
         /// The reply.
         reply: Reply,
     },
@@ -63,7 +63,7 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// Its value (`None`: absent).
         object: Option<Object>,
         /// The SSN of the last update it reflects.
-        generation: u8,
+        generation: u64,
     },
     /// The backup installed object `key` of copy `attempt`.
     CopyAck {
@@ -79,25 +79,25 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// The copy attempt.
         attempt: u8,
         /// The SSN noted when the copy began.
-        noted: u8,
+        noted: u64,
     },
     /// Log entry `ssn` (catch-up replay, then normal checkpointing).
     Log {
         /// The service sequence number.
-        ssn: u8,
+        ssn: u64,
         /// The logical operation.
         op: Op,
     },
     /// The backup has applied or skipped every entry before `next`.
     LogAck {
         /// The next SSN the backup needs.
-        next: u8,
+        next: u64,
     },
     /// Rolling upgrade: the primary (old version) hands the process over to its current backup
     /// (new version) and retires; the message table goes with it.
     Handover {
         /// Every client's last answered request and its reply.
-        table: Vec<(stateright::actor::Id, u8, Reply)>,
+        table: Vec<(stateright::actor::Id, u64, Reply)>,
     },
     /// To a client: the process now runs on the other server (sent by a retired primary).
     Moved,
@@ -106,6 +106,6 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// Its incarnation (restart count): an older one's rejoin is stale.
         incarnation: u8,
         /// The next SSN it needs.
-        next: Option<u8>,
+        next: Option<u64>,
     },
 }

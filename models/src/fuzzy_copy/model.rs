@@ -184,7 +184,9 @@ impl Config {
 }
 
 /// Timers.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[derive(
+    Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize,
+)]
 pub enum Timer {
     /// A client resends.
     Resend,
@@ -192,7 +194,9 @@ pub enum Timer {
     Handover,
 }
 
-/// A client: its requests in order, one outstanding, resent within a budget.
+/// A client: its requests in order, one outstanding, resent within a budget. In the models the
+/// requests are the service's fixed workload; hosted by the runtime, they are the operations
+/// submitted to it ([`Client::submit`]).
 #[derive(Clone, Debug)]
 pub struct Client<S> {
     cfg: Config,
@@ -202,69 +206,93 @@ pub struct Client<S> {
 
 /// A client's state: the replies received and the resends left.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct ClientState<Reply> {
-    /// Replies, in request order.
-    pub replies: Vec<Reply>,
+pub struct ClientState<Op: Clone, Reply: Clone> {
+    /// Replies, in request order (persistent: a hosted client answers thousands).
+    pub replies: imbl::Vector<Reply>,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
     /// The server it sends to: 0, or 1 once told `Moved` (rolling upgrade).
     pub server: u8,
+    /// A submitted operation waiting for its reply (hosted clients; `None` in the models).
+    pub submitted: Option<Op>,
 }
 
+type Cs<S> = ClientState<<S as Service>::Op, <S as Service>::Reply>;
+
 impl<S: Service> Client<S> {
-    fn send_next(&self, s: &ClientState<S::Reply>, o: &mut Out<Node<S>>) {
+    /// Client number `index` of configuration `cfg`.
+    pub fn new(cfg: Config, index: usize) -> Self {
+        Client {
+            cfg,
+            index,
+            _s: PhantomData,
+        }
+    }
+
+    /// The outstanding request: the submitted operation, or the workload's next one.
+    fn outstanding(&self, s: &Cs<S>) -> Option<(u64, S::Op)> {
         let seq = s.replies.len();
-        if seq < self.cfg.requests {
-            o.send(
-                Id::from(usize::from(s.server)),
-                Msg::Request {
-                    seq: seq as u8,
-                    op: S::workload(self.index, seq),
-                },
-            );
+        match &s.submitted {
+            Some(op) => Some((seq as u64, op.clone())),
+            None => (seq < self.cfg.requests).then(|| (seq as u64, S::workload(self.index, seq))),
+        }
+    }
+
+    /// Sends the outstanding request (if any) and arms the resend timer.
+    fn send_next(&self, s: &Cs<S>, o: &mut Out<Node<S>>) {
+        if let Some((seq, op)) = self.outstanding(s) {
+            o.send(Id::from(usize::from(s.server)), Msg::Request { seq, op });
             if s.resends_left > 0 {
                 o.set_timer(Timer::Resend, model_timeout());
             }
         }
     }
-}
 
-impl<S: Service> Client<S> {
     /// Sends the first request.
-    pub fn on_start(
-        &self,
-        _: Id,
-        _: &Option<BackupState<S>>,
-        o: &mut Out<Node<S>>,
-    ) -> ClientState<S::Reply> {
+    pub fn on_start(&self, _: Id, _: &Option<BackupState<S>>, o: &mut Out<Node<S>>) -> Cs<S> {
         let s = ClientState {
-            replies: Vec::new(),
+            replies: imbl::Vector::new(),
             resends_left: self.cfg.resends,
             server: 0,
+            submitted: None,
         };
         self.send_next(&s, o);
         s
     }
 
+    /// A hosted client's request: `op` is sent as the next request unless one is outstanding.
+    pub fn submit(&self, s: &Cs<S>, op: S::Op, o: &mut Out<Node<S>>) -> Option<Cs<S>> {
+        if self.outstanding(s).is_some() {
+            return None;
+        }
+        let n = ClientState {
+            submitted: Some(op),
+            resends_left: self.cfg.resends,
+            ..s.clone()
+        };
+        self.send_next(&n, o);
+        Some(n)
+    }
+
     /// Takes the reply to the outstanding request and sends the next.
     pub fn on_msg(
         &self,
-        s: &ClientState<S::Reply>,
+        s: &Cs<S>,
         _: Id,
         msg: Msg<S::Op, S::Reply, S::Key, S::Object>,
         o: &mut Out<Node<S>>,
-    ) -> Option<ClientState<S::Reply>> {
+    ) -> Option<Cs<S>> {
+        let (seq, _) = self.outstanding(s)?;
         match msg {
-            Msg::Reply { seq, reply }
-                if usize::from(seq) == s.replies.len() && s.replies.len() < self.cfg.requests =>
-            {
+            Msg::Reply { seq: r, reply } if r == seq => {
                 let mut n = s.clone();
-                n.replies.push(reply);
+                n.replies.push_back(reply);
                 n.resends_left = self.cfg.resends;
+                n.submitted = None;
                 self.send_next(&n, o);
                 Some(n)
             }
-            Msg::Moved if s.server == 0 && s.replies.len() < self.cfg.requests => {
+            Msg::Moved if s.server == 0 => {
                 let n = ClientState {
                     server: 1,
                     ..s.clone()
@@ -277,25 +305,14 @@ impl<S: Service> Client<S> {
     }
 
     /// Resends the outstanding request, within the budget.
-    pub fn on_timeout(
-        &self,
-        s: &ClientState<S::Reply>,
-        _: &Timer,
-        o: &mut Out<Node<S>>,
-    ) -> Option<ClientState<S::Reply>> {
-        if s.resends_left == 0 || s.replies.len() >= self.cfg.requests {
+    pub fn on_timeout(&self, s: &Cs<S>, _: &Timer, o: &mut Out<Node<S>>) -> Option<Cs<S>> {
+        if s.resends_left == 0 {
             return None;
         }
+        let (seq, op) = self.outstanding(s)?;
         let mut n = s.clone();
         n.resends_left -= 1;
-        let seq = n.replies.len();
-        o.send(
-            Id::from(usize::from(n.server)),
-            Msg::Request {
-                seq: seq as u8,
-                op: S::workload(self.index, seq),
-            },
-        );
+        o.send(Id::from(usize::from(n.server)), Msg::Request { seq, op });
         if n.resends_left > 0 {
             o.set_timer(Timer::Resend, model_timeout());
         }
@@ -307,7 +324,7 @@ crate::protocol_node! {
     msg = Msg<S::Op, S::Reply, S::Key, S::Object>, timer = Timer, storage = BackupState<S>;
     Primary(Primary<S>, PrimaryState<S>, "primary"),
     Backup(Backup<S>, BackupState<S>, "backup"),
-    Client(Client<S>, ClientState<S::Reply>, "client"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }
 
 /// The client-visible history (recorded in the rolling upgrade only).
@@ -327,7 +344,7 @@ fn record_out<S: Service>(
 ) -> Option<History<S>> {
     match env.msg {
         Msg::Request { seq, op } if cfg.upgrade && usize::from(env.src) >= SERVERS => {
-            h.invoke(env.src, u32::from(*seq), op)
+            h.invoke(env.src, *seq as u32, op)
         }
         _ => None,
     }
@@ -336,7 +353,7 @@ fn record_out<S: Service>(
 fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
     match env.msg {
         Msg::Reply { seq, reply } if cfg.upgrade && usize::from(env.dst) >= SERVERS => {
-            h.ret(env.dst, u32::from(*seq), reply)
+            h.ret(env.dst, *seq as u32, reply)
         }
         _ => None,
     }
@@ -391,13 +408,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actor(Node::Primary(Primary::new(cfg.clone())))
         .actor(Node::Backup(Backup::new(cfg.clone())))
-        .actors((0..cfg.clients).map(|k| {
-            Node::Client(Client {
-                cfg: cfg.clone(),
-                index: k,
-                _s: PhantomData,
-            })
-        }))
+        .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
         .init_network(net)
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))

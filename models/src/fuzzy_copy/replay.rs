@@ -8,17 +8,17 @@
 //! generation, so nothing is applied twice and nothing is missed.
 
 use crate::service::Service;
-use std::collections::BTreeMap;
-
-/// Object generations: the SSN of the last update applied to each object.
-pub type Generations<K> = BTreeMap<K, u8>;
+/// Object generations: the SSN of the last update applied to each object. A persistent map
+/// (`imbl`): a role's state is copied at every step, and a copy must share, not duplicate, the
+/// generations of every object.
+pub type Generations<K> = imbl::OrdMap<K, u64>;
 
 /// Applies log entry `ssn: op` to a replica, skipping it if `filter` is on and the object
 /// already reflects it. Returns whether it was applied.
 pub fn replay<S: Service>(
     replica: &mut S,
     gens: &mut Generations<S::Key>,
-    ssn: u8,
+    ssn: u64,
     op: &S::Op,
     filter: bool,
 ) -> bool {
@@ -35,7 +35,7 @@ pub fn replay<S: Service>(
 pub fn execute<S: Service>(
     primary: &mut S,
     gens: &mut Generations<S::Key>,
-    ssn: u8,
+    ssn: u64,
     op: &S::Op,
 ) -> S::Reply {
     let reply = primary.apply(op);
@@ -53,9 +53,26 @@ pub fn copy_object<S: Service>(
     to_gens: &mut Generations<S::Key>,
     key: &S::Key,
 ) {
-    to.set_object(key, from.object(key));
-    match from_gens.get(key) {
-        Some(g) => to_gens.insert(*key, *g),
+    install_object(
+        to,
+        to_gens,
+        key,
+        from.object(key),
+        from_gens.get(key).copied(),
+    );
+}
+
+/// Installs a copied object at a replica with its generation (`None`: no label).
+pub fn install_object<S: Service>(
+    to: &mut S,
+    to_gens: &mut Generations<S::Key>,
+    key: &S::Key,
+    object: Option<S::Object>,
+    generation: Option<u64>,
+) {
+    to.set_object(key, object);
+    match generation {
+        Some(g) => to_gens.insert(*key, g),
         None => to_gens.remove(key),
     };
 }
@@ -80,22 +97,22 @@ mod tests {
         let mut bgens = Generations::new();
         // The copy starts after `start` updates: the noted log position is SSN start + 1.
         let start = copy_after.iter().copied().min().unwrap_or(0).min(ops.len());
-        let noted = start as u8 + 1;
+        let noted = start as u64 + 1;
         for (i, op) in ops.iter().enumerate() {
             for (k, after) in keys.iter().zip(copy_after) {
                 if *after == i {
                     copy_object(&primary, &pgens, &mut backup, &mut bgens, k);
                 }
             }
-            execute(&mut primary, &mut pgens, i as u8 + 1, op);
+            execute(&mut primary, &mut pgens, i as u64 + 1, op);
         }
         for (k, after) in keys.iter().zip(copy_after) {
             if *after >= ops.len() {
                 copy_object(&primary, &pgens, &mut backup, &mut bgens, k);
             }
         }
-        for (i, op) in ops.iter().enumerate().skip(usize::from(noted) - 1) {
-            replay(&mut backup, &mut bgens, i as u8 + 1, op, filter);
+        for (i, op) in ops.iter().enumerate().skip(noted as usize - 1) {
+            replay(&mut backup, &mut bgens, i as u64 + 1, op, filter);
         }
         (primary, backup)
     }

@@ -7,9 +7,13 @@
 //! table holds the last `table` log entries only (it is recycled).
 
 use super::model::{Config, Node, Timer, Variant};
-use super::replay::{copy_object, execute, replay, Generations};
+use super::replay::{execute, install_object, replay, Generations};
 use super::Msg;
+use crate::journaled::Journaled;
 use crate::service::Service;
+use imbl::ordmap::DiffItem;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -24,19 +28,19 @@ pub enum Phase {
     /// Object number `key` of the key space is in flight; the log is replayed from `noted`.
     Copying {
         /// The SSN noted when the copy began.
-        noted: u8,
-        /// The object in flight.
-        key: u8,
+        noted: u64,
+        /// The object in flight (its number in the key space).
+        key: u32,
     },
     /// Replaying the log: entry `acked` is the one in flight (or next to send).
     Shipping {
         /// The next SSN the backup needs.
-        acked: u8,
+        acked: u64,
     },
     /// The last entry is shipped; intake is paused until the backup acks everything before `upto`.
     Paused {
         /// One past the last SSN shipped.
-        upto: u8,
+        upto: u64,
     },
     /// The backup is current: normal checkpointing.
     Current,
@@ -50,15 +54,16 @@ pub struct PrimaryState<S: Service> {
     /// Object generations.
     pub gens: Generations<S::Key>,
     /// The next SSN (SSNs start at 1; generation 0 means never updated).
-    pub next_ssn: u8,
-    /// The retained log entries (the last `table` ones).
-    pub history: Vec<(u8, S::Op)>,
+    pub next_ssn: u64,
+    /// The retained log entries (the last `table` ones, consecutive SSNs), persistent (`imbl`)
+    /// so that the state's copy at each step shares them.
+    pub history: imbl::Vector<(u64, S::Op)>,
     /// The message table: the last answered request of each client and its reply.
-    pub answered: BTreeMap<Id, (u8, S::Reply)>,
+    pub answered: BTreeMap<Id, (u64, S::Reply)>,
     /// Building the backup.
     pub phase: Phase,
     /// An update waiting for the backup's ack (normal checkpointing).
-    pub pending: Option<(Id, u8, S::Reply, u8)>,
+    pub pending: Option<(Id, u64, S::Reply, u64)>,
     /// The number of the current (or last) copy attempt.
     pub attempt: u8,
     /// The backup incarnation the primary is serving.
@@ -68,20 +73,89 @@ pub struct PrimaryState<S: Service> {
 }
 
 /// The backup's state; all of it is durable.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S: Serialize, S::Key: Serialize",
+    deserialize = "S: DeserializeOwned, S::Key: DeserializeOwned"
+))]
 pub struct BackupState<S: Service> {
     /// The replica.
     pub service: S,
     /// Its object generations.
     pub gens: Generations<S::Key>,
     /// The next SSN it needs; `None` while a copy is incomplete.
-    pub next: Option<u8>,
+    pub next: Option<u64>,
     /// The copy attempt it is installing or installed.
     pub attempt: u8,
     /// Restarts so far.
     pub restarts: u8,
     /// Rolling upgrade: after the handover the backup is the primary, with this message table.
-    pub serving: Option<BTreeMap<Id, (u8, S::Reply)>>,
+    pub serving: Option<BTreeMap<Id, (u64, S::Reply)>>,
+}
+
+/// A save of the backup as a change: the objects and generations that changed (found by
+/// diffing persistent maps, which skips the parts they share), the scalars whole, and the
+/// message table only when it changed.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "S::Change: Serialize, S::Key: Serialize",
+    deserialize = "S::Change: DeserializeOwned, S::Key: DeserializeOwned"
+))]
+pub struct BackupChange<S: Service + Journaled> {
+    service: S::Change,
+    gens: Vec<(S::Key, Option<u64>)>,
+    next: Option<u64>,
+    attempt: u8,
+    restarts: u8,
+    #[allow(clippy::type_complexity)]
+    serving: Option<Option<BTreeMap<Id, (u64, S::Reply)>>>,
+}
+
+impl<S> Journaled for BackupState<S>
+where
+    S: Service + Journaled,
+    S::Key: Serialize + DeserializeOwned,
+{
+    type Change = BackupChange<S>;
+
+    fn change_from(&self, prev: &Self) -> BackupChange<S> {
+        BackupChange {
+            service: self.service.change_from(&prev.service),
+            gens: prev
+                .gens
+                .diff(&self.gens)
+                .map(|d| match d {
+                    DiffItem::Add(k, g) | DiffItem::Update { new: (k, g), .. } => (*k, Some(*g)),
+                    DiffItem::Remove(k, _) => (*k, None),
+                })
+                .collect(),
+            next: self.next,
+            attempt: self.attempt,
+            restarts: self.restarts,
+            serving: (self.serving != prev.serving).then(|| self.serving.clone()),
+        }
+    }
+
+    fn apply(&mut self, c: BackupChange<S>) {
+        Journaled::apply(&mut self.service, c.service);
+        for (k, g) in c.gens {
+            match g {
+                Some(g) => self.gens.insert(k, g),
+                None => self.gens.remove(&k),
+            };
+        }
+        self.next = c.next;
+        self.attempt = c.attempt;
+        self.restarts = c.restarts;
+        if let Some(serving) = c.serving {
+            self.serving = serving;
+        }
+    }
+
+    /// The replica and the generations are persistent maps: share `next` (O(1)).
+    fn advance(&mut self, _: BackupChange<S>, next: &Self) {
+        *self = next.clone();
+    }
 }
 
 /// The primary actor.
@@ -117,7 +191,7 @@ impl<S: Service> Primary<S> {
             service: S::default(),
             gens: Generations::new(),
             next_ssn: 1,
-            history: Vec::new(),
+            history: imbl::Vector::new(),
             answered: BTreeMap::new(),
             phase: Phase::Current,
             pending: None,
@@ -133,8 +207,10 @@ impl<S: Service> Primary<S> {
     }
 
     /// Sends object number `key` of the key space as it is now (the copy is fuzzy).
-    fn copy(&self, n: &mut PrimaryState<S>, noted: u8, key: u8, o: &mut O<S>) {
-        let k = S::key_space()[usize::from(key)];
+    fn copy(&self, n: &mut PrimaryState<S>, noted: u64, key: u32, o: &mut O<S>) {
+        let Some(k) = S::nth_key(key as usize) else {
+            return; // an empty key space: nothing to copy
+        };
         o.send(
             Id::from(BACKUP),
             Msg::CopyObject {
@@ -183,12 +259,18 @@ impl<S: Service> Primary<S> {
         })
     }
 
-    fn holds(n: &PrimaryState<S>, ssn: u8) -> Option<&S::Op> {
-        n.history.iter().find(|(s, _)| *s == ssn).map(|(_, op)| op)
+    /// Log entry `ssn` if the history table still holds it (its SSNs are consecutive).
+    fn holds(n: &PrimaryState<S>, ssn: u64) -> Option<&S::Op> {
+        let first = n.history.front()?.0;
+        let i = usize::try_from(ssn.checked_sub(first)?).ok()?;
+        n.history
+            .get(i)
+            .filter(|(s, _)| *s == ssn)
+            .map(|(_, op)| op)
     }
 
     /// Ships log entry `ssn` (or finishes catch-up when there is none left).
-    fn ship(&self, n: &mut PrimaryState<S>, ssn: u8, o: &mut O<S>) {
+    fn ship(&self, n: &mut PrimaryState<S>, ssn: u64, o: &mut O<S>) {
         if ssn >= n.next_ssn {
             n.phase = Phase::Current;
             return;
@@ -250,11 +332,11 @@ impl<S: Service> Primary<S> {
                 let Phase::Copying { noted, key: k } = s.phase else {
                     return None;
                 };
-                if attempt != s.attempt || S::key_space()[usize::from(k)] != key {
+                if attempt != s.attempt || S::nth_key(k as usize) != Some(key) {
                     return None; // an ack from an earlier attempt
                 }
                 let mut n = s.clone();
-                if usize::from(k) + 1 < S::key_space().len() {
+                if S::nth_key(k as usize + 1).is_some() {
                     self.copy(&mut n, noted, k + 1, o);
                 } else {
                     o.send(
@@ -277,7 +359,7 @@ impl<S: Service> Primary<S> {
                 }
                 let mut n = s.clone();
                 n.incarnation = incarnation;
-                let oldest = n.history.first().map_or(n.next_ssn, |(ssn, _)| *ssn);
+                let oldest = n.history.front().map_or(n.next_ssn, |(ssn, _)| *ssn);
                 match next {
                     Some(need) if need >= n.next_ssn => n.phase = Phase::Current,
                     Some(need) if need >= oldest => self.ship(&mut n, need, o),
@@ -314,7 +396,7 @@ impl<S: Service> Primary<S> {
         &self,
         s: &PrimaryState<S>,
         client: Id,
-        seq: u8,
+        seq: u64,
         op: S::Op,
         o: &mut O<S>,
     ) -> Option<PrimaryState<S>> {
@@ -359,9 +441,9 @@ impl<S: Service> Primary<S> {
         let ssn = n.next_ssn;
         n.next_ssn += 1;
         let reply = execute(&mut n.service, &mut n.gens, ssn, &op);
-        n.history.push((ssn, op.clone()));
+        n.history.push_back((ssn, op.clone()));
         if n.history.len() > self.cfg.table {
-            n.history.remove(0); // recycle the oldest entry
+            n.history.pop_front(); // recycle the oldest entry
         }
         if n.phase == Phase::Current {
             n.pending = Some((client, seq, reply, ssn));
@@ -482,10 +564,7 @@ impl<S: Service> Backup<S> {
                 object,
                 generation,
             } if incarnation == s.restarts && attempt >= s.attempt => {
-                let mut from = S::spare();
-                from.set_object(&key, object);
-                let gens = Generations::from([(key, generation)]);
-                copy_object(&from, &gens, &mut n.service, &mut n.gens, &key);
+                install_object(&mut n.service, &mut n.gens, &key, object, Some(generation));
                 n.attempt = attempt;
                 n.next = None; // the copy is incomplete until CopyDone
                 o.save(n.clone());

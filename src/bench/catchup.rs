@@ -1,0 +1,399 @@
+//! `catchup`: a new backup built by fuzzy copy plus log replay of N objects while a load runs
+//! (seed 002, "new backup"; seed 003 §4, fuzzy replica production and catch-up). The model's
+//! fuzzy-copy roles run for real ([`crate::runtime::fuzzy`]): a primary holding `N` TPC-B
+//! account rows ([`Accounts`]) serves a paced client load from the start while it copies every
+//! row to a new, empty backup (one object per round trip, each saved by the backup before its
+//! ack), replays the log from the SSN it noted (the backup skips entries its copied rows
+//! already reflect), pauses intake for the last entry, and then checkpoints every update
+//! (2-safe). Measured: the time to copy, to catch up and to be current; the load's throughput
+//! and latency during the build and after it. At the end the backup's logical state is
+//! compared with the primary's (the digests must be equal, or the run fails).
+//!
+//! The papers publish no figure for this (ClustRa's §7 lists fuzzy replica production as work
+//! in progress), so the report has no paper row: its reference is the physical floor of the
+//! protocol's copy, one loopback round trip per object (plus one forced write in fsync mode).
+
+use super::plot::{self, Plot, Series};
+use super::report::{Kind, Metrics, Ratio, Report, Row};
+use super::target::{mode, runtime};
+use super::{new_report, Options, Progress};
+use crate::runtime::config::Durability;
+use crate::runtime::fuzzy::{self, Role, Server};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use twosafe_models::accounts::Accounts;
+use twosafe_models::fuzzy_copy::model::NodeState;
+use twosafe_models::fuzzy_copy::server::Phase;
+use twosafe_models::service::Service;
+
+/// Client sessions sharing the offered load.
+const SESSIONS: usize = 4;
+/// Log entries the primary's history table keeps: enough that the replay never finds its
+/// start recycled (a recycled table would start the copy over).
+const TABLE: usize = 1 << 22;
+
+/// The primary's phase changes, timed from the run's start: (seconds, phase, next SSN).
+type Phases = Arc<Mutex<Vec<(f64, &'static str, u64)>>>;
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Copying { .. } => "copy",
+        Phase::Shipping { .. } => "replay",
+        Phase::Paused { .. } => "pause",
+        Phase::Current => "current",
+    }
+}
+
+fn first(phases: &[(f64, &'static str, u64)], name: &str) -> Option<(f64, u64)> {
+    phases
+        .iter()
+        .find(|(_, p, _)| *p == name)
+        .map(|(t, _, ssn)| (*t, *ssn))
+}
+
+/// Every request's (completion time s, latency ms).
+type Timeline = Vec<(f64, f64)>;
+/// What one run measured: its metrics and its timeline.
+type RunOut = (Metrics, Timeline);
+
+/// One build of a new backup of `N` rows under `rate` requests/s, the load going on for
+/// `after` seconds once the backup is current.
+fn one_run<const N: u32>(
+    o: &Options,
+    durability: Durability,
+    rate: f64,
+    after: f64,
+) -> Result<RunOut, String> {
+    let dir = o.work.join("catchup");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let port = crate::runtime::chaos::free_port_pair().map_err(|e| e.to_string())?;
+    let servers = [
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        std::net::SocketAddr::from(([127, 0, 0, 1], port + 1)),
+    ];
+    let cfg = fuzzy::model_config(TABLE);
+    let phases: Phases = Arc::default();
+    let t0 = Instant::now();
+    let seen = phases.clone();
+    let observer = Box::new(move |s: &NodeState<Accounts<N>>| {
+        if let NodeState::Primary(p) = s {
+            let name = phase_name(p.phase);
+            let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if v.last().map(|x| x.1) != Some(name) {
+                v.push((t0.elapsed().as_secs_f64(), name, p.next_ssn));
+            }
+        }
+    });
+    let primary = Server::<Accounts<N>>::start(
+        Role::Primary,
+        fuzzy::placement(servers, 0, SESSIONS),
+        cfg.clone(),
+        &dir,
+        durability,
+        Some(observer),
+    )
+    .map_err(|e| e.to_string())?;
+    let backup = Server::<Accounts<N>>::start(
+        Role::Backup,
+        fuzzy::placement(servers, 1, SESSIONS),
+        cfg.clone(),
+        &dir.join("backup"),
+        durability,
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    let limit = if o.smoke { 60.0 } else { 600.0 };
+    let rt = runtime()?;
+    let done: Vec<(f64, f64)> = rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for k in 0..SESSIONS {
+            let place = fuzzy::placement(servers, 2 + k, SESSIONS);
+            let s =
+                fuzzy::session::<Accounts<N>>(&place, cfg.clone()).map_err(|e| e.to_string())?;
+            let stop = stop.clone();
+            // Session k sends at t0 + (j·SESSIONS + k)/rate: together, `rate` requests a second.
+            tasks.push(tokio::spawn(async move {
+                let mut out = Vec::new();
+                let mut j = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let at = t0 + Duration::from_secs_f64((j * SESSIONS + k) as f64 / rate);
+                    tokio::time::sleep_until(at.into()).await;
+                    let sent = Instant::now();
+                    s.submit(Accounts::<N>::workload(k, j))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    out.push((
+                        t0.elapsed().as_secs_f64(),
+                        sent.elapsed().as_secs_f64() * 1000.0,
+                    ));
+                    j += 1;
+                }
+                s.close().await;
+                Ok::<_, String>(out)
+            }));
+        }
+        // Wait for the backup to be current, then let the load run on `after` seconds.
+        let current = loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let t = t0.elapsed().as_secs_f64();
+            let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some((tc, _)) = first(&v, "current") {
+                break Ok(tc);
+            }
+            if t > limit {
+                break Err(format!(
+                    "the backup of {N} objects was not current after {limit} s (phases: {v:?})"
+                ));
+            }
+        };
+        let current = match current {
+            Ok(tc) => tc,
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        let end = t0 + Duration::from_secs_f64(current + after);
+        tokio::time::sleep_until(end.into()).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.map_err(|e| e.to_string())??);
+        }
+        Ok(all)
+    })?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let p = primary.stop().map_err(|e| e.to_string())?;
+    let b = backup.stop().map_err(|e| e.to_string())?;
+    let (NodeState::Primary(p), NodeState::Backup(b)) = (p, b) else {
+        return Err("the servers stopped in unexpected roles".into());
+    };
+    if p.phase != Phase::Current || p.pending.is_some() {
+        return Err(format!(
+            "the primary ended with phase {:?} and an update in flight: {}",
+            p.phase,
+            p.pending.is_some()
+        ));
+    }
+    if p.service.digest() != b.service.digest() || b.service.len() != N as usize {
+        return Err(format!(
+            "after catch-up the backup's {} rows differ from the primary's {} (digests {:x} and \
+             {:x}): a protocol or runtime bug",
+            b.service.len(),
+            p.service.len(),
+            b.service.digest(),
+            p.service.digest()
+        ));
+    }
+    let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (copied, _) = first(&v, "replay")
+        .or_else(|| first(&v, "pause"))
+        .or_else(|| first(&v, "current"))
+        .ok_or("no phase after the copy")?;
+    let (current, ssn_current) = first(&v, "current").ok_or("never current")?;
+    let paused: f64 = v
+        .windows(2)
+        .filter(|w| w[0].1 == "pause")
+        .map(|w| w[1].0 - w[0].0)
+        .sum();
+    let copies = v.iter().filter(|x| x.1 == "copy").count();
+    let stats = |lat: Vec<f64>, secs: f64, m: &mut Metrics, tag: &str| {
+        let mut lat = lat;
+        lat.sort_by(f64::total_cmp);
+        m.insert(format!("tps_{tag}"), lat.len() as f64 / secs.max(1e-9));
+        if !lat.is_empty() {
+            let at = |q: f64| lat[(((lat.len() - 1) as f64) * q).round() as usize];
+            m.insert(format!("p50_{tag}_ms"), at(0.5));
+            m.insert(format!("p99_{tag}_ms"), at(0.99));
+            m.insert(
+                format!("avg_{tag}_ms"),
+                lat.iter().sum::<f64>() / lat.len() as f64,
+            );
+        }
+    };
+    let mut m = Metrics::new();
+    m.insert("copy_s".into(), copied);
+    m.insert("catchup_s".into(), current - copied);
+    m.insert("to_current_s".into(), current);
+    m.insert("copy_objects_per_s".into(), f64::from(N) / copied.max(1e-9));
+    m.insert(
+        "replayed_entries".into(),
+        ssn_current.saturating_sub(1) as f64,
+    );
+    m.insert("pause_ms".into(), paused * 1000.0);
+    m.insert("copies".into(), copies as f64);
+    m.insert("digests_equal".into(), 1.0);
+    let during: Vec<f64> = done
+        .iter()
+        .filter(|(t, _)| *t <= current)
+        .map(|x| x.1)
+        .collect();
+    let afterwards: Vec<f64> = done
+        .iter()
+        .filter(|(t, _)| *t > current)
+        .map(|x| x.1)
+        .collect();
+    stats(during, current, &mut m, "during");
+    stats(afterwards, elapsed - current, &mut m, "after");
+    Ok((m, done))
+}
+
+fn run_size(o: &Options, n: u32, d: Durability, rate: f64, after: f64) -> Result<RunOut, String> {
+    match n {
+        1_000 => one_run::<1_000>(o, d, rate, after),
+        10_000 => one_run::<10_000>(o, d, rate, after),
+        100_000 => one_run::<100_000>(o, d, rate, after),
+        _ => Err(format!("no build for {n} objects")),
+    }
+}
+
+/// Mean latency per `width`-second bucket of completion time.
+fn buckets(done: &[(f64, f64)], width: f64) -> Vec<(f64, f64)> {
+    let mut b: BTreeMap<u64, (f64, usize)> = BTreeMap::new();
+    for (t, l) in done {
+        let e = b.entry((t / width) as u64).or_default();
+        e.0 += l;
+        e.1 += 1;
+    }
+    b.into_iter()
+        .map(|(k, (sum, n))| ((k as f64 + 0.5) * width, sum / n as f64))
+        .collect()
+}
+
+/// The experiment: sizes × durability modes, `o.runs` times, alternating.
+pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+    let mut r = new_report(
+        "catchup",
+        "a new backup built by fuzzy copy + log replay of N objects while a load runs",
+        "seed 002 \"new backup\" and seed 003 §4 describe the mechanism; neither publishes a \
+         measurement (ClustRa §7: fuzzy replica production was being implemented)",
+        o,
+    )?;
+    let sizes: Vec<u32> = if o.smoke {
+        vec![1_000]
+    } else {
+        vec![10_000, 100_000]
+    };
+    let rate = if o.smoke { 200.0 } else { 500.0 };
+    let after = if o.smoke { 0.3 } else { 2.0 };
+    let modes = [Durability::Memory, Durability::Fsync];
+    let mut runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
+    let mut last: BTreeMap<(u32, usize), (f64, Timeline)> = BTreeMap::new();
+    let mut progress = Progress::new((o.runs * sizes.len() * modes.len()) as u64);
+    for _ in 0..o.runs {
+        for &n in &sizes {
+            for (di, d) in modes.iter().enumerate() {
+                let (m, done) = run_size(o, n, *d, rate, after)?;
+                progress.step(format!(
+                    "{n} objects, {}: copy {:.2} s, current after {:.2} s, p99 during {:.2} ms, \
+                     after {:.2} ms",
+                    mode(*d),
+                    m["copy_s"],
+                    m["to_current_s"],
+                    m.get("p99_during_ms").copied().unwrap_or(f64::NAN),
+                    m.get("p99_after_ms").copied().unwrap_or(f64::NAN),
+                ));
+                last.insert((n, di), (m["to_current_s"], done));
+                runs.entry((n, di)).or_default().push(m);
+            }
+        }
+    }
+    progress.finish();
+    let floors = r.floors.clone();
+    for &n in &sizes {
+        for (di, d) in modes.iter().enumerate() {
+            r.rows.push(Row::measured(
+                Kind::Ours,
+                format!("twosafe fuzzy copy {}", mode(*d)),
+                format!("{n} objects, {rate:.0} tx/s"),
+                runs.remove(&(n, di)).unwrap_or_default(),
+            ));
+        }
+    }
+    // The copy's floor: one loopback round trip per object (stop-and-wait), plus one forced
+    // write per object at the backup in fsync mode.
+    for row in &r.rows {
+        let n: f64 = row
+            .setting
+            .split(' ')
+            .next()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(f64::NAN);
+        let per = floors.loopback_rtt_p50_us
+            + if row.system.ends_with("fsync") {
+                floors.sync_p50_us
+            } else {
+                0.0
+            };
+        if let Some(v) = row.metrics.get("copy_s") {
+            r.ratios.push(Ratio {
+                setting: row.setting.clone(),
+                metric: "copy_s".into(),
+                ours: row.system.clone(),
+                other: "floor".into(),
+                ratio: v / (n * per / 1e6),
+            });
+        }
+    }
+    r.settings = serde_json::json!({
+        "runs": o.runs, "objects": sizes, "row_bytes": 100, "offered_tx_per_s": rate,
+        "client_sessions": SESSIONS, "seconds_after_current": after, "history_table": TABLE,
+        "nodes": "primary and backup in one process, each on its own thread and event loop, \
+                  over loopback TCP",
+    });
+    r.notes.push(
+        "no paper row: neither seed measured the fuzzy copy; the reference is the copy's \
+         floor, N × (loopback round trip [+ fdatasync in fsync mode]), since the model copies \
+         one object per round trip"
+            .into(),
+    );
+    r.notes.push(format!(
+        "the load is paced ({rate:.0} requests/s over {SESSIONS} sessions, one deposit each): \
+         replay ships one log entry per round trip, so a closed-loop load served by a primary \
+         without a backup can outrun it and the backup is never current"
+    ));
+    r.notes.push(
+        "during the build the primary commits alone (no current backup: 1-safe), so latency \
+         *during* is lower than *after* (2-safe, one backup round trip and save per update)"
+            .into(),
+    );
+    let path = o.out.join("catchup.svg");
+    let mut series = Vec::new();
+    let mut marks = Vec::new();
+    for (&(n, di), (tc, done)) in &last {
+        let points = buckets(done, if o.smoke { 0.1 } else { 0.25 });
+        let label = format!("{n} objects, {}", mode(modes[di]));
+        if let Some(p) = points.iter().find(|(t, _)| *t >= *tc) {
+            marks.push((format!("current: {label}"), (*tc, p.1)));
+        }
+        series.push(Series { label, points });
+    }
+    plot::write(
+        &path,
+        &Plot {
+            title: "request latency while a new backup is built (mean per bucket)",
+            x_label: "seconds since the backup joined",
+            y_label: "ms per request (log)",
+            log_y: true,
+            series,
+            marks,
+        },
+    )?;
+    r.plot = Some(path.display().to_string());
+    Ok((
+        r,
+        vec![
+            "to_current_s",
+            "copy_s",
+            "catchup_s",
+            "copy_objects_per_s",
+            "replayed_entries",
+            "p99_during_ms",
+            "p99_after_ms",
+        ],
+    ))
+}

@@ -1,0 +1,219 @@
+//! The fuzzy-copy protocol hosted for real (seed 002 "new backup"; seed 003 §4, fuzzy replica
+//! production and catch-up from the log): the model's primary, new backup and clients
+//! (`twosafe_models::fuzzy_copy`) as nodes of the generic [`Host`] on loopback TCP. Each server
+//! runs on its own thread with its own event loop (as a `twosafe node` process runs one); the
+//! backup saves into a journal (write-ahead, group commit), the primary keeps its state in
+//! memory as the model says. `twosafe bench catchup` drives it.
+//!
+//! This file binds the protocol to the host — which actor runs where, which messages a client
+//! may send — and lets the caller observe the servers' states. It decides nothing the protocol
+//! decides.
+
+use crate::runtime::client::{ClientError, HostedSession};
+use crate::runtime::config::Durability;
+use crate::runtime::host::{Event, Host, HostError, Observer, Placement, Setup};
+use crate::runtime::journal::{Journal, JournalError};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::oneshot;
+use twosafe_models::fuzzy_copy::model::{Client, Config, Node, NodeState, Variant};
+use twosafe_models::fuzzy_copy::server::{Backup, Primary};
+use twosafe_models::fuzzy_copy::{Msg, NAME};
+use twosafe_models::journaled::Journaled;
+use twosafe_models::service::Service;
+
+/// Why a fuzzy-copy server could not start or stopped on an error.
+#[derive(Debug, Error)]
+pub enum FuzzyError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal could not be opened or written.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The event loop stopped on an error.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The server's thread could not be started or ended abnormally.
+    #[error("server thread: {0}")]
+    Thread(String),
+}
+
+/// The model configuration the hosted roles run with: the correct protocol, a history table of
+/// `table` log entries, no resends (TCP on loopback does not lose what it delivered).
+pub fn model_config(table: usize) -> Config {
+    Config {
+        variant: Variant::Correct,
+        clients: 0,
+        requests: 0,
+        resends: 0,
+        crashes: 0,
+        table,
+        ordered: true,
+        lossy: false,
+        upgrade: false,
+    }
+}
+
+/// Node `id` of a fuzzy-copy cluster whose servers (primary, backup) listen on `servers` and
+/// whose client ids are `2 .. 2 + clients`.
+pub fn placement(servers: [SocketAddr; 2], id: usize, clients: usize) -> Placement {
+    Placement {
+        cluster: "catchup".into(),
+        protocol: NAME.into(),
+        id,
+        servers: servers.to_vec(),
+        clients: 2..2 + clients,
+        isolated: None,
+    }
+}
+
+/// Which messages a server takes from a client: requests only.
+fn admit<S: Service>(from_server: bool, m: &Msg<S::Op, S::Reply, S::Key, S::Object>) -> bool {
+    from_server || matches!(m, Msg::Request { .. })
+}
+
+/// A server running on its own thread; [`Server::stop`] ends it and returns its last state.
+pub struct Server<S: Service> {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<NodeState<S>, FuzzyError>>>,
+}
+
+/// Which server.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Role {
+    /// Node 0: serves clients and builds the backup.
+    Primary,
+    /// Node 1: the new backup, with a journal.
+    Backup,
+}
+
+impl<S> Server<S>
+where
+    S: Service + Journaled + Send,
+    S::Key: serde::Serialize + serde::de::DeserializeOwned + Send,
+    S::Object: serde::de::DeserializeOwned,
+{
+    /// Starts `role` of `place` (`place.id` is 0 for the primary, 1 for the backup) with
+    /// model configuration `cfg`; the backup journals into `data` with `durability`.
+    /// `observer` sees the state after every step that changed it.
+    pub fn start(
+        role: Role,
+        place: Placement,
+        cfg: Config,
+        data: &Path,
+        durability: Durability,
+        observer: Option<Observer<Node<S>>>,
+    ) -> Result<Self, FuzzyError> {
+        let addr = place.servers[place.id];
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|source| FuzzyError::Bind { addr, source })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| FuzzyError::Bind { addr, source })?;
+        let (journal, storage) = match role {
+            Role::Backup => {
+                let (j, storage, _) = Journal::open(data, durability)?;
+                (Some(j), storage)
+            }
+            Role::Primary => (None, None),
+        };
+        let actor = match role {
+            Role::Primary => Node::Primary(Primary::new(cfg)),
+            Role::Backup => Node::Backup(Backup::new(cfg)),
+        };
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let name = format!("fuzzy-{}", place.id);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| FuzzyError::Thread(e.to_string()))?;
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .map_err(|source| FuzzyError::Bind { addr, source })?;
+                    let setup = Setup {
+                        journal,
+                        storage,
+                        observer,
+                        trace: None,
+                    };
+                    let (host, tx, rx) = Host::start(actor, &place, setup)?;
+                    host.listen(listener, place, admit::<S>);
+                    let run = host.run(rx);
+                    tokio::pin!(run);
+                    tokio::select! {
+                        r = &mut run => Ok(r?),
+                        _ = stop_rx => {
+                            let _ = tx.send(Event::Stop).await;
+                            Ok(run.await?)
+                        }
+                    }
+                })
+            })
+            .map_err(|e| FuzzyError::Thread(e.to_string()))?;
+        Ok(Server {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the server and returns its last state.
+    pub fn stop(mut self) -> Result<NodeState<S>, FuzzyError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<NodeState<S>, FuzzyError> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| FuzzyError::Thread("panicked".into()))?,
+            None => Err(FuzzyError::Thread("already stopped".into())),
+        }
+    }
+}
+
+impl<S: Service> Drop for Server<S> {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+crate::runtime::client::client_role!(Node, NodeState);
+
+/// A client session of a fuzzy-copy cluster.
+pub type FuzzySession<S> = HostedSession<Node<S>>;
+
+/// Opens client session `id` (one of `place.clients`) with model configuration `cfg`. Must be
+/// called inside a tokio runtime.
+pub fn session<S>(place: &Placement, cfg: Config) -> Result<FuzzySession<S>, ClientError>
+where
+    S: Service + Journaled + Send,
+    S::Key: serde::Serialize + serde::de::DeserializeOwned + Send,
+    S::Object: serde::de::DeserializeOwned,
+{
+    let index = place.id.saturating_sub(place.clients.start);
+    HostedSession::start(
+        Node::Client(Client::new(cfg, index)),
+        place,
+        Duration::from_secs(60),
+    )
+}
