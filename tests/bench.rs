@@ -59,17 +59,18 @@ fn every_experiment_writes_a_well_formed_report_in_smoke_mode() {
             assert_eq!(row.runs.len(), 1, "{name}: smoke mode runs once");
         }
         // Every peer row is either measured or says why not.
+        let peer_metric = if has_paper { "tps" } else { "to_current_s" };
         for row in r
             .rows
             .iter()
             .filter(|x| x.kind == twosafe::bench::report::Kind::Peer)
         {
             assert!(
-                row.skipped.is_some() || row.metrics.get("tps").is_some_and(|v| *v > 0.0),
+                row.skipped.is_some() || row.metrics.get(peer_metric).is_some_and(|v| *v > 0.0),
                 "{name}: {row:?}"
             );
         }
-        if peers && (name == "clustra-response" || name == "clustra-window") {
+        if peers && ["clustra-response", "clustra-window", "catchup"].contains(&name) {
             assert!(
                 r.rows
                     .iter()

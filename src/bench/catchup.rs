@@ -12,9 +12,12 @@
 //! The papers publish no figure for this (ClustRa's §7 lists fuzzy replica production as work
 //! in progress), so the report has no paper row: its reference is the physical floor of the
 //! protocol's copy, one loopback round trip per object (plus one forced write in fsync mode).
+//! The peer, run right after ours at the same size and load: a new Redis replica's full
+//! synchronisation ([`peers::redis_catchup`]).
 
+use super::peers;
 use super::plot::{self, Plot, Series};
-use super::report::{Kind, Metrics, Ratio, Report, Row};
+use super::report::{median, Kind, Metrics, Ratio, Report, Row};
 use super::target::{mode, runtime};
 use super::{new_report, Options, Progress};
 use crate::runtime::config::Durability;
@@ -27,6 +30,9 @@ use twosafe_models::accounts::Accounts;
 use twosafe_models::fuzzy_copy::model::NodeState;
 use twosafe_models::fuzzy_copy::server::Phase;
 use twosafe_models::service::Service;
+
+/// The peer of each durability mode: a new Redis replica's full synchronisation.
+const PEERS: [&str; 2] = ["Redis new replica, memory", "Redis new replica, AOF always"];
 
 /// Client sessions sharing the offered load.
 const SESSIONS: usize = 4;
@@ -201,20 +207,6 @@ fn one_run<const N: u32>(
         .map(|w| w[1].0 - w[0].0)
         .sum();
     let copies = v.iter().filter(|x| x.1 == "copy").count();
-    let stats = |lat: Vec<f64>, secs: f64, m: &mut Metrics, tag: &str| {
-        let mut lat = lat;
-        lat.sort_by(f64::total_cmp);
-        m.insert(format!("tps_{tag}"), lat.len() as f64 / secs.max(1e-9));
-        if !lat.is_empty() {
-            let at = |q: f64| lat[(((lat.len() - 1) as f64) * q).round() as usize];
-            m.insert(format!("p50_{tag}_ms"), at(0.5));
-            m.insert(format!("p99_{tag}_ms"), at(0.99));
-            m.insert(
-                format!("avg_{tag}_ms"),
-                lat.iter().sum::<f64>() / lat.len() as f64,
-            );
-        }
-    };
     let mut m = Metrics::new();
     m.insert("copy_s".into(), copied);
     m.insert("catchup_s".into(), current - copied);
@@ -227,19 +219,31 @@ fn one_run<const N: u32>(
     m.insert("pause_ms".into(), paused * 1000.0);
     m.insert("copies".into(), copies as f64);
     m.insert("digests_equal".into(), 1.0);
-    let during: Vec<f64> = done
-        .iter()
-        .filter(|(t, _)| *t <= current)
-        .map(|x| x.1)
-        .collect();
-    let afterwards: Vec<f64> = done
-        .iter()
-        .filter(|(t, _)| *t > current)
-        .map(|x| x.1)
-        .collect();
-    stats(during, current, &mut m, "during");
-    stats(afterwards, elapsed - current, &mut m, "after");
+    load_stats(&done, current, elapsed, &mut m);
     Ok((m, done))
+}
+
+/// The load's throughput and latency before `current` (s) and after it, to `elapsed`:
+/// `tps_during`, `p50_during_ms`, `p99_during_ms`, `avg_during_ms` and the same `_after`.
+fn load_stats(done: &[(f64, f64)], current: f64, elapsed: f64, m: &mut Metrics) {
+    for (tag, lo, hi) in [("during", 0.0, current), ("after", current, elapsed)] {
+        let mut lat: Vec<f64> = done
+            .iter()
+            .filter(|(t, _)| *t > lo && *t <= hi)
+            .map(|x| x.1)
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        m.insert(format!("tps_{tag}"), lat.len() as f64 / (hi - lo).max(1e-9));
+        if !lat.is_empty() {
+            let at = |q: f64| lat[(((lat.len() - 1) as f64) * q).round() as usize];
+            m.insert(format!("p50_{tag}_ms"), at(0.5));
+            m.insert(format!("p99_{tag}_ms"), at(0.99));
+            m.insert(
+                format!("avg_{tag}_ms"),
+                lat.iter().sum::<f64>() / lat.len() as f64,
+            );
+        }
+    }
 }
 
 fn run_size(o: &Options, n: u32, d: Durability, rate: f64, after: f64) -> Result<RunOut, String> {
@@ -282,8 +286,11 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let after = if o.smoke { 0.3 } else { 2.0 };
     let modes = [Durability::Memory, Durability::Fsync];
     let mut runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
+    let mut peer_runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
+    let mut peer_skipped: [Option<String>; 2] = [None, None];
     let mut last: BTreeMap<(u32, usize), (f64, Timeline)> = BTreeMap::new();
-    let mut progress = Progress::new((o.runs * sizes.len() * modes.len()) as u64);
+    let per_run = if o.peers { 2 } else { 1 };
+    let mut progress = Progress::new((o.runs * sizes.len() * modes.len() * per_run) as u64);
     for _ in 0..o.runs {
         for &n in &sizes {
             for (di, d) in modes.iter().enumerate() {
@@ -299,24 +306,90 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                 ));
                 last.insert((n, di), (m["to_current_s"], done));
                 runs.entry((n, di)).or_default().push(m);
+                // The peer right after ours, same size, same load, the matching durability.
+                if !o.peers {
+                    continue;
+                }
+                if peer_skipped[di].is_some() {
+                    progress.step(format!("{} skipped", PEERS[di]));
+                    continue;
+                }
+                match peers::redis_catchup(n, *d == Durability::Fsync, rate, after) {
+                    Ok(run) => {
+                        let mut m = Metrics::new();
+                        m.insert("to_current_s".into(), run.current_s);
+                        let end = run.timeline.last().map_or(run.current_s, |x| x.0);
+                        load_stats(&run.timeline, run.current_s, end, &mut m);
+                        progress.step(format!(
+                            "{n} objects, {}: in sync after {:.2} s",
+                            PEERS[di], run.current_s
+                        ));
+                        r.versions.insert("redis".into(), run.version);
+                        peer_runs.entry((n, di)).or_default().push(m);
+                    }
+                    Err(why) => {
+                        progress.step(format!("{} skipped: {why}", PEERS[di]));
+                        r.notes.push(format!("{} skipped: {why}", PEERS[di]));
+                        peer_skipped[di] = Some(why);
+                    }
+                }
             }
         }
     }
     progress.finish();
     let floors = r.floors.clone();
     for &n in &sizes {
+        let setting = format!("{n} objects, {rate:.0} tx/s");
         for (di, d) in modes.iter().enumerate() {
-            r.rows.push(Row::measured(
+            let ours = Row::measured(
                 Kind::Ours,
                 format!("twosafe fuzzy copy {}", mode(*d)),
-                format!("{n} objects, {rate:.0} tx/s"),
+                setting.clone(),
                 runs.remove(&(n, di)).unwrap_or_default(),
-            ));
+            );
+            if o.peers {
+                let mut peer = Row::measured(
+                    Kind::Peer,
+                    PEERS[di].into(),
+                    setting.clone(),
+                    peer_runs.remove(&(n, di)).unwrap_or_default(),
+                );
+                if peer.runs.is_empty() {
+                    peer.skipped = peer_skipped[di].clone();
+                }
+                // Run-by-run ratios (each peer run came right after ours).
+                for metric in ["to_current_s", "p99_during_ms", "p99_after_ms"] {
+                    let pairs: Vec<f64> = ours
+                        .runs
+                        .iter()
+                        .zip(&peer.runs)
+                        .filter_map(|(a, b)| Some(a.get(metric)? / b.get(metric)?))
+                        .collect();
+                    let ratio = median(&pairs);
+                    if ratio.is_finite() {
+                        r.ratios.push(Ratio {
+                            setting: setting.clone(),
+                            metric: metric.into(),
+                            ours: ours.system.clone(),
+                            other: peer.system.clone(),
+                            ratio,
+                        });
+                    }
+                }
+                r.rows.push(ours);
+                r.rows.push(peer);
+            } else {
+                r.rows.push(ours);
+            }
         }
+    }
+    if !o.peers {
+        r.notes.push("peers not measured (--no-peers)".into());
     }
     // The copy's floor: one loopback round trip per object (stop-and-wait), plus one forced
     // write per object at the backup in fsync mode.
-    for row in &r.rows {
+    let mut floor_ratios = Vec::new();
+    for row in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
         let n: f64 = row
             .setting
             .split(' ')
@@ -330,7 +403,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                 0.0
             };
         if let Some(v) = row.metrics.get("copy_s") {
-            r.ratios.push(Ratio {
+            floor_ratios.push(Ratio {
                 setting: row.setting.clone(),
                 metric: "copy_s".into(),
                 ours: row.system.clone(),
@@ -339,6 +412,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
             });
         }
     }
+    r.ratios.extend(floor_ratios);
     r.settings = serde_json::json!({
         "runs": o.runs, "objects": sizes, "row_bytes": 100, "offered_tx_per_s": rate,
         "client_sessions": SESSIONS, "seconds_after_current": after, "history_table": TABLE,
@@ -352,9 +426,10 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
             .into(),
     );
     r.notes.push(format!(
-        "the load is paced ({rate:.0} requests/s over {SESSIONS} sessions, one deposit each): \
-         replay ships one log entry per round trip, so a closed-loop load served by a primary \
-         without a backup can outrun it and the backup is never current"
+        "the load is paced ({rate:.0} requests/s over {SESSIONS} sessions, one deposit each; \
+         the Redis load: the same rate on one connection): replay ships one log entry per \
+         round trip, so it converges only while updates arrive more slowly than that \
+         (replayed_entries / catchup_s is the replay rate measured)"
     ));
     r.notes.push(
         "during the build the primary commits alone (no current backup: 1-safe), so latency \

@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! cluster = "demo"
-//! protocol = "linear-2pc"     # the only protocol the runtime drives so far
+//! protocol = "linear-2pc"     # the only protocol `twosafe node` runs so far
 //! service = "counter"         # or "register", "tpcb"
 //! level = "critical"          # hot standby; "important" = cold standby
 //! durability = "fsync"        # or "memory"
