@@ -74,6 +74,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                 .configure_mesh()
                 .x_desc(p.x_label)
                 .y_desc(p.y_label)
+                .y_label_formatter(&|v: &f64| super::report::sig3(*v))
                 .draw()
                 .map_err(|e| e.to_string())?;
             for (i, s) in p.series.iter().enumerate() {
