@@ -193,7 +193,7 @@ fn replay_without_generation_filtering_applies_an_update_twice() {
     let trace = counterexample_of("fuzzy-copy", "bug/no-filter");
     assert_eq!(
         trace[5],
-        "primary 0 -> backup 1: CopyObject { incarnation: 0, attempt: 1, key: 1, object: Some(1), generation: 2 }",
+        "primary 0 -> backup 1: CopyObject { incarnation: 0, attempt: 1, objects: [(1, Some(1), 2)] }",
         "{trace:#?}"
     );
     assert_eq!(

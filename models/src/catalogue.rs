@@ -242,8 +242,53 @@ const FUZZY_COPY: ModelSpec = ModelSpec {
             deep: false,
         },
         CheckSpec {
+            config: "batched",
+            set: &[("service", "accounts"), ("batch", "2")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "batched/two-clients",
+            set: &[
+                ("service", "accounts"),
+                ("batch", "2"),
+                ("clients", "2"),
+                ("requests", "2"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "batched/recycled-table",
+            set: &[
+                ("service", "accounts"),
+                ("batch", "2"),
+                ("table", "1"),
+                ("crashes", "2"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
             config: "bug/no-filter",
             set: &[("variant", "no-filter"), ("crashes", "0")],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-filter/batched",
+            set: &[
+                ("variant", "no-filter"),
+                ("crashes", "0"),
+                ("service", "accounts"),
+                ("batch", "2"),
+            ],
+            deep: false,
+        },
+        CheckSpec {
+            config: "bug/no-intake-pause/batched",
+            set: &[
+                ("variant", "no-intake-pause"),
+                ("crashes", "0"),
+                ("service", "accounts"),
+                ("batch", "2"),
+            ],
             deep: false,
         },
         CheckSpec {

@@ -2,16 +2,17 @@
 //! (seed 002, "new backup"; seed 003 §4, fuzzy replica production and catch-up). The model's
 //! fuzzy-copy roles run for real ([`crate::runtime::fuzzy`]): a primary holding `N` TPC-B
 //! account rows ([`Accounts`]) serves a paced client load from the start while it copies every
-//! row to a new, empty backup (one object per round trip, each saved by the backup before its
-//! ack), replays the log from the SSN it noted (the backup skips entries its copied rows
-//! already reflect), pauses intake for the last entry, and then checkpoints every update
-//! (2-safe). Measured: the time to copy, to catch up and to be current; the load's throughput
+//! row to a new, empty backup (one batch of objects per round trip, each batch saved by the
+//! backup before its ack), replays the log from the SSN it noted in batches of entries (the
+//! backup skips entries its copied rows already reflect), pauses intake for the last batch,
+//! and then checkpoints every update (2-safe). Batch 1 is the patent's stop-and-wait; batch
+//! 256 is the same protocol with batches (the model checks batches of 1 and 2). Measured: the time to copy, to catch up and to be current; the load's throughput
 //! and latency during the build and after it. At the end the backup's logical state is
 //! compared with the primary's (the digests must be equal, or the run fails).
 //!
 //! The papers publish no figure for this (ClustRa's §7 lists fuzzy replica production as work
 //! in progress), so the report has no paper row: its reference is the physical floor of the
-//! protocol's copy, one loopback round trip per object (plus one forced write in fsync mode).
+//! protocol's copy, one loopback round trip per batch (plus one forced write in fsync mode).
 //! The peer, run right after ours at the same size and load: a new Redis replica's full
 //! synchronisation ([`peers::redis_catchup`]).
 
@@ -33,6 +34,10 @@ use twosafe_models::service::Service;
 
 /// The peer of each durability mode: a new Redis replica's full synchronisation.
 const PEERS: [&str; 2] = ["Redis new replica, memory", "Redis new replica, AOF always"];
+
+/// Objects per copy message and log entries per replay message: 1 is the stop-and-wait the
+/// patent describes; 256 sends a batch per round trip (checked in the model with 2).
+const BATCHES: [usize; 2] = [1, 256];
 
 /// Client sessions sharing the offered load.
 const SESSIONS: usize = 4;
@@ -69,6 +74,7 @@ type RunOut = (Metrics, Timeline);
 fn one_run<const N: u32>(
     o: &Options,
     durability: Durability,
+    batch: usize,
     rate: f64,
     after: f64,
 ) -> Result<RunOut, String> {
@@ -80,7 +86,7 @@ fn one_run<const N: u32>(
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         std::net::SocketAddr::from(([127, 0, 0, 1], port + 1)),
     ];
-    let cfg = fuzzy::model_config(TABLE);
+    let cfg = fuzzy::model_config(TABLE, batch);
     let phases: Phases = Arc::default();
     let t0 = Instant::now();
     let seen = phases.clone();
@@ -246,12 +252,29 @@ fn load_stats(done: &[(f64, f64)], current: f64, elapsed: f64, m: &mut Metrics) 
     }
 }
 
-fn run_size(o: &Options, n: u32, d: Durability, rate: f64, after: f64) -> Result<RunOut, String> {
-    match n {
-        1_000 => one_run::<1_000>(o, d, rate, after),
-        10_000 => one_run::<10_000>(o, d, rate, after),
-        100_000 => one_run::<100_000>(o, d, rate, after),
-        _ => Err(format!("no build for {n} objects")),
+/// What one build runs with.
+#[derive(Clone, Copy)]
+struct Build {
+    n: u32,
+    durability: Durability,
+    batch: usize,
+    rate: f64,
+    after: f64,
+}
+
+fn run_size(o: &Options, b: Build) -> Result<RunOut, String> {
+    let Build {
+        durability: d,
+        batch,
+        rate,
+        after,
+        ..
+    } = b;
+    match b.n {
+        1_000 => one_run::<1_000>(o, d, batch, rate, after),
+        10_000 => one_run::<10_000>(o, d, batch, rate, after),
+        100_000 => one_run::<100_000>(o, d, batch, rate, after),
+        n => Err(format!("no build for {n} objects")),
     }
 }
 
@@ -285,27 +308,36 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let rate = if o.smoke { 200.0 } else { 500.0 };
     let after = if o.smoke { 0.3 } else { 2.0 };
     let modes = [Durability::Memory, Durability::Fsync];
-    let mut runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
+    let mut runs: BTreeMap<(u32, usize, usize), Vec<Metrics>> = BTreeMap::new();
     let mut peer_runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
     let mut peer_skipped: [Option<String>; 2] = [None, None];
-    let mut last: BTreeMap<(u32, usize), (f64, Timeline)> = BTreeMap::new();
-    let per_run = if o.peers { 2 } else { 1 };
+    let mut last: BTreeMap<(u32, usize, usize), (f64, Timeline)> = BTreeMap::new();
+    let per_run = BATCHES.len() + usize::from(o.peers);
     let mut progress = Progress::new((o.runs * sizes.len() * modes.len() * per_run) as u64);
     for _ in 0..o.runs {
         for &n in &sizes {
             for (di, d) in modes.iter().enumerate() {
-                let (m, done) = run_size(o, n, *d, rate, after)?;
-                progress.step(format!(
-                    "{n} objects, {}: copy {:.2} s, current after {:.2} s, p99 during {:.2} ms, \
-                     after {:.2} ms",
-                    mode(*d),
-                    m["copy_s"],
-                    m["to_current_s"],
-                    m.get("p99_during_ms").copied().unwrap_or(f64::NAN),
-                    m.get("p99_after_ms").copied().unwrap_or(f64::NAN),
-                ));
-                last.insert((n, di), (m["to_current_s"], done));
-                runs.entry((n, di)).or_default().push(m);
+                for (bi, batch) in BATCHES.iter().enumerate() {
+                    let build = Build {
+                        n,
+                        durability: *d,
+                        batch: *batch,
+                        rate,
+                        after,
+                    };
+                    let (m, done) = run_size(o, build)?;
+                    progress.step(format!(
+                        "{n} objects, {}, batch {batch}: copy {:.2} s, current after {:.2} s, \
+                         p99 during {:.2} ms, after {:.2} ms",
+                        mode(*d),
+                        m["copy_s"],
+                        m["to_current_s"],
+                        m.get("p99_during_ms").copied().unwrap_or(f64::NAN),
+                        m.get("p99_after_ms").copied().unwrap_or(f64::NAN),
+                    ));
+                    last.insert((n, di, bi), (m["to_current_s"], done));
+                    runs.entry((n, di, bi)).or_default().push(m);
+                }
                 // The peer right after ours, same size, same load, the matching durability.
                 if !o.peers {
                     continue;
@@ -341,25 +373,35 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     for &n in &sizes {
         let setting = format!("{n} objects, {rate:.0} tx/s");
         for (di, d) in modes.iter().enumerate() {
-            let ours = Row::measured(
-                Kind::Ours,
-                format!("twosafe fuzzy copy {}", mode(*d)),
+            let ours: Vec<Row> = BATCHES
+                .iter()
+                .enumerate()
+                .map(|(bi, batch)| {
+                    Row::measured(
+                        Kind::Ours,
+                        format!("twosafe fuzzy copy {}, batch {batch}", mode(*d)),
+                        setting.clone(),
+                        runs.remove(&(n, di, bi)).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            if !o.peers {
+                r.rows.extend(ours);
+                continue;
+            }
+            let mut peer = Row::measured(
+                Kind::Peer,
+                PEERS[di].into(),
                 setting.clone(),
-                runs.remove(&(n, di)).unwrap_or_default(),
+                peer_runs.remove(&(n, di)).unwrap_or_default(),
             );
-            if o.peers {
-                let mut peer = Row::measured(
-                    Kind::Peer,
-                    PEERS[di].into(),
-                    setting.clone(),
-                    peer_runs.remove(&(n, di)).unwrap_or_default(),
-                );
-                if peer.runs.is_empty() {
-                    peer.skipped = peer_skipped[di].clone();
-                }
-                // Run-by-run ratios (each peer run came right after ours).
+            if peer.runs.is_empty() {
+                peer.skipped = peer_skipped[di].clone();
+            }
+            // Run-by-run ratios (each peer run came right after ours).
+            for row in &ours {
                 for metric in ["to_current_s", "p99_during_ms", "p99_after_ms"] {
-                    let pairs: Vec<f64> = ours
+                    let pairs: Vec<f64> = row
                         .runs
                         .iter()
                         .zip(&peer.runs)
@@ -370,38 +412,34 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                         r.ratios.push(Ratio {
                             setting: setting.clone(),
                             metric: metric.into(),
-                            ours: ours.system.clone(),
+                            ours: row.system.clone(),
                             other: peer.system.clone(),
                             ratio,
                         });
                     }
                 }
-                r.rows.push(ours);
-                r.rows.push(peer);
-            } else {
-                r.rows.push(ours);
             }
+            r.rows.extend(ours);
+            r.rows.push(peer);
         }
     }
     if !o.peers {
         r.notes.push("peers not measured (--no-peers)".into());
     }
-    // The copy's floor: one loopback round trip per object (stop-and-wait), plus one forced
-    // write per object at the backup in fsync mode.
+    // The copy's floor: one loopback round trip per batch of objects (stop-and-wait), plus
+    // one forced write per batch at the backup in fsync mode.
     let mut floor_ratios = Vec::new();
     for row in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
-        let n: f64 = row
-            .setting
-            .split(' ')
-            .next()
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(f64::NAN);
+        let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
+        let n = number(row.setting.split(' ').next().unwrap_or(""));
+        let batch = number(row.system.rsplit(' ').next().unwrap_or(""));
         let per = floors.loopback_rtt_p50_us
-            + if row.system.ends_with("fsync") {
+            + if row.system.contains("fsync") {
                 floors.sync_p50_us
             } else {
                 0.0
             };
+        let n = (n / batch).ceil();
         if let Some(v) = row.metrics.get("copy_s") {
             floor_ratios.push(Ratio {
                 setting: row.setting.clone(),
@@ -416,20 +454,22 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     r.settings = serde_json::json!({
         "runs": o.runs, "objects": sizes, "row_bytes": 100, "offered_tx_per_s": rate,
         "client_sessions": SESSIONS, "seconds_after_current": after, "history_table": TABLE,
+        "batches": BATCHES,
         "nodes": "primary and backup in one process, each on its own thread and event loop, \
                   over loopback TCP",
     });
     r.notes.push(
         "no paper row: neither seed measured the fuzzy copy; the reference is the copy's \
-         floor, N × (loopback round trip [+ fdatasync in fsync mode]), since the model copies \
-         one object per round trip"
+         floor, N / batch × (loopback round trip [+ fdatasync in fsync mode]), since the \
+         protocol copies one batch per round trip"
             .into(),
     );
     r.notes.push(format!(
         "the load is paced ({rate:.0} requests/s over {SESSIONS} sessions, one deposit each; \
-         the Redis load: the same rate on one connection): replay ships one log entry per \
-         round trip, so it converges only while updates arrive more slowly than that \
-         (replayed_entries / catchup_s is the replay rate measured)"
+         the Redis load: the same rate on one connection): replay ships one batch of log \
+         entries per round trip, so with batch 1 it converges only while updates arrive more \
+         slowly than one per round trip and save (replayed_entries / catchup_s is the replay \
+         rate measured)"
     ));
     r.notes.push(
         "during the build the primary commits alone (no current backup: 1-safe), so latency \
@@ -439,9 +479,9 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let path = o.out.join("catchup.svg");
     let mut series = Vec::new();
     let mut marks = Vec::new();
-    for (&(n, di), (tc, done)) in &last {
+    for (&(n, di, bi), (tc, done)) in &last {
         let points = buckets(done, if o.smoke { 0.1 } else { 0.25 });
-        let label = format!("{n} objects, {}", mode(modes[di]));
+        let label = format!("{n} objects, {}, batch {}", mode(modes[di]), BATCHES[bi]);
         if let Some(p) = points.iter().find(|(t, _)| *t >= *tc) {
             marks.push((format!("current: {label}"), (*tc, p.1)));
         }

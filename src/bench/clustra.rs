@@ -333,7 +333,16 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     for _ in 0..runs {
         for (i, (si, d)) in cases.iter().enumerate() {
             let (label, hb, suspect) = settings[*si];
-            match one_takeover(o, *d, hb, suspect, before, after) {
+            // Smoke mode checks the pipeline, not the figures: on a loaded machine (a debug
+            // build beside other jobs) a run can miss its window, so it gets three tries.
+            let mut outcome = one_takeover(o, *d, hb, suspect, before, after);
+            for _ in 1..if o.smoke { 3 } else { 1 } {
+                if outcome.is_ok() {
+                    break;
+                }
+                outcome = one_takeover(o, *d, hb, suspect, before, after);
+            }
+            match outcome {
                 Ok(t) => {
                     progress.step(format!(
                         "{label} {}: unavailable {:.1} ms (detection {:.1}, promotion {:.1})",
@@ -391,8 +400,12 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
             system: format!("twosafe {}", mode(*d)),
             setting: label.to_string(),
             metrics,
+            skipped: if runs.is_empty() {
+                failures[i].clone()
+            } else {
+                None
+            },
             runs,
-            skipped: None,
         });
     }
     r.rows = rows;

@@ -48,8 +48,9 @@ pub enum FuzzyError {
 }
 
 /// The model configuration the hosted roles run with: the correct protocol, a history table of
-/// `table` log entries, no resends (TCP on loopback does not lose what it delivered).
-pub fn model_config(table: usize) -> Config {
+/// `table` log entries, `batch` objects per copy message and log entries per replay message,
+/// no resends (TCP on loopback does not lose what it delivered).
+pub fn model_config(table: usize, batch: usize) -> Config {
     Config {
         variant: Variant::Correct,
         clients: 0,
@@ -57,6 +58,7 @@ pub fn model_config(table: usize) -> Config {
         resends: 0,
         crashes: 0,
         table,
+        batch,
         ordered: true,
         lossy: false,
         upgrade: false,

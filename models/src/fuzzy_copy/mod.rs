@@ -5,11 +5,12 @@
 //! ```text
 //!  primary                                          new backup
 //!  note SSN n; for each object in turn, while updates go on:
-//!    ---- CopyObject(a, key, value, generation) --->  install object and generation
-//!    <--- CopyAck(a, key) --------------------------   (a: the copy attempt)
-//!    ---- CopyDone(a, n) -------------------------->  the log starts at n
-//!    ---- Log(n), Log(n+1), … (one at a time) ------>  apply if SSN > generation, else skip
-//!    <--- LogAck(next) -----------------------------
+//!    ---- CopyObject(a, [(key, value, generation)…]) ->  install objects and generations
+//!    <--- CopyAck(a, last key) ----------------------   (a: the copy attempt)
+//!    ---- CopyDone(a, n) --------------------------->  the log starts at n
+//!    ---- Log(n, [op…]), … (one batch at a time) ---->  apply if SSN > generation, else skip
+//!    <--- LogAck(next) ------------------------------
+//!  (a batch is `batch` objects or entries at most; the models check batches of 1 and 2)
 //!  last entry shipped: pause intake until its ack; then normal checkpointing (Log per update)
 //! ```
 //!
@@ -52,24 +53,22 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// The reply.
         reply: Reply,
     },
-    /// One object of the fuzzy copy, with its generation.
+    /// The next objects of the fuzzy copy (consecutive in the key space, `batch` at most),
+    /// each with its generation.
     CopyObject {
         /// The backup incarnation the copy is for (its restart count).
         incarnation: u8,
         /// The copy attempt (the primary numbers its copies).
         attempt: u8,
-        /// The object's key.
-        key: Key,
-        /// Its value (`None`: absent).
-        object: Option<Object>,
-        /// The SSN of the last update it reflects.
-        generation: u64,
+        /// Each object's key, value (`None`: absent) and generation (the SSN of the last
+        /// update it reflects).
+        objects: Vec<(Key, Option<Object>, u64)>,
     },
-    /// The backup installed object `key` of copy `attempt`.
+    /// The backup installed the objects of copy `attempt` up to `key` (the batch's last).
     CopyAck {
         /// The copy attempt.
         attempt: u8,
-        /// The object installed.
+        /// The last object installed.
         key: Key,
     },
     /// Every object of copy `attempt` is copied; the log is to be replayed from SSN `noted`.
@@ -81,12 +80,13 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// The SSN noted when the copy began.
         noted: u64,
     },
-    /// Log entry `ssn` (catch-up replay, then normal checkpointing).
+    /// Log entries `ssn`, `ssn + 1`, … (catch-up replay, `batch` at most; then normal
+    /// checkpointing, one each).
     Log {
-        /// The service sequence number.
+        /// The service sequence number of the first.
         ssn: u64,
-        /// The logical operation.
-        op: Op,
+        /// The logical operations, in SSN order.
+        ops: Vec<Op>,
     },
     /// The backup has applied or skipped every entry before `next`.
     LogAck {

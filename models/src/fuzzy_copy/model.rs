@@ -4,6 +4,7 @@
 
 use super::server::{Backup, BackupState, Phase, Primary, PrimaryState};
 use super::Msg;
+use crate::accounts::Accounts;
 use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
 use crate::history::{network, within_crash_budget};
 use crate::params::{ParamError, ParamKind, ParamSpec, Params, NETWORK};
@@ -105,19 +106,28 @@ const LOSSY: ParamSpec = ParamSpec {
     help: "whether messages can be lost",
 };
 
+const BATCH: ParamSpec = ParamSpec {
+    name: "batch",
+    kind: ParamKind::UInt { min: 1, max: 4 },
+    default: "1",
+    help: "objects per copy message and log entries per replay message",
+};
+
 /// The parameters.
 pub const PARAMS: &[ParamSpec] = &[
     ParamSpec {
         name: "service",
-        kind: ParamKind::Choice(&["counter", "register"]),
+        kind: ParamKind::Choice(&["counter", "register", "accounts"]),
         default: "counter",
-        help: "replicated application",
+        help: "replicated application (accounts: three TPC-B account rows, so that a copy in \
+               batches of two is still fuzzy)",
     },
     CLIENTS,
     REQUESTS,
     RESENDS,
     CRASHES,
     TABLE,
+    BATCH,
     NETWORK,
     LOSSY,
     ParamSpec {
@@ -148,6 +158,8 @@ pub struct Config {
     pub crashes: usize,
     /// History table capacity.
     pub table: usize,
+    /// Objects per copy message, log entries per replay message (at least 1).
+    pub batch: usize,
     /// FIFO per pair.
     pub ordered: bool,
     /// Lossy network.
@@ -176,6 +188,12 @@ impl Config {
             resends: p.uint("resends")? as u8,
             crashes: p.uint("crashes")? as usize,
             table: p.uint("table")? as usize,
+            // The rolling upgrade copies one object at a time.
+            batch: if p.model() == NAME {
+                p.uint("batch")? as usize
+            } else {
+                1
+            },
             ordered: p.choice("network")? == "ordered",
             lossy: p.bool("lossy")?,
             upgrade: p.model() == crate::rolling_upgrade::NAME,
@@ -440,6 +458,7 @@ pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, 
     let cfg = Config::from_params(params)?;
     Ok(match params.choice("service")? {
         "register" => visitor.visit(build::<Register>(cfg)),
+        "accounts" => visitor.visit(build::<Accounts<3>>(cfg)),
         _ => visitor.visit(build::<Counter>(cfg)),
     })
 }

@@ -206,19 +206,36 @@ impl<S: Service> Primary<S> {
         s
     }
 
-    /// Sends object number `key` of the key space as it is now (the copy is fuzzy).
+    /// The keys of the copy batch that starts at object number `first` of the key space.
+    fn batch(&self, first: u32) -> Vec<S::Key> {
+        (first as usize..first as usize + self.cfg.batch.max(1))
+            .map_while(S::nth_key)
+            .collect()
+    }
+
+    /// Sends the batch of objects from number `key` of the key space as they are now (the
+    /// copy is fuzzy).
     fn copy(&self, n: &mut PrimaryState<S>, noted: u64, key: u32, o: &mut O<S>) {
-        let Some(k) = S::nth_key(key as usize) else {
+        let keys = self.batch(key);
+        if keys.is_empty() {
             return; // an empty key space: nothing to copy
-        };
+        }
+        let objects = keys
+            .into_iter()
+            .map(|k| {
+                (
+                    k,
+                    n.service.object(&k),
+                    n.gens.get(&k).copied().unwrap_or(0),
+                )
+            })
+            .collect();
         o.send(
             Id::from(BACKUP),
             Msg::CopyObject {
                 incarnation: n.incarnation,
                 attempt: n.attempt,
-                key: k,
-                object: n.service.object(&k),
-                generation: n.gens.get(&k).copied().unwrap_or(0),
+                objects,
             },
         );
         n.phase = Phase::Copying { noted, key };
@@ -269,21 +286,26 @@ impl<S: Service> Primary<S> {
             .map(|(_, op)| op)
     }
 
-    /// Ships log entry `ssn` (or finishes catch-up when there is none left).
+    /// Ships the batch of log entries from `ssn` (or finishes catch-up when there is none
+    /// left).
     fn ship(&self, n: &mut PrimaryState<S>, ssn: u64, o: &mut O<S>) {
         if ssn >= n.next_ssn {
             n.phase = Phase::Current;
             return;
         }
-        let Some(op) = Self::holds(n, ssn).cloned() else {
+        let end = n.next_ssn.min(ssn + self.cfg.batch.max(1) as u64);
+        let Some(ops) = (ssn..end)
+            .map(|e| Self::holds(n, e).cloned())
+            .collect::<Option<Vec<_>>>()
+        else {
             // Recycled while catching up: start over with a full copy.
             self.start_over(n, o);
             return;
         };
-        o.send(Id::from(BACKUP), Msg::Log { ssn, op });
-        n.phase = if ssn + 1 == n.next_ssn {
+        o.send(Id::from(BACKUP), Msg::Log { ssn, ops });
+        n.phase = if end == n.next_ssn {
             // The backup is nearly current: pause intake until it has caught up.
-            Phase::Paused { upto: ssn + 1 }
+            Phase::Paused { upto: end }
         } else {
             Phase::Shipping { acked: ssn }
         };
@@ -332,12 +354,14 @@ impl<S: Service> Primary<S> {
                 let Phase::Copying { noted, key: k } = s.phase else {
                     return None;
                 };
-                if attempt != s.attempt || S::nth_key(k as usize) != Some(key) {
+                let keys = self.batch(k);
+                if attempt != s.attempt || keys.last() != Some(&key) {
                     return None; // an ack from an earlier attempt
                 }
                 let mut n = s.clone();
-                if S::nth_key(k as usize + 1).is_some() {
-                    self.copy(&mut n, noted, k + 1, o);
+                let next = k + keys.len() as u32;
+                if S::nth_key(next as usize).is_some() {
+                    self.copy(&mut n, noted, next, o);
                 } else {
                     o.send(
                         Id::from(BACKUP),
@@ -383,7 +407,13 @@ impl<S: Service> Primary<S> {
                 }
                 if let (Phase::Current, Some((_, _, _, ssn))) = (n.phase, &n.pending) {
                     if let Some(op) = Self::holds(&n, *ssn).cloned() {
-                        o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, op });
+                        o.send(
+                            Id::from(BACKUP),
+                            Msg::Log {
+                                ssn: *ssn,
+                                ops: vec![op],
+                            },
+                        );
                     }
                 }
                 Some(n)
@@ -422,7 +452,7 @@ impl<S: Service> Primary<S> {
                         Id::from(BACKUP),
                         Msg::Log {
                             ssn: *ssn,
-                            op: op.clone(),
+                            ops: vec![op.clone()],
                         },
                     );
                 }
@@ -447,7 +477,7 @@ impl<S: Service> Primary<S> {
         }
         if n.phase == Phase::Current {
             n.pending = Some((client, seq, reply, ssn));
-            o.send(Id::from(BACKUP), Msg::Log { ssn, op });
+            o.send(Id::from(BACKUP), Msg::Log { ssn, ops: vec![op] });
         } else {
             // No current backup: the process runs alone until the copy is done.
             n.answered.insert(client, (seq, reply.clone()));
@@ -560,11 +590,12 @@ impl<S: Service> Backup<S> {
             Msg::CopyObject {
                 incarnation,
                 attempt,
-                key,
-                object,
-                generation,
+                objects,
             } if incarnation == s.restarts && attempt >= s.attempt => {
-                install_object(&mut n.service, &mut n.gens, &key, object, Some(generation));
+                let key = objects.last()?.0;
+                for (k, object, generation) in objects {
+                    install_object(&mut n.service, &mut n.gens, &k, object, Some(generation));
+                }
                 n.attempt = attempt;
                 n.next = None; // the copy is incomplete until CopyDone
                 o.save(n.clone());
@@ -585,22 +616,29 @@ impl<S: Service> Backup<S> {
                 o.save(n.clone());
                 o.send(src, Msg::LogAck { next: noted });
             }
-            Msg::Log { ssn, op } => match s.next {
-                Some(next) if ssn == next => {
-                    replay(
-                        &mut n.service,
-                        &mut n.gens,
-                        ssn,
-                        &op,
-                        self.cfg.variant != Variant::NoFilter,
-                    );
-                    n.next = Some(next + 1);
+            Msg::Log { ssn, ops } => match s.next {
+                Some(next) if ssn <= next => {
+                    // Entries before `next` are re-sent ones: skipped.
+                    let mut upto = next;
+                    for (e, op) in (ssn..).zip(&ops) {
+                        if e == upto {
+                            replay(
+                                &mut n.service,
+                                &mut n.gens,
+                                e,
+                                op,
+                                self.cfg.variant != Variant::NoFilter,
+                            );
+                            upto += 1;
+                        }
+                    }
+                    if upto == next {
+                        o.send(src, Msg::LogAck { next }); // all re-sent: nothing new
+                        return None;
+                    }
+                    n.next = Some(upto);
                     o.save(n.clone());
-                    o.send(src, Msg::LogAck { next: next + 1 });
-                }
-                Some(next) if ssn < next => {
-                    o.send(src, Msg::LogAck { next }); // a re-sent entry
-                    return None;
+                    o.send(src, Msg::LogAck { next: upto });
                 }
                 _ => return None, // not yet: it waits for the entries before it
             },
