@@ -45,8 +45,8 @@ const SESSIONS: usize = 4;
 /// start recycled (a recycled table would start the copy over).
 const TABLE: usize = 1 << 22;
 
-/// The primary's phase changes, timed from the run's start: (seconds, phase, next SSN).
-type Phases = Arc<Mutex<Vec<(f64, &'static str, u64)>>>;
+/// The primary's phase changes: (when, phase, next SSN).
+type Phases = Arc<Mutex<Vec<(Instant, &'static str, u64)>>>;
 
 fn phase_name(p: Phase) -> &'static str {
     match p {
@@ -57,11 +57,12 @@ fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-fn first(phases: &[(f64, &'static str, u64)], name: &str) -> Option<(f64, u64)> {
+/// When `name` was first entered, in seconds since `t0`, and the next SSN then.
+fn first(phases: &[(Instant, &'static str, u64)], t0: Instant, name: &str) -> Option<(f64, u64)> {
     phases
         .iter()
         .find(|(_, p, _)| *p == name)
-        .map(|(t, _, ssn)| (*t, *ssn))
+        .map(|(t, _, ssn)| (t.saturating_duration_since(t0).as_secs_f64(), *ssn))
 }
 
 /// Every request's (completion time s, latency ms).
@@ -88,26 +89,18 @@ fn one_run<const N: u32>(
     ];
     let cfg = fuzzy::model_config(TABLE, batch);
     let phases: Phases = Arc::default();
-    let t0 = Instant::now();
     let seen = phases.clone();
     let observer = Box::new(move |s: &NodeState<Accounts<N>>| {
         if let NodeState::Primary(p) = s {
             let name = phase_name(p.phase);
             let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
             if v.last().map(|x| x.1) != Some(name) {
-                v.push((t0.elapsed().as_secs_f64(), name, p.next_ssn));
+                v.push((Instant::now(), name, p.next_ssn));
             }
         }
     });
-    let primary = Server::<Accounts<N>>::start(
-        Role::Primary,
-        fuzzy::placement(servers, 0, SESSIONS),
-        cfg.clone(),
-        &dir,
-        durability,
-        Some(observer),
-    )
-    .map_err(|e| e.to_string())?;
+    // The new backup is up and empty; the primary starts with its table loaded and sends
+    // the first batch of the copy as it starts: the run's clock starts when it is up.
     let backup = Server::<Accounts<N>>::start(
         Role::Backup,
         fuzzy::placement(servers, 1, SESSIONS),
@@ -117,6 +110,16 @@ fn one_run<const N: u32>(
         None,
     )
     .map_err(|e| e.to_string())?;
+    let primary = Server::<Accounts<N>>::start(
+        Role::Primary,
+        fuzzy::placement(servers, 0, SESSIONS),
+        cfg.clone(),
+        &dir,
+        durability,
+        Some(observer),
+    )
+    .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
     let limit = if o.smoke { 60.0 } else { 600.0 };
     let rt = runtime()?;
     let done: Vec<(f64, f64)> = rt.block_on(async {
@@ -153,7 +156,7 @@ fn one_run<const N: u32>(
             tokio::time::sleep(Duration::from_millis(20)).await;
             let t = t0.elapsed().as_secs_f64();
             let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some((tc, _)) = first(&v, "current") {
+            if let Some((tc, _)) = first(&v, t0, "current") {
                 break Ok(tc);
             }
             if t > limit {
@@ -202,15 +205,15 @@ fn one_run<const N: u32>(
         ));
     }
     let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let (copied, _) = first(&v, "replay")
-        .or_else(|| first(&v, "pause"))
-        .or_else(|| first(&v, "current"))
+    let (copied, _) = first(&v, t0, "replay")
+        .or_else(|| first(&v, t0, "pause"))
+        .or_else(|| first(&v, t0, "current"))
         .ok_or("no phase after the copy")?;
-    let (current, ssn_current) = first(&v, "current").ok_or("never current")?;
+    let (current, ssn_current) = first(&v, t0, "current").ok_or("never current")?;
     let paused: f64 = v
         .windows(2)
         .filter(|w| w[0].1 == "pause")
-        .map(|w| w[1].0 - w[0].0)
+        .map(|w| w[1].0.saturating_duration_since(w[0].0).as_secs_f64())
         .sum();
     let copies = v.iter().filter(|x| x.1 == "copy").count();
     let mut m = Metrics::new();

@@ -106,7 +106,8 @@ where
 {
     /// Starts `role` of `place` (`place.id` is 0 for the primary, 1 for the backup) with
     /// model configuration `cfg`; the backup journals into `data` with `durability`.
-    /// `observer` sees the state after every step that changed it.
+    /// `observer` sees the state after every step that changed it. Returns once the server
+    /// has taken its first step and accepts connections.
     pub fn start(
         role: Role,
         place: Placement,
@@ -133,6 +134,7 @@ where
             Role::Backup => Node::Backup(Backup::new(cfg)),
         };
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let name = format!("fuzzy-{}", place.id);
         let thread = std::thread::Builder::new()
             .name(name)
@@ -152,6 +154,7 @@ where
                     };
                     let (host, tx, rx) = Host::start(actor, &place, setup)?;
                     host.listen(listener, place, admit::<S>);
+                    let _ = ready_tx.send(());
                     let run = host.run(rx);
                     tokio::pin!(run);
                     tokio::select! {
@@ -164,10 +167,18 @@ where
                 })
             })
             .map_err(|e| FuzzyError::Thread(e.to_string()))?;
-        Ok(Server {
+        let mut server = Server {
             stop: Some(stop_tx),
             thread: Some(thread),
-        })
+        };
+        // Started (the Actor's first step taken, its listener accepting) or failed.
+        if ready_rx.recv().is_err() {
+            return match server.halt() {
+                Err(e) => Err(e),
+                Ok(_) => Err(FuzzyError::Thread("stopped before it was ready".into())),
+            };
+        }
+        Ok(server)
     }
 
     /// Stops the server and returns its last state.
