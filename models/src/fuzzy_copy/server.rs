@@ -25,14 +25,15 @@ type O<S> = Out<Node<S>>;
 /// Where the primary is in building its backup.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 pub enum Phase {
-    /// Object number `key` of the key space is in flight; the log is replayed from `noted`.
+    /// The batch from object number `key` of the key space is in flight; the log is replayed
+    /// from `noted`.
     Copying {
         /// The SSN noted when the copy began.
         noted: u64,
-        /// The object in flight (its number in the key space).
+        /// The first object of the batch in flight (its number in the key space).
         key: u32,
     },
-    /// Replaying the log: entry `acked` is the one in flight (or next to send).
+    /// Replaying the log: the batch from entry `acked` is in flight (or next to send).
     Shipping {
         /// The next SSN the backup needs.
         acked: u64,
