@@ -99,8 +99,9 @@ fn one_run<const N: u32>(
             }
         }
     });
-    // The new backup is up and empty; the primary starts with its table loaded and sends
-    // the first batch of the copy as it starts: the run's clock starts when it is up.
+    // The new backup is up and empty. The run's clock starts as the primary starts: it loads
+    // its table and sends the first batch of the copy in its first step (a small batch of a
+    // small table can be current before the start returns). The load starts once it is up.
     let backup = Server::<Accounts<N>>::start(
         Role::Backup,
         fuzzy::placement(servers, 1, SESSIONS),
@@ -110,6 +111,7 @@ fn one_run<const N: u32>(
         None,
     )
     .map_err(|e| e.to_string())?;
+    let t0 = Instant::now();
     let primary = Server::<Accounts<N>>::start(
         Role::Primary,
         fuzzy::placement(servers, 0, SESSIONS),
@@ -119,7 +121,7 @@ fn one_run<const N: u32>(
         Some(observer),
     )
     .map_err(|e| e.to_string())?;
-    let t0 = Instant::now();
+    let up = Instant::now();
     let limit = if o.smoke { 60.0 } else { 600.0 };
     let rt = runtime()?;
     let done: Vec<(f64, f64)> = rt.block_on(async {
@@ -130,12 +132,12 @@ fn one_run<const N: u32>(
             let s =
                 fuzzy::session::<Accounts<N>>(&place, cfg.clone()).map_err(|e| e.to_string())?;
             let stop = stop.clone();
-            // Session k sends at t0 + (j·SESSIONS + k)/rate: together, `rate` requests a second.
+            // Session k sends at up + (j·SESSIONS + k)/rate: together, `rate` requests a second.
             tasks.push(tokio::spawn(async move {
                 let mut out = Vec::new();
                 let mut j = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let at = t0 + Duration::from_secs_f64((j * SESSIONS + k) as f64 / rate);
+                    let at = up + Duration::from_secs_f64((j * SESSIONS + k) as f64 / rate);
                     tokio::time::sleep_until(at.into()).await;
                     let sent = Instant::now();
                     s.submit(Accounts::<N>::workload(k, j))
@@ -217,6 +219,10 @@ fn one_run<const N: u32>(
         .sum();
     let copies = v.iter().filter(|x| x.1 == "copy").count();
     let mut m = Metrics::new();
+    m.insert(
+        "primary_start_ms".into(),
+        up.duration_since(t0).as_secs_f64() * 1000.0,
+    );
     m.insert("copy_s".into(), copied);
     m.insert("catchup_s".into(), current - copied);
     m.insert("to_current_s".into(), current);
