@@ -126,7 +126,7 @@ enum Command {
     ///
     /// Experiments: clustra-response (ClustRa Fig. 3/4), clustra-window (Fig. 5),
     /// clustra-takeover (Fig. 9), opera-overhead (OPERA Fig. 5-9), opera-recovery (Fig. 10),
-    /// or `all`.
+    /// catchup (a new backup by fuzzy copy under load; no paper figure), or `all`.
     Bench(runtime_cli::BenchArgs),
 }
 

@@ -340,7 +340,7 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     /// clustra-response, clustra-window, clustra-takeover, opera-overhead, opera-recovery,
-    /// all; or `table`: the markdown tables of the reports already in --out (for the README).
+    /// catchup, all; or `table`: the markdown tables of the reports already in --out (for the README).
     pub experiment: String,
     /// Runs per system and setting; medians are over these (takeover: at least 5).
     #[arg(long, default_value_t = 3)]

@@ -13,8 +13,9 @@
 //! The papers publish no figure for this (ClustRa's §7 lists fuzzy replica production as work
 //! in progress), so the report has no paper row: its reference is the physical floor of the
 //! protocol's copy, one loopback round trip per batch (plus one forced write in fsync mode).
-//! The peer, run right after ours at the same size and load: a new Redis replica's full
-//! synchronisation ([`peers::redis_catchup`]).
+//! The peers, run right after ours at the same size and load: a new Redis replica's full
+//! synchronisation ([`peers::redis_catchup`]) beside each mode, and a new PostgreSQL standby
+//! built by `pg_basebackup` ([`peers::pg_catchup`]) beside the fsync mode.
 
 use super::peers;
 use super::plot::{self, Plot, Series};
@@ -32,12 +33,32 @@ use twosafe_models::fuzzy_copy::model::NodeState;
 use twosafe_models::fuzzy_copy::server::Phase;
 use twosafe_models::service::Service;
 
-/// The peer of each durability mode: a new Redis replica's full synchronisation.
-const PEERS: [&str; 2] = ["Redis new replica, memory", "Redis new replica, AOF always"];
+/// The peers, each with the index of the durability mode it stands beside: a new Redis
+/// replica's full synchronisation (in memory; with an fsync'ed AOF) and a new PostgreSQL
+/// standby built by `pg_basebackup` (its WAL is always fsync'ed).
+const PEERS: [(&str, usize); 3] = [
+    ("Redis new replica, memory", 0),
+    ("Redis new replica, AOF always", 1),
+    ("PostgreSQL 15 new standby (pg_basebackup)", 1),
+];
+
+/// Runs peer `pi` of [`PEERS`] once.
+fn run_peer(pi: usize, n: u32, rate: f64, after: f64) -> Result<peers::CatchupRun, String> {
+    match pi {
+        0 | 1 => peers::redis_catchup(n, pi == 1, rate, after),
+        // pgbench's load runs for a fixed time: long enough for a new standby of a cluster
+        // of a few tens of MB to be built and current, then `after` seconds more.
+        _ => peers::pg_catchup(n, rate, after, after + 6.0 + f64::from(n) / 25_000.0),
+    }
+}
 
 /// Objects per copy message and log entries per replay message: 1 is the stop-and-wait the
 /// patent describes; 256 sends a batch per round trip (checked in the model with 2).
 const BATCHES: [usize; 2] = [1, 256];
+
+/// Seconds of replay after which a backlog no smaller than at its start means the replay does
+/// not converge.
+const REPLAY_GRACE: f64 = 20.0;
 
 /// Client sessions sharing the offered load.
 const SESSIONS: usize = 4;
@@ -90,8 +111,14 @@ fn one_run<const N: u32>(
     let cfg = fuzzy::model_config(TABLE, batch);
     let phases: Phases = Arc::default();
     let seen = phases.clone();
+    // While replaying: the log entries not yet acked by the backup.
+    let backlog = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let behind = backlog.clone();
     let observer = Box::new(move |s: &NodeState<Accounts<N>>| {
         if let NodeState::Primary(p) = s {
+            if let Phase::Shipping { acked } = p.phase {
+                behind.store(p.next_ssn.saturating_sub(acked), Ordering::Relaxed);
+            }
             let name = phase_name(p.phase);
             let mut v = seen.lock().unwrap_or_else(|e| e.into_inner());
             if v.last().map(|x| x.1) != Some(name) {
@@ -122,7 +149,7 @@ fn one_run<const N: u32>(
     )
     .map_err(|e| e.to_string())?;
     let up = Instant::now();
-    let limit = if o.smoke { 60.0 } else { 600.0 };
+    let limit = if o.smoke { 60.0 } else { 300.0 };
     let rt = runtime()?;
     let done: Vec<(f64, f64)> = rt.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
@@ -153,13 +180,36 @@ fn one_run<const N: u32>(
                 Ok::<_, String>(out)
             }));
         }
-        // Wait for the backup to be current, then let the load run on `after` seconds.
+        // Wait for the backup to be current, then let the load run on `after` seconds. A
+        // replay whose backlog is larger after REPLAY_GRACE than when it began never converges
+        // (the load adds entries faster than one batch per round trip and save ships them).
+        let mut replay_start: Option<(f64, u64)> = None;
         let current = loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
             let t = t0.elapsed().as_secs_f64();
             let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
             if let Some((tc, _)) = first(&v, t0, "current") {
                 break Ok(tc);
+            }
+            if v.last().map(|x| x.1) == Some("replay") {
+                let now = backlog.load(Ordering::Relaxed);
+                match replay_start {
+                    None => replay_start = Some((t, now)),
+                    Some((t1, b1)) if t - t1 > REPLAY_GRACE && now >= b1 => {
+                        break Err(format!(
+                            "the replay falls behind: its backlog went from {b1} to {now} log \
+                             entries in {:.0} s (batch {batch}: one batch per round trip{}, \
+                             while the load adds {rate:.0} entries a second)",
+                            t - t1,
+                            if durability == Durability::Fsync {
+                                " and save"
+                            } else {
+                                ""
+                            }
+                        ));
+                    }
+                    Some(_) => {}
+                }
             }
             if t > limit {
                 break Err(format!(
@@ -319,10 +369,11 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let modes = [Durability::Memory, Durability::Fsync];
     let mut runs: BTreeMap<(u32, usize, usize), Vec<Metrics>> = BTreeMap::new();
     let mut peer_runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
-    let mut peer_skipped: [Option<String>; 2] = [None, None];
+    let mut peer_skipped: [Option<String>; PEERS.len()] = Default::default();
     let mut last: BTreeMap<(u32, usize, usize), (f64, Timeline)> = BTreeMap::new();
-    let per_run = BATCHES.len() + usize::from(o.peers);
-    let mut progress = Progress::new((o.runs * sizes.len() * modes.len() * per_run) as u64);
+    let mut failed: BTreeMap<(u32, usize, usize), String> = BTreeMap::new();
+    let per_run = modes.len() * BATCHES.len() + if o.peers { PEERS.len() } else { 0 };
+    let mut progress = Progress::new((o.runs * sizes.len() * per_run) as u64);
     for _ in 0..o.runs {
         for &n in &sizes {
             for (di, d) in modes.iter().enumerate() {
@@ -334,7 +385,30 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                         rate,
                         after,
                     };
-                    let (m, done) = run_size(o, build)?;
+                    if let Some(why) = failed.get(&(n, di, bi)) {
+                        progress.step(format!(
+                            "{n} objects, {}, batch {batch}: not run (an earlier run failed: \
+                             {why})",
+                            mode(*d)
+                        ));
+                        continue;
+                    }
+                    let (m, done) = match run_size(o, build) {
+                        Ok(x) => x,
+                        Err(why) => {
+                            progress.step(format!(
+                                "{n} objects, {}, batch {batch}: failed: {why}",
+                                mode(*d)
+                            ));
+                            r.notes.push(format!(
+                                "{n} objects, {}, batch {batch}: a run failed, later runs of \
+                                 this setting were not made: {why}",
+                                mode(*d)
+                            ));
+                            failed.insert((n, di, bi), why);
+                            continue;
+                        }
+                    };
                     progress.step(format!(
                         "{n} objects, {}, batch {batch}: copy {:.2} s, current after {:.2} s, \
                          p99 during {:.2} ms, after {:.2} ms",
@@ -347,31 +421,37 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                     last.insert((n, di, bi), (m["to_current_s"], done));
                     runs.entry((n, di, bi)).or_default().push(m);
                 }
-                // The peer right after ours, same size, same load, the matching durability.
-                if !o.peers {
-                    continue;
-                }
-                if peer_skipped[di].is_some() {
-                    progress.step(format!("{} skipped", PEERS[di]));
-                    continue;
-                }
-                match peers::redis_catchup(n, *d == Durability::Fsync, rate, after) {
-                    Ok(run) => {
-                        let mut m = Metrics::new();
-                        m.insert("to_current_s".into(), run.current_s);
-                        let end = run.timeline.last().map_or(run.current_s, |x| x.0);
-                        load_stats(&run.timeline, run.current_s, end, &mut m);
-                        progress.step(format!(
-                            "{n} objects, {}: in sync after {:.2} s",
-                            PEERS[di], run.current_s
-                        ));
-                        r.versions.insert("redis".into(), run.version);
-                        peer_runs.entry((n, di)).or_default().push(m);
+                // The peers right after ours, same size, same load, the matching durability.
+                for (pi, (name, _)) in PEERS.iter().enumerate().filter(|p| p.1 .1 == di) {
+                    if !o.peers {
+                        continue;
                     }
-                    Err(why) => {
-                        progress.step(format!("{} skipped: {why}", PEERS[di]));
-                        r.notes.push(format!("{} skipped: {why}", PEERS[di]));
-                        peer_skipped[di] = Some(why);
+                    if peer_skipped[pi].is_some() {
+                        progress.step(format!("{name} skipped"));
+                        continue;
+                    }
+                    match run_peer(pi, n, rate, after) {
+                        Ok(run) => {
+                            let mut m = Metrics::new();
+                            m.insert("to_current_s".into(), run.current_s);
+                            if let Some(mb) = run.copied_mb {
+                                m.insert("copied_mb".into(), mb);
+                            }
+                            let end = run.timeline.last().map_or(run.current_s, |x| x.0);
+                            load_stats(&run.timeline, run.current_s, end, &mut m);
+                            progress.step(format!(
+                                "{n} objects, {name}: in sync after {:.2} s",
+                                run.current_s
+                            ));
+                            let system = if pi < 2 { "redis" } else { "postgresql" };
+                            r.versions.insert(system.into(), run.version);
+                            peer_runs.entry((n, pi)).or_default().push(m);
+                        }
+                        Err(why) => {
+                            progress.step(format!("{name} skipped: {why}"));
+                            r.notes.push(format!("{name} skipped: {why}"));
+                            peer_skipped[pi] = Some(why);
+                        }
                     }
                 }
             }
@@ -386,50 +466,58 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                 .iter()
                 .enumerate()
                 .map(|(bi, batch)| {
-                    Row::measured(
+                    let mut row = Row::measured(
                         Kind::Ours,
                         format!("twosafe fuzzy copy {}, batch {batch}", mode(*d)),
                         setting.clone(),
                         runs.remove(&(n, di, bi)).unwrap_or_default(),
-                    )
+                    );
+                    if row.runs.is_empty() {
+                        row.skipped = failed.get(&(n, di, bi)).map(|w| format!("failed: {w}"));
+                    }
+                    row
                 })
                 .collect();
             if !o.peers {
                 r.rows.extend(ours);
                 continue;
             }
-            let mut peer = Row::measured(
-                Kind::Peer,
-                PEERS[di].into(),
-                setting.clone(),
-                peer_runs.remove(&(n, di)).unwrap_or_default(),
-            );
-            if peer.runs.is_empty() {
-                peer.skipped = peer_skipped[di].clone();
-            }
-            // Run-by-run ratios (each peer run came right after ours).
-            for row in &ours {
-                for metric in ["to_current_s", "p99_during_ms", "p99_after_ms"] {
-                    let pairs: Vec<f64> = row
-                        .runs
-                        .iter()
-                        .zip(&peer.runs)
-                        .filter_map(|(a, b)| Some(a.get(metric)? / b.get(metric)?))
-                        .collect();
-                    let ratio = median(&pairs);
-                    if ratio.is_finite() {
-                        r.ratios.push(Ratio {
-                            setting: setting.clone(),
-                            metric: metric.into(),
-                            ours: row.system.clone(),
-                            other: peer.system.clone(),
-                            ratio,
-                        });
+            let mut others = Vec::new();
+            for (pi, (name, _)) in PEERS.iter().enumerate().filter(|p| p.1 .1 == di) {
+                let mut peer = Row::measured(
+                    Kind::Peer,
+                    (*name).into(),
+                    setting.clone(),
+                    peer_runs.remove(&(n, pi)).unwrap_or_default(),
+                );
+                if peer.runs.is_empty() {
+                    peer.skipped = peer_skipped[pi].clone();
+                }
+                // Run-by-run ratios (each peer run came right after ours).
+                for row in &ours {
+                    for metric in ["to_current_s", "p99_during_ms", "p99_after_ms"] {
+                        let pairs: Vec<f64> = row
+                            .runs
+                            .iter()
+                            .zip(&peer.runs)
+                            .filter_map(|(a, b)| Some(a.get(metric)? / b.get(metric)?))
+                            .collect();
+                        let ratio = median(&pairs);
+                        if ratio.is_finite() {
+                            r.ratios.push(Ratio {
+                                setting: setting.clone(),
+                                metric: metric.into(),
+                                ours: row.system.clone(),
+                                other: peer.system.clone(),
+                                ratio,
+                            });
+                        }
                     }
                 }
+                others.push(peer);
             }
             r.rows.extend(ours);
-            r.rows.push(peer);
+            r.rows.extend(others);
         }
     }
     if !o.peers {
@@ -475,11 +563,20 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     );
     r.notes.push(format!(
         "the load is paced ({rate:.0} requests/s over {SESSIONS} sessions, one deposit each; \
-         the Redis load: the same rate on one connection): replay ships one batch of log \
+         the Redis load: the same rate on one connection; the PostgreSQL load: pgbench -R at \
+         the same rate over 4 clients, one single-row update each): replay ships one batch of log \
          entries per round trip, so with batch 1 it converges only while updates arrive more \
          slowly than one per round trip and save (replayed_entries / catchup_s is the replay \
          rate measured)"
     ));
+    r.notes.push(
+        "the PostgreSQL standby is built by pg_basebackup -X stream -c fast, which copies the \
+         whole cluster (every database and the WAL since its start; copied_mb is the cluster's \
+         size) and not only the N rows (ours copies N rows of 100 bytes); it counts as current \
+         when the primary reports it streaming and, once made synchronous, sync; its load \
+         (pgbench) runs for a fixed time, so its after-window runs to that end"
+            .into(),
+    );
     r.notes.push(
         "during the build the primary commits alone (no current backup: 1-safe), so latency \
          *during* is lower than *after* (2-safe, one backup round trip and save per update)"

@@ -3,6 +3,9 @@
 //! standby, driven by pgbench's built-in TPC-B-like script (3 updates + 1 insert) with
 //! `synchronous_commit` = `on` and = `remote_apply`; Redis primary + replica, each transaction
 //! `MULTI; INCRBY ×3; RPUSH; EXEC` followed by `WAIT 1 0`, in memory and with an fsync'ed AOF.
+//! For `catchup`, a new replica built from nothing under a paced load: a PostgreSQL standby by
+//! `pg_basebackup` ([`pg_catchup`]) and a Redis replica by full synchronisation
+//! ([`redis_catchup`]).
 //! Debian's packages `postgresql-15` and `redis-server` provide them (`benches/peers.sh`
 //! installs both); a peer that is not installed or does not start is reported as skipped,
 //! with the reason, never faked.
@@ -112,6 +115,9 @@ fn as_pg(root: bool, program: &Path) -> Command {
     }
 }
 
+/// The primary's `synchronous_standby_names` for a synchronous standby `standby1`.
+const SYNC_STANDBY: &str = "FIRST 1 (standby1)";
+
 /// A PostgreSQL 15 primary with one synchronous standby.
 struct PgPair {
     bin: PathBuf,
@@ -122,7 +128,9 @@ struct PgPair {
 }
 
 impl PgPair {
-    fn start(port: u16, smoke: bool) -> Result<PgPair, String> {
+    /// Checks the installation and makes the pair's temporary directory `twosafe-{name}-PID`;
+    /// no server runs yet.
+    fn new(port: u16, name: &str) -> Result<PgPair, String> {
         let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
         if !bin.join("postgres").exists() {
             return Err(
@@ -132,7 +140,7 @@ impl PgPair {
             );
         }
         let root = is_root();
-        let dir = temp_dir("pg")?;
+        let dir = temp_dir(name)?;
         if root {
             run_ok(
                 Command::new("chown")
@@ -147,14 +155,29 @@ impl PgPair {
         )?
         .trim()
         .to_string();
-        let pair = PgPair {
+        Ok(PgPair {
             bin,
             dir,
             port,
             root,
             version,
-        };
-        pair.setup(smoke)?;
+        })
+    }
+
+    /// The TPC-B pair: primary and synchronous standby up, pgbench's tables loaded.
+    fn start(port: u16, smoke: bool) -> Result<PgPair, String> {
+        let pair = PgPair::new(port, "pg")?;
+        pair.start_primary(SYNC_STANDBY)?;
+        pair.start_standby()?;
+        pair.wait_sync(Duration::from_secs(20))?;
+        let scale = if smoke { "1" } else { "10" };
+        run_ok(
+            Command::new(pair.bin.join("pgbench"))
+                .args(["-i", "-q", "-s", scale, "-h", "127.0.0.1", "-p"])
+                .arg(pair.port.to_string())
+                .args(["-U", "postgres", "postgres"]),
+            "pgbench -i",
+        )?;
         Ok(pair)
     }
 
@@ -189,10 +212,9 @@ impl PgPair {
         Ok(())
     }
 
-    fn setup(&self, smoke: bool) -> Result<(), String> {
+    /// initdb and start the primary with `synchronous_standby_names = sync_names`.
+    fn start_primary(&self, sync_names: &str) -> Result<(), String> {
         let primary = self.dir.join("primary");
-        let standby = self.dir.join("standby");
-        let port = self.port.to_string();
         run_ok(
             self.pg("initdb").arg("-D").arg(&primary).args([
                 "-U",
@@ -207,34 +229,48 @@ impl PgPair {
         self.append(
             &primary.join("postgresql.conf"),
             &format!(
-                "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+                "port = {}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
                  wal_level = replica\nmax_wal_senders = 4\n\
-                 synchronous_standby_names = 'FIRST 1 (standby1)'\nfsync = on\n",
+                 synchronous_standby_names = '{sync_names}'\nfsync = on\n",
+                self.port,
                 self.dir.display()
             ),
         )?;
         self.start_server("primary")?;
+        Ok(())
+    }
+
+    /// A new standby `standby1` from the running primary: `pg_basebackup -X stream -R -c fast`,
+    /// its own port (the primary's + 1), then started.
+    fn start_standby(&self) -> Result<(), String> {
         run_ok(
             self.pg("pg_basebackup")
-                .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D"])
-                .arg(&standby)
+                .args(["-h", "127.0.0.1", "-p"])
+                .arg(self.port.to_string())
+                .args(["-U", "postgres", "-D"])
+                .arg(self.dir.join("standby"))
                 .args(["-X", "stream", "-R", "-c", "fast"]),
             "pg_basebackup",
         )?;
         // The standby inherits synchronous_standby_names: clear it (PEERS.md's trap).
         self.append(
-            &standby.join("postgresql.conf"),
+            &self.dir.join("standby").join("postgresql.conf"),
             &format!(
                 "port = {}\ncluster_name = 'standby1'\nsynchronous_standby_names = ''\n",
                 self.port + 1
             ),
         )?;
         self.start_server("standby")?;
-        let until = Instant::now() + Duration::from_secs(20);
+        Ok(())
+    }
+
+    /// Waits until the primary reports its standby synchronous.
+    fn wait_sync(&self, limit: Duration) -> Result<(), String> {
+        let until = Instant::now() + limit;
         loop {
             let state = self.psql("select sync_state from pg_stat_replication")?;
             if state.trim() == "sync" {
-                break;
+                return Ok(());
             }
             if Instant::now() > until {
                 return Err(format!(
@@ -242,16 +278,8 @@ impl PgPair {
                     state.trim()
                 ));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(5));
         }
-        let scale = if smoke { "1" } else { "10" };
-        run_ok(
-            Command::new(self.bin.join("pgbench"))
-                .args(["-i", "-q", "-s", scale, "-h", "127.0.0.1", "-p", &port])
-                .args(["-U", "postgres", "postgres"]),
-            "pgbench -i",
-        )?;
-        Ok(())
     }
 
     /// Starts the server whose data directory is `name` (its log beside it) and waits for it.
@@ -558,6 +586,8 @@ pub struct CatchupRun {
     pub current_s: f64,
     /// The peer's version.
     pub version: String,
+    /// What the new replica copied, where the peer says (MB).
+    pub copied_mb: Option<f64>,
 }
 
 /// Kills the processes and removes the directory when dropped.
@@ -692,7 +722,153 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         timeline,
         current_s: current?,
         version,
+        copied_mb: None,
     })
+}
+
+/// PostgreSQL's counterpart of `catchup`: a primary holding `n` rows (`accounts`: an integer
+/// key, a balance and an 84-byte filler) serves a paced load of `rate` single-row updates/s
+/// (pgbench, a custom one-statement script, 4 clients) from the moment a new standby is built
+/// from nothing: `pg_basebackup -X stream -R -c fast` (a copy of the whole cluster while
+/// updates go on, then the WAL since its start), then the standby started. During the build
+/// the primary commits alone; current when the primary reports the standby `streaming` (its
+/// WAL sender has caught up), made synchronous (`synchronous_standby_names`, reloaded) and
+/// reported `sync`: from then on every commit waits for the standby's flush (2-safe, as ours
+/// after its backup is current). pgbench runs for a fixed time (`budget` s: it writes its
+/// per-transaction log only when it ends normally), so the load after current runs until
+/// then; the run fails if the standby is not current `after` seconds before the load ends.
+/// PostgreSQL keeps its WAL fsync'ed (`fsync = on`): the peer of the fsync mode only.
+pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupRun, String> {
+    let port = crate::runtime::chaos::free_port_pair().map_err(|e| e.to_string())?;
+    let pair = PgPair::new(port, "pg-catchup")?;
+    pair.start_primary("")?;
+    pair.psql(&format!(
+        "create table accounts (aid integer primary key, abalance integer not null, \
+         filler char(84)); \
+         insert into accounts select g, 0, '' from generate_series(0, {}) g;",
+        n.max(1) - 1
+    ))?;
+    // Not in a transaction block, so each on its own.
+    pair.psql("vacuum analyze accounts")?;
+    pair.psql("checkpoint")?;
+    // pg_basebackup copies the whole cluster: every database, not only the table.
+    let bytes: f64 = pair
+        .psql("select sum(pg_database_size(oid)) from pg_database")?
+        .trim()
+        .parse()
+        .map_err(|e| format!("the cluster's size: {e}"))?;
+    let script = pair.dir.join("deposit.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "\\set aid random(0, {})\n\\set delta random(-999, 999)\n\
+             update accounts set abalance = abalance + :delta where aid = :aid;\n",
+            n.max(1) - 1
+        ),
+    )
+    .map_err(|e| format!("write {}: {e}", script.display()))?;
+    let logs = pair.dir.join("log");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+    let secs = budget.ceil().max(1.0) as u64;
+    let wall0 = std::time::SystemTime::now();
+    let t0 = Instant::now();
+    let load = Command::new(pair.bin.join("pgbench"))
+        .args(["-n", "-M", "prepared", "-c", "4", "-j", "2"])
+        .args(["-R", &format!("{rate}"), "-T", &secs.to_string(), "-f"])
+        .arg(&script)
+        .arg("-l")
+        .arg(format!("--log-prefix={}", logs.join("tx").display()))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
+        .arg("postgres")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("start pgbench: {e}"))?;
+    let load = Cleanup(vec![load], logs.clone());
+    let current = pair
+        .start_standby()
+        .and_then(|()| {
+            let until = t0 + Duration::from_secs(secs);
+            loop {
+                let state = pair.psql("select state from pg_stat_replication")?;
+                if state.trim() == "streaming" {
+                    break Ok(());
+                }
+                if Instant::now() > until {
+                    break Err(format!(
+                        "the new standby of {n} rows was not streaming before the load ended \
+                         (pg_stat_replication: {:?})",
+                        state.trim()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+        .and_then(|()| {
+            pair.psql(&format!(
+                "alter system set synchronous_standby_names = '{SYNC_STANDBY}'"
+            ))?;
+            pair.psql("select pg_reload_conf()")?;
+            pair.wait_sync(Duration::from_secs(secs))?;
+            Ok(t0.elapsed().as_secs_f64())
+        });
+    let mut load = load;
+    let child = load.0.pop().ok_or("the pgbench process is gone")?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("pgbench: {e}"))?;
+    let current_s = current?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "pgbench failed ({}): {}",
+            out.status,
+            err.lines().last().unwrap_or("").trim()
+        ));
+    }
+    if current_s + after > secs as f64 {
+        return Err(format!(
+            "the new standby was current after {current_s:.2} s, less than {after} s before \
+             the load's end at {secs} s"
+        ));
+    }
+    let start = wall0
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs_f64();
+    let mut timeline = Vec::new();
+    let entries = std::fs::read_dir(&logs).map_err(|e| format!("read {}: {e}", logs.display()))?;
+    for e in entries.flatten() {
+        let text = std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?;
+        timeline.extend(text.lines().filter_map(|l| paced_transaction(l, start)));
+    }
+    if timeline.is_empty() {
+        return Err("pgbench logged no transaction".into());
+    }
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(CatchupRun {
+        timeline,
+        current_s,
+        version: pair.version.clone(),
+        copied_mb: Some(bytes / 1e6),
+    })
+}
+
+/// One line of pgbench's per-transaction log under `--rate`: (completion time in seconds
+/// since `start` (Unix seconds), latency in ms). The line is `client_id transaction_no time
+/// script_no time_epoch time_us schedule_lag`; with `--rate`, `time` counts from the
+/// transaction's scheduled start, so the schedule lag is taken off to get the latency.
+fn paced_transaction(line: &str, start: f64) -> Option<(f64, f64)> {
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(f64::NAN))
+        .collect();
+    let [_, _, time, _, epoch, us, lag, ..] = f[..] else {
+        return None;
+    };
+    let (done, latency) = (epoch + us / 1e6 - start, (time - lag) / 1000.0);
+    (done.is_finite() && latency.is_finite()).then_some((done, latency))
 }
 
 impl Target for RedisPair {
@@ -729,6 +905,24 @@ impl Target for RedisPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_paced_pgbench_line_gives_completion_and_latency_without_lag() {
+        // 1,250 µs from the scheduled start, 250 of them waiting for the schedule.
+        let (done, ms) = paced_transaction("3 17 1250 0 1700000010 500000 250", 1_700_000_000.0)
+            .expect("a well-formed line");
+        assert!((done - 10.5).abs() < 1e-6, "{done}");
+        assert!((ms - 1.0).abs() < 1e-9, "{ms}");
+        // Without --rate there is no lag field; a skipped transaction has no number.
+        assert_eq!(
+            paced_transaction("3 17 1250 0 1700000010 500000", 0.0),
+            None
+        );
+        assert_eq!(
+            paced_transaction("3 17 skipped 0 1700000010 500000 250", 0.0),
+            None
+        );
+    }
 
     #[test]
     fn a_transaction_is_five_commands_then_wait() {
