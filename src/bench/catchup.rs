@@ -212,8 +212,21 @@ fn one_run<const N: u32>(
                 }
             }
             if t > limit {
+                let at: Vec<String> = v
+                    .iter()
+                    .map(|(when, p, _)| {
+                        format!(
+                            "{p} at {:.1} s",
+                            when.saturating_duration_since(t0).as_secs_f64()
+                        )
+                    })
+                    .collect();
                 break Err(format!(
-                    "the backup of {N} objects was not current after {limit} s (phases: {v:?})"
+                    "the backup of {N} objects was not current after {limit} s ({}; replay \
+                     backlog {} log entries, {} when the replay began)",
+                    at.join(", "),
+                    backlog.load(Ordering::Relaxed),
+                    replay_start.map_or("-".into(), |x| x.1.to_string())
                 ));
             }
         };

@@ -40,6 +40,17 @@ pub struct Row {
 }
 
 impl Row {
+    /// The row's system, marked "(k of m runs)" when it has fewer runs than `most` (a run that
+    /// failed, and the ones not made after it): its medians are over fewer runs.
+    pub fn labelled(&self, most: usize) -> String {
+        let k = self.runs.len();
+        if self.kind == Kind::Paper || self.skipped.is_some() || k >= most {
+            self.system.clone()
+        } else {
+            format!("{} ({k} of {most} runs)", self.system)
+        }
+    }
+
     /// A measured row: the per-metric medians of `runs`.
     pub fn measured(kind: Kind, system: String, setting: String, runs: Vec<Metrics>) -> Row {
         Row {
@@ -155,6 +166,11 @@ pub fn medians(runs: &[Metrics]) -> Metrics {
 }
 
 impl Report {
+    /// The most runs any row has: the runs each setting was meant to get.
+    pub fn most_runs(&self) -> usize {
+        self.rows.iter().map(|r| r.runs.len()).max().unwrap_or(0)
+    }
+
     /// Computes the ratios of every `Ours` row to every other row at the same setting, for
     /// `metrics`; `floor` gives a metric's floor at a row, if it has one.
     pub fn compute_ratios(&mut self, metrics: &[&str], floor: impl Fn(&Row, &str) -> Option<f64>) {
@@ -236,10 +252,11 @@ impl Report {
                 settings.push(&r.setting);
             }
         }
+        let most = self.most_runs();
         let width = self
             .rows
             .iter()
-            .map(|r| r.system.len())
+            .map(|r| r.labelled(most).chars().count())
             .max()
             .unwrap_or(6)
             .max(6);
@@ -250,7 +267,7 @@ impl Report {
             }
             s.push('\n');
             for r in self.rows.iter().filter(|r| &r.setting == setting) {
-                let _ = write!(s, "{:<width$}", r.system);
+                let _ = write!(s, "{:<width$}", r.labelled(most));
                 if let Some(why) = &r.skipped {
                     let _ = writeln!(s, " skipped: {why}");
                     continue;
@@ -347,8 +364,9 @@ pub fn markdown(reports: &[Report]) -> String {
             let _ = write!(s, "---:|");
         }
         let _ = writeln!(s, "---:|");
+        let most = r.most_runs();
         for row in &r.rows {
-            let _ = write!(s, "| {} | {} |", row.setting, row.system);
+            let _ = write!(s, "| {} | {} |", row.setting, row.labelled(most));
             if let Some(why) = &row.skipped {
                 let _ = write!(s, " skipped: {} |", why.replace('|', "/"));
                 for _ in 1..columns.len() {
@@ -456,6 +474,13 @@ mod tests {
         assert!(get("paper", "floor").is_nan());
         let md = markdown(std::slice::from_ref(&r));
         assert!(md.contains("| w1 | us | 30.00 | 2.00 (tps) |"), "{md}");
+        assert!(md.contains("| w1 | them | 10.00 |"), "{md}");
+        // A row with fewer runs than the others says so (its median is over fewer).
+        r.rows[1].runs.pop();
+        let md = markdown(std::slice::from_ref(&r));
+        assert!(md.contains("| w1 | them (2 of 3 runs) |"), "{md}");
+        assert!(md.contains("| w1 | us | 30.00 |"), "{md}");
+        assert!(md.contains("| w1 | paper | 100 |"), "{md}");
         assert_eq!(
             (sig3(0.001234), sig3(59.06), sig3(1234.6)),
             ("0.00123".into(), "59.1".into(), "1235".into())
