@@ -33,22 +33,55 @@ use twosafe_models::fuzzy_copy::model::NodeState;
 use twosafe_models::fuzzy_copy::server::Phase;
 use twosafe_models::service::Service;
 
-/// The peers, each with the index of the durability mode it stands beside: a new Redis
-/// replica's full synchronisation (in memory; with an fsync'ed AOF) and a new PostgreSQL
-/// standby built by `pg_basebackup` (its WAL is always fsync'ed).
-const PEERS: [(&str, usize); 3] = [
-    ("Redis new replica, memory", 0),
-    ("Redis new replica, AOF always", 1),
-    ("PostgreSQL 15 new standby (pg_basebackup)", 1),
+/// A peer's new replica: a Redis replica's full synchronisation (in memory, or with an
+/// fsync'ed AOF) or a PostgreSQL standby built by `pg_basebackup` (its WAL always fsync'ed).
+#[derive(Clone, Copy)]
+enum Peer {
+    Redis { aof: bool },
+    Postgres,
+}
+
+/// The peers, in the order they run.
+const PEERS: [Peer; 3] = [
+    Peer::Redis { aof: false },
+    Peer::Redis { aof: true },
+    Peer::Postgres,
 ];
 
-/// Runs peer `pi` of [`PEERS`] once.
-fn run_peer(pi: usize, n: u32, rate: f64, after: f64) -> Result<peers::CatchupRun, String> {
-    match pi {
-        0 | 1 => peers::redis_catchup(n, pi == 1, rate, after),
-        // pgbench's load runs for a fixed time: long enough for a new standby of a cluster
-        // of a few tens of MB to be built and current, then `after` seconds more.
-        _ => peers::pg_catchup(n, rate, after, after + 6.0 + f64::from(n) / 25_000.0),
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Redis { aof: false } => "Redis new replica, memory",
+            Peer::Redis { aof: true } => "Redis new replica, AOF always",
+            Peer::Postgres => "PostgreSQL 15 new standby (pg_basebackup)",
+        }
+    }
+
+    /// The durability mode of ours it stands beside.
+    fn durability(self) -> Durability {
+        match self {
+            Peer::Redis { aof: false } => Durability::Memory,
+            Peer::Redis { aof: true } | Peer::Postgres => Durability::Fsync,
+        }
+    }
+
+    /// The report's `versions` key.
+    fn software(self) -> &'static str {
+        match self {
+            Peer::Redis { .. } => "redis",
+            Peer::Postgres => "postgresql",
+        }
+    }
+
+    fn run(self, n: u32, rate: f64, after: f64) -> Result<peers::CatchupRun, String> {
+        match self {
+            Peer::Redis { aof } => peers::redis_catchup(n, aof, rate, after),
+            // pgbench's load runs for a fixed time: long enough for a new standby of a
+            // cluster of a few tens of MB to be built and current, then `after` seconds more.
+            Peer::Postgres => {
+                peers::pg_catchup(n, rate, after, after + 6.0 + f64::from(n) / 25_000.0)
+            }
+        }
     }
 }
 
@@ -181,8 +214,9 @@ fn one_run<const N: u32>(
             }));
         }
         // Wait for the backup to be current, then let the load run on `after` seconds. A
-        // replay whose backlog is larger after REPLAY_GRACE than when it began never converges
-        // (the load adds entries faster than one batch per round trip and save ships them).
+        // replay whose backlog is no smaller after REPLAY_GRACE than when it began does not
+        // converge (the load adds entries as fast as one batch per round trip and save ships
+        // them).
         let mut replay_start: Option<(f64, u64)> = None;
         let current = loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -435,15 +469,14 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                     runs.entry((n, di, bi)).or_default().push(m);
                 }
                 // The peers right after ours, same size, same load, the matching durability.
-                for (pi, (name, _)) in PEERS.iter().enumerate().filter(|p| p.1 .1 == di) {
-                    if !o.peers {
-                        continue;
-                    }
+                let beside = PEERS.iter().enumerate().filter(|p| p.1.durability() == *d);
+                for (pi, peer) in beside.filter(|_| o.peers) {
+                    let name = peer.name();
                     if peer_skipped[pi].is_some() {
                         progress.step(format!("{name} skipped"));
                         continue;
                     }
-                    match run_peer(pi, n, rate, after) {
+                    match peer.run(n, rate, after) {
                         Ok(run) => {
                             let mut m = Metrics::new();
                             m.insert("to_current_s".into(), run.current_s);
@@ -456,8 +489,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                                 "{n} objects, {name}: in sync after {:.2} s",
                                 run.current_s
                             ));
-                            let system = if pi < 2 { "redis" } else { "postgresql" };
-                            r.versions.insert(system.into(), run.version);
+                            r.versions.insert(peer.software().into(), run.version);
                             peer_runs.entry((n, pi)).or_default().push(m);
                         }
                         Err(why) => {
@@ -496,10 +528,10 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                 continue;
             }
             let mut others = Vec::new();
-            for (pi, (name, _)) in PEERS.iter().enumerate().filter(|p| p.1 .1 == di) {
+            for (pi, p) in PEERS.iter().enumerate().filter(|p| p.1.durability() == *d) {
                 let mut peer = Row::measured(
                     Kind::Peer,
-                    (*name).into(),
+                    p.name().into(),
                     setting.clone(),
                     peer_runs.remove(&(n, pi)).unwrap_or_default(),
                 );

@@ -172,10 +172,8 @@ impl PgPair {
         pair.wait_sync(Duration::from_secs(20))?;
         let scale = if smoke { "1" } else { "10" };
         run_ok(
-            Command::new(pair.bin.join("pgbench"))
-                .args(["-i", "-q", "-s", scale, "-h", "127.0.0.1", "-p"])
-                .arg(pair.port.to_string())
-                .args(["-U", "postgres", "postgres"]),
+            pair.client("pgbench")
+                .args(["-i", "-q", "-s", scale, "postgres"]),
             "pgbench -i",
         )?;
         Ok(pair)
@@ -266,16 +264,23 @@ impl PgPair {
 
     /// Waits until the primary reports its standby synchronous.
     fn wait_sync(&self, limit: Duration) -> Result<(), String> {
+        self.wait_for("sync_state", "sync", limit)
+    }
+
+    /// Polls `column` of the primary's `pg_stat_replication` (one standby) every 5 ms until it
+    /// reads `want`, for at most `limit`.
+    fn wait_for(&self, column: &str, want: &str, limit: Duration) -> Result<(), String> {
         let until = Instant::now() + limit;
         loop {
-            let state = self.psql("select sync_state from pg_stat_replication")?;
-            if state.trim() == "sync" {
+            let value = self.psql(&format!("select {column} from pg_stat_replication"))?;
+            if value.trim() == want {
                 return Ok(());
             }
             if Instant::now() > until {
                 return Err(format!(
-                    "the standby did not become synchronous (pg_stat_replication: {:?})",
-                    state.trim()
+                    "the standby's {column} was not {want} after {limit:?} \
+                     (pg_stat_replication: {:?})",
+                    value.trim()
                 ));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -295,13 +300,22 @@ impl PgPair {
         )
     }
 
+    /// A client `program` (psql, pgbench) pointed at the primary as `postgres`.
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ]);
+        c
+    }
+
     fn psql(&self, sql: &str) -> Result<String, String> {
-        run_ok(
-            Command::new(self.bin.join("psql"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-                .args(["-U", "postgres", "-Atc", sql, "postgres"]),
-            "psql",
-        )
+        run_ok(self.client("psql").args(["-Atc", sql, "postgres"]), "psql")
     }
 }
 
@@ -348,36 +362,21 @@ impl Target for Pg {
         let secs = seconds.ceil().max(1.0) as u64;
         let t = Instant::now();
         run_ok(
-            Command::new(p.bin.join("pgbench"))
+            p.client("pgbench")
                 .env("PGOPTIONS", format!("-c synchronous_commit={}", self.mode))
                 .args(["-M", "prepared", "-c", &clients.to_string()])
                 .args(["-j", &clients.min(2).to_string(), "-T", &secs.to_string()])
                 .arg("-l")
                 .arg(format!("--log-prefix={}", logs.join("tx").display()))
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &p.port.to_string(),
-                    "-U",
-                    "postgres",
-                ])
                 .arg("postgres"),
             "pgbench",
         )?;
         let elapsed = t.elapsed().as_secs_f64().min(secs as f64);
-        let mut latencies_us = Vec::new();
-        let entries =
-            std::fs::read_dir(&logs).map_err(|e| format!("read {}: {e}", logs.display()))?;
-        for e in entries.flatten() {
-            let text = std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?;
-            for line in text.lines() {
-                // client_id transaction_no time(µs) script_no time_epoch time_us
-                if let Some(us) = line.split_whitespace().nth(2).and_then(|x| x.parse().ok()) {
-                    latencies_us.push(us);
-                }
-            }
-        }
+        // client_id transaction_no time(µs) script_no time_epoch time_us
+        let latencies_us: Vec<u64> = pgbench_log(&logs)?
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+            .collect();
         let _ = std::fs::remove_dir_all(&logs);
         if latencies_us.is_empty() {
             return Err("pgbench logged no transaction".into());
@@ -772,38 +771,25 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
     let secs = budget.ceil().max(1.0) as u64;
     let wall0 = std::time::SystemTime::now();
     let t0 = Instant::now();
-    let load = Command::new(pair.bin.join("pgbench"))
+    let load = pair
+        .client("pgbench")
         .args(["-n", "-M", "prepared", "-c", "4", "-j", "2"])
         .args(["-R", &format!("{rate}"), "-T", &secs.to_string(), "-f"])
         .arg(&script)
         .arg("-l")
         .arg(format!("--log-prefix={}", logs.join("tx").display()))
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
         .arg("postgres")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("start pgbench: {e}"))?;
-    let load = Cleanup(vec![load], logs.clone());
+    // No early return until pgbench is waited for (the pair's drop removes the directory).
     let current = pair
         .start_standby()
         .and_then(|()| {
-            let until = t0 + Duration::from_secs(secs);
-            loop {
-                let state = pair.psql("select state from pg_stat_replication")?;
-                if state.trim() == "streaming" {
-                    break Ok(());
-                }
-                if Instant::now() > until {
-                    break Err(format!(
-                        "the new standby of {n} rows was not streaming before the load ended \
-                         (pg_stat_replication: {:?})",
-                        state.trim()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            let left = Duration::from_secs(secs).saturating_sub(t0.elapsed());
+            pair.wait_for("state", "streaming", left)
         })
         .and_then(|()| {
             pair.psql(&format!(
@@ -813,9 +799,7 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
             pair.wait_sync(Duration::from_secs(secs))?;
             Ok(t0.elapsed().as_secs_f64())
         });
-    let mut load = load;
-    let child = load.0.pop().ok_or("the pgbench process is gone")?;
-    let out = child
+    let out = load
         .wait_with_output()
         .map_err(|e| format!("pgbench: {e}"))?;
     let current_s = current?;
@@ -837,12 +821,10 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?
         .as_secs_f64();
-    let mut timeline = Vec::new();
-    let entries = std::fs::read_dir(&logs).map_err(|e| format!("read {}: {e}", logs.display()))?;
-    for e in entries.flatten() {
-        let text = std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?;
-        timeline.extend(text.lines().filter_map(|l| paced_transaction(l, start)));
-    }
+    let mut timeline: Vec<(f64, f64)> = pgbench_log(&logs)?
+        .lines()
+        .filter_map(|l| paced_transaction(l, start))
+        .collect();
     if timeline.is_empty() {
         return Err("pgbench logged no transaction".into());
     }
@@ -853,6 +835,18 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
         version: pair.version.clone(),
         copied_mb: Some(bytes / 1e6),
     })
+}
+
+/// Every per-transaction log file pgbench wrote in `dir` (one per thread), as one text.
+fn pgbench_log(dir: &Path) -> Result<String, String> {
+    let mut text = String::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+    for e in entries.flatten() {
+        let path = e.path();
+        text +=
+            &std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    }
+    Ok(text)
 }
 
 /// One line of pgbench's per-transaction log under `--rate`: (completion time in seconds
