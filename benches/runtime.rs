@@ -7,11 +7,11 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use std::hint::black_box;
-use twosafe::models::linear_2pc::model::Node;
 use twosafe::models::linear_2pc::msg::{Entry, Msg};
 use twosafe::models::linear_2pc::server::{Durable, Role, Server};
 use twosafe::models::linear_2pc::Level;
-use twosafe::models::service::{Counter, CounterOp, CounterReply};
+use twosafe::models::linear_2pc::Node;
+use twosafe::models::services::{Counter, CounterOp, CounterReply};
 use twosafe::models::stateright::actor::{Id, Out};
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::journal::Journal;

@@ -269,7 +269,7 @@ pub fn plan(
     let mut seen = BTreeSet::new();
     let mut plan = Vec::new();
     for spec in specs {
-        for c in spec.checks.iter().filter(|c| deep || !c.deep) {
+        for c in spec.checks().iter().filter(|c| deep || !c.deep) {
             let params = spec.params_of(c, overrides)?;
             if seen.insert(params.clone()) {
                 plan.push((spec, c.config.to_string(), params));

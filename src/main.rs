@@ -345,22 +345,21 @@ fn models_cmd(json: bool) -> Result<()> {
                 .iter()
                 .map(|p| ParamView {
                     name: p.name,
-                    kind: p.kind.to_string(),
+                    kind: p.expected(m.name),
                     default: p.default,
                     help: p.help,
                 })
                 .collect(),
             properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
             variants: m
-                .variants
-                .iter()
+                .variants()
                 .map(|v| VariantView {
                     name: v.name,
                     about: v.about,
                     breaks: v.breaks,
                 })
                 .collect(),
-            checks: m.checks.iter().map(|c| c.config).collect(),
+            checks: m.checks().iter().map(|c| c.config).collect(),
         };
         if json {
             println!("{}", serde_json::to_string(&view)?);

@@ -8,7 +8,7 @@ use std::process::{Child, Command as Process};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use twosafe::models::service::Service;
+use twosafe::models::services::Service;
 use twosafe::runtime::chaos;
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::load::{self, LoadSpec};

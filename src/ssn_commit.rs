@@ -1,5 +1,5 @@
 //! SSN-ordered commit for a backup that executes checkpointed requests on several threads
-//! (seed 002, Fig. 3D: "the backup could start executing the requests in any order if it has
+//! (the logical-checkpointing patent, Fig. 3D: "the backup could start executing the requests in any order if it has
 //! parallel threads … the backup must commit … in service-sequence-number order").
 //!
 //! Workers execute requests in any order and hand each result to [`SsnCommitter::executed`].

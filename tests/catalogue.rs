@@ -12,7 +12,7 @@ fn run_all(deep: bool) -> Vec<Row> {
         .expect("the catalogue's own parameters are valid")
         .iter()
         .filter(|(spec, config, _)| {
-            deep || !spec.checks.iter().any(|c| c.config == config && c.deep)
+            deep || !spec.checks().iter().any(|c| c.config == config && c.deep)
         })
         .flat_map(|(spec, config, params)| check::run(spec, config, params, &opts).expect("runs"))
         .collect()
@@ -149,7 +149,7 @@ fn local_reads_return_a_stale_value_after_a_false_suspicion() {
 
 #[test]
 fn a_backup_committing_in_execution_order_breaks_ssn_order() {
-    // Reference: seed 002, Fig. 3D — execute in any order, commit in SSN order.
+    // Reference: the logical-checkpointing patent, Fig. 3D — execute in any order, commit in SSN order.
     assert_eq!(
         counterexample_of("logical-checkpointing", "bug/commit-in-execution-order"),
         [
@@ -163,7 +163,7 @@ fn a_backup_committing_in_execution_order_breaks_ssn_order() {
 
 #[test]
 fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
-    // Reference: seed 002, Fig. 4B step 12 — wait until the commit completes.
+    // Reference: the logical-checkpointing patent, Fig. 4B step 12 — wait until the commit completes.
     let trace = counterexample_of("logical-checkpointing", "bug/answer-before-commit");
     assert_eq!(trace.len(), 6, "{trace:#?}");
     assert_eq!(trace[2], "server 0 CRASHES");
@@ -175,7 +175,7 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
 
 #[test]
 fn a_new_primary_committing_an_open_transaction_breaks_atomicity() {
-    // Reference: seed 002, Fig. 5C — a failure before the commit aborts the transaction.
+    // Reference: the logical-checkpointing patent, Fig. 5C — a failure before the commit aborts the transaction.
     assert_eq!(
         counterexample_of("transactions", "bug/partial-commit"),
         [
@@ -189,7 +189,7 @@ fn a_new_primary_committing_an_open_transaction_breaks_atomicity() {
 
 #[test]
 fn replay_without_generation_filtering_applies_an_update_twice() {
-    // Reference: seed 002, "new backup": SSNs as generation labels filter the fuzzy copy.
+    // Reference: the logical-checkpointing patent, "new backup": SSNs as generation labels filter the fuzzy copy.
     let trace = counterexample_of("fuzzy-copy", "bug/no-filter");
     assert_eq!(
         trace[5],

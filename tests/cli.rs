@@ -61,7 +61,7 @@ fn check_json_follows_the_contract() {
     // One line per seeded bug: each bug configuration checks exactly the property it breaks.
     let bugs = twosafe::models::catalogue::model("linear-2pc")
         .map(|m| {
-            m.checks
+            m.checks()
                 .iter()
                 .filter(|c| c.config.starts_with("bug/"))
                 .count()

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use twosafe::models::service::{Counter, CounterOp, CounterReply};
+use twosafe::models::services::{Counter, CounterOp, CounterReply};
 use twosafe::runtime::chaos::{self, judge, ChaosSpec, LocalCluster};
 use twosafe::runtime::client::Session;
 use twosafe::runtime::config::Durability;
@@ -311,11 +311,11 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
 /// (at equal timestamps invocations first, which only adds freedom); `true` if linearizable.
 fn register_linearizable(
     history: &[Call<
-        twosafe::models::service::RegisterOp,
-        twosafe::models::service::RegisterReply,
+        twosafe::models::services::RegisterOp,
+        twosafe::models::services::RegisterReply,
     >],
 ) -> bool {
-    use twosafe::models::service::{Register, SequentialService};
+    use twosafe::models::services::{Register, SequentialService};
     use twosafe::models::stateright::semantics::{ConsistencyTester, LinearizabilityTester};
     let mut events: Vec<(u64, u8, usize)> = Vec::new();
     for (i, c) in history.iter().enumerate() {
@@ -363,7 +363,7 @@ fn register_linearizable(
 /// tester; the same history with one read's reply changed to a value never written is not.
 #[test]
 fn register_history_across_a_takeover_is_linearizable() {
-    use twosafe::models::service::{Register, RegisterOp, RegisterReply};
+    use twosafe::models::services::{Register, RegisterOp, RegisterReply};
     use twosafe::runtime::config::ServiceKind;
     use twosafe::runtime::load::{self, LoadSpec};
     let dir = std::env::temp_dir().join(format!("twosafe-register-{}", std::process::id()));

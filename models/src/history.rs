@@ -1,7 +1,7 @@
 //! What the model checker records beside the actors, shared by every protocol: the
 //! client-visible history judged for linearizability, the crash budget, and the network.
 
-use crate::service::{SequentialService, Service};
+use crate::services::{SequentialService, Service};
 use stateright::actor::{LossyNetwork, Network};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;

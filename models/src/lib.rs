@@ -5,23 +5,31 @@
 //! interprets those commands exhaustively; the twosafe runtime interprets the same commands
 //! over TCP and disk.
 //!
-//! - [`service`]: the replicated application behind the [`service::Service`] trait;
-//! - [`process`]: OPERA's process images (INST, START, TERM) as a service;
-//! - [`accounts`]: TPC-B's account table as N objects (the fuzzy copy's runtime service);
-//! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (seed 000 §3.1);
-//! - [`migration`]: process migration by the backup mechanism and `migrate_all` (seed 000 §4);
-//! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and self-repair
-//!   (seed 003 §3.3-§4);
-//! - [`rolling_upgrade`]: a spare running version 2 caught up and handed over to (seed 002
-//!   Fig. 2A);
-//! - [`journaled`]: saves as changes, for the runtime's journal;
-//! - [`catalogue`]: every model, its parameters, properties, variants and checked
-//!   configurations; [`params`]: their validation; [`trace`]: readable counterexamples.
+//! The protocols, each in its own folder laid out the same way (`mod.rs`: the essay and the
+//! shared types — variants, configuration, the actor enum; `msg.rs`: messages and timers; a
+//! file per role; `model.rs`: parameters, properties, configurations and the builder):
+//! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (Hagen & Alonso §3.1);
+//! - [`logical_checkpointing`]: the patent's message table and SSN-ordered commit (Fig. 3-4);
+//! - [`transactions`]: transactions under logical checkpointing (the patent's Fig. 5);
+//! - [`fuzzy_copy`]: a new backup by fuzzy copy and filtered log replay (the patent's "new
+//!   backup"; ClustRa §4), and the rolling upgrade built from the same roles (Fig. 2A);
+//! - [`migration`]: process migration by the backup mechanism and `migrate_all` (Hagen &
+//!   Alonso §4);
+//! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and
+//!   self-repair (Hvasshovd et al. §3.3-§4).
+//!
+//! Below them, shared by all: [`spec`] (what a protocol declares about itself: parameters,
+//! properties, variants, configurations), [`params`] (parameter values and the shared
+//! parameters), [`services`] (the replicated applications behind the
+//! [`services::Service`] trait), [`commit_log`] (the history with its message table),
+//! [`history`] (client histories and crash budgets), [`node`] (the actor enum of a protocol),
+//! [`journaled`] (saves as changes, for the runtime's journal), [`trace`] (readable
+//! counterexamples). Above them: [`catalogue`], the list of registered protocols.
 
 #![warn(missing_docs)]
 
-pub mod accounts;
 pub mod catalogue;
+pub mod commit_log;
 pub mod fragments;
 pub mod fuzzy_copy;
 pub mod history;
@@ -31,9 +39,8 @@ pub mod logical_checkpointing;
 pub mod migration;
 pub mod node;
 pub mod params;
-pub mod process;
-pub mod rolling_upgrade;
-pub mod service;
+pub mod services;
+pub mod spec;
 pub mod trace;
 pub mod transactions;
 

@@ -12,17 +12,20 @@
 //! A handler returns `None` when the state does not change; if it also emits nothing, the
 //! event is a no-op, which the checker (and the runtime) treat as "deliver later".
 
-/// Declares `Node<S>`, `NodeState<S>` and their `Actor` impl for the roles listed, each as
-/// `Variant(RoleType<S>, StateType, "name")`.
+/// Declares `Node`, `NodeState` and their `Actor` impl for the roles listed, each as
+/// `Variant(RoleType, StateType, "name")`. A protocol generic over the replicated service
+/// starts with `<S>` (then `Node<S>`, `NodeState<S: Service>`); one that replicates no service
+/// (ClustRa's fragments) leaves it out.
 #[macro_export]
 macro_rules! protocol_node {
     (
+        $(<$S:ident>)?
         msg = $msg:ty, timer = $timer:ty, storage = $storage:ty;
         $( $var:ident ( $role:ty, $state:ty, $name:literal ) ),+ $(,)?
     ) => {
         /// An actor of the model: one of the protocol's roles.
         #[derive(Clone, Debug)]
-        pub enum Node<S> {
+        pub enum Node $(<$S>)? {
             $(
                 #[doc = concat!("The ", $name, " role.")]
                 $var($role),
@@ -31,16 +34,16 @@ macro_rules! protocol_node {
 
         /// An actor's state.
         #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-        pub enum NodeState<S: $crate::service::Service> {
+        pub enum NodeState $(<$S: $crate::services::Service>)? {
             $(
                 #[doc = concat!("The ", $name, "'s state.")]
                 $var($state),
             )+
         }
 
-        impl<S: $crate::service::Service> stateright::actor::Actor for Node<S> {
+        impl $(<$S: $crate::services::Service>)? stateright::actor::Actor for Node $(<$S>)? {
             type Msg = $msg;
-            type State = NodeState<S>;
+            type State = NodeState $(<$S>)?;
             type Timer = $timer;
             type Random = ();
             type Storage = $storage;
@@ -50,7 +53,7 @@ macro_rules! protocol_node {
                 id: stateright::actor::Id,
                 storage: &Option<Self::Storage>,
                 o: &mut stateright::actor::Out<Self>,
-            ) -> NodeState<S> {
+            ) -> Self::State {
                 match self {
                     $( Node::$var(a) => NodeState::$var(a.on_start(id, storage, o)), )+
                 }
@@ -59,7 +62,7 @@ macro_rules! protocol_node {
             fn on_msg(
                 &self,
                 _id: stateright::actor::Id,
-                state: &mut std::borrow::Cow<NodeState<S>>,
+                state: &mut std::borrow::Cow<Self::State>,
                 src: stateright::actor::Id,
                 msg: Self::Msg,
                 o: &mut stateright::actor::Out<Self>,
@@ -77,7 +80,7 @@ macro_rules! protocol_node {
             fn on_timeout(
                 &self,
                 _id: stateright::actor::Id,
-                state: &mut std::borrow::Cow<NodeState<S>>,
+                state: &mut std::borrow::Cow<Self::State>,
                 timer: &Self::Timer,
                 o: &mut stateright::actor::Out<Self>,
             ) {

@@ -1,6 +1,7 @@
 //! Model parameters: every bound and knob of a model has a small default and can be set from
 //! the command line (`--set clients=3`) without recompiling.
 
+use crate::spec::VariantSpec;
 use thiserror::Error;
 
 /// The type of a parameter's value.
@@ -17,6 +18,8 @@ pub enum ParamKind {
     Choice(&'static [&'static str]),
     /// `true` or `false`.
     Bool,
+    /// The protocol or one of its seeded bugs: the names of the variants offered by the model.
+    Variant(&'static [VariantSpec]),
 }
 
 impl std::fmt::Display for ParamKind {
@@ -25,6 +28,10 @@ impl std::fmt::Display for ParamKind {
             ParamKind::UInt { min, max } => write!(f, "integer {min}..={max}"),
             ParamKind::Choice(names) => write!(f, "one of {}", names.join("|")),
             ParamKind::Bool => write!(f, "true|false"),
+            ParamKind::Variant(vs) => {
+                let names: Vec<_> = vs.iter().map(|v| v.name).collect();
+                write!(f, "one of {}", names.join("|"))
+            }
         }
     }
 }
@@ -40,6 +47,80 @@ pub struct ParamSpec {
     pub default: &'static str,
     /// One line of help.
     pub help: &'static str,
+}
+
+impl ParamSpec {
+    /// An integer parameter in `min..=max`.
+    pub const fn uint(
+        name: &'static str,
+        (min, max): (u64, u64),
+        default: &'static str,
+        help: &'static str,
+    ) -> ParamSpec {
+        ParamSpec {
+            name,
+            kind: ParamKind::UInt { min, max },
+            default,
+            help,
+        }
+    }
+
+    /// A parameter that takes one of `names`.
+    pub const fn choice(
+        name: &'static str,
+        names: &'static [&'static str],
+        default: &'static str,
+        help: &'static str,
+    ) -> ParamSpec {
+        ParamSpec {
+            name,
+            kind: ParamKind::Choice(names),
+            default,
+            help,
+        }
+    }
+
+    /// A `true`/`false` parameter.
+    pub const fn flag(name: &'static str, default: bool, help: &'static str) -> ParamSpec {
+        ParamSpec {
+            name,
+            kind: ParamKind::Bool,
+            default: if default { "true" } else { "false" },
+            help,
+        }
+    }
+
+    /// The same parameter with another line of help (what it means in one protocol).
+    pub const fn with_help(self, help: &'static str) -> ParamSpec {
+        ParamSpec { help, ..self }
+    }
+
+    /// Whether `value` fits the parameter in model `model`.
+    pub fn accepts(&self, model: &str, value: &str) -> bool {
+        match self.kind {
+            ParamKind::UInt { min, max } => {
+                value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v))
+            }
+            ParamKind::Choice(names) => names.contains(&value),
+            ParamKind::Bool => value == "true" || value == "false",
+            ParamKind::Variant(vs) => vs.iter().any(|v| v.name == value && v.in_model(model)),
+        }
+    }
+
+    /// What values the parameter takes in model `model`, in words.
+    pub fn expected(&self, model: &str) -> String {
+        match self.kind {
+            ParamKind::Variant(vs) => {
+                let names: Vec<_> = vs
+                    .iter()
+                    .filter(|v| v.in_model(model))
+                    .map(|v| v.name)
+                    .collect();
+                format!("one of {}", names.join("|"))
+            }
+            kind => kind.to_string(),
+        }
+    }
 }
 
 /// A parameter that could not be set or read.
@@ -78,6 +159,9 @@ pub enum ParamError {
     },
 }
 
+// ---- The parameters several protocols share: one definition each, with each protocol's
+// bounds and default (and, where it means something more there, its own help line).
+
 /// `network`: message ordering, shared by every model.
 pub const NETWORK: ParamSpec = ParamSpec {
     name: "network",
@@ -94,13 +178,66 @@ pub const CRASH: ParamSpec = ParamSpec {
     help: "which servers may crash",
 };
 
-/// `lossy`: whether messages can be lost (on by default).
-pub const LOSSY: ParamSpec = ParamSpec {
-    name: "lossy",
-    kind: ParamKind::Bool,
-    default: "true",
-    help: "whether messages can be lost",
-};
+/// `lossy`: whether messages can be lost, on by `default` or not.
+pub const fn lossy(default: bool) -> ParamSpec {
+    ParamSpec {
+        name: "lossy",
+        kind: ParamKind::Bool,
+        default: if default { "true" } else { "false" },
+        help: "whether messages can be lost",
+    }
+}
+
+/// `clients`: how many clients, 1 to `max`.
+pub const fn clients(max: u64, default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "clients",
+        kind: ParamKind::UInt { min: 1, max },
+        default,
+        help: "number of clients",
+    }
+}
+
+/// `requests`: requests per client, 0 to `max`.
+pub const fn requests(max: u64, default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "requests",
+        kind: ParamKind::UInt { min: 0, max },
+        default,
+        help: "requests per client (one outstanding at a time)",
+    }
+}
+
+/// `resends`: how often a client resends, 0 to `max`.
+pub const fn resends(max: u64, default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "resends",
+        kind: ParamKind::UInt { min: 0, max },
+        default,
+        help: "timer-driven resends per request",
+    }
+}
+
+/// `crashes`: server crashes in all, 0 to `max`.
+pub const fn crashes(max: u64, default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "crashes",
+        kind: ParamKind::UInt { min: 0, max },
+        default,
+        help: "server crashes in all (one server down at a time)",
+    }
+}
+
+/// `service`: the replicated application, one of `choices` (names that
+/// [`with_service!`](crate::with_service) knows).
+pub const fn service(choices: &'static [&'static str], default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "service",
+        kind: ParamKind::Choice(choices),
+        default,
+        help: "replicated application",
+    }
+}
 
 /// Validated parameter values of one model.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,18 +272,11 @@ impl Params {
                 known: specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
             });
         };
-        let ok = match spec.kind {
-            ParamKind::UInt { min, max } => {
-                value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v))
-            }
-            ParamKind::Choice(names) => names.contains(&value),
-            ParamKind::Bool => value == "true" || value == "false",
-        };
-        if !ok {
+        if !spec.accepts(self.model, value) {
             return Err(ParamError::BadValue {
                 name: name.to_string(),
                 value: value.to_string(),
-                expected: spec.kind.to_string(),
+                expected: spec.expected(self.model),
             });
         }
         if let Some(slot) = self.specs.iter_mut().find(|(n, _)| *n == name) {

@@ -6,16 +6,17 @@ mod common;
 
 use stateright::Expectation;
 use twosafe_models::fragments::dictionary;
-use twosafe_models::fragments::model::{self as m, ActorState};
-use twosafe_models::fragments::node::{Live, NodeState};
+use twosafe_models::fragments::model as m;
+use twosafe_models::fragments::server::{Live, ServerState};
+use twosafe_models::fragments::{Config, NodeState};
 
-fn config(set: &[(&str, &str)]) -> m::Config {
-    m::Config::from_params(&common::params("fragments", set)).unwrap()
+fn config(set: &[(&str, &str)]) -> Config {
+    Config::from_params(&common::params("fragments", set)).unwrap()
 }
 
 fn live(s: &m::State, i: usize) -> Option<&Live> {
     match &*s.actor_states[i] {
-        ActorState::Node(NodeState::Live(l)) => Some(l),
+        NodeState::Server(ServerState::Live(l)) => Some(l),
         _ => None,
     }
 }
@@ -56,7 +57,7 @@ fn takeover_self_repair_and_exclusion_are_reachable() {
     fn excluded(_: &m::Model, s: &m::State) -> bool {
         s.actor_states
             .iter()
-            .any(|a| matches!(&**a, ActorState::Node(NodeState::Excluded(_))))
+            .any(|a| matches!(&**a, NodeState::Server(ServerState::Excluded(_))))
     }
     let model = m::build(config(&[("lossy", "false")]))
         .property(Expectation::Sometimes, "takeover commits", takeover_commit)

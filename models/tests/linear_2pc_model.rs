@@ -6,9 +6,10 @@ mod common;
 
 use stateright::{Checker, Model};
 use twosafe_models::catalogue;
-use twosafe_models::linear_2pc::model::{self as m, NodeState};
+use twosafe_models::linear_2pc::model as m;
 use twosafe_models::linear_2pc::server::Role;
-use twosafe_models::service::Register;
+use twosafe_models::linear_2pc::{Config, NodeState};
+use twosafe_models::services::Register;
 
 fn model(set: &[(&str, &str)]) -> m::Model<Register> {
     let spec = catalogue::model("linear-2pc").unwrap();
@@ -16,7 +17,7 @@ fn model(set: &[(&str, &str)]) -> m::Model<Register> {
     for (k, v) in set {
         p.set(spec.params, k, v).unwrap();
     }
-    m::build::<Register>(m::Config::from_params(&p).unwrap())
+    m::build::<Register>(Config::from_params(&p).unwrap())
 }
 
 #[test]

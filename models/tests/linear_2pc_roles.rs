@@ -1,14 +1,15 @@
 //! Unit tests of the linear 2PC roles: a state and an event in, the exact commands out
-//! (seed 000 §3.1). Command order matters: a `Save` must come before any `Send` of the step.
+//! (Hagen & Alonso (OPERA) §3.1). Command order matters: a `Save` must come before any `Send` of the step.
 
 use stateright::actor::{Command, Id, Out};
 use twosafe_models::catalogue;
 use twosafe_models::linear_2pc::client::Client;
-use twosafe_models::linear_2pc::model::{Node, Timer};
+use twosafe_models::linear_2pc::msg::Timer;
 use twosafe_models::linear_2pc::msg::{Entry, Msg};
 use twosafe_models::linear_2pc::server::{Durable, Role, Server, ServerState};
+use twosafe_models::linear_2pc::Node;
 use twosafe_models::linear_2pc::{Config, Level};
-use twosafe_models::service::{Register, RegisterOp, RegisterReply};
+use twosafe_models::services::{Register, RegisterOp, RegisterReply};
 
 type M = Msg<RegisterOp, RegisterReply>;
 type D = Durable<RegisterOp, RegisterReply>;

@@ -6,13 +6,14 @@ mod common;
 
 use stateright::actor::Id;
 use stateright::Expectation;
-use twosafe_models::migration::model::{self as m, NodeState};
+use twosafe_models::migration::model as m;
 use twosafe_models::migration::planner::Planner;
 use twosafe_models::migration::server::{Role, ServerState};
-use twosafe_models::service::{Counter, CounterOp, Service};
+use twosafe_models::migration::{Config, Node, NodeState};
+use twosafe_models::services::{Counter, CounterOp, Service};
 
-fn config(set: &[(&str, &str)]) -> m::Config {
-    m::Config::from_params(&common::params("migration", set)).unwrap()
+fn config(set: &[(&str, &str)]) -> Config {
+    Config::from_params(&common::params("migration", set)).unwrap()
 }
 
 type Srv = ServerState<CounterOp, <Counter as Service>::Reply>;
@@ -100,10 +101,10 @@ fn migrate_all_moves_both_processes() {
 fn a_restarted_source_adopts_the_targets_longer_history() {
     use stateright::actor::{Command, Out};
     use std::collections::BTreeMap;
-    use twosafe_models::linear_2pc::commit_log::CommitLog;
-    use twosafe_models::linear_2pc::msg::Entry;
+    use twosafe_models::commit_log::CommitLog;
+    use twosafe_models::commit_log::Entry;
+    use twosafe_models::migration::msg::Msg;
     use twosafe_models::migration::server::{Durable, Replica, Server};
-    use twosafe_models::migration::Msg;
 
     let cfg = config(&[]);
     let server = Server::<Counter>::new(cfg);
@@ -130,7 +131,7 @@ fn a_restarted_source_adopts_the_targets_longer_history() {
         op: CounterOp::Add(0, 1),
         reply: Counter::default().apply(&CounterOp::Add(0, 1)),
     });
-    let mut o = Out::<m::Node<Counter>>::new();
+    let mut o = Out::<Node<Counter>>::new();
     let msg = Msg::Installed {
         p: 0,
         epoch: 0,
@@ -150,7 +151,7 @@ fn a_restarted_source_adopts_the_targets_longer_history() {
         inc: 0,
         log: theirs,
     };
-    let mut o = Out::<m::Node<Counter>>::new();
+    let mut o = Out::<Node<Counter>>::new();
     assert!(server.on_msg(&s, Id::from(1), stale, &mut o).is_none());
     assert_eq!(o.iter().count(), 0);
 }

@@ -4,9 +4,10 @@
 mod common;
 
 use stateright::Expectation;
-use twosafe_models::fuzzy_copy::model::{self as m, NodeState};
-use twosafe_models::rolling_upgrade::Upgraded;
-use twosafe_models::service::Versions;
+use twosafe_models::fuzzy_copy::model as m;
+use twosafe_models::fuzzy_copy::rolling_upgrade::Upgraded;
+use twosafe_models::fuzzy_copy::{Config, NodeState};
+use twosafe_models::services::Versions;
 
 type St = m::State<Upgraded>;
 
@@ -24,7 +25,7 @@ fn version_two_takes_over_and_serves() {
                 && b.serving.is_some()
                 && b.next.is_some_and(|n| n > primary_next))
     }
-    let cfg = m::Config::from_params(&common::params("rolling-upgrade", &[])).unwrap();
+    let cfg = Config::upgrade_from_params(&common::params("rolling-upgrade", &[])).unwrap();
     assert!(cfg.upgrade);
     let model = m::build::<Upgraded>(cfg).property(Expectation::Sometimes, "v2 serves", v2_serves);
     common::assert_reachable(model, &["v2 serves"]);
@@ -35,7 +36,7 @@ fn version_two_takes_over_and_serves() {
 /// the whole state space of the default configuration.
 #[test]
 fn every_reachable_step_saves_before_it_sends() {
-    let cfg = m::Config::from_params(&common::params("rolling-upgrade", &[])).unwrap();
+    let cfg = Config::upgrade_from_params(&common::params("rolling-upgrade", &[])).unwrap();
     let steps =
         common::assert_saves_before_sends("rolling-upgrade", &m::build::<Upgraded>(cfg), 20_000);
     assert!(steps > 1_000, "only {steps} steps examined");

@@ -1,5 +1,5 @@
 //! `catchup`: a new backup built by fuzzy copy plus log replay of N objects while a load runs
-//! (seed 002, "new backup"; seed 003 §4, fuzzy replica production and catch-up). The model's
+//! (the logical-checkpointing patent, "new backup"; Hvasshovd et al. (ClustRa) §4, fuzzy replica production and catch-up). The model's
 //! fuzzy-copy roles run for real ([`crate::runtime::fuzzy`]): a primary holding `N` TPC-B
 //! account rows ([`Accounts`]) serves a paced client load from the start while it copies every
 //! row to a new, empty backup (one batch of objects per round trip, each batch saved by the
@@ -28,10 +28,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use twosafe_models::accounts::Accounts;
-use twosafe_models::fuzzy_copy::model::NodeState;
-use twosafe_models::fuzzy_copy::server::Phase;
-use twosafe_models::service::Service;
+use twosafe_models::fuzzy_copy::primary::Phase;
+use twosafe_models::fuzzy_copy::NodeState;
+use twosafe_models::services::accounts::Accounts;
+use twosafe_models::services::Service;
 
 /// A peer's new replica: a Redis replica's full synchronisation (in memory, or with an
 /// fsync'ed AOF) or a PostgreSQL standby built by `pg_basebackup` (its WAL always fsync'ed).
@@ -402,7 +402,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "catchup",
         "a new backup built by fuzzy copy + log replay of N objects while a load runs",
-        "seed 002 \"new backup\" and seed 003 §4 describe the mechanism; neither publishes a \
+        "the logical-checkpointing patent \"new backup\" and Hvasshovd et al. (ClustRa) §4 describe the mechanism; neither publishes a \
          measurement (ClustRa §7: fuzzy replica production was being implemented)",
         o,
     )?;

@@ -1,4 +1,4 @@
-//! ClustRa's measurements (seed 003, §6): response time (Fig. 3/4), the effect of the client
+//! ClustRa's measurements (Hvasshovd et al. (ClustRa), §6): response time (Fig. 3/4), the effect of the client
 //! window (Fig. 5) and takeover time (Fig. 9), reproduced with linear 2PC and a hot standby on
 //! the TPC-B-like bank (3 updates + 1 insert per transaction), 2-safe.
 
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use twosafe_models::service::Bank;
+use twosafe_models::services::Bank;
 
 const PAPER: &str = "ClustRa (paper)";
 
@@ -72,7 +72,7 @@ pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "clustra-response",
         "2-safe TPC-B-like transactions, primary + hot standby, window 1 (ClustRa Fig. 3/4)",
-        "seed 003 §6, Fig. 3 and 4: avg 9.77 ms, min 8.81, max 73.6, 99.5 % under 15 ms, 83.3 TPS",
+        "Hvasshovd et al. (ClustRa) §6, Fig. 3 and 4: avg 9.77 ms, min 8.81, max 73.6, 99.5 % under 15 ms, 83.3 TPS",
         o,
     )?;
     let mut t = targets(o, &mut r);
@@ -145,7 +145,7 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "clustra-window",
         "throughput and latency against the client window (ClustRa Fig. 5)",
-        "seed 003 §6, Fig. 5: 83.3 / 102.3 / 104.5 / 104.9 TPS at window 1 / 2 / 5 / 10 \
+        "Hvasshovd et al. (ClustRa) §6, Fig. 5: 83.3 / 102.3 / 104.5 / 104.9 TPS at window 1 / 2 / 5 / 10 \
          (avg 9.43 / 16.58 / 38.4 / 77.7 ms)",
         o,
     )?;
@@ -312,7 +312,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "clustra-takeover",
         "unavailability seen by a back-to-back client when the primary is killed (ClustRa Fig. 9)",
-        "seed 003 §6, Fig. 9: takeover avg 330 ms (min 265, max 379) with a 50 ms I-am-alive \
+        "Hvasshovd et al. (ClustRa) §6, Fig. 9: takeover avg 330 ms (min 265, max 379) with a 50 ms I-am-alive \
          period and a 100 ms timeout",
         o,
     )?;

@@ -7,7 +7,7 @@
 //! ratios run by run) and an SVG plot where the paper has a figure, and prints a table.
 //! Runs alternate between systems so that drift on this shared machine hits all of them.
 //!
-//! Experiments (seed 003 = ClustRa, §6; seed 000 = OPERA, §5):
+//! Experiments (Hvasshovd et al. (ClustRa) = ClustRa, §6; Hagen & Alonso (OPERA) = OPERA, §5):
 //! - `clustra-response` (003 Fig. 3/4): window 1, TPC-B-like, 2-safe: latency statistics and
 //!   distribution;
 //! - `clustra-window` (003 Fig. 5): windows 1, 2, 5, 10: throughput and mean latency;

@@ -1,4 +1,4 @@
-//! OPERA's measurements (seed 000 §5): the cost of a navigation step with no backup, a cold
+//! OPERA's measurements (Hagen & Alonso (OPERA) §5): the cost of a navigation step with no backup, a cold
 //! standby and a hot standby (Fig. 5-9), and the time to recover processes after a server
 //! failure (Fig. 10), with linear 2PC hosting OPERA's process images ([`ProcessDb`]):
 //! ~50 KB images of 10 activities, ~300-byte change buffers for START and TERM.
@@ -12,8 +12,8 @@ use crate::runtime::client::Session;
 use crate::runtime::config::{Durability, LevelKind, ServiceKind};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use twosafe_models::process::{ProcessDb, ProcessOp, ProcessReply};
-use twosafe_models::service::Service;
+use twosafe_models::services::process::{ProcessDb, ProcessOp, ProcessReply};
+use twosafe_models::services::Service;
 
 const IMAGE: usize = 50 * 1024;
 const ACTIVITIES: u8 = 10;
@@ -127,7 +127,7 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "opera-overhead",
         "navigation steps (INST, START, TERM) with no backup, cold standby and hot standby (OPERA Fig. 5-9)",
-        "seed 000 §5.3-5.5: cold standby +65 % (small database) to +40 % (large) over no backup; \
+        "Hagen & Alonso (OPERA) §5.3-5.5: cold standby +65 % (small database) to +40 % (large) over no backup; \
          hot standby about +90 % for START/TERM at 1000 processes (about 0.6 s a step); \
          navigation under 0.2 s without backup",
         o,
@@ -366,7 +366,9 @@ fn one_recovery(
                 .await
                 .map_err(|e| e.to_string())?;
             first_reply.get_or_insert(crate::runtime::conform::now_us());
-            if r != ProcessReply::State(Some(twosafe_models::process::ActivityState::Executable)) {
+            if r != ProcessReply::State(Some(
+                twosafe_models::services::process::ActivityState::Executable,
+            )) {
                 return Err(format!("process {pid} recovered wrong: {r:?}"));
             }
         }
@@ -467,7 +469,7 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
     let mut r = new_report(
         "opera-recovery",
         "time to recover process instances after the primary server fails (OPERA Fig. 10)",
-        "seed 000 §5.6: 1.2-1.3 s to recover one process (serially: 1000 processes ≈ 19 min); \
+        "Hagen & Alonso (OPERA) §5.6: 1.2-1.3 s to recover one process (serially: 1000 processes ≈ 19 min); \
          faster with degradation; parallel recovery suggested, not measured",
         o,
     )?;

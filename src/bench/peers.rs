@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use twosafe_models::service::{Bank, BankOp, Service};
+use twosafe_models::services::{Bank, BankOp, Service};
 
 /// A system that could not be set up: every run fails with the reason.
 struct Skipped {
@@ -665,7 +665,7 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
                 if let Some(d) = at.checked_duration_since(Instant::now()) {
                     std::thread::sleep(d);
                 }
-                let h = twosafe_models::service::fnv1a((j as u64).to_le_bytes());
+                let h = twosafe_models::services::fnv1a((j as u64).to_le_bytes());
                 let key = format!("a:{}", h % u64::from(n.max(1)));
                 let delta = (((h >> 32) % 1999) as i64 - 999).to_string();
                 let waits = wait.load(std::sync::atomic::Ordering::Relaxed);

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
-use twosafe_models::service::Bank;
+use twosafe_models::services::Bank;
 
 /// What one run measured.
 #[derive(Clone, Debug, Default)]

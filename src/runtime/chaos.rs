@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use twosafe_models::service::{Counter, CounterOp, CounterReply};
+use twosafe_models::services::{Counter, CounterOp, CounterReply};
 
 /// Why a chaos run could not be carried out (as opposed to a verdict against the system).
 #[derive(Debug, Error)]

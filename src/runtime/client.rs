@@ -15,8 +15,8 @@ use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use twosafe_models::journaled::Journaled;
 use twosafe_models::linear_2pc::client::Client;
-use twosafe_models::linear_2pc::model::{Node, NodeState};
-use twosafe_models::service::Service;
+use twosafe_models::linear_2pc::{Node, NodeState};
+use twosafe_models::services::Service;
 use twosafe_models::stateright::actor::{Actor, Out};
 
 /// Why a request got no reply.
@@ -65,7 +65,9 @@ pub trait ClientRole: Actor + Send + Sized + 'static {
 /// role has `submit(state, op, out)` and whose client state keeps its `replies` in order.
 macro_rules! client_role {
     ($node:ident, $state:ident) => {
-        impl<S: $crate::models::service::Service> $crate::runtime::client::ClientRole for $node<S> {
+        impl<S: $crate::models::services::Service> $crate::runtime::client::ClientRole
+            for $node<S>
+        {
             type Op = S::Op;
             type Reply = S::Reply;
 

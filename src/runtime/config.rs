@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
-use twosafe_models::linear_2pc::model::{Config as ModelConfig, Timing};
+use twosafe_models::linear_2pc::{Config as ModelConfig, Timing};
 use twosafe_models::linear_2pc::{CrashTarget, Level, NetworkKind, Variant};
 
 /// A configuration that cannot be used, with the reason.
@@ -54,7 +54,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// How a save is made durable (seed 003 §3: ClustRa logs to the neighbour's main memory).
+/// How a save is made durable (Hvasshovd et al. (ClustRa) §3: ClustRa logs to the neighbour's main memory).
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
@@ -79,26 +79,26 @@ pub enum ServiceKind {
     Opera,
 }
 
-/// Runs `$body` with `$S` the [`Service`](twosafe_models::service::Service) type that
+/// Runs `$body` with `$S` the [`Service`](twosafe_models::services::Service) type that
 /// `$kind` (a [`ServiceKind`]) names: the one place the runtime maps names to types.
 #[macro_export]
 macro_rules! with_service {
     ($kind:expr, $S:ident => $body:expr) => {
         match $kind {
             $crate::runtime::config::ServiceKind::Counter => {
-                type $S = $crate::models::service::Counter;
+                type $S = $crate::models::services::Counter;
                 $body
             }
             $crate::runtime::config::ServiceKind::Register => {
-                type $S = $crate::models::service::Register;
+                type $S = $crate::models::services::Register;
                 $body
             }
             $crate::runtime::config::ServiceKind::Tpcb => {
-                type $S = $crate::models::service::Bank;
+                type $S = $crate::models::services::Bank;
                 $body
             }
             $crate::runtime::config::ServiceKind::Opera => {
-                type $S = $crate::models::process::ProcessDb;
+                type $S = $crate::models::services::process::ProcessDb;
                 $body
             }
         }
@@ -115,7 +115,7 @@ pub struct NodeConfig {
     pub data: PathBuf,
 }
 
-/// The availability level of the process (seed 000 §3.1: critical, important, normal).
+/// The availability level of the process (Hagen & Alonso (OPERA) §3.1: critical, important, normal).
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LevelKind {

@@ -1,4 +1,4 @@
-//! The fuzzy-copy protocol hosted for real (seed 002 "new backup"; seed 003 §4, fuzzy replica
+//! The fuzzy-copy protocol hosted for real (the logical-checkpointing patent "new backup"; Hvasshovd et al. (ClustRa) §4, fuzzy replica
 //! production and catch-up from the log): the model's primary, new backup and clients
 //! (`twosafe_models::fuzzy_copy`) as nodes of the generic [`Host`] on loopback TCP. Each server
 //! runs on its own thread with its own event loop (as a `twosafe node` process runs one); the
@@ -19,11 +19,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::oneshot;
-use twosafe_models::fuzzy_copy::model::{Client, Config, Node, NodeState, Variant};
-use twosafe_models::fuzzy_copy::server::{Backup, Primary};
-use twosafe_models::fuzzy_copy::{Msg, NAME};
+use twosafe_models::fuzzy_copy::backup::Backup;
+use twosafe_models::fuzzy_copy::client::Client;
+use twosafe_models::fuzzy_copy::msg::Msg;
+use twosafe_models::fuzzy_copy::primary::Primary;
+use twosafe_models::fuzzy_copy::{Config, Node, NodeState, Variant, NAME};
 use twosafe_models::journaled::Journaled;
-use twosafe_models::service::Service;
+use twosafe_models::services::Service;
 
 /// Why a fuzzy-copy server could not start or stopped on an error.
 #[derive(Debug, Error)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use twosafe_models::service::Service;
+use twosafe_models::services::Service;
 
 /// What to run.
 #[derive(Clone, Debug)]

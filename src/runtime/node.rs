@@ -1,5 +1,5 @@
-//! A linear-2PC server as a process (`twosafe node`): the model's `Server` role (seed 000
-//! §3.1, with the I-am-alive failure detection of seed 003 §3.3) hosted on a TCP listener and a
+//! A linear-2PC server as a process (`twosafe node`): the model's `Server` role (Hagen & Alonso (OPERA)
+//! §3.1, with the I-am-alive failure detection of Hvasshovd et al. (ClustRa) §3.3) hosted on a TCP listener and a
 //! journal. This file binds the protocol to the host: which actor, which messages a client may
 //! send, where it listens. Nothing here decides anything the protocol decides.
 
@@ -14,10 +14,10 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::info;
-use twosafe_models::linear_2pc::model::Node;
 use twosafe_models::linear_2pc::msg::Msg;
 use twosafe_models::linear_2pc::server::Server;
-use twosafe_models::service::Service;
+use twosafe_models::linear_2pc::Node;
+use twosafe_models::services::Service;
 
 /// Why a node could not start or had to stop.
 #[derive(Debug, Error)]

@@ -3,8 +3,8 @@
 //! circle (where the stand-by, and after it the repaired stand-by, live), so a client needs no
 //! copy of the distribution dictionary to find a primary after a takeover.
 
-use super::model::{Config, Timer};
-use super::{FragmentId, Msg};
+use super::msg::{Msg, Timer};
+use super::{Config, FragmentId, Node};
 use stateright::actor::{model_timeout, Id, Out};
 
 /// A client's state.
@@ -27,9 +27,14 @@ pub struct Client {
     pub index: u8,
 }
 
-type O = Out<super::model::Actor>;
+type O = Out<Node>;
 
 impl Client {
+    /// Client number `index` of configuration `cfg`.
+    pub fn new(cfg: Config, index: u8) -> Self {
+        Client { cfg, index }
+    }
+
     /// The fragment this client updates.
     pub fn fragment(&self) -> FragmentId {
         self.index % self.cfg.nodes
@@ -50,7 +55,7 @@ impl Client {
     }
 
     /// Sends the first update to the fragment's initial primary.
-    pub fn on_start(&self, o: &mut O) -> ClientState {
+    pub fn on_start(&self, _: Id, _: &Option<()>, o: &mut O) -> ClientState {
         let s = ClientState {
             done: 0,
             attempt: 0,
@@ -61,7 +66,7 @@ impl Client {
     }
 
     /// A commit of the outstanding update: on to the next one.
-    pub fn on_msg(&self, s: &ClientState, msg: Msg, o: &mut O) -> Option<ClientState> {
+    pub fn on_msg(&self, s: &ClientState, _: Id, msg: Msg, o: &mut O) -> Option<ClientState> {
         match msg {
             Msg::Committed { f, seq } if f == self.fragment() && seq == s.done => {
                 let n = ClientState {
@@ -78,7 +83,7 @@ impl Client {
     }
 
     /// Resends the outstanding update to the next node on the circle, within the budget.
-    pub fn on_timeout(&self, s: &ClientState, o: &mut O) -> Option<ClientState> {
+    pub fn on_timeout(&self, s: &ClientState, _: &Timer, o: &mut O) -> Option<ClientState> {
         if s.done >= self.cfg.requests || s.resends_left == 0 {
             return None;
         }

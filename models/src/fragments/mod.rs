@@ -1,4 +1,4 @@
-//! ClustRa's many-node form (seed 003 §3.3-§4): fragments placed in a circle, the I-am-alive
+//! ClustRa's many-node form (Hvasshovd et al. (ClustRa) §3.3-§4): fragments placed in a circle, the I-am-alive
 //! circle and the virtual node set, takeover by the hot stand-by, and on-line self-repair by
 //! fuzzy copy.
 //!
@@ -36,16 +36,22 @@
 //! exists is copied to a node at the other site"), which it replays over the copy; so
 //! updates never stop during self-repair, and never commit with one replica only.
 //!
-//! Files: [`node`] (the node role), [`client`], [`model`] (configuration, variants,
-//! properties, builder).
+//! Files: [`msg`] (messages, timers), [`server`] (the node role), [`client`], [`model`]
+//! (parameters, properties, configurations, builder); here: the node set types, the variant
+//! table, [`Config`] and the actor enum [`Node`].
 
 pub mod client;
 pub mod model;
-pub mod node;
+pub mod msg;
+pub mod server;
 
-pub use model::{build, visit, Config, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
 
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
 use serde::{Deserialize, Serialize};
+use server::{Server, ServerState};
+use stateright::actor::Id;
 
 /// A fragment; fragment `f`'s replicas start on nodes `f` (primary) and `f+1` (stand-by).
 pub type FragmentId = u8;
@@ -95,83 +101,75 @@ pub fn dictionary(f: FragmentId, members: u8, n: u8) -> (Option<u8>, Option<u8>)
     (on_circle.next(), on_circle.next())
 }
 
-/// A message between nodes, or between a client and a node.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Msg {
-    /// Client → node: apply the client's update `seq` to fragment `f`.
-    Update {
-        /// The fragment.
-        f: FragmentId,
-        /// The client's sequence number.
-        seq: u8,
-    },
-    /// Node → client: update `seq` to fragment `f` is committed.
-    Committed {
-        /// The fragment.
-        f: FragmentId,
-        /// The client's sequence number.
-        seq: u8,
-    },
-    /// Primary → stand-by: the log record of the update at `index` (linear 2PC's phase one).
-    Log {
-        /// The primary's node set.
-        set: NodeSetId,
-        /// The fragment.
-        f: FragmentId,
-        /// The record's position in the fragment's log.
-        index: u8,
-        /// The update.
-        update: Update,
-    },
-    /// Stand-by → primary: record `index` is in the stand-by's log.
-    Ack {
-        /// The node set.
-        set: NodeSetId,
-        /// The fragment.
-        f: FragmentId,
-        /// The record.
-        index: u8,
-    },
-    /// Primary → new stand-by: the fuzzy copy of fragment `f` (its log when the node set was
-    /// installed; later records come as `Log`).
-    Copy {
-        /// The node set.
-        set: NodeSetId,
-        /// The fragment.
-        f: FragmentId,
-        /// The copied log.
-        log: Vec<Update>,
-    },
-    /// A node that missed its neighbour's I-am-alive messages asks for the members' services.
-    Build {
-        /// The node set being built.
-        id: NodeSetId,
-    },
-    /// A member's answer: it promises not to answer a lower build.
-    Services {
-        /// The node set being built.
-        id: NodeSetId,
-    },
-    /// The builder distributes the decided node set.
-    Install {
-        /// The node set.
-        set: NodeSet,
-    },
-    /// New stand-by → primary: the fuzzy copy is installed (and the records logged before it
-    /// replayed over it).
-    Copied {
-        /// The stand-by's node set.
-        set: NodeSetId,
-        /// The fragment.
-        f: FragmentId,
-    },
-    /// A member refuses a node set lower than a build it answered since: the builder builds
-    /// again, above it.
-    Refuse {
-        /// The id the member promised.
-        promised: NodeSetId,
-    },
-    /// A crashed node's I-am-alive messages stopped: how its circle neighbours learn of it
-    /// (the environment's report of the missing heartbeats; sent in the crash step).
-    Silent,
+crate::variants! {
+    /// The protocol as specified, or one seeded bug.
+    pub enum Variant {
+        /// The protocol of specs/fragments.md.
+        Correct = "correct": "the protocol as specified";
+        /// Node set ids are a bare counter, so a node answers every build of the number it promised
+        /// (it cannot tell a rival builder from a resend).
+        CounterOnlyIds = "counter-only-ids": "node set ids without the builder: two builders decide different node sets \
+                under one id",
+            breaks ["single-primary-per-epoch"],
+            check [("crashes", "0"), ("suspicions", "2")];
+        /// The builder decides with whoever answered, majority or not.
+        NoMajority = "no-majority":
+            "the builder decides with whoever answered, not only with a majority",
+            breaks ["2-safety"],
+            check [("crashes", "0"), ("suspicions", "2")];
+        /// A new stand-by acks the log records that arrive before its fuzzy copy without keeping
+        /// them for replay.
+        RepairWithoutLog = "repair-without-log": "a new stand-by acks log records that precede its fuzzy copy without replaying \
+                them",
+            breaks ["2-safety"],
+            check [("crash", "node0")];
+        /// A primary never makes a new stand-by: no self-repair.
+        NoSelfRepair = "no-self-repair": "a primary whose stand-by failed never makes a new one",
+            breaks ["fragment-availability"],
+            check [("lossy", "false"), ("crash", "node0"), ("suspicions", "0")];
+    }
+}
+
+/// The fixed configuration every actor of the model holds.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Number of nodes (and fragments).
+    pub nodes: u8,
+    /// Number of clients.
+    pub clients: u8,
+    /// Updates per client.
+    pub requests: u8,
+    /// Resends per update.
+    pub resends: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Only node 0 may crash.
+    pub crash_node0_only: bool,
+    /// False suspicions in all.
+    pub suspicions: u8,
+    /// FIFO per pair of nodes instead of reordering.
+    pub ordered: bool,
+    /// Whether messages can be lost.
+    pub lossy: bool,
+}
+
+impl Config {
+    /// Whether node `n` may crash.
+    pub fn may_crash(&self, n: u8) -> bool {
+        self.crashes > 0 && (!self.crash_node0_only || n == 0)
+    }
+
+    /// The clients' ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        let first = usize::from(self.nodes);
+        (first..first + usize::from(self.clients)).map(Id::from)
+    }
+}
+
+crate::protocol_node! {
+    msg = Msg, timer = Timer, storage = ();
+    Server(Server, ServerState, "node"),
+    Client(Client, ClientState, "client"),
 }

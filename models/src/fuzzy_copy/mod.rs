@@ -1,5 +1,5 @@
-//! Fuzzy copy and catch-up: a new backup built while the primary keeps serving (seed 002, the
-//! "new backup" and "soft failure" paragraphs; seed 003 §4, fuzzy replica production and
+//! Fuzzy copy and catch-up: a new backup built while the primary keeps serving (the logical-checkpointing patent, the
+//! "new backup" and "soft failure" paragraphs; Hvasshovd et al. (ClustRa) §4, fuzzy replica production and
 //! catch-up from the log, with a state identifier per record).
 //!
 //! ```text
@@ -18,7 +18,7 @@
 //! log from there if its history table still holds it, and otherwise starts over with a full
 //! copy (the table was recycled).
 //!
-//! Rolling upgrade (seed 002 Fig. 2A, `rolling-upgrade` in the catalogue): the new backup is a
+//! Rolling upgrade (the logical-checkpointing patent Fig. 2A, `rolling-upgrade` in the catalogue): the new backup is a
 //! spare running version 2 of the service; once it is current and no update is in flight, the
 //! primary (version 1) hands over — `Handover` with its message table — and retires,
 //! answering clients `Moved`; the spare serves from then on.
@@ -27,85 +27,98 @@
 //! filtered replay applies each update to each object exactly once, in SSN order, whichever
 //! updates the copy already caught; the intake pause makes the switch to normal checkpointing
 //! happen at a point where every committed update has been shipped.
+//!
+//! Files: [`msg`] (messages, timers), [`primary`], [`backup`], [`client`] (one role each),
+//! [`replay`] (the copy and the filtered replay as pure functions), [`model`] (parameters,
+//! properties, configurations, builder) and [`rolling_upgrade`] (the second model built from
+//! these roles); here: the variant table of both models, [`Config`] and the actor enum
+//! [`Node`].
 
+pub mod backup;
+pub mod client;
 pub mod model;
+pub mod msg;
+pub mod primary;
 pub mod replay;
-pub mod server;
+pub mod rolling_upgrade;
 
-pub use model::{build, visit, Config, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
 
-use serde::{Deserialize, Serialize};
+use backup::{Backup, BackupState};
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
+use primary::{Primary, PrimaryState};
 
-/// A message of the fuzzy-copy protocol.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Msg<Op, Reply, Key, Object> {
-    /// A client's request `seq`.
-    Request {
-        /// The client's sequence number.
-        seq: u64,
-        /// The operation.
-        op: Op,
-    },
-    /// The reply to `seq`.
-    Reply {
-        /// The request answered.
-        seq: u64,
-        /// The reply.
-        reply: Reply,
-    },
-    /// The next objects of the fuzzy copy (consecutive in the key space, `batch` at most),
-    /// each with its generation.
-    CopyObject {
-        /// The backup incarnation the copy is for (its restart count).
-        incarnation: u8,
-        /// The copy attempt (the primary numbers its copies).
-        attempt: u8,
-        /// Each object's key, value (`None`: absent) and generation (the SSN of the last
-        /// update it reflects).
-        objects: Vec<(Key, Option<Object>, u64)>,
-    },
-    /// The backup installed the objects of copy `attempt` up to `key` (the batch's last).
-    CopyAck {
-        /// The copy attempt.
-        attempt: u8,
-        /// The last object installed.
-        key: Key,
-    },
-    /// Every object of copy `attempt` is copied; the log is to be replayed from SSN `noted`.
-    CopyDone {
-        /// The backup incarnation the copy is for.
-        incarnation: u8,
-        /// The copy attempt.
-        attempt: u8,
-        /// The SSN noted when the copy began.
-        noted: u64,
-    },
-    /// Log entries `ssn`, `ssn + 1`, … (catch-up replay, `batch` at most; then normal
-    /// checkpointing, one each).
-    Log {
-        /// The service sequence number of the first.
-        ssn: u64,
-        /// The logical operations, in SSN order.
-        ops: Vec<Op>,
-    },
-    /// The backup has applied or skipped every entry before `next`.
-    LogAck {
-        /// The next SSN the backup needs.
-        next: u64,
-    },
-    /// Rolling upgrade: the primary (old version) hands the process over to its current backup
-    /// (new version) and retires; the message table goes with it.
-    Handover {
-        /// Every client's last answered request and its reply.
-        table: Vec<(stateright::actor::Id, u64, Reply)>,
-    },
-    /// To a client: the process now runs on the other server (sent by a retired primary).
-    Moved,
-    /// A rebooted backup: the next SSN it needs, or `None` if its copy was incomplete.
-    Rejoin {
-        /// Its incarnation (restart count): an older one's rejoin is stale.
-        incarnation: u8,
-        /// The next SSN it needs.
-        next: Option<u64>,
-    },
+crate::variants! {
+    /// The protocol, or one seeded bug (of the fuzzy copy, or of the rolling upgrade built
+    /// from the same roles).
+    pub enum Variant {
+        /// As specified (specs/fuzzy-copy.md).
+        Correct = "correct": "the protocol as specified";
+        /// The backup replays every log entry, without generation filtering.
+        NoFilter = "no-filter": "log replay without generation filtering",
+            breaks ["logical-equivalence"],
+            check [("crashes", "0")];
+        /// The primary keeps accepting requests while the backup catches up the last entries.
+        NoIntakePause = "no-intake-pause": "no intake pause at the end of catch-up",
+            breaks ["logical-equivalence"],
+            check [("crashes", "0")],
+            only "fuzzy-copy";
+        /// A rebooted backup catches up from what a recycled table still holds.
+        RecycledCatchUp = "recycled-catch-up":
+            "soft-failure catch-up from a recycled history table",
+            breaks ["logical-equivalence"],
+            check [("table", "1")],
+            only "fuzzy-copy";
+        /// Rolling upgrade: the primary hands over while the spare is still being copied or
+        /// catching up.
+        HandoverBeforeCurrent = "handover-before-current":
+            "the primary hands over while the spare is still being copied or catching up",
+            breaks ["linearizability"],
+            check [("crashes", "0")],
+            only "rolling-upgrade";
+        /// Rolling upgrade: the retired primary drops requests instead of redirecting them.
+        RetireWithoutForwarding = "retire-without-forwarding":
+            "the retired primary drops requests instead of pointing clients to the new one",
+            breaks ["upgrade-liveness"],
+            check [("crashes", "0")],
+            only "rolling-upgrade";
+    }
+}
+
+/// The model's configuration.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Resends per request.
+    pub resends: u8,
+    /// Backup crashes.
+    pub crashes: usize,
+    /// History table capacity.
+    pub table: usize,
+    /// Objects per copy message, log entries per replay message (at least 1).
+    pub batch: usize,
+    /// FIFO per pair.
+    pub ordered: bool,
+    /// Lossy network.
+    pub lossy: bool,
+    /// Rolling upgrade: the spare runs version 2, and the primary hands over once it is
+    /// current (the `rolling-upgrade` model).
+    pub upgrade: bool,
+}
+
+/// The number of servers: the primary and the backup.
+pub const SERVERS: usize = 2;
+
+crate::protocol_node! {
+    <S>
+    msg = Msg<S::Op, S::Reply, S::Key, S::Object>, timer = Timer, storage = BackupState<S>;
+    Primary(Primary<S>, PrimaryState<S>, "primary"),
+    Backup(Backup<S>, BackupState<S>, "backup"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }

@@ -1,4 +1,4 @@
-//! Fuzzy copy and filtered replay, as pure functions (seed 002, "new backup" paragraphs; seed
+//! Fuzzy copy and filtered replay, as pure functions (the logical-checkpointing patent, "new backup" paragraphs; seed
 //! 003 §4, fuzzy replica production with a state identifier per record).
 //!
 //! Every object carries a *generation*: the SSN of the last update applied to it (0: never
@@ -7,7 +7,7 @@
 //! the log from the noted SSN applies an entry only if its SSN is newer than the object's
 //! generation, so nothing is applied twice and nothing is missed.
 
-use crate::service::Service;
+use crate::services::Service;
 /// Object generations: the SSN of the last update applied to each object. A persistent map
 /// (`imbl`): a role's state is copied at every step, and a copy must share, not duplicate, the
 /// generations of every object.
@@ -80,7 +80,7 @@ pub fn install_object<S: Service>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{Counter, CounterOp, Register, RegisterOp};
+    use crate::services::{Counter, CounterOp, Register, RegisterOp};
     use proptest::prelude::*;
 
     /// A history of updates (SSN 1, 2, …) and, for each object of the key space, after how

@@ -5,9 +5,10 @@
 //! The client keeps every reply it received: the client-visible history that the properties
 //! judge (what a client saw committed must survive; a resend must get the original reply).
 
-use super::model::{Config, Node, Timer};
 use super::msg::Msg;
-use crate::service::Service;
+use super::msg::Timer;
+use super::{Config, Node};
+use crate::services::Service;
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 

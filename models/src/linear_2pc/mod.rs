@@ -1,7 +1,7 @@
 //! Linear 2PC: OPERA's semantic backup with a degenerate linear two-phase commit
-//! (seed 000, Hagen & Alonso, §2.3, §3.1 and Fig. 1).
+//! (Hagen & Alonso (OPERA), §2.3, §3.1 and Fig. 1).
 //!
-//! A *process* (here: one replicated [`Service`](crate::service::Service) instance) has a
+//! A *process* (here: one replicated [`Service`](crate::services::Service) instance) has a
 //! primary server and, depending on its availability level, a backup:
 //!
 //! ```text
@@ -31,13 +31,179 @@
 //! - linearizability: updates take effect at the backup's commit, reads are confirmed by the
 //!   backup, and a backup that took over answers an older epoch with `TakenOver`.
 //!
-//! Files: [`msg`] (messages), [`commit_log`] (the history and its message table), [`server`] (the primary and backup roles of one server actor),
-//! [`client`], [`model`] (configuration, variants, properties, the model builder).
+//! Files: [`msg`] (messages, timers), [`server`] (the primary and backup roles of one server
+//! actor), [`client`], [`model`] (parameters, properties, configurations, builder); here: the
+//! variant table, [`Config`] and the actor enum [`Node`]. The history with its message table
+//! is [`crate::commit_log`], shared with migration.
 
 pub mod client;
-pub mod commit_log;
 pub mod model;
 pub mod msg;
 pub mod server;
 
-pub use model::{build, visit, Config, CrashTarget, Level, NetworkKind, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
+
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
+use serde::{Deserialize, Serialize};
+use server::{Durable, Server, ServerState};
+use stateright::actor::{model_timeout, Id};
+use std::ops::Range;
+use std::time::Duration;
+
+/// OPERA's availability levels (Hagen & Alonso (OPERA) §3.1).
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Level {
+    /// Hot standby: the backup applies the change buffer and commits before it acks.
+    Critical,
+    /// Cold standby: the backup stores the change buffer durably and acks; applies at takeover.
+    Important,
+    /// No backup.
+    Normal,
+}
+
+/// Which servers the model may crash.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum CrashTarget {
+    /// Only server 0, the initial primary.
+    Primary,
+    /// Only server 1, the initial backup.
+    Backup,
+    /// Either server (one at a time).
+    Any,
+}
+
+/// The network's ordering.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum NetworkKind {
+    /// Messages race one another (reordering), each delivered at most once.
+    Unordered,
+    /// FIFO per directed pair of nodes.
+    Ordered,
+}
+
+crate::variants! {
+    /// The protocol as specified, or one seeded bug.
+    pub enum Variant {
+        /// The protocol of specs/linear-2pc.md.
+        Correct = "correct": "the protocol as specified";
+        /// The primary commits and replies before the backup's ack, and ships the change buffer
+        /// after its commit (1-safe).
+        OneSafe = "one-safe": "primary commits and replies before the backup's ack (1-safe)",
+            breaks ["2-safety"],
+            check [];
+        /// The backup acks a change buffer before it is durable (written when the next arrives).
+        AckBeforeDurable = "ack-before-durable": "backup acks before its change buffer is durable",
+            breaks ["2-safety"],
+            check [("level", "important")];
+        /// A restarted primary resumes without the reconfiguration protocol.
+        SkipReconfiguration = "skip-reconfiguration":
+            "a restarted primary skips the reconfiguration protocol",
+            breaks ["atomicity"],
+            check [("service", "counter"), ("clients", "2"), ("requests", "1"), ("crash", "primary")];
+        /// The primary executes a resent request again instead of answering from its history.
+        NoDuplicateDetection = "no-duplicate-detection": "a resent request is executed again",
+            breaks ["exactly-once"],
+            check [("service", "counter"), ("crashes", "0")];
+        /// The primary answers reads from its local state without confirming it is still primary.
+        LocalReads = "local-reads":
+            "reads answered locally, without confirming the primary still is one",
+            breaks ["linearizability"],
+            check [("clients", "2"), ("crashes", "0")];
+        /// A new primary does not announce itself, so clients keep resending to the old one.
+        NoRedirect = "no-redirect": "a new primary does not announce itself to clients",
+            breaks ["liveness"],
+            check [("lossy", "false"), ("crashes", "0")];
+        /// The new primary acks change buffers of the deposed primary's epoch (no fencing).
+        NoFencing = "no-fencing":
+            "the new primary acks the deposed primary's old-epoch change buffers",
+            breaks ["2-safety"],
+            check [("crashes", "0")];
+        /// A takeover keeps the epoch instead of starting a new one.
+        NoEpochBump = "no-epoch-bump": "a takeover does not start a new epoch",
+            breaks ["single-primary-per-epoch"],
+            check [("crashes", "0")];
+        /// Takeback welcomes the old primary back as backup without bringing it up to date.
+        TakebackWithoutCatchUp = "takeback-without-catch-up":
+            "the old primary is welcomed back as backup without catching up first",
+            breaks ["2-safety"],
+            check [("takeback", "true")];
+        /// A promoted cold standby drops the change buffers it stored but had not yet applied
+        /// instead of committing them before it serves (ClustRa's takeover finishes them first).
+        PromotionWithoutPendingCommits = "promotion-without-pending-commits":
+            "a promoted cold standby drops its stored, not yet applied change buffers",
+            breaks ["2-safety"],
+            check [("level", "important"), ("crashes", "0")];
+    }
+}
+
+/// The fixed configuration every actor of the model holds.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// The process's availability level.
+    pub level: Level,
+    /// Number of servers: 2, or 1 at level normal.
+    pub servers: usize,
+    /// Number of clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Timer-driven resends per request.
+    pub resends: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash.
+    pub crash: CrashTarget,
+    /// Message ordering.
+    pub network: NetworkKind,
+    /// Whether messages can be lost.
+    pub lossy: bool,
+    /// Whether the primary sends I-am-alive messages (one unanswered at a time) and the backup
+    /// re-arms its suspicion timer on each; without them the takeover timer is armed once.
+    /// Either way the checker may fire it at any moment (a false suspicion).
+    pub heartbeats: bool,
+    /// Whether a deposed primary rejoins as backup (takeback).
+    pub takeback: bool,
+    /// The highest epoch explored (the checker's bound on takeovers; the runtime's is 255).
+    pub takeovers: u8,
+    /// The timers' durations (the model checker ignores them; the runtime waits them out).
+    pub timing: Timing,
+}
+
+/// How long each timer runs, as the ranges the Actor hands to `set_timer`.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Timing {
+    /// The client's wait before it resends its outstanding request.
+    pub resend: Range<Duration>,
+    /// The primary's I-am-alive period.
+    pub heartbeat: Range<Duration>,
+    /// How long the backup waits without an I-am-alive before it suspects the primary.
+    pub suspect: Range<Duration>,
+}
+
+impl Timing {
+    /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
+    pub fn model() -> Timing {
+        Timing {
+            resend: model_timeout(),
+            heartbeat: model_timeout(),
+            suspect: model_timeout(),
+        }
+    }
+}
+
+impl Config {
+    /// The clients' actor ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        (self.servers..self.servers + self.clients).map(Id::from)
+    }
+}
+
+crate::protocol_node! {
+    <S>
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S>, "server"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
+}

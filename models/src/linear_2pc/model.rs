@@ -5,141 +5,22 @@
 //! that breaks and is remade); at most one server is down at a time and at most `crashes`
 //! crashes happen in all, each followed by a restart from the server's durable state.
 
-use super::client::{Client, ClientState};
-use super::commit_log::CommitLog;
+use super::client::Client;
 use super::msg::Msg;
-use super::server::{Durable, Role, Server, ServerState};
-use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use super::server::{Durable, Role, Server};
+use super::{
+    Config, CrashTarget, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT, VARIANTS,
+};
+use crate::commit_log::CommitLog;
 use crate::history::{network, within_crash_budget};
-use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, NETWORK};
-use crate::service::{Counter, Register, Service};
-use serde::{Deserialize, Serialize};
-use stateright::actor::{model_timeout, ActorModel, ActorModelState, Envelope, Id};
+use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
+use crate::services::Service;
+use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
-use std::ops::Range;
-use std::time::Duration;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "linear-2pc";
-
-/// OPERA's availability levels (seed 000 §3.1).
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Level {
-    /// Hot standby: the backup applies the change buffer and commits before it acks.
-    Critical,
-    /// Cold standby: the backup stores the change buffer durably and acks; applies at takeover.
-    Important,
-    /// No backup.
-    Normal,
-}
-
-/// Which servers the model may crash.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum CrashTarget {
-    /// Only server 0, the initial primary.
-    Primary,
-    /// Only server 1, the initial backup.
-    Backup,
-    /// Either server (one at a time).
-    Any,
-}
-
-/// The network's ordering.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum NetworkKind {
-    /// Messages race one another (reordering), each delivered at most once.
-    Unordered,
-    /// FIFO per directed pair of nodes.
-    Ordered,
-}
-
-/// The protocol as specified, or one seeded bug.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Variant {
-    /// The protocol of specs/linear-2pc.md.
-    Correct,
-    /// The primary commits and replies before the backup's ack, and ships the change buffer
-    /// after its commit (1-safe).
-    OneSafe,
-    /// The backup acks a change buffer before it is durable (written when the next arrives).
-    AckBeforeDurable,
-    /// A restarted primary resumes without the reconfiguration protocol.
-    SkipReconfiguration,
-    /// The primary executes a resent request again instead of answering from its history.
-    NoDuplicateDetection,
-    /// The primary answers reads from its local state without confirming it is still primary.
-    LocalReads,
-    /// A new primary does not announce itself, so clients keep resending to the old one.
-    NoRedirect,
-    /// Takeback welcomes the old primary back as backup without bringing it up to date.
-    TakebackWithoutCatchUp,
-    /// The new primary acks change buffers of the deposed primary's epoch (no fencing).
-    NoFencing,
-    /// A takeover keeps the epoch instead of starting a new one.
-    NoEpochBump,
-    /// A promoted cold standby drops the change buffers it stored but had not yet applied
-    /// instead of committing them before it serves (ClustRa's takeover finishes them first).
-    PromotionWithoutPendingCommits,
-}
-
-/// The seeded-bug variants, with the property each one must break.
-pub const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "correct",
-        about: "the protocol as specified",
-        breaks: &[],
-    },
-    VariantSpec {
-        name: "one-safe",
-        about: "primary commits and replies before the backup's ack (1-safe)",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "ack-before-durable",
-        about: "backup acks before its change buffer is durable",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "skip-reconfiguration",
-        about: "a restarted primary skips the reconfiguration protocol",
-        breaks: &["atomicity"],
-    },
-    VariantSpec {
-        name: "no-duplicate-detection",
-        about: "a resent request is executed again",
-        breaks: &["exactly-once"],
-    },
-    VariantSpec {
-        name: "local-reads",
-        about: "reads answered locally, without confirming the primary still is one",
-        breaks: &["linearizability"],
-    },
-    VariantSpec {
-        name: "no-redirect",
-        about: "a new primary does not announce itself to clients",
-        breaks: &["liveness"],
-    },
-    VariantSpec {
-        name: "no-fencing",
-        about: "the new primary acks the deposed primary's old-epoch change buffers",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "no-epoch-bump",
-        about: "a takeover does not start a new epoch",
-        breaks: &["single-primary-per-epoch"],
-    },
-    VariantSpec {
-        name: "takeback-without-catch-up",
-        about: "the old primary is welcomed back as backup without catching up first",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "promotion-without-pending-commits",
-        about: "a promoted cold standby drops its stored, not yet applied change buffers",
-        breaks: &["2-safety"],
-    },
-];
 
 /// The properties, named in the brief's vocabulary.
 pub const PROPERTIES: &[PropertySpec] = &[
@@ -174,145 +55,152 @@ pub const PROPERTIES: &[PropertySpec] = &[
 
 /// The parameters of the model, with their defaults.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "service",
-        kind: ParamKind::Choice(&["register", "counter"]),
-        default: "register",
-        help: "replicated application",
-    },
-    ParamSpec {
-        name: "level",
-        kind: ParamKind::Choice(&["critical", "important", "normal"]),
-        default: "critical",
-        help: "availability level: hot standby, cold standby, no backup",
-    },
-    ParamSpec {
-        name: "clients",
-        kind: ParamKind::UInt { min: 1, max: 4 },
-        default: "1",
-        help: "number of clients",
-    },
-    ParamSpec {
-        name: "requests",
-        kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "2",
-        help: "requests per client (one outstanding at a time)",
-    },
-    ParamSpec {
-        name: "resends",
-        kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "1",
-        help: "timer-driven resends per request",
-    },
-    ParamSpec {
-        name: "crashes",
-        kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "1",
-        help: "server crashes in all (each followed by a restart; one server down at a time)",
-    },
+    params::service(&["register", "counter"], "register"),
+    ParamSpec::choice(
+        "level",
+        &["critical", "important", "normal"],
+        "critical",
+        "availability level: hot standby, cold standby, no backup",
+    ),
+    params::clients(4, "1"),
+    params::requests(4, "2"),
+    params::resends(4, "1"),
+    params::crashes(4, "1")
+        .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
     CRASH,
     NETWORK,
-    ParamSpec {
-        name: "lossy",
-        kind: ParamKind::Bool,
-        default: "true",
-        help: "whether messages can be lost (liveness is only checked when false)",
-    },
-    ParamSpec {
-        name: "heartbeats",
-        kind: ParamKind::Bool,
-        default: "false",
-        help: "I-am-alive messages from primary to backup, one unanswered at a time (the \
+    params::lossy(true)
+        .with_help("whether messages can be lost (liveness is only checked when false)"),
+    ParamSpec::flag(
+        "heartbeats",
+        false,
+        "I-am-alive messages from primary to backup, one unanswered at a time (the \
                backup may suspect the primary at any moment either way)",
-    },
-    ParamSpec {
-        name: "takeback",
-        kind: ParamKind::Bool,
-        default: "false",
-        help: "a deposed primary rejoins as backup: catch-up, then the primary upgrades",
-    },
-    ParamSpec {
-        name: "takeovers",
-        kind: ParamKind::UInt { min: 1, max: 4 },
-        default: "1",
-        help: "takeovers explored in all (the epoch bound; takeback makes more than one possible)",
-    },
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&[
-            "correct",
-            "one-safe",
-            "ack-before-durable",
-            "skip-reconfiguration",
-            "no-duplicate-detection",
-            "local-reads",
-            "no-redirect",
-            "takeback-without-catch-up",
-            "no-fencing",
-            "no-epoch-bump",
-            "promotion-without-pending-commits",
-        ]),
-        default: "correct",
-        help: "the protocol or a seeded bug",
-    },
+    ),
+    ParamSpec::flag(
+        "takeback",
+        false,
+        "a deposed primary rejoins as backup: catch-up, then the primary upgrades",
+    ),
+    ParamSpec::uint(
+        "takeovers",
+        (1, 4),
+        "1",
+        "takeovers explored in all (the epoch bound; takeback makes more than one possible)",
+    ),
+    VARIANT,
 ];
 
-/// The fixed configuration every actor of the model holds.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct Config {
-    /// The protocol or a seeded bug.
-    pub variant: Variant,
-    /// The process's availability level.
-    pub level: Level,
-    /// Number of servers: 2, or 1 at level normal.
-    pub servers: usize,
-    /// Number of clients.
-    pub clients: usize,
-    /// Requests per client.
-    pub requests: usize,
-    /// Timer-driven resends per request.
-    pub resends: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash.
-    pub crash: CrashTarget,
-    /// Message ordering.
-    pub network: NetworkKind,
-    /// Whether messages can be lost.
-    pub lossy: bool,
-    /// Whether the primary sends I-am-alive messages (one unanswered at a time) and the backup
-    /// re-arms its suspicion timer on each; without them the takeover timer is armed once.
-    /// Either way the checker may fire it at any moment (a false suspicion).
-    pub heartbeats: bool,
-    /// Whether a deposed primary rejoins as backup (takeback).
-    pub takeback: bool,
-    /// The highest epoch explored (the checker's bound on takeovers; the runtime's is 255).
-    pub takeovers: u8,
-    /// The timers' durations (the model checker ignores them; the runtime waits them out).
-    pub timing: Timing,
-}
-
-/// How long each timer runs, as the ranges the Actor hands to `set_timer`.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct Timing {
-    /// The client's wait before it resends its outstanding request.
-    pub resend: Range<Duration>,
-    /// The primary's I-am-alive period.
-    pub heartbeat: Range<Duration>,
-    /// How long the backup waits without an I-am-alive before it suspects the primary.
-    pub suspect: Range<Duration>,
-}
-
-impl Timing {
-    /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
-    pub fn model() -> Timing {
-        Timing {
-            resend: model_timeout(),
-            heartbeat: model_timeout(),
-            suspect: model_timeout(),
-        }
-    }
-}
+/// The protocol's entry in the catalogue.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: NAME,
+    about: "OPERA's semantic backup: degenerate linear 2PC, hot/cold standby, reconfiguration",
+    seed: "Hagen & Alonso, \"Backup and Process Migration Mechanisms in Process Support \
+           Systems\" (OPERA), §2.3, §3.1, Fig. 1",
+    params: PARAMS,
+    properties: PROPERTIES,
+    variants: VARIANTS,
+    configurations: &[
+        CheckSpec::new(
+            "hot/crash-primary",
+            &[("level", "critical"), ("crash", "primary")],
+        ),
+        CheckSpec::new(
+            "hot/crash-backup",
+            &[("level", "critical"), ("crash", "backup")],
+        ),
+        CheckSpec::new(
+            "cold/crash-primary",
+            &[("level", "important"), ("crash", "primary")],
+        ),
+        CheckSpec::new(
+            "cold/crash-backup",
+            &[("level", "important"), ("crash", "backup")],
+        ),
+        CheckSpec::new("normal/crash", &[("level", "normal"), ("crash", "primary")]),
+        CheckSpec::new("hot/counter", &[("service", "counter")]),
+        CheckSpec::new(
+            "hot/two-clients",
+            &[("clients", "2"), ("requests", "1"), ("crashes", "0")],
+        ),
+        CheckSpec::new(
+            "hot/two-clients-reliable",
+            &[
+                ("clients", "2"),
+                ("requests", "1"),
+                ("resends", "0"),
+                ("lossy", "false"),
+            ],
+        ),
+        CheckSpec::new("hot/reliable", &[("lossy", "false")]),
+        CheckSpec::new(
+            "cold/reliable",
+            &[("level", "important"), ("lossy", "false")],
+        ),
+        CheckSpec::new(
+            "hot/heartbeats/crash-primary",
+            &[("heartbeats", "true"), ("crash", "primary")],
+        ),
+        CheckSpec::new(
+            "cold/heartbeats/crash-backup",
+            &[
+                ("heartbeats", "true"),
+                ("level", "important"),
+                ("crash", "backup"),
+            ],
+        ),
+        CheckSpec::new(
+            "hot/heartbeats/reliable",
+            &[("heartbeats", "true"), ("lossy", "false")],
+        ),
+        CheckSpec::new(
+            "hot/takeback/crash-primary",
+            &[("takeback", "true"), ("crash", "primary")],
+        ),
+        CheckSpec::new(
+            "cold/takeback/crash-primary",
+            &[
+                ("takeback", "true"),
+                ("level", "important"),
+                ("crash", "primary"),
+            ],
+        ),
+        CheckSpec::new(
+            "hot/takeback/two-takeovers",
+            &[("takeback", "true"), ("crashes", "0"), ("takeovers", "2")],
+        ),
+        CheckSpec::new(
+            "hot/takeback/two-takeovers-reliable",
+            &[
+                ("takeback", "true"),
+                ("crashes", "0"),
+                ("takeovers", "2"),
+                ("lossy", "false"),
+            ],
+        ),
+        CheckSpec::deep(
+            "deep/hot/takeback-heartbeats-crash-primary",
+            &[
+                ("takeback", "true"),
+                ("heartbeats", "true"),
+                ("crash", "primary"),
+            ],
+        ),
+        CheckSpec::deep(
+            "deep/hot/two-clients-crash-primary",
+            &[("clients", "2"), ("requests", "1"), ("crash", "primary")],
+        ),
+        CheckSpec::deep(
+            "deep/cold/two-clients-crash-backup",
+            &[
+                ("level", "important"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("crash", "backup"),
+            ],
+        ),
+    ],
+};
 
 impl Config {
     /// The configuration that `params` (validated against [`PARAMS`]) describes.
@@ -322,19 +210,7 @@ impl Config {
             "important" => Level::Important,
             _ => Level::Normal,
         };
-        let variant = match p.choice("variant")? {
-            "one-safe" => Variant::OneSafe,
-            "ack-before-durable" => Variant::AckBeforeDurable,
-            "skip-reconfiguration" => Variant::SkipReconfiguration,
-            "no-duplicate-detection" => Variant::NoDuplicateDetection,
-            "local-reads" => Variant::LocalReads,
-            "no-redirect" => Variant::NoRedirect,
-            "takeback-without-catch-up" => Variant::TakebackWithoutCatchUp,
-            "no-fencing" => Variant::NoFencing,
-            "no-epoch-bump" => Variant::NoEpochBump,
-            "promotion-without-pending-commits" => Variant::PromotionWithoutPendingCommits,
-            _ => Variant::Correct,
-        };
+        let variant = Variant::from_params(p)?;
         Ok(Config {
             variant,
             level,
@@ -360,11 +236,6 @@ impl Config {
         })
     }
 
-    /// The clients' actor ids.
-    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
-        (self.servers..self.servers + self.clients).map(Id::from)
-    }
-
     fn may_crash(&self, server: usize) -> bool {
         match self.crash {
             CrashTarget::Primary => server == 0,
@@ -372,23 +243,6 @@ impl Config {
             CrashTarget::Any => true,
         }
     }
-}
-
-/// Timers: data, not durations; the model checker fires any timer that is set at any moment.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Timer {
-    /// The client resends its outstanding request.
-    Resend,
-    /// The backup suspects the primary and takes over.
-    Takeover,
-    /// The primary sends an I-am-alive message to the backup.
-    Heartbeat,
-}
-
-crate::protocol_node! {
-    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
-    Server(Server<S>, ServerState<S>, "server"),
-    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }
 
 /// The client-visible history (one slot per client: one request outstanding at a time).
@@ -583,8 +437,5 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
 /// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     let cfg = Config::from_params(params)?;
-    Ok(match params.choice("service")? {
-        "counter" => visitor.visit(build::<Counter>(cfg)),
-        _ => visitor.visit(build::<Register>(cfg)),
-    })
+    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
 }

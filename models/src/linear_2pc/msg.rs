@@ -1,4 +1,4 @@
-//! Messages of linear 2PC (seed 000 §3.1, Fig. 1), as request/response pairs.
+//! Messages of linear 2PC (Hagen & Alonso (OPERA) §3.1, Fig. 1), as request/response pairs.
 //!
 //! | request (from → to)                      | response                               |
 //! |------------------------------------------|----------------------------------------|
@@ -15,33 +15,9 @@
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
 
-use super::commit_log::CommitLog;
+use crate::commit_log::CommitLog;
+pub use crate::commit_log::Entry;
 use serde::{Deserialize, Serialize};
-use stateright::actor::Id;
-
-/// One committed navigation step: the change buffer of OPERA, in the service's vocabulary.
-///
-/// It names the request that caused it (client id and the client's request sequence number),
-/// the update to apply and the reply the primary computed, so that a backup that takes over can
-/// answer a resend of that request with the very same reply.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub struct Entry<Op, Reply> {
-    /// The client that sent the request.
-    pub client: Id,
-    /// The client's sequence number of the request.
-    pub seq: u32,
-    /// The state change (an update of the service).
-    pub op: Op,
-    /// The reply computed by the primary when it executed the step.
-    pub reply: Reply,
-}
-
-impl<Op, Reply> Entry<Op, Reply> {
-    /// Whether this step was caused by request `seq` of `client`.
-    pub fn is_request(&self, client: Id, seq: u32) -> bool {
-        self.client == client && self.seq == seq
-    }
-}
 
 /// A message of the linear 2PC protocol.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -154,4 +130,15 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         /// The new primary's epoch.
         epoch: u8,
     },
+}
+
+/// Timers: data, not durations; the model checker fires any timer that is set at any moment.
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum Timer {
+    /// The client resends its outstanding request.
+    Resend,
+    /// The backup suspects the primary and takes over.
+    Takeover,
+    /// The primary sends an I-am-alive message to the backup.
+    Heartbeat,
 }

@@ -1,5 +1,5 @@
 //! The server role of linear 2PC: one actor that is the primary, the backup, a restarted
-//! primary running the reconfiguration protocol, or retired (seed 000 §3.1).
+//! primary running the reconfiguration protocol, or retired (Hagen & Alonso (OPERA) §3.1).
 //!
 //! - **Primary**: executes one navigation step at a time. A resend of a committed request is
 //!   answered from the committed history; a new update's change buffer goes to the backup and the
@@ -19,11 +19,12 @@
 //! network untouched: the handler emits nothing, which both the checker and the runtime treat
 //! as "deliver later".
 
-use super::commit_log::CommitLog;
-use super::model::{Config, Level, Node, Timer, Variant};
+use super::msg::Timer;
 use super::msg::{Entry, Msg};
+use super::{Config, Level, Node, Variant};
+use crate::commit_log::CommitLog;
 use crate::journaled::Journaled;
-use crate::service::Service;
+use crate::services::Service;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
@@ -279,7 +280,7 @@ impl<S: Service> Server<S> {
             },
             Some(d) => {
                 // Recovery reinstalls the process image by interpreting the change buffers
-                // (seed 000 §4: "re-executing all original transactions").
+                // (Hagen & Alonso (OPERA) §4: "re-executing all original transactions").
                 let service = S::from_ops(d.log.iter().take(d.applied as usize).map(|e| &e.op));
                 ServerState {
                     role: d.role,
@@ -324,7 +325,7 @@ impl<S: Service> Server<S> {
         s
     }
 
-    /// Takeback (seed 003 §3.3-§4: a repaired node is brought up to date and becomes the
+    /// Takeback (Hvasshovd et al. (ClustRa) §3.3-§4: a repaired node is brought up to date and becomes the
     /// stand-by again): a retired server asks the primary of its epoch for the history.
     fn rejoin(&self, s: &ServerState<S>, o: &mut O<S>) {
         if self.cfg.takeback && s.epoch > 0 {
@@ -338,7 +339,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// Arms the I-am-alive timer of a primary that has a backup (seed 003 §3.3: "I am alive"
+    /// Arms the I-am-alive timer of a primary that has a backup (Hvasshovd et al. (ClustRa) §3.3: "I am alive"
     /// messages; the backup suspects the primary when they stop).
     fn arm_heartbeat(&self, s: &ServerState<S>, o: &mut O<S>) {
         if self.cfg.heartbeats && s.role == Role::Primary && s.level != Level::Normal {

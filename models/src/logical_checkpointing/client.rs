@@ -1,12 +1,13 @@
-//! The client of logical checkpointing: a stream of requests (seed 002: "a client is a sequence
+//! The client of logical checkpointing: a stream of requests (the logical-checkpointing patent: "a client is a sequence
 //! of logically related requests") with up to `window` outstanding. Request `s` is issued when
 //! request `s - window` has its response, so each of the `window` slots is sequential. On a
 //! path failure (its resend timer) the client resends every outstanding request; told of a new
 //! primary, it resends them there (Fig. 4A, 4B: "the client must resend the requests").
 
-use super::model::{Config, Node, Timer};
 use super::msg::Msg;
-use crate::service::Service;
+use super::msg::Timer;
+use super::{Config, Node};
+use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;

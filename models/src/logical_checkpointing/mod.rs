@@ -1,4 +1,4 @@
-//! Logical checkpointing (seed 002, the patent "Fault tolerance using logical checkpointing in
+//! Logical checkpointing (the logical-checkpointing patent "Fault tolerance using logical checkpointing in
 //! computing systems": Fig. 3A-3D, 4A, 4B).
 //!
 //! Only the *external view* is checkpointed: every state-changing request, as (client id,
@@ -23,10 +23,92 @@
 //! primary gave or would have given (Fig. 4B). Failure detection is assumed accurate here (the
 //! backup takes over only when the primary is down; the model's boundary enforces it): issue 5
 //! drops that assumption.
+//!
+//! Files: [`msg`] (messages, timers), [`server`] (the primary, backup and spare roles of one
+//! server actor), [`client`], [`model`] (parameters, properties, configurations, builder);
+//! here: the variant table, [`Config`] and the actor enum [`Node`].
 
 pub mod client;
 pub mod model;
 pub mod msg;
 pub mod server;
 
-pub use model::{build, visit, Config, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
+
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
+use server::{Durable, Server, ServerState};
+use stateright::actor::Id;
+
+crate::variants! {
+    /// The protocol, or one seeded bug.
+    pub enum Variant {
+        /// As specified (specs/logical-checkpointing.md).
+        Correct = "correct": "the protocol as specified";
+        /// A resend is executed again instead of answered from the message table.
+        NoTableLookup = "no-table-lookup":
+            "a resend is executed again instead of answered from the message table",
+            breaks ["exactly-once", "same-response"],
+            check [("service", "counter"), ("crashes", "0")];
+        /// The backup commits each request as soon as it has executed it.
+        CommitInExecutionOrder = "commit-in-execution-order":
+            "the backup commits in execution order, not SSN order",
+            breaks ["ssn-order"],
+            check [("crashes", "0")];
+        /// A new primary executes a resent request whose commit is still pending.
+        AnswerBeforeCommit = "answer-before-commit":
+            "a new primary executes a resend whose commit is still pending",
+            breaks ["exactly-once"],
+            check [("service", "counter"), ("crash", "primary")];
+        /// The backup acks a checkpoint before its intention log entry is durable.
+        AckBeforeLog = "ack-before-log":
+            "the backup acks before its intention log entry is durable",
+            breaks ["2-safety"],
+            check [("crashes", "0")];
+        /// A new primary answers reads before finishing the old primary's pending commits.
+        ReadBeforePending = "read-before-pending":
+            "a new primary answers reads before its pending commits complete",
+            breaks ["linearizability"],
+            check [("clients", "2"), ("window", "1"), ("crash", "primary")];
+    }
+}
+
+/// The model's fixed configuration.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Outstanding requests per client.
+    pub window: usize,
+    /// Path failures per client.
+    pub resends: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash: `[server 0, server 1]`.
+    pub may_crash: [bool; 2],
+    /// FIFO per pair of nodes.
+    pub ordered: bool,
+    /// Messages can be lost.
+    pub lossy: bool,
+}
+
+/// The number of servers.
+pub const SERVERS: usize = 2;
+
+impl Config {
+    /// The clients' ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        (SERVERS..SERVERS + self.clients).map(Id::from)
+    }
+}
+
+crate::protocol_node! {
+    <S>
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S>, "server"),
+    Client(Client<S>, ClientState<S::Reply>, "client"),
+}

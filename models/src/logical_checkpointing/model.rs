@@ -6,69 +6,19 @@
 //! boundary excludes states where the backup has taken over while the old primary is up and
 //! still primary (issue 5 checks inaccurate detection).
 
-use super::client::{Client, ClientState};
+use super::client::Client;
 use super::msg::{Committed, Msg};
-use super::server::{Durable, Role, Server, ServerState};
-use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use super::server::{Durable, Logged, Role, Server, ServerState};
+use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{network, within_crash_budget, History as ClientHistory};
-use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, LOSSY, NETWORK};
-use crate::service::{Counter, Register, Service};
+use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
+use crate::services::Service;
+use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "logical-checkpointing";
-
-/// The protocol, or one seeded bug.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Variant {
-    /// As specified (specs/logical-checkpointing.md).
-    Correct,
-    /// A resend is executed again instead of answered from the message table.
-    NoTableLookup,
-    /// The backup commits each request as soon as it has executed it.
-    CommitInExecutionOrder,
-    /// A new primary executes a resent request whose commit is still pending.
-    AnswerBeforeCommit,
-    /// The backup acks a checkpoint before its intention log entry is durable.
-    AckBeforeLog,
-    /// A new primary answers reads before finishing the old primary's pending commits.
-    ReadBeforePending,
-}
-
-/// The variants with the properties they must break.
-pub const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "correct",
-        about: "the protocol as specified",
-        breaks: &[],
-    },
-    VariantSpec {
-        name: "no-table-lookup",
-        about: "a resend is executed again instead of answered from the message table",
-        breaks: &["exactly-once", "same-response"],
-    },
-    VariantSpec {
-        name: "commit-in-execution-order",
-        about: "the backup commits in execution order, not SSN order",
-        breaks: &["ssn-order"],
-    },
-    VariantSpec {
-        name: "answer-before-commit",
-        about: "a new primary executes a resend whose commit is still pending",
-        breaks: &["exactly-once"],
-    },
-    VariantSpec {
-        name: "ack-before-log",
-        about: "the backup acks before its intention log entry is durable",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "read-before-pending",
-        about: "a new primary answers reads before its pending commits complete",
-        breaks: &["linearizability"],
-    },
-];
 
 /// The properties.
 pub const PROPERTIES: &[PropertySpec] = &[
@@ -98,97 +48,41 @@ pub const PROPERTIES: &[PropertySpec] = &[
 
 /// The parameters.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "service",
-        kind: ParamKind::Choice(&["register", "counter"]),
-        default: "register",
-        help: "replicated application",
-    },
-    ParamSpec {
-        name: "clients",
-        kind: ParamKind::UInt { min: 1, max: 4 },
-        default: "1",
-        help: "number of clients",
-    },
-    ParamSpec {
-        name: "requests",
-        kind: ParamKind::UInt { min: 0, max: 4 },
-        default: "2",
-        help: "requests per client",
-    },
-    ParamSpec {
-        name: "window",
-        kind: ParamKind::UInt { min: 1, max: 4 },
-        default: "2",
-        help: "outstanding requests per client",
-    },
-    ParamSpec {
-        name: "resends",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "1",
-        help: "path failures per client (each resends every outstanding request)",
-    },
-    ParamSpec {
-        name: "crashes",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "1",
-        help: "server crashes in all (one server down at a time)",
-    },
+    params::service(&["register", "counter"], "register"),
+    params::clients(4, "1"),
+    params::requests(4, "2").with_help("requests per client"),
+    ParamSpec::uint("window", (1, 4), "2", "outstanding requests per client"),
+    params::resends(3, "1")
+        .with_help("path failures per client (each resends every outstanding request)"),
+    params::crashes(3, "1"),
     CRASH,
     NETWORK,
-    LOSSY,
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&[
-            "correct",
-            "no-table-lookup",
-            "commit-in-execution-order",
-            "answer-before-commit",
-            "ack-before-log",
-            "read-before-pending",
-        ]),
-        default: "correct",
-        help: "the protocol or a seeded bug",
-    },
+    params::lossy(true),
+    VARIANT,
 ];
 
-/// The model's fixed configuration.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct Config {
-    /// The protocol or a seeded bug.
-    pub variant: Variant,
-    /// Clients.
-    pub clients: usize,
-    /// Requests per client.
-    pub requests: usize,
-    /// Outstanding requests per client.
-    pub window: usize,
-    /// Path failures per client.
-    pub resends: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash: `[server 0, server 1]`.
-    pub may_crash: [bool; 2],
-    /// FIFO per pair of nodes.
-    pub ordered: bool,
-    /// Messages can be lost.
-    pub lossy: bool,
-}
-
-/// The number of servers.
-pub const SERVERS: usize = 2;
+/// The protocol's entry in the catalogue.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: NAME,
+    about:
+        "the patent's logical checkpointing: message table, SSNs, SSN-order commit, resends, takeover",
+    seed: "Patent, \"Fault tolerance using logical checkpointing in computing systems\", Fig. \
+           3A-3D, 4A, 4B",
+    params: PARAMS,
+    properties: PROPERTIES,
+    variants: VARIANTS,
+    configurations: &[
+        CheckSpec::new("crash-primary", &[("crash", "primary")]),
+        CheckSpec::new("crash-backup", &[("crash", "backup")]),
+        CheckSpec::new("counter", &[("service", "counter")]),
+        CheckSpec::new("two-clients", &[("clients", "2"), ("requests", "1"), ("window", "1")]),
+    ],
+};
 
 impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
-        let variant = match p.choice("variant")? {
-            "no-table-lookup" => Variant::NoTableLookup,
-            "commit-in-execution-order" => Variant::CommitInExecutionOrder,
-            "answer-before-commit" => Variant::AnswerBeforeCommit,
-            "ack-before-log" => Variant::AckBeforeLog,
-            "read-before-pending" => Variant::ReadBeforePending,
-            _ => Variant::Correct,
-        };
+        let variant = Variant::from_params(p)?;
         let crash = p.choice("crash")?;
         Ok(Config {
             variant,
@@ -202,28 +96,6 @@ impl Config {
             lossy: p.bool("lossy")?,
         })
     }
-
-    /// The clients' ids.
-    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
-        (SERVERS..SERVERS + self.clients).map(Id::from)
-    }
-}
-
-/// Timers.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub enum Timer {
-    /// A client's path failure: resend every outstanding request.
-    Resend,
-    /// The backup executes the logged request with this SSN (in any order).
-    Execute(u8),
-    /// The backup learns the primary failed and takes over.
-    Takeover,
-}
-
-crate::protocol_node! {
-    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
-    Server(Server<S>, ServerState<S>, "server"),
-    Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
 /// The client-visible history: one tester thread per (client, window slot).
@@ -341,7 +213,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let once = |history: &[Committed<S::Op, S::Reply>],
-                log: &std::collections::BTreeMap<u8, super::server::Logged<S::Op>>| {
+                log: &std::collections::BTreeMap<u8, Logged<S::Op>>| {
         let ids: Vec<(Id, u8)> = history
             .iter()
             .map(|e| (e.client, e.seq))
@@ -409,11 +281,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "linearizability", linearizability::<S>)
 }
 
-/// Builds the model `params` describe and hands it to `visitor`.
+/// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     let cfg = Config::from_params(params)?;
-    Ok(match params.choice("service")? {
-        "counter" => visitor.visit(build::<Counter>(cfg)),
-        _ => visitor.visit(build::<Register>(cfg)),
-    })
+    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
 }

@@ -1,4 +1,4 @@
-//! Messages of logical checkpointing (seed 002, Fig. 3A-3D).
+//! Messages of logical checkpointing (the logical-checkpointing patent, Fig. 3A-3D).
 
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
@@ -60,4 +60,15 @@ pub enum Msg<Op, Reply> {
         /// The new primary's epoch.
         epoch: u8,
     },
+}
+
+/// Timers.
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub enum Timer {
+    /// A client's path failure: resend every outstanding request.
+    Resend,
+    /// The backup executes the logged request with this SSN (in any order).
+    Execute(u8),
+    /// The backup learns the primary failed and takes over.
+    Takeover,
 }

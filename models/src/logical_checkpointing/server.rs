@@ -1,4 +1,4 @@
-//! The server of logical checkpointing: primary, backup, or spare (seed 002, Fig. 3A-3D,
+//! The server of logical checkpointing: primary, backup, or spare (the logical-checkpointing patent, Fig. 3A-3D,
 //! 4A, 4B).
 //!
 //! Both roles keep the same two structures: the **history** (committed requests with their
@@ -14,9 +14,10 @@
 //! (client, seq) two SSNs; a new primary finishes the old primary's pending commits before it
 //! answers a resend of them, or any read.
 
-use super::model::{Config, Node, Timer, Variant};
+use super::msg::Timer;
 use super::msg::{Committed, Msg};
-use crate::service::Service;
+use super::{Config, Node, Variant};
+use crate::services::Service;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
@@ -183,7 +184,7 @@ impl<S: Service> Server<S> {
             }
         };
         if storage.is_some() && s.d.role == Role::Primary && s.d.epoch == 0 {
-            // A failed primary goes to the spare pool: its backup takes over (seed 002).
+            // A failed primary goes to the spare pool: its backup takes over (the logical-checkpointing patent).
             s.d.role = Role::Spare;
             s.d.log.clear();
         }

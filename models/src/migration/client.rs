@@ -2,10 +2,10 @@
 //! one request at a time to the server it believes runs the process (server 0 at first),
 //! resends on a timer, and follows a `Moved` forwarding address.
 
-use super::model::{Config, Node, Timer};
-use super::{Msg, ProcessId};
-use crate::service::Service;
-use stateright::actor::{Id, Out};
+use super::msg::{Msg, Timer};
+use super::{Config, Node, ProcessId};
+use crate::services::Service;
+use stateright::actor::{model_timeout, Id, Out};
 use std::marker::PhantomData;
 
 /// A client's state.
@@ -79,7 +79,7 @@ impl<S: Service> Client<S> {
         };
         self.send(&s, o);
         if s.current.is_some() && self.cfg.resends > 0 {
-            o.set_timer(Timer::Resend, super::model::model_timeout());
+            o.set_timer(Timer::Resend, model_timeout());
         }
         s
     }
@@ -104,7 +104,7 @@ impl<S: Service> Client<S> {
                 n.current = self.next_op(n.replies.len());
                 self.send(&n, o);
                 if n.current.is_some() && self.cfg.resends > 0 {
-                    o.set_timer(Timer::Resend, super::model::model_timeout());
+                    o.set_timer(Timer::Resend, model_timeout());
                 } else {
                     o.cancel_timer(Timer::Resend);
                 }
@@ -129,7 +129,7 @@ impl<S: Service> Client<S> {
         n.resends_left -= 1;
         self.send(&n, o);
         if n.resends_left > 0 {
-            o.set_timer(Timer::Resend, super::model::model_timeout());
+            o.set_timer(Timer::Resend, model_timeout());
         }
         Some(n)
     }

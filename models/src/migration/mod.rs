@@ -1,5 +1,5 @@
-//! Process migration by the backup mechanism, and the planner's `migrate_all` (seed 000 §4,
-//! Fig. 2; the same mechanism as linear 2PC, seed 000 §3.1).
+//! Process migration by the backup mechanism, and the planner's `migrate_all` (Hagen & Alonso (OPERA) §4,
+//! Fig. 2; the same mechanism as linear 2PC, Hagen & Alonso (OPERA) §3.1).
 //!
 //! Process P moves from server S to server T in three moves, each made durable before the
 //! message that announces it leaves:
@@ -29,118 +29,115 @@
 //! — so the new primary holds every acknowledged update, and a resent request is answered
 //! from T's message table exactly once.
 //!
-//! Files: [`server`] (the source and target roles of one server actor, per process),
-//! [`planner`], [`client`], [`model`] (configuration, variants, properties, builder).
+//! Files: [`msg`] (messages, timers), [`server`] (the source and target roles of one server
+//! actor, per process), [`planner`], [`client`], [`model`] (parameters, properties,
+//! configurations, builder); here: the variant table, [`Config`] and the actor enum [`Node`].
 
 pub mod client;
 pub mod model;
+pub mod msg;
 pub mod planner;
 pub mod server;
 
-pub use model::{build, visit, Config, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
 
-use crate::linear_2pc::commit_log::CommitLog;
-use crate::linear_2pc::msg::Entry;
-use serde::{Deserialize, Serialize};
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
+use planner::{Planner, PlannerState};
+use server::{Durable, Server, ServerState};
 use stateright::actor::Id;
 
 /// A process: one replicated service instance, placed on servers by the planner.
 pub type ProcessId = u8;
 
-/// A message of the migration protocol.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Msg<Op: Clone, Reply: Clone> {
-    /// A client's request number `seq` to process `p`; resends carry the same `seq`.
-    Request {
-        /// The process.
-        p: ProcessId,
-        /// The client's request sequence number.
-        seq: u32,
-        /// The operation.
-        op: Op,
-    },
-    /// The answer to request `seq`.
-    Reply {
-        /// The process.
-        p: ProcessId,
-        /// The request answered.
-        seq: u32,
-        /// The service's reply.
-        reply: Reply,
-    },
-    /// To a client: process `p` now lives on server `to`.
-    Moved {
-        /// The process.
-        p: ProcessId,
-        /// Its new server.
-        to: Id,
-    },
-    /// Planner → server being shut down: move each process to its chosen target.
-    MigrateAll {
-        /// (process, target server) for every process the planner placed on the receiver.
-        targets: Vec<(ProcessId, Id)>,
-    },
-    /// Server → planner: the sender holds no process any more (it can be shut down).
-    Drained,
-    /// Source → target: P's image (its committed history) as the backup mechanism copies it.
-    Copy {
-        /// The process.
-        p: ProcessId,
-        /// The source's epoch for P.
-        epoch: u8,
-        /// The source's incarnation (its restart count): tells its steps from before a crash.
-        inc: u8,
-        /// The committed history.
-        log: CommitLog<Op, Reply>,
-    },
-    /// Target → source: the target holds P as backup with this history.
-    Installed {
-        /// The process.
-        p: ProcessId,
-        /// The epoch.
-        epoch: u8,
-        /// The source's incarnation (its restart count): tells its steps from before a crash.
-        inc: u8,
-        /// The target's history (longer than the copy if the target acked a step the source
-        /// lost in a crash: the commit decision was taken at the target).
-        log: CommitLog<Op, Reply>,
-    },
-    /// Linear 2PC's phase one, for P at level critical.
-    ChangeBuffer {
-        /// The process.
-        p: ProcessId,
-        /// The epoch.
-        epoch: u8,
-        /// The source's incarnation (its restart count): tells its steps from before a crash.
-        inc: u8,
-        /// The step's position in P's history.
-        index: u32,
-        /// The change buffer.
-        entry: Entry<Op, Reply>,
-    },
-    /// The target applied and saved step `index`.
-    Ack {
-        /// The process.
-        p: ProcessId,
-        /// The epoch.
-        epoch: u8,
-        /// The source's incarnation (its restart count): tells its steps from before a crash.
-        inc: u8,
-        /// The step.
-        index: u32,
-    },
-    /// Source → target: you are P's primary in `epoch` (the source stopped executing P).
-    Switch {
-        /// The process.
-        p: ProcessId,
-        /// The new epoch.
-        epoch: u8,
-    },
-    /// Target → source: P runs here in `epoch`.
-    SwitchDone {
-        /// The process.
-        p: ProcessId,
-        /// The new epoch.
-        epoch: u8,
-    },
+crate::variants! {
+    /// The protocol as specified, or one seeded bug.
+    pub enum Variant {
+        /// The protocol of specs/migration.md.
+        Correct = "correct": "the protocol as specified";
+        /// The source switches as soon as the copy is installed, although P ran on meanwhile.
+        SwitchBeforeCurrent = "switch-before-current":
+            "the switch happens once the copy is installed, before the target is current",
+            breaks ["2-safety", "exactly-once"],
+            check [("crashes", "0")];
+        /// The source deletes P as it asks the target to take over, before the target confirms.
+        DegradeBeforeSwitch = "degrade-before-switch":
+            "the source deletes P before the target has confirmed it runs P",
+            breaks ["migration-atomicity"],
+            check [("crashes", "0")];
+        /// The source asks the target to take over but does not stop executing P first.
+        SwitchWithoutStopping = "switch-without-stopping":
+            "the source asks the target to take over without stopping P first",
+            breaks ["migration-atomicity"],
+            check [("crashes", "0")];
+        /// A source that deleted P keeps no forwarding address for its clients.
+        NoForwarding = "no-forwarding": "the source keeps no forwarding address once P has moved",
+            breaks ["liveness"],
+            check [("lossy", "false"), ("crashes", "0")];
+        /// A server that handed P over answers P's reads from what it holds of P instead of
+        /// pointing the client to the new owner (a read changes nothing, so why forward it?).
+        ReadsAtTheSource = "reads-at-the-source":
+            "the old owner answers reads of a process it handed over from its own stale copy",
+            breaks ["linearizability"],
+            check [("service", "register"), ("clients", "2"), ("crashes", "0"), ("lossy", "false")];
+    }
+}
+
+/// Which servers the model may crash.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum CrashTarget {
+    /// Server 0, the source.
+    Source,
+    /// The targets.
+    Target,
+    /// Any server (one at a time).
+    Any,
+}
+
+/// The fixed configuration every actor of the model holds.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Number of servers.
+    pub servers: usize,
+    /// Number of processes (all on server 0 at first).
+    pub processes: usize,
+    /// Number of clients.
+    pub clients: usize,
+    /// Requests per client.
+    pub requests: usize,
+    /// Timer-driven resends per request.
+    pub resends: u8,
+    /// Timer-driven resends of the planner's order.
+    pub reorders: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash.
+    pub crash: CrashTarget,
+    /// FIFO per pair of nodes instead of reordering.
+    pub ordered: bool,
+    /// Whether messages can be lost.
+    pub lossy: bool,
+}
+
+impl Config {
+    /// The planner's id.
+    pub fn planner(&self) -> Id {
+        Id::from(self.servers)
+    }
+
+    /// The clients' ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        let first = self.servers + 1;
+        (first..first + self.clients).map(Id::from)
+    }
+}
+
+crate::protocol_node! {
+    <S>
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S::Op, S::Reply>, "server"),
+    Planner(Planner<S>, PlannerState, "planner"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }

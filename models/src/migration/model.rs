@@ -5,66 +5,20 @@
 //! loses messages; at most `crashes` server crashes happen, one server down at a time, each
 //! followed by a restart from the server's durable state.
 
-use super::client::{Client, ClientState};
-use super::planner::{Planner, PlannerState};
-use super::server::{Durable, Replica, Role, Server, ServerState};
-use super::{Msg, ProcessId};
-use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use super::client::Client;
+use super::msg::Msg;
+use super::planner::Planner;
+use super::server::{Durable, Replica, Role, Server};
+use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
 use crate::history::{network, within_crash_budget};
-use crate::params::{ParamError, ParamKind, ParamSpec, Params, LOSSY, NETWORK};
-use crate::service::{Counter, Register, Service};
-use serde::{Deserialize, Serialize};
+use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
+use crate::services::Service;
+use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
 
-pub use stateright::actor::model_timeout;
-
 /// The model's name in the catalogue.
 pub const NAME: &str = "migration";
-
-/// The protocol as specified, or one seeded bug.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Variant {
-    /// The protocol of specs/migration.md.
-    Correct,
-    /// The source switches as soon as the copy is installed, although P ran on meanwhile.
-    SwitchBeforeCurrent,
-    /// The source deletes P as it asks the target to take over, before the target confirms.
-    DegradeBeforeSwitch,
-    /// The source asks the target to take over but does not stop executing P first.
-    SwitchWithoutStopping,
-    /// A source that deleted P keeps no forwarding address for its clients.
-    NoForwarding,
-}
-
-/// The seeded-bug variants, with the property each one must break.
-pub const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "correct",
-        about: "the protocol as specified",
-        breaks: &[],
-    },
-    VariantSpec {
-        name: "switch-before-current",
-        about: "the switch happens once the copy is installed, before the target is current",
-        breaks: &["2-safety", "exactly-once"],
-    },
-    VariantSpec {
-        name: "degrade-before-switch",
-        about: "the source deletes P before the target has confirmed it runs P",
-        breaks: &["migration-atomicity"],
-    },
-    VariantSpec {
-        name: "switch-without-stopping",
-        about: "the source asks the target to take over without stopping P first",
-        breaks: &["migration-atomicity"],
-    },
-    VariantSpec {
-        name: "no-forwarding",
-        about: "the source keeps no forwarding address once P has moved",
-        breaks: &["liveness"],
-    },
-];
 
 /// The properties.
 pub const PROPERTIES: &[PropertySpec] = &[
@@ -95,126 +49,114 @@ pub const PROPERTIES: &[PropertySpec] = &[
 
 /// The parameters of the model, with their defaults.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "service",
-        kind: ParamKind::Choice(&["counter", "register"]),
-        default: "counter",
-        help: "replicated application (counter: increments are not idempotent)",
-    },
-    ParamSpec {
-        name: "servers",
-        kind: ParamKind::UInt { min: 2, max: 3 },
-        default: "2",
-        help: "servers: 0 is shut down, the others are targets",
-    },
-    ParamSpec {
-        name: "processes",
-        kind: ParamKind::UInt { min: 1, max: 2 },
-        default: "1",
-        help: "processes on server 0, each migrated to a target the planner chooses",
-    },
-    ParamSpec {
-        name: "clients",
-        kind: ParamKind::UInt { min: 1, max: 3 },
-        default: "1",
-        help: "clients; client k uses process k mod processes",
-    },
-    ParamSpec {
-        name: "requests",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "2",
-        help: "requests per client (one outstanding at a time)",
-    },
-    ParamSpec {
-        name: "resends",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "1",
-        help: "timer-driven resends per request",
-    },
-    ParamSpec {
-        name: "reorders",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "1",
-        help: "timer-driven resends of the planner's order (each resends what every \
+    params::service(&["counter", "register"], "counter")
+        .with_help("replicated application (counter: increments are not idempotent)"),
+    ParamSpec::uint(
+        "servers",
+        (2, 3),
+        "2",
+        "servers: 0 is shut down, the others are targets",
+    ),
+    ParamSpec::uint(
+        "processes",
+        (1, 2),
+        "1",
+        "processes on server 0, each migrated to a target the planner chooses",
+    ),
+    params::clients(3, "1").with_help("clients; client k uses process k mod processes"),
+    params::requests(3, "2"),
+    params::resends(3, "1"),
+    ParamSpec::uint(
+        "reorders",
+        (0, 3),
+        "1",
+        "timer-driven resends of the planner's order (each resends what every \
                migration waits on)",
-    },
-    ParamSpec {
-        name: "crashes",
-        kind: ParamKind::UInt { min: 0, max: 2 },
-        default: "1",
-        help: "server crashes in all (each followed by a restart; one server down at a time)",
-    },
-    ParamSpec {
-        name: "crash",
-        kind: ParamKind::Choice(&["source", "target", "any"]),
-        default: "any",
-        help: "which servers may crash: the source (0), the targets, or any",
-    },
+    ),
+    params::crashes(2, "1")
+        .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
+    ParamSpec::choice(
+        "crash",
+        &["source", "target", "any"],
+        "any",
+        "which servers may crash: the source (0), the targets, or any",
+    ),
     NETWORK,
-    LOSSY,
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&[
-            "correct",
-            "switch-before-current",
-            "degrade-before-switch",
-            "switch-without-stopping",
-            "no-forwarding",
-        ]),
-        default: "correct",
-        help: "the protocol or a seeded bug",
-    },
+    params::lossy(true),
+    VARIANT,
 ];
 
-/// Which servers the model may crash.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum CrashTarget {
-    /// Server 0, the source.
-    Source,
-    /// The targets.
-    Target,
-    /// Any server (one at a time).
-    Any,
-}
-
-/// The fixed configuration every actor of the model holds.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct Config {
-    /// The protocol or a seeded bug.
-    pub variant: Variant,
-    /// Number of servers.
-    pub servers: usize,
-    /// Number of processes (all on server 0 at first).
-    pub processes: usize,
-    /// Number of clients.
-    pub clients: usize,
-    /// Requests per client.
-    pub requests: usize,
-    /// Timer-driven resends per request.
-    pub resends: u8,
-    /// Timer-driven resends of the planner's order.
-    pub reorders: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash.
-    pub crash: CrashTarget,
-    /// FIFO per pair of nodes instead of reordering.
-    pub ordered: bool,
-    /// Whether messages can be lost.
-    pub lossy: bool,
-}
+/// The protocol's entry in the catalogue.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: NAME,
+    about: "process migration by upgrade, switch and degrade; the planner's migrate_all",
+    seed: "Hagen & Alonso, \"Backup and Process Migration Mechanisms in Process Support \
+           Systems\" (OPERA), §4, Fig. 2",
+    params: PARAMS,
+    properties: PROPERTIES,
+    variants: VARIANTS,
+    configurations: &[
+        CheckSpec::new("migrate/crash-source", &[("crash", "source")]),
+        CheckSpec::new("migrate/crash-target", &[("crash", "target")]),
+        CheckSpec::new(
+            "migrate/register-reader",
+            &[
+                ("service", "register"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+            ],
+        ),
+        CheckSpec::new("migrate/reliable", &[("lossy", "false")]),
+        CheckSpec::new(
+            "migrate-all/crash-source",
+            &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "source"),
+            ],
+        ),
+        CheckSpec::new(
+            "migrate-all/crash-target",
+            &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "target"),
+            ],
+        ),
+        CheckSpec::new(
+            "migrate-all/reliable",
+            &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("lossy", "false"),
+            ],
+        ),
+        CheckSpec::deep(
+            "deep/migrate-all/two-clients-crash-source",
+            &[
+                ("servers", "3"),
+                ("processes", "2"),
+                ("clients", "2"),
+                ("requests", "1"),
+                ("reorders", "0"),
+                ("crash", "source"),
+            ],
+        ),
+    ],
+};
 
 impl Config {
     /// The configuration that `params` (validated against [`PARAMS`]) describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         Ok(Config {
-            variant: match p.choice("variant")? {
-                "switch-before-current" => Variant::SwitchBeforeCurrent,
-                "degrade-before-switch" => Variant::DegradeBeforeSwitch,
-                "switch-without-stopping" => Variant::SwitchWithoutStopping,
-                "no-forwarding" => Variant::NoForwarding,
-                _ => Variant::Correct,
-            },
+            variant: Variant::from_params(p)?,
             servers: p.uint("servers")? as usize,
             processes: p.uint("processes")? as usize,
             clients: p.uint("clients")? as usize,
@@ -232,17 +174,6 @@ impl Config {
         })
     }
 
-    /// The planner's id.
-    pub fn planner(&self) -> Id {
-        Id::from(self.servers)
-    }
-
-    /// The clients' ids.
-    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
-        let first = self.servers + 1;
-        (first..first + self.clients).map(Id::from)
-    }
-
     fn may_crash(&self, server: usize) -> bool {
         match self.crash {
             CrashTarget::Source => server == 0,
@@ -250,22 +181,6 @@ impl Config {
             CrashTarget::Any => true,
         }
     }
-}
-
-/// Timers: the clients' and the planner's resends, and the source's switch decision.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Timer {
-    /// Resend the outstanding request (client) or the order (planner).
-    Resend,
-    /// The source hands over the processes whose targets are current.
-    Switch,
-}
-
-crate::protocol_node! {
-    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
-    Server(Server<S>, ServerState<S::Op, S::Reply>, "server"),
-    Planner(Planner<S>, PlannerState, "planner"),
-    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }
 
 /// The client-visible histories, one per process.
@@ -457,8 +372,5 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
 /// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     let cfg = Config::from_params(params)?;
-    Ok(match params.choice("service")? {
-        "register" => visitor.visit(build::<Register>(cfg)),
-        _ => visitor.visit(build::<Counter>(cfg)),
-    })
+    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
 }

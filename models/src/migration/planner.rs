@@ -1,13 +1,13 @@
-//! The planner (seed 000 §4): it knows where the processes run and how loaded each server is,
+//! The planner (Hagen & Alonso (OPERA) §4): it knows where the processes run and how loaded each server is,
 //! and, to shut server 0 down, sends it one `migrate_all` that names a target per process —
 //! the least loaded of the remaining servers, counting the processes it has placed so far, so
 //! that the terminating server's load is spread evenly. It resends the order until the server
 //! reports it holds nothing any more.
 
-use super::model::{Config, Node, Timer};
-use super::{Msg, ProcessId};
-use crate::service::Service;
-use stateright::actor::{Id, Out};
+use super::msg::{Msg, Timer};
+use super::{Config, Node, ProcessId};
+use crate::services::Service;
+use stateright::actor::{model_timeout, Id, Out};
 use std::marker::PhantomData;
 
 /// The planner's state.
@@ -68,7 +68,7 @@ impl<S: Service> Planner<S> {
     ) -> PlannerState {
         self.order(o);
         if self.cfg.reorders > 0 {
-            o.set_timer(Timer::Resend, super::model::model_timeout());
+            o.set_timer(Timer::Resend, model_timeout());
         }
         PlannerState {
             drained: false,
@@ -106,7 +106,7 @@ impl<S: Service> Planner<S> {
         }
         self.order(o);
         if s.resends_left > 1 {
-            o.set_timer(Timer::Resend, super::model::model_timeout());
+            o.set_timer(Timer::Resend, model_timeout());
         }
         Some(PlannerState {
             drained: false,

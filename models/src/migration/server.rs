@@ -1,8 +1,8 @@
-//! The server role of process migration (seed 000 §4, Fig. 2): per process, the primary (and,
+//! The server role of process migration (Hagen & Alonso (OPERA) §4, Fig. 2): per process, the primary (and,
 //! while it migrates P away, the *source*), the backup that is the migration *target*, the
 //! source handing P over, and the forwarding address P leaves behind.
 //!
-//! The backup mechanism is linear 2PC's (seed 000 §3.1): the target applies and saves each
+//! The backup mechanism is linear 2PC's (Hagen & Alonso (OPERA) §3.1): the target applies and saves each
 //! change buffer before it acks, and the source commits a step only on that ack. What
 //! migration adds, in the order of Fig. 2:
 //! 1. **upgrade**: the source copies P's image to the target (`Copy`; P keeps running alone
@@ -23,13 +23,13 @@
 //! the planner's resent `MigrateAll` and by restarts, so the checker's state space stays
 //! finite on a lossy network; a request the server cannot take now stays in the network.
 
-use super::model::{model_timeout, Config, Node, Timer, Variant};
-use super::{Msg, ProcessId};
-use crate::linear_2pc::commit_log::CommitLog;
-use crate::linear_2pc::msg::Entry;
-use crate::service::Service;
+use super::msg::{Msg, Timer};
+use super::{Config, Node, ProcessId, Variant};
+use crate::commit_log::CommitLog;
+use crate::commit_log::Entry;
+use crate::services::Service;
 use serde::{Deserialize, Serialize};
-use stateright::actor::{Id, Out};
+use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
@@ -349,6 +349,11 @@ impl<S: Service> Server<S> {
         match r.role {
             Role::Primary => {}
             Role::Handing | Role::Moved => {
+                if self.cfg.variant == Variant::ReadsAtTheSource && !S::changes_state(&op) {
+                    let reply = S::from_ops(r.log.iter().map(|e| &e.op)).apply(&op);
+                    o.send(client, Msg::Reply { p, seq, reply });
+                    return None;
+                }
                 if self.cfg.variant != Variant::NoForwarding || r.role == Role::Handing {
                     o.send(client, Msg::Moved { p, to: r.peer? });
                 }

@@ -1,4 +1,4 @@
-//! Transactions under logical checkpointing (seed 002, Fig. 5A-5C).
+//! Transactions under logical checkpointing (the logical-checkpointing patent, Fig. 5A-5C).
 //!
 //! A transaction is a start indicator, requests, and an end indicator (Fig. 5A); here each
 //! client runs one transaction of `ops` updates followed by its commit request. Two ways to
@@ -15,81 +15,96 @@
 //! commits before a newer conflicting one at the backup, as at the primary. A failure before
 //! the commit is checkpointed aborts the transaction: the new primary discards the logged entries
 //! of transactions without a commit record, and the client restarts the transaction.
+//!
+//! Files: [`msg`] (messages, timers), [`server`] (the primary, backup and spare roles of one
+//! server actor), [`client`], [`model`] (parameters, properties, configurations, builder);
+//! here: [`Mode`], the variant table, [`Config`] and the actor enum [`Node`].
 
+pub mod client;
 pub mod model;
+pub mod msg;
 pub mod server;
 
-pub use model::{build, visit, Config, Variant, NAME};
+pub use model::{build, visit, NAME, SPEC};
 
-use serde::{Deserialize, Serialize};
+use client::{Client, ClientState};
+use msg::{Msg, Timer};
+use server::{Durable, Server, ServerState};
+use stateright::actor::Id;
 
-/// A message of the transactions model.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Msg<Op, Reply> {
-    /// Request `i` of the client's transaction.
-    Op {
-        /// Its position in the transaction.
-        i: u8,
-        /// The update.
-        op: Op,
-    },
-    /// The transaction's end indicator: commit it.
-    Commit,
-    /// Request `i` is part of the transaction's internal state.
-    Executed {
-        /// The request.
-        i: u8,
-    },
-    /// The transaction committed; the single response for it (one reply per request).
-    Committed {
-        /// The replies, in request order.
-        replies: Vec<Reply>,
-    },
-    /// A checkpoint: one transaction entry (5C), a commit record (5C), or a whole batch (5B).
-    Checkpoint {
-        /// The primary's epoch.
-        epoch: u8,
-        /// The SSN.
-        ssn: u8,
-        /// What is checkpointed.
-        item: Item<Op>,
-    },
-    /// The backup has logged `ssn`.
-    Ack {
-        /// The backup's epoch.
-        epoch: u8,
-        /// The SSN.
-        ssn: u8,
-    },
-    /// The sender is the primary now.
-    NewPrimary {
-        /// Its epoch.
-        epoch: u8,
-    },
+/// How transactions are checkpointed.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Mode {
+    /// Fig. 5B: the whole transaction in one checkpoint at commit.
+    Batch,
+    /// Fig. 5C: each request checkpointed on its own, then a commit record.
+    Entry,
 }
 
-/// What one SSN carries.
-#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
-pub enum Item<Op> {
-    /// Request `i` of `client`'s transaction (entry by entry).
-    Entry {
-        /// The client.
-        client: stateright::actor::Id,
-        /// The request's position.
-        i: u8,
-        /// The update.
-        op: Op,
-    },
-    /// `client`'s commit request (entry by entry).
-    CommitRecord {
-        /// The client.
-        client: stateright::actor::Id,
-    },
-    /// `client`'s whole transaction (batch).
-    Batch {
-        /// The client.
-        client: stateright::actor::Id,
-        /// Its updates in order.
-        ops: Vec<Op>,
-    },
+crate::variants! {
+    /// The protocol or a seeded bug.
+    pub enum Variant {
+        /// As specified.
+        Correct = "correct": "the protocol as specified";
+        /// A new primary commits the logged entries of transactions that have no commit record.
+        PartialCommit = "partial-commit":
+            "a new primary commits the entries of transactions without a commit record",
+            breaks ["transaction-atomicity"],
+            check [("mode", "entry"), ("crash", "primary")];
+        /// The backup commits a batch as soon as it is logged, before older ones.
+        NewerFirst = "newer-first":
+            "the backup commits a transaction as soon as it is logged, before older ones",
+            breaks ["serial-equivalence"],
+            check [("mode", "batch"), ("clients", "2"), ("ops", "1"), ("crashes", "0")];
+        /// The primary commits and answers a transaction before the backup's ack.
+        ReplyBeforeAck = "reply-before-ack":
+            "the primary commits and answers a transaction before the backup's ack",
+            breaks ["2-safety"],
+            check [("mode", "batch"), ("crashes", "0")];
+        /// A restarted transaction is executed again although it committed.
+        NoTxnDedup = "no-txn-dedup":
+            "a restarted transaction that already committed is executed again",
+            breaks ["exactly-once"],
+            check [("crash", "primary")];
+    }
+}
+
+/// The model's configuration.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Config {
+    /// The protocol or a seeded bug.
+    pub variant: Variant,
+    /// Batch or entry by entry.
+    pub mode: Mode,
+    /// Clients.
+    pub clients: usize,
+    /// Updates per transaction.
+    pub ops: usize,
+    /// Resends per request.
+    pub resends: u8,
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash.
+    pub may_crash: [bool; 2],
+    /// FIFO per pair.
+    pub ordered: bool,
+    /// Lossy network.
+    pub lossy: bool,
+}
+
+/// The number of servers.
+pub const SERVERS: usize = 2;
+
+impl Config {
+    /// The clients' ids.
+    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
+        (SERVERS..SERVERS + self.clients).map(Id::from)
+    }
+}
+
+crate::protocol_node! {
+    <S>
+    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
+    Server(Server<S>, ServerState<S>, "server"),
+    Client(Client<S>, ClientState<S::Reply>, "client"),
 }

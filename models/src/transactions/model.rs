@@ -3,71 +3,19 @@
 //! `ops` updates and its commit, restarting it when told of a new primary. Failure detection
 //! is accurate, as in logical checkpointing.
 
+use super::client::Client;
+use super::msg::Item;
 use super::server::{Durable, Role, Server, ServerState, Txn};
-use super::{Item, Msg};
-use crate::catalogue::{ModelVisitor, PropertySpec, VariantSpec};
+use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{network, within_crash_budget};
-use crate::params::{ParamError, ParamKind, ParamSpec, Params, CRASH, LOSSY, NETWORK};
-use crate::service::{Counter, Register, Service};
-use stateright::actor::{model_timeout, ActorModel, ActorModelState, Id, Out};
+use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
+use crate::services::Service;
+use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
-use std::marker::PhantomData;
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "transactions";
-
-/// How transactions are checkpointed.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Mode {
-    /// Fig. 5B: the whole transaction in one checkpoint at commit.
-    Batch,
-    /// Fig. 5C: each request checkpointed on its own, then a commit record.
-    Entry,
-}
-
-/// The protocol or a seeded bug.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Variant {
-    /// As specified.
-    Correct,
-    /// A new primary commits the logged entries of transactions that have no commit record.
-    PartialCommit,
-    /// The backup commits a batch as soon as it is logged, before older ones.
-    NewerFirst,
-    /// The primary commits and answers a transaction before the backup's ack.
-    ReplyBeforeAck,
-    /// A restarted transaction is executed again although it committed.
-    NoTxnDedup,
-}
-
-/// The variants.
-pub const VARIANTS: &[VariantSpec] = &[
-    VariantSpec {
-        name: "correct",
-        about: "the protocol as specified",
-        breaks: &[],
-    },
-    VariantSpec {
-        name: "partial-commit",
-        about: "a new primary commits the entries of transactions without a commit record",
-        breaks: &["transaction-atomicity"],
-    },
-    VariantSpec {
-        name: "newer-first",
-        about: "the backup commits a transaction as soon as it is logged, before older ones",
-        breaks: &["serial-equivalence"],
-    },
-    VariantSpec {
-        name: "reply-before-ack",
-        about: "the primary commits and answers a transaction before the backup's ack",
-        breaks: &["2-safety"],
-    },
-    VariantSpec {
-        name: "no-txn-dedup",
-        about: "a restarted transaction that already committed is executed again",
-        breaks: &["exactly-once"],
-    },
-];
 
 /// The properties.
 pub const PROPERTIES: &[PropertySpec] = &[
@@ -94,96 +42,61 @@ pub const PROPERTIES: &[PropertySpec] = &[
 
 /// The parameters.
 pub const PARAMS: &[ParamSpec] = &[
-    ParamSpec {
-        name: "mode",
-        kind: ParamKind::Choice(&["batch", "entry"]),
-        default: "entry",
-        help: "checkpoint the transaction as a batch (5B) or entry by entry (5C)",
-    },
-    ParamSpec {
-        name: "service",
-        kind: ParamKind::Choice(&["counter", "register"]),
-        default: "counter",
-        help: "replicated application",
-    },
-    ParamSpec {
-        name: "clients",
-        kind: ParamKind::UInt { min: 1, max: 3 },
-        default: "1",
-        help: "clients, one transaction each",
-    },
-    ParamSpec {
-        name: "ops",
-        kind: ParamKind::UInt { min: 1, max: 3 },
-        default: "2",
-        help: "updates per transaction",
-    },
-    ParamSpec {
-        name: "resends",
-        kind: ParamKind::UInt { min: 0, max: 3 },
-        default: "1",
-        help: "resends per request",
-    },
-    ParamSpec {
-        name: "crashes",
-        kind: ParamKind::UInt { min: 0, max: 2 },
-        default: "1",
-        help: "server crashes in all",
-    },
+    ParamSpec::choice(
+        "mode",
+        &["batch", "entry"],
+        "entry",
+        "checkpoint the transaction as a batch (5B) or entry by entry (5C)",
+    ),
+    params::service(&["counter", "register"], "counter"),
+    params::clients(3, "1").with_help("clients, one transaction each"),
+    ParamSpec::uint("ops", (1, 3), "2", "updates per transaction"),
+    params::resends(3, "1").with_help("resends per request"),
+    params::crashes(2, "1").with_help("server crashes in all"),
     CRASH,
     NETWORK,
-    LOSSY,
-    ParamSpec {
-        name: "variant",
-        kind: ParamKind::Choice(&[
-            "correct",
-            "partial-commit",
-            "newer-first",
-            "reply-before-ack",
-            "no-txn-dedup",
-        ]),
-        default: "correct",
-        help: "the protocol or a seeded bug",
-    },
+    params::lossy(true),
+    VARIANT,
 ];
 
-/// The model's configuration.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct Config {
-    /// The protocol or a seeded bug.
-    pub variant: Variant,
-    /// Batch or entry by entry.
-    pub mode: Mode,
-    /// Clients.
-    pub clients: usize,
-    /// Updates per transaction.
-    pub ops: usize,
-    /// Resends per request.
-    pub resends: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash.
-    pub may_crash: [bool; 2],
-    /// FIFO per pair.
-    pub ordered: bool,
-    /// Lossy network.
-    pub lossy: bool,
-}
-
-const SERVERS: usize = 2;
+/// The protocol's entry in the catalogue.
+pub const SPEC: ModelSpec = ModelSpec {
+    name: NAME,
+    about: "transactions under logical checkpointing: batch (5B) and entry by entry (5C)",
+    seed:
+        "Patent, \"Fault tolerance using logical checkpointing in computing systems\", Fig. 5A-5C",
+    params: PARAMS,
+    properties: PROPERTIES,
+    variants: VARIANTS,
+    configurations: &[
+        CheckSpec::new("entry", &[("mode", "entry")]),
+        CheckSpec::new("batch", &[("mode", "batch")]),
+        CheckSpec::new(
+            "entry/two-clients",
+            &[
+                ("mode", "entry"),
+                ("clients", "2"),
+                ("ops", "1"),
+                ("crashes", "0"),
+            ],
+        ),
+        CheckSpec::deep(
+            "deep/entry/two-clients-two-ops",
+            &[("mode", "entry"), ("clients", "2"), ("crashes", "0")],
+        ),
+        CheckSpec::new(
+            "batch/two-clients",
+            &[("mode", "batch"), ("clients", "2"), ("crashes", "0")],
+        ),
+    ],
+};
 
 impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         let crash = p.choice("crash")?;
         Ok(Config {
-            variant: match p.choice("variant")? {
-                "partial-commit" => Variant::PartialCommit,
-                "newer-first" => Variant::NewerFirst,
-                "reply-before-ack" => Variant::ReplyBeforeAck,
-                "no-txn-dedup" => Variant::NoTxnDedup,
-                _ => Variant::Correct,
-            },
+            variant: Variant::from_params(p)?,
             mode: if p.choice("mode")? == "batch" {
                 Mode::Batch
             } else {
@@ -198,142 +111,6 @@ impl Config {
             lossy: p.bool("lossy")?,
         })
     }
-
-    /// The clients' ids.
-    pub fn client_ids(&self) -> impl Iterator<Item = Id> {
-        (SERVERS..SERVERS + self.clients).map(Id::from)
-    }
-}
-
-/// Timers.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub enum Timer {
-    /// A client resends its current request.
-    Resend,
-    /// The backup takes over.
-    Takeover,
-}
-
-/// A client: one transaction, request by request, then the commit.
-#[derive(Clone, Debug)]
-pub struct Client<S> {
-    cfg: Config,
-    index: usize,
-    _s: PhantomData<S>,
-}
-
-/// A client's state.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub struct ClientState<Reply> {
-    /// The next request to send: `0..ops` are updates, `ops` the commit.
-    pub next: u8,
-    /// The transaction's response, once committed.
-    pub committed: Option<Vec<Reply>>,
-    /// Where requests go.
-    pub primary: Id,
-    /// The epoch of the last announcement followed.
-    pub epoch: u8,
-    /// Resends left for the current request.
-    pub resends_left: u8,
-}
-
-impl<S: Service> Client<S> {
-    fn current(&self, s: &ClientState<S::Reply>) -> Msg<S::Op, S::Reply> {
-        if usize::from(s.next) < self.cfg.ops {
-            Msg::Op {
-                i: s.next,
-                op: S::workload(self.index, usize::from(s.next)),
-            }
-        } else {
-            Msg::Commit
-        }
-    }
-
-    fn send(&self, s: &ClientState<S::Reply>, o: &mut Out<Node<S>>) {
-        o.send(s.primary, self.current(s));
-        if s.resends_left > 0 {
-            o.set_timer(Timer::Resend, model_timeout());
-        }
-    }
-}
-
-impl<S: Service> Client<S> {
-    /// Sends the first request of the transaction to server 0.
-    pub fn on_start(
-        &self,
-        _: Id,
-        _: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut Out<Node<S>>,
-    ) -> ClientState<S::Reply> {
-        let s = ClientState {
-            next: 0,
-            committed: None,
-            primary: Id::from(0),
-            epoch: 0,
-            resends_left: self.cfg.resends,
-        };
-        self.send(&s, o);
-        s
-    }
-
-    /// Moves through the transaction; restarts it at a new primary.
-    pub fn on_msg(
-        &self,
-        s: &ClientState<S::Reply>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut Out<Node<S>>,
-    ) -> Option<ClientState<S::Reply>> {
-        if s.committed.is_some() {
-            return None;
-        }
-        let mut n = s.clone();
-        match msg {
-            Msg::Executed { i } if i == s.next && usize::from(i) < self.cfg.ops => {
-                n.next += 1;
-                n.resends_left = self.cfg.resends;
-                self.send(&n, o);
-            }
-            Msg::Committed { replies } => {
-                n.committed = Some(replies);
-                o.cancel_timer(Timer::Resend);
-            }
-            Msg::NewPrimary { epoch } if epoch > s.epoch => {
-                // The transaction was aborted or committed by the failure: restart it.
-                n.primary = src;
-                n.epoch = epoch;
-                n.next = 0;
-                self.send(&n, o);
-            }
-            _ => return None,
-        }
-        Some(n)
-    }
-
-    /// Resends the current request, within the budget.
-    pub fn on_timeout(
-        &self,
-        s: &ClientState<S::Reply>,
-        _: &Timer,
-        o: &mut Out<Node<S>>,
-    ) -> Option<ClientState<S::Reply>> {
-        if s.committed.is_some() || s.resends_left == 0 {
-            return None;
-        }
-        let mut n = s.clone();
-        n.resends_left -= 1;
-        o.send(n.primary, self.current(&n));
-        if n.resends_left > 0 {
-            o.set_timer(Timer::Resend, model_timeout());
-        }
-        Some(n)
-    }
-}
-
-crate::protocol_node! {
-    msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
-    Server(Server<S>, ServerState<S>, "server"),
-    Client(Client<S>, ClientState<S::Reply>, "client"),
 }
 
 /// The model's state.
@@ -421,13 +198,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), ())
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
-        .actors((0..cfg.clients).map(|k| {
-            Node::Client(Client {
-                cfg: cfg.clone(),
-                index: k,
-                _s: PhantomData,
-            })
-        }))
+        .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
         .init_network(net)
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
@@ -446,11 +217,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
 }
 
-/// Builds the model `params` describe and hands it to `visitor`.
+/// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     let cfg = Config::from_params(params)?;
-    Ok(match params.choice("service")? {
-        "register" => visitor.visit(build::<Register>(cfg)),
-        _ => visitor.visit(build::<Counter>(cfg)),
-    })
+    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
 }

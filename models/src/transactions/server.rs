@@ -1,13 +1,13 @@
-//! The server of the transactions model: primary, backup or spare (seed 002, Fig. 5A-5C).
+//! The server of the transactions model: primary, backup or spare (the logical-checkpointing patent, Fig. 5A-5C).
 //!
 //! Every checkpointed item has an SSN and both roles process items strictly in SSN order: a
 //! transaction entry goes into the transaction's internal state (`open`), a commit record or a
 //! batch commits the whole transaction at once (`history`). So a transaction takes effect all
 //! at once or not at all, and in the same order everywhere.
 
-use super::model::{Config, Mode, Node, Timer, Variant};
-use super::{Item, Msg};
-use crate::service::Service;
+use super::msg::{Item, Msg, Timer};
+use super::{Config, Mode, Node, Variant};
+use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;

@@ -1,4 +1,4 @@
-//! OPERA's process support as a replicated [`Service`] (seed 000 §2 and §5.2): a database of
+//! OPERA's process support as a replicated [`Service`] (Hagen & Alonso (OPERA) §2 and §5.2): a database of
 //! *process instances*, each an image of activities, changed by the three navigation
 //! transactions the paper measures:
 //! - **INST** (process instantiation): a new copy of the process template; the change buffer
@@ -11,7 +11,7 @@
 //! The image is persistent (`imbl`): a replica's state is copied at every protocol step, and a
 //! database of 1,000 images of 50 KB must not be.
 
-use crate::service::{fnv1a, Service};
+use crate::services::{fnv1a, Service};
 use serde::{Deserialize, Serialize};
 
 /// An activity's state in a process image.

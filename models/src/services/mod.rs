@@ -2,21 +2,56 @@
 //!
 //! Every protocol of the workbench replicates *some* deterministic service: the primary executes
 //! an operation, the change it makes travels to the backup as a change buffer (OPERA's semantic
-//! backup, seed 000 §2.3 and §3.1), and the backup applies it. The trait states what the
+//! backup, Hagen & Alonso (OPERA) §2.3 and §3.1), and the backup applies it. The trait states what the
 //! protocols need from the application and nothing more:
 //! - [`Service::apply`] is deterministic: the same state and operation give the same reply and
 //!   the same next state, so replaying a change buffer at the backup reproduces the primary;
-//! - [`Service::changes_state`] tells updates from reads; reads are not replicated (seed 002);
+//! - [`Service::changes_state`] tells updates from reads; reads are not replicated (the logical-checkpointing patent);
 //! - [`Service::digest`] is a *logical* digest: two replicas holding the same logical state in
-//!   different physical layouts have equal digests (seed 002, Fig. 2A/2B).
+//!   different physical layouts have equal digests (the logical-checkpointing patent, Fig. 2A/2B).
 //!
 //! - the state is a set of *objects* by key ([`Service::object`], [`Service::set_object`]), so
 //!   that a new backup can be given a copy object by object while updates go on (the fuzzy copy
-//!   of seed 002 and ClustRa's fuzzy replica production, seed 003 §4).
+//!   of the logical-checkpointing patent and ClustRa's fuzzy replica production, Hvasshovd et al. (ClustRa) §4).
 //!
 //! Two services to start with: a key-value [`Register`] (reads and writes; its writes are
 //! idempotent) and a keyed [`Counter`] whose increments are not idempotent, so that applying one
 //! change twice is visible in the state and in the replies.
+
+pub mod accounts;
+pub mod process;
+
+pub use accounts::Accounts;
+
+/// Runs `$body` with `$S` the [`Service`] type that the model parameter value `$name` names
+/// — the one place a service name maps to a type: `register`, `counter`, `accounts` (three
+/// TPC-B account rows, so that a copy in batches of two is still fuzzy). Evaluates to
+/// `Result<_, ParamError>`: a name it does not know is an error, never a default. Which names a
+/// protocol offers is its `service` parameter's choice list.
+#[macro_export]
+macro_rules! for_service {
+    ($name:expr, $S:ident => $body:expr) => {
+        match $name {
+            "register" => {
+                type $S = $crate::services::Register;
+                Ok($body)
+            }
+            "counter" => {
+                type $S = $crate::services::Counter;
+                Ok($body)
+            }
+            "accounts" => {
+                type $S = $crate::services::Accounts<3>;
+                Ok($body)
+            }
+            other => Err($crate::params::ParamError::BadValue {
+                name: "service".into(),
+                value: other.into(),
+                expected: "one of register|counter|accounts".into(),
+            }),
+        }
+    };
+}
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -98,7 +133,7 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     }
 
     /// The state a spare starts from when it is brought up to join as a new backup: empty, in
-    /// the newest implementation of the service (a rolling upgrade, seed 002 Fig. 2A, brings up
+    /// the newest implementation of the service (a rolling upgrade, the logical-checkpointing patent Fig. 2A, brings up
     /// the spare with the new version).
     fn spare() -> Self {
         Self::default()
@@ -474,7 +509,7 @@ pub enum BankOp {
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct BankReply(pub i64);
 
-/// A TPC-B-like bank (the workload of seed 003 §6, Fig. 3-5): accounts, tellers, branches and
+/// A TPC-B-like bank (the workload of Hvasshovd et al. (ClustRa) §6, Fig. 3-5): accounts, tellers, branches and
 /// a history table that each transaction inserts into. Scale: 1 branch, 10 tellers, 100,000
 /// accounts. The history is kept as a row count and a digest of the rows.
 #[derive(Clone, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
-//! A server's committed history of change buffers, with its message table (seed 000 §3.1 for
-//! the history; seed 002's message table for the lookup by request).
+//! A server's committed history of change buffers, with its message table (Hagen & Alonso (OPERA) §3.1 for
+//! the history; the logical-checkpointing patent's message table for the lookup by request). Shared by linear 2PC and
+//! migration, which moves a process by the same change buffers.
 //!
 //! Two costs matter once the same role runs in the runtime for minutes: a stateright handler
 //! returns a *new* state, so the history is copied at every step, and a new request is looked
@@ -10,12 +11,35 @@
 //! Logically it is the sequence of entries and nothing else: equality, order, hashing and the
 //! serialised form (a plain sequence) ignore the table, which is a function of the entries.
 
-use super::msg::Entry;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use stateright::actor::Id;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+
+/// One committed navigation step: the change buffer of OPERA, in the service's vocabulary.
+///
+/// It names the request that caused it (client id and the client's request sequence number),
+/// the update to apply and the reply the primary computed, so that a backup that takes over can
+/// answer a resend of that request with the very same reply.
+#[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub struct Entry<Op, Reply> {
+    /// The client that sent the request.
+    pub client: Id,
+    /// The client's sequence number of the request.
+    pub seq: u32,
+    /// The state change (an update of the service).
+    pub op: Op,
+    /// The reply computed by the primary when it executed the step.
+    pub reply: Reply,
+}
+
+impl<Op, Reply> Entry<Op, Reply> {
+    /// Whether this step was caused by request `seq` of `client`.
+    pub fn is_request(&self, client: Id, seq: u32) -> bool {
+        self.client == client && self.seq == seq
+    }
+}
 
 /// The committed history of change buffers, indexed by request.
 #[derive(Clone)]

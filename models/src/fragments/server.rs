@@ -1,4 +1,4 @@
-//! The node role of ClustRa's many-node form (seed 003 §3.3-§4): one actor per node, holding a
+//! The node role (`Server`) of ClustRa's many-node form (Hvasshovd et al. (ClustRa) §3.3-§4): one actor per node, holding a
 //! replica of each fragment the distribution dictionary places on it, taking part in the
 //! virtual node set protocol, and running each fragment it is primary of by linear 2PC with
 //! the fragment's stand-by.
@@ -8,8 +8,8 @@
 //! excluded node stays out (ClustRa restarts it and rebuilds its replicas by self-repair; that
 //! rejoin is not modelled).
 
-use super::model::{Config, Timer, Variant};
-use super::{dictionary, FragmentId, Msg, NodeSet, NodeSetId, Update};
+use super::msg::{Msg, Timer};
+use super::{dictionary, Config, FragmentId, Node, NodeSet, NodeSetId, Update, Variant};
 use stateright::actor::{model_timeout, Id, Out};
 
 /// A node's replica of one fragment.
@@ -58,7 +58,7 @@ pub struct Live {
 
 /// A node's state.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
-pub enum NodeState {
+pub enum ServerState {
     /// Running.
     Live(Live),
     /// Crashed: its main memory is gone (the count of its false suspicions is kept for the
@@ -68,14 +68,16 @@ pub enum NodeState {
     Excluded(u8),
 }
 
-/// The node actor.
+/// The node role: one per node of the circle.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub struct Server {
     /// The model's configuration.
     pub cfg: Config,
+    /// Its node number (and actor id).
+    pub me: u8,
 }
 
-type O = Out<super::model::Actor>;
+type O = Out<Node>;
 
 impl Live {
     /// Whether node `me` runs fragment `f` as its primary: the installed node set names it
@@ -90,15 +92,16 @@ impl Live {
     }
 }
 
-impl Node {
-    fn me(id: Id) -> u8 {
-        usize::from(id) as u8
+impl Server {
+    /// Node `me` of configuration `cfg`.
+    pub fn new(cfg: Config, me: u8) -> Self {
+        Server { cfg, me }
     }
 
     /// The initial node set of all nodes; each node holds the fragments the dictionary places
     /// on it.
-    pub fn on_start(&self, id: Id, o: &mut O) -> NodeState {
-        let me = Self::me(id);
+    pub fn on_start(&self, _: Id, _: &Option<()>, o: &mut O) -> ServerState {
+        let me = self.me;
         let set = NodeSet {
             id: NodeSetId::default(),
             members: (1u16 << self.cfg.nodes).wrapping_sub(1) as u8,
@@ -119,7 +122,7 @@ impl Node {
         if self.cfg.may_crash(me) {
             o.set_timer(Timer::Crash, model_timeout());
         }
-        NodeState::Live(Live {
+        ServerState::Live(Live {
             set,
             promised: set.id,
             building: None,
@@ -130,11 +133,11 @@ impl Node {
     }
 
     /// Handles a message; `None` leaves it in the network (delivered later, or never).
-    pub fn on_msg(&self, id: Id, s: &NodeState, src: Id, msg: Msg, o: &mut O) -> Option<NodeState> {
-        let NodeState::Live(live) = s else {
+    pub fn on_msg(&self, s: &ServerState, src: Id, msg: Msg, o: &mut O) -> Option<ServerState> {
+        let ServerState::Live(live) = s else {
             return None;
         };
-        let me = Self::me(id);
+        let me = self.me;
         let from = usize::from(src);
         let mut n = live.clone();
         match msg {
@@ -249,16 +252,16 @@ impl Node {
             }
             _ => return None,
         }
-        Some(NodeState::Live(n))
+        Some(ServerState::Live(n))
     }
 
     /// Suspect: a false suspicion starts a build; Decide: the builder's resends are over;
     /// Crash: the node stops, and its neighbours miss its I-am-alive messages.
-    pub fn on_timeout(&self, id: Id, s: &NodeState, timer: &Timer, o: &mut O) -> Option<NodeState> {
-        let NodeState::Live(live) = s else {
+    pub fn on_timeout(&self, s: &ServerState, timer: &Timer, o: &mut O) -> Option<ServerState> {
+        let ServerState::Live(live) = s else {
             return None;
         };
-        let me = Self::me(id);
+        let me = self.me;
         match timer {
             Timer::Suspect => {
                 if live.building.is_some() {
@@ -269,7 +272,7 @@ impl Node {
                 n.suspicions += 1;
                 self.build(me, &mut n, o);
                 o.set_timer(Timer::Suspect, model_timeout());
-                Some(NodeState::Live(n))
+                Some(ServerState::Live(n))
             }
             Timer::Decide => {
                 let Some(b) = live.building else {
@@ -280,7 +283,7 @@ impl Node {
                     }
                     let mut n = live.clone();
                     self.build(me, &mut n, o);
-                    return Some(NodeState::Live(n));
+                    return Some(ServerState::Live(n));
                 };
                 let majority = b.answered.count_ones() * 2 > u32::from(self.cfg.nodes);
                 if !majority && self.cfg.variant != Variant::NoMajority {
@@ -295,7 +298,7 @@ impl Node {
                 }
                 o.cancel_timer(Timer::Suspect);
                 o.cancel_timer(Timer::Decide);
-                Some(NodeState::Down(live.suspicions))
+                Some(ServerState::Down(live.suspicions))
             }
             Timer::Resend => None,
         }
@@ -328,9 +331,9 @@ impl Node {
     }
 
     /// The builder decides: the node set is the nodes that answered.
-    fn decide(&self, me: u8, n: Live, o: &mut O) -> NodeState {
+    fn decide(&self, me: u8, n: Live, o: &mut O) -> ServerState {
         let Some(b) = n.building else {
-            return NodeState::Live(n);
+            return ServerState::Live(n);
         };
         let set = NodeSet {
             id: b.id,
@@ -345,11 +348,11 @@ impl Node {
     /// Installs node set `set`: the dictionary now names each fragment's primary and stand-by
     /// among its members. A primary with a new stand-by sends it a fuzzy copy; a pending update
     /// is logged again under the new id.
-    fn install(&self, me: u8, mut n: Live, set: NodeSet, o: &mut O) -> NodeState {
+    fn install(&self, me: u8, mut n: Live, set: NodeSet, o: &mut O) -> ServerState {
         o.cancel_timer(Timer::Decide);
         if !set.has(me) {
             o.cancel_timer(Timer::Suspect);
-            return NodeState::Excluded(n.suspicions);
+            return ServerState::Excluded(n.suspicions);
         }
         let old = n.set;
         n.set = set;
@@ -400,7 +403,7 @@ impl Node {
         if n.suspected != 0 {
             self.build(me, &mut n, o); // a member it knows to be silent is still in the set
         }
-        NodeState::Live(n)
+        ServerState::Live(n)
     }
 
     fn on_update(
