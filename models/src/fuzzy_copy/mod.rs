@@ -59,6 +59,13 @@ crate::variants! {
         NoFilter = "no-filter": "log replay without generation filtering",
             breaks ["logical-equivalence"],
             check [("crashes", "0")];
+        /// The primary copies each object without its generation (as if never updated), so
+        /// the replay cannot tell which logged updates the copy already reflects.
+        CopyWithoutGenerations = "copy-without-generations":
+            "objects are copied without their generation labels",
+            breaks ["logical-equivalence"],
+            check [("crashes", "0")],
+            only "fuzzy-copy";
         /// The primary keeps accepting requests while the backup catches up the last entries.
         NoIntakePause = "no-intake-pause": "no intake pause at the end of catch-up",
             breaks ["logical-equivalence"],

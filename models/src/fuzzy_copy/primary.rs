@@ -130,7 +130,10 @@ impl<S: Service> Primary<S> {
                 (
                     k,
                     n.service.object(&k),
-                    n.gens.get(&k).copied().unwrap_or(0),
+                    match self.cfg.variant {
+                        Variant::CopyWithoutGenerations => 0,
+                        _ => n.gens.get(&k).copied().unwrap_or(0),
+                    },
                 )
             })
             .collect();
