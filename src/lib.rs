@@ -9,6 +9,5 @@ pub mod bench;
 pub mod check;
 pub mod explore;
 pub mod runtime;
-pub mod ssn_commit;
 
 pub use twosafe_models as models;

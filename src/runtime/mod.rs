@@ -20,4 +20,6 @@ pub mod host;
 pub mod journal;
 pub mod load;
 pub mod node;
+#[cfg(test)]
+mod ssn_commit;
 pub mod wire;

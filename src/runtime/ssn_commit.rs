@@ -1,6 +1,7 @@
 //! SSN-ordered commit for a backup that executes checkpointed requests on several threads
-//! (the logical-checkpointing patent, Fig. 3D: "the backup could start executing the requests in any order if it has
-//! parallel threads … the backup must commit … in service-sequence-number order").
+//! (the logical-checkpointing patent, Fig. 3D: "the backup could start executing the requests
+//! in any order if it has parallel threads … the backup must commit … in
+//! service-sequence-number order").
 //!
 //! Workers execute requests in any order and hand each result to [`SsnCommitter::executed`].
 //! The committer keeps the executed-but-uncommitted results by SSN; whichever worker supplies
@@ -8,6 +9,11 @@
 //! SSN order while it holds the lock, so commits never overlap and never skip. This is the
 //! runtime's counterpart of the model's `commit_in_order` (models/src/logical_checkpointing),
 //! and the loom test below checks it under every interleaving of three workers.
+//!
+//! Used by nothing yet but that test: the runtime hosts linear 2PC and the fuzzy copy, whose
+//! backups apply in order on one thread. The logical-checkpointing runtime binding will host
+//! the patent's multi-threaded backup on it; until then the module is compiled for its test
+//! only (`#[cfg(test)]` in `runtime/mod.rs`), so nothing is exported that nothing uses.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
