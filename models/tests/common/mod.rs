@@ -129,3 +129,28 @@ where
     }
     steps
 }
+
+/// Runs one handler call with a fresh `Out` and returns its result with the commands it
+/// emitted, in order (the role tests: a state and an event in, the exact commands out).
+#[allow(dead_code, clippy::type_complexity)]
+pub fn run<A: Actor, R>(
+    f: impl FnOnce(&mut Out<A>) -> R,
+) -> (R, Vec<Command<A::Msg, A::Timer, A::Random, A::Storage>>) {
+    let mut o = Out::<A>::new();
+    let r = f(&mut o);
+    (r, o.into_iter().collect())
+}
+
+/// The commands as short lines: `save`, `send N {msg:?}`, `set {timer:?}`, `cancel {timer:?}`.
+#[allow(dead_code)]
+pub fn lines<M: Debug, T: Debug, R, D>(cmds: &[Command<M, T, R, D>]) -> Vec<String> {
+    cmds.iter()
+        .map(|c| match c {
+            Command::Send(id, m) => format!("send {} {m:?}", usize::from(*id)),
+            Command::Save(_) => "save".to_string(),
+            Command::SetTimer(t, _) => format!("set {t:?}"),
+            Command::CancelTimer(t) => format!("cancel {t:?}"),
+            Command::ChooseRandom(..) => "random".into(),
+        })
+        .collect()
+}

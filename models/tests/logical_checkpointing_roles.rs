@@ -1,0 +1,230 @@
+//! Unit tests of the logical-checkpointing roles (the patent, Fig. 3A-3D, 4A, 4B): a state and
+//! an event in, the exact commands out, one test per guard of the server role. A `save` must
+//! come before any message of the same step.
+
+mod common;
+
+use common::{lines, run};
+use stateright::actor::Id;
+use twosafe_models::logical_checkpointing::msg::{Msg, Timer};
+use twosafe_models::logical_checkpointing::server::{Role, Server, ServerState};
+use twosafe_models::logical_checkpointing::{Config, Node};
+use twosafe_models::services::{Counter, CounterOp, CounterReply};
+
+type M = Msg<CounterOp, CounterReply>;
+type St = ServerState<Counter>;
+type N = Node<Counter>;
+
+const PRIMARY: usize = 0;
+const BACKUP: usize = 1;
+const CLIENT: usize = 2;
+
+fn server() -> Server<Counter> {
+    let p = common::params("logical-checkpointing", &[("service", "counter")]);
+    Server::new(Config::from_params(&p).unwrap())
+}
+
+fn start(s: &Server<Counter>, id: usize) -> St {
+    run::<N, _>(|o| s.on_start(Id::from(id), &None, o)).0
+}
+
+fn deliver(s: &Server<Counter>, st: &St, src: usize, msg: M) -> (Option<St>, Vec<String>) {
+    let (next, cmds) = run::<N, _>(|o| s.on_msg(st, Id::from(src), msg, o));
+    (next, lines(&cmds))
+}
+
+fn fire(s: &Server<Counter>, st: &St, t: Timer) -> (Option<St>, Vec<String>) {
+    let (next, cmds) = run::<N, _>(|o| s.on_timeout(st, &t, o));
+    (next, lines(&cmds))
+}
+
+fn add(seq: u8) -> M {
+    Msg::Request {
+        seq,
+        op: CounterOp::Add(0, 1),
+    }
+}
+
+fn checkpoint(epoch: u8, ssn: u8, seq: u8) -> M {
+    Msg::Checkpoint {
+        epoch,
+        ssn,
+        client: Id::from(CLIENT),
+        seq,
+        op: CounterOp::Add(0, 1),
+    }
+}
+
+/// A primary with requests 0 and 1 checkpointed (SSNs 0 and 1), neither acked.
+fn primary_with_two_pending(s: &Server<Counter>) -> St {
+    let p = start(s, PRIMARY);
+    let (p, _) = deliver(s, &p, CLIENT, add(0));
+    let (p, _) = deliver(s, &p.unwrap(), CLIENT, add(1));
+    p.unwrap()
+}
+
+#[test]
+fn primary_logs_with_the_next_ssn_saves_then_checkpoints() {
+    let s = server();
+    let p = start(&s, PRIMARY);
+    let (p, cmds) = deliver(&s, &p, CLIENT, add(0));
+    assert_eq!(
+        cmds,
+        [
+            "save",
+            "send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"
+        ]
+    );
+    let p = p.unwrap();
+    assert_eq!((p.d.next_ssn, p.d.history.len()), (1, 0), "nothing committed before the ack");
+}
+
+#[test]
+fn primary_commits_in_ssn_order_whatever_order_the_acks_come_in() {
+    let s = server();
+    let p = primary_with_two_pending(&s);
+    // The ack of SSN 1 first: SSN 0 is not committed, so neither is 1.
+    let (p, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 });
+    assert_eq!(cmds, ["save"], "the ack is noted, nothing is answered");
+    let p = p.unwrap();
+    assert!(p.d.history.is_empty());
+    // The ack of SSN 0 commits both, in SSN order, saved before the replies leave.
+    let (p, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 0 });
+    assert_eq!(
+        cmds,
+        [
+            "save",
+            "send 2 Reply { seq: 0, reply: CounterReply(1) }",
+            "send 2 Reply { seq: 1, reply: CounterReply(2) }"
+        ]
+    );
+    let ssns: Vec<u8> = p.unwrap().d.history.iter().map(|c| c.ssn).collect();
+    assert_eq!(ssns, [0, 1]);
+}
+
+#[test]
+fn primary_ignores_a_duplicate_ack_and_an_ack_of_another_epoch() {
+    let s = server();
+    let p = primary_with_two_pending(&s);
+    let (p, _) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 });
+    let p = p.unwrap();
+    let (dup, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 });
+    assert!(dup.is_none() && cmds.is_empty(), "a duplicate ack");
+    let (old, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 1, ssn: 0 });
+    assert!(old.is_none() && cmds.is_empty(), "an ack of another epoch");
+}
+
+#[test]
+fn primary_answers_a_committed_resend_from_the_message_table() {
+    // Fig. 4A: a path failure loses the reply; the resend gets the stored response.
+    let s = server();
+    let p = start(&s, PRIMARY);
+    let (p, _) = deliver(&s, &p, CLIENT, add(0));
+    let (p, _) = deliver(&s, &p.unwrap(), BACKUP, Msg::Ack { epoch: 0, ssn: 0 });
+    let p = p.unwrap();
+    let (again, cmds) = deliver(&s, &p, CLIENT, add(0));
+    assert!(again.is_none(), "not executed a second time");
+    assert_eq!(cmds, ["send 2 Reply { seq: 0, reply: CounterReply(1) }"]);
+}
+
+#[test]
+fn primary_re_sends_the_checkpoint_of_a_logged_resend() {
+    // The checkpoint or its ack may have been lost: the resend re-sends it under its SSN.
+    let s = server();
+    let p = primary_with_two_pending(&s);
+    let (again, cmds) = deliver(&s, &p, CLIENT, add(0));
+    assert!(again.is_none(), "no new SSN");
+    assert_eq!(
+        cmds,
+        ["send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"]
+    );
+}
+
+#[test]
+fn backup_logs_durably_then_acks_then_executes() {
+    let s = server();
+    let b = start(&s, BACKUP);
+    let (b, cmds) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
+    assert_eq!(cmds, ["save", "send 0 Ack { epoch: 0, ssn: 0 }", "set Execute(0)"]);
+    let b = b.unwrap();
+    assert!(b.d.history.is_empty(), "executed later, by the Execute timer");
+    let (b, cmds) = fire(&s, &b, Timer::Execute(0));
+    assert_eq!(cmds, ["save"], "the backup commits and tells no client");
+    assert_eq!(b.unwrap().d.history.len(), 1);
+}
+
+#[test]
+fn backup_re_acks_a_re_sent_checkpoint_without_logging_it_twice() {
+    let s = server();
+    let b = start(&s, BACKUP);
+    let (b, _) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
+    let b = b.unwrap();
+    let (again, cmds) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
+    assert!(again.is_none());
+    assert_eq!(cmds, ["send 0 Ack { epoch: 0, ssn: 0 }"]);
+    // Also once committed.
+    let (b, _) = fire(&s, &b, Timer::Execute(0));
+    let (again, cmds) = deliver(&s, &b.unwrap(), PRIMARY, checkpoint(0, 0, 0));
+    assert!(again.is_none());
+    assert_eq!(cmds, ["send 0 Ack { epoch: 0, ssn: 0 }"]);
+}
+
+#[test]
+fn backup_ignores_a_checkpoint_of_another_epoch() {
+    let s = server();
+    let b = start(&s, BACKUP);
+    let (next, cmds) = deliver(&s, &b, PRIMARY, checkpoint(1, 0, 0));
+    assert!(next.is_none() && cmds.is_empty());
+}
+
+#[test]
+fn backup_executes_in_any_order_but_commits_in_ssn_order() {
+    // Fig. 3D.
+    let s = server();
+    let b = start(&s, BACKUP);
+    let (b, _) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
+    let (b, _) = deliver(&s, &b.unwrap(), PRIMARY, checkpoint(0, 1, 1));
+    let (b, _) = fire(&s, &b.unwrap(), Timer::Execute(1));
+    let b = b.unwrap();
+    assert!(b.d.history.is_empty(), "SSN 1 executed, not committed before SSN 0");
+    let (again, cmds) = fire(&s, &b, Timer::Execute(1));
+    assert!(again.is_none() && cmds.is_empty(), "executed once");
+    let (b, _) = fire(&s, &b, Timer::Execute(0));
+    let ssns: Vec<u8> = b.unwrap().d.history.iter().map(|c| c.ssn).collect();
+    assert_eq!(ssns, [0, 1]);
+}
+
+#[test]
+fn takeover_bumps_the_epoch_drops_entries_past_a_gap_and_announces_itself() {
+    let s = server();
+    let b = start(&s, BACKUP);
+    let (b, _) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
+    let (b, _) = deliver(&s, &b.unwrap(), PRIMARY, checkpoint(0, 2, 2));
+    let (n, cmds) = fire(&s, &b.unwrap(), Timer::Takeover);
+    assert_eq!(cmds, ["save", "send 2 NewPrimary { epoch: 1 }"]);
+    let n = n.unwrap();
+    assert_eq!((n.d.role, n.d.epoch, n.d.next_ssn), (Role::Primary, 1, 1));
+    assert_eq!(
+        n.d.log.keys().copied().collect::<Vec<_>>(),
+        [0],
+        "SSN 2 follows a gap: never acked, so never committed by the old primary"
+    );
+    // Fig. 4B: a resend of the pending request waits for its commit.
+    let (wait, cmds) = deliver(&s, &n, CLIENT, add(0));
+    assert!(wait.is_none() && cmds.is_empty());
+    // A takeover timer at a primary does nothing.
+    let (again, cmds) = fire(&s, &n, Timer::Takeover);
+    assert!(again.is_none() && cmds.is_empty());
+}
+
+#[test]
+fn a_restarted_first_primary_goes_to_the_spare_pool() {
+    let s = server();
+    let p = primary_with_two_pending(&s);
+    let (r, cmds) = run::<N, _>(|o| s.on_start(Id::from(PRIMARY), &Some(p.d.clone()), o));
+    assert_eq!(lines(&cmds), ["save"]);
+    assert_eq!(r.d.role, Role::Spare);
+    assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
+    let (next, cmds) = deliver(&s, &r, CLIENT, add(2));
+    assert!(next.is_none() && cmds.is_empty(), "a spare serves nobody");
+}
