@@ -76,7 +76,11 @@ fn primary_logs_with_the_next_ssn_saves_then_checkpoints() {
         ]
     );
     let p = p.unwrap();
-    assert_eq!((p.d.next_ssn, p.d.history.len()), (1, 0), "nothing committed before the ack");
+    assert_eq!(
+        (p.d.next_ssn, p.d.history.len()),
+        (1, 0),
+        "nothing committed before the ack"
+    );
 }
 
 #[test]
@@ -145,9 +149,15 @@ fn backup_logs_durably_then_acks_then_executes() {
     let s = server();
     let b = start(&s, BACKUP);
     let (b, cmds) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
-    assert_eq!(cmds, ["save", "send 0 Ack { epoch: 0, ssn: 0 }", "set Execute(0)"]);
+    assert_eq!(
+        cmds,
+        ["save", "send 0 Ack { epoch: 0, ssn: 0 }", "set Execute(0)"]
+    );
     let b = b.unwrap();
-    assert!(b.d.history.is_empty(), "executed later, by the Execute timer");
+    assert!(
+        b.d.history.is_empty(),
+        "executed later, by the Execute timer"
+    );
     let (b, cmds) = fire(&s, &b, Timer::Execute(0));
     assert_eq!(cmds, ["save"], "the backup commits and tells no client");
     assert_eq!(b.unwrap().d.history.len(), 1);
@@ -186,7 +196,10 @@ fn backup_executes_in_any_order_but_commits_in_ssn_order() {
     let (b, _) = deliver(&s, &b.unwrap(), PRIMARY, checkpoint(0, 1, 1));
     let (b, _) = fire(&s, &b.unwrap(), Timer::Execute(1));
     let b = b.unwrap();
-    assert!(b.d.history.is_empty(), "SSN 1 executed, not committed before SSN 0");
+    assert!(
+        b.d.history.is_empty(),
+        "SSN 1 executed, not committed before SSN 0"
+    );
     let (again, cmds) = fire(&s, &b, Timer::Execute(1));
     assert!(again.is_none() && cmds.is_empty(), "executed once");
     let (b, _) = fire(&s, &b, Timer::Execute(0));
@@ -224,7 +237,10 @@ fn a_restarted_first_primary_goes_to_the_spare_pool() {
     let (r, cmds) = run::<N, _>(|o| s.on_start(Id::from(PRIMARY), &Some(p.d.clone()), o));
     assert_eq!(lines(&cmds), ["save"]);
     assert_eq!(r.d.role, Role::Spare);
-    assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
+    assert!(
+        r.d.log.is_empty(),
+        "its uncommitted entries are its backup's to decide"
+    );
     let (next, cmds) = deliver(&s, &r, CLIENT, add(2));
     assert!(next.is_none() && cmds.is_empty(), "a spare serves nobody");
 }
