@@ -1,0 +1,291 @@
+//! Unit tests of the migration roles (Hagen & Alonso §4, Fig. 2): a state and an event in, the
+//! exact commands out, one test per guard of the server role — the copy, the upgrade to
+//! critical, the change buffers, the switch and the degrade, each checked against the wrong
+//! peer, epoch or incarnation, a resend, and a step past a gap.
+
+mod common;
+
+use common::{lines, run};
+use stateright::actor::Id;
+use twosafe_models::commit_log::{CommitLog, Entry};
+use twosafe_models::migration::msg::{Msg, Timer};
+use twosafe_models::migration::server::{Role, Server, ServerState};
+use twosafe_models::migration::{Config, Node};
+use twosafe_models::services::{Counter, CounterOp, CounterReply};
+
+type M = Msg<CounterOp, CounterReply>;
+type St = ServerState<CounterOp, CounterReply>;
+type N = Node<Counter>;
+
+const SOURCE: usize = 0;
+const TARGET: usize = 1;
+const PLANNER: usize = 2;
+const CLIENT: usize = 3;
+
+fn server() -> Server<Counter> {
+    let p = common::params("migration", &[("servers", "2"), ("processes", "1")]);
+    Server::new(Config::from_params(&p).unwrap())
+}
+
+fn start(s: &Server<Counter>, id: usize) -> St {
+    run::<N, _>(|o| s.on_start(Id::from(id), &None, o)).0
+}
+
+fn deliver(s: &Server<Counter>, st: &St, src: usize, msg: M) -> (Option<St>, Vec<String>) {
+    let (n, c) = run::<N, _>(|o| s.on_msg(st, Id::from(src), msg, o));
+    (n, lines(&c))
+}
+
+fn fire(s: &Server<Counter>, st: &St, t: Timer) -> (Option<St>, Vec<String>) {
+    let (n, c) = run::<N, _>(|o| s.on_timeout(st, &t, o));
+    (n, lines(&c))
+}
+
+fn entry(seq: u32, v: u32) -> Entry<CounterOp, CounterReply> {
+    Entry {
+        client: Id::from(CLIENT),
+        seq,
+        op: CounterOp::Add(0, 1),
+        reply: CounterReply(v),
+    }
+}
+
+fn migrate() -> M {
+    Msg::MigrateAll {
+        targets: vec![(0, Id::from(TARGET))],
+    }
+}
+
+fn copy(epoch: u8, inc: u8, log: CommitLog<CounterOp, CounterReply>) -> M {
+    Msg::Copy {
+        p: 0,
+        epoch,
+        inc,
+        log,
+    }
+}
+
+fn installed(epoch: u8, inc: u8) -> M {
+    Msg::Installed {
+        p: 0,
+        epoch,
+        inc,
+        log: CommitLog::new(),
+    }
+}
+
+fn change_buffer(epoch: u8, inc: u8, index: u32, e: Entry<CounterOp, CounterReply>) -> M {
+    Msg::ChangeBuffer {
+        p: 0,
+        epoch,
+        inc,
+        index,
+        entry: e,
+    }
+}
+
+/// The source after the planner's order and the target's `Installed`: P upgraded to critical.
+fn upgraded_source(s: &Server<Counter>) -> St {
+    let src = start(s, SOURCE);
+    let (src, _) = deliver(s, &src, PLANNER, migrate());
+    let (src, _) = deliver(s, &src.unwrap(), TARGET, installed(0, 0));
+    src.unwrap()
+}
+
+/// The target holding P's copy as backup of the source.
+fn backup_target(s: &Server<Counter>) -> St {
+    let t = start(s, TARGET);
+    let (t, _) = deliver(s, &t, SOURCE, copy(0, 0, CommitLog::new()));
+    t.unwrap()
+}
+
+#[test]
+fn the_planners_order_starts_the_copy_and_a_resent_order_resends_it() {
+    let s = server();
+    let src = start(&s, SOURCE);
+    let (src, cmds) = deliver(&s, &src, PLANNER, migrate());
+    assert_eq!(
+        cmds,
+        ["save", "send 1 Copy { p: 0, epoch: 0, inc: 0, log: [] }"]
+    );
+    let (again, cmds) = deliver(&s, &src.unwrap(), PLANNER, migrate());
+    assert!(again.is_none());
+    assert_eq!(cmds, ["send 1 Copy { p: 0, epoch: 0, inc: 0, log: [] }"]);
+}
+
+#[test]
+fn the_target_installs_the_copy_and_ignores_one_from_before_the_sources_restart() {
+    let s = server();
+    let t = start(&s, TARGET);
+    let (t, cmds) = deliver(&s, &t, SOURCE, copy(0, 1, CommitLog::new()));
+    assert_eq!(
+        cmds,
+        [
+            "save",
+            "send 0 Installed { p: 0, epoch: 0, inc: 1, log: [] }"
+        ]
+    );
+    let t = t.unwrap();
+    assert_eq!(t.durable.replicas[&0].role, Role::Backup);
+    let (old, cmds) = deliver(&s, &t, SOURCE, copy(0, 0, CommitLog::new()));
+    assert!(old.is_none() && cmds.is_empty(), "incarnation 0 < 1");
+    let (other, cmds) = deliver(&s, &t, PLANNER, copy(0, 1, CommitLog::new()));
+    assert!(
+        other.is_none() && cmds.is_empty(),
+        "from a server it is not the backup of"
+    );
+    // The same copy again: answered, not saved again.
+    let (again, cmds) = deliver(&s, &t, SOURCE, copy(0, 1, CommitLog::new()));
+    assert!(again.is_none());
+    assert_eq!(
+        cmds,
+        ["send 0 Installed { p: 0, epoch: 0, inc: 1, log: [] }"]
+    );
+}
+
+#[test]
+fn the_source_upgrades_on_installed_only_from_its_target_in_its_incarnation() {
+    let s = server();
+    let src = start(&s, SOURCE);
+    let (src, _) = deliver(&s, &src, PLANNER, migrate());
+    let src = src.unwrap();
+    for (from, m) in [
+        (TARGET, installed(0, 1)),
+        (TARGET, installed(1, 0)),
+        (PLANNER, installed(0, 0)),
+    ] {
+        let (n, cmds) = deliver(&s, &src, from, m);
+        assert!(n.is_none() && cmds.is_empty());
+    }
+    let (n, cmds) = deliver(&s, &src, TARGET, installed(0, 0));
+    assert_eq!(cmds, ["save", "set Switch"]);
+    let n = n.unwrap();
+    assert!(n.durable.replicas[&0].upgraded);
+    let (again, cmds) = deliver(&s, &n, TARGET, installed(0, 0));
+    assert!(again.is_none() && cmds.is_empty(), "a duplicate Installed");
+}
+
+#[test]
+fn a_critical_step_waits_for_the_targets_ack_then_commits_saved_before_the_reply() {
+    let s = server();
+    let src = upgraded_source(&s);
+    let req = Msg::Request {
+        p: 0,
+        seq: 0,
+        op: CounterOp::Add(0, 1),
+    };
+    let (src, cmds) = deliver(&s, &src, CLIENT, req.clone());
+    assert_eq!(
+        cmds,
+        ["send 1 ChangeBuffer { p: 0, epoch: 0, inc: 0, index: 0, entry: Entry { client: Id(3), seq: 0, op: Add(0, 1), reply: CounterReply(1) } }"]
+    );
+    let src = src.unwrap();
+    let (busy, cmds) = deliver(&s, &src, CLIENT, req);
+    assert!(
+        busy.is_none() && cmds.is_empty(),
+        "a step in flight: the request waits"
+    );
+    // The switch timer fires while the step is in flight: not current, it re-arms.
+    let (n, cmds) = fire(&s, &src, Timer::Switch);
+    assert!(n.is_none());
+    assert_eq!(cmds, ["set Switch"]);
+    // An ack of the wrong incarnation, then the right one.
+    let ack = |inc| Msg::Ack {
+        p: 0,
+        epoch: 0,
+        inc,
+        index: 0,
+    };
+    let (n, cmds) = deliver(&s, &src, TARGET, ack(1));
+    assert!(n.is_none() && cmds.is_empty());
+    let (n, cmds) = deliver(&s, &src, TARGET, ack(0));
+    assert_eq!(
+        cmds,
+        [
+            "save",
+            "send 3 Reply { p: 0, seq: 0, reply: CounterReply(1) }"
+        ]
+    );
+    let n = n.unwrap();
+    let (dup, cmds) = deliver(&s, &n, TARGET, ack(0));
+    assert!(dup.is_none() && cmds.is_empty(), "a duplicate ack");
+}
+
+#[test]
+fn the_target_applies_change_buffers_in_order_and_re_acks_a_resend() {
+    let s = server();
+    let t = backup_target(&s);
+    let (gap, cmds) = deliver(&s, &t, SOURCE, change_buffer(0, 0, 1, entry(1, 2)));
+    assert!(gap.is_none() && cmds.is_empty(), "index 1 before index 0");
+    for m in [
+        change_buffer(1, 0, 0, entry(0, 1)),
+        change_buffer(0, 1, 0, entry(0, 1)),
+    ] {
+        let (n, cmds) = deliver(&s, &t, SOURCE, m);
+        assert!(
+            n.is_none() && cmds.is_empty(),
+            "another epoch or incarnation"
+        );
+    }
+    let (t, cmds) = deliver(&s, &t, SOURCE, change_buffer(0, 0, 0, entry(0, 1)));
+    assert_eq!(
+        cmds,
+        ["save", "send 0 Ack { p: 0, epoch: 0, inc: 0, index: 0 }"]
+    );
+    let t = t.unwrap();
+    let (again, cmds) = deliver(&s, &t, SOURCE, change_buffer(0, 0, 0, entry(0, 1)));
+    assert!(again.is_none());
+    assert_eq!(cmds, ["send 0 Ack { p: 0, epoch: 0, inc: 0, index: 0 }"]);
+    let (other, cmds) = deliver(&s, &t, SOURCE, change_buffer(0, 0, 0, entry(0, 9)));
+    assert!(
+        other.is_none() && cmds.is_empty(),
+        "another step at a held index is not acked"
+    );
+}
+
+#[test]
+fn switch_degrade_and_forwarding() {
+    let s = server();
+    let src = upgraded_source(&s);
+    // Current and nothing in flight: the switch stops P here and asks the target.
+    let (src, cmds) = fire(&s, &src, Timer::Switch);
+    assert_eq!(cmds, ["save", "send 1 Switch { p: 0, epoch: 1 }"]);
+    let src = src.unwrap();
+    assert_eq!(src.durable.replicas[&0].role, Role::Handing);
+    let req = Msg::Request {
+        p: 0,
+        seq: 0,
+        op: CounterOp::Add(0, 1),
+    };
+    let (n, cmds) = deliver(&s, &src, CLIENT, req.clone());
+    assert!(n.is_none());
+    assert_eq!(cmds, ["send 3 Moved { p: 0, to: Id(1) }"]);
+    // The target takes over only from its primary and for the next epoch.
+    let t = backup_target(&s);
+    for (from, epoch) in [(SOURCE, 0), (SOURCE, 2), (PLANNER, 1)] {
+        let (n, cmds) = deliver(&s, &t, from, Msg::Switch { p: 0, epoch });
+        assert!(n.is_none() && cmds.is_empty(), "from {from} epoch {epoch}");
+    }
+    let (t, cmds) = deliver(&s, &t, SOURCE, Msg::Switch { p: 0, epoch: 1 });
+    assert_eq!(cmds, ["save", "send 0 SwitchDone { p: 0, epoch: 1 }"]);
+    let t = t.unwrap();
+    assert_eq!(t.durable.replicas[&0].role, Role::Primary);
+    let (again, cmds) = deliver(&s, &t, SOURCE, Msg::Switch { p: 0, epoch: 1 });
+    assert!(again.is_none());
+    assert_eq!(
+        cmds,
+        ["send 0 SwitchDone { p: 0, epoch: 1 }"],
+        "a resent switch"
+    );
+    // The source degrades on the confirmation of its epoch only, and tells the planner.
+    let (n, cmds) = deliver(&s, &src, TARGET, Msg::SwitchDone { p: 0, epoch: 0 });
+    assert!(n.is_none() && cmds.is_empty());
+    let (src, cmds) = deliver(&s, &src, TARGET, Msg::SwitchDone { p: 0, epoch: 1 });
+    assert_eq!(cmds, ["save", "send 2 Drained"]);
+    let r = &src.unwrap().durable.replicas[&0];
+    assert_eq!(
+        (r.role, r.log.len()),
+        (Role::Moved, 0),
+        "image deleted, address kept"
+    );
+}
