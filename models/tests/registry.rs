@@ -1,7 +1,7 @@
 //! The registry, checked: what each protocol declares about itself is consistent, every
 //! property it declares can fail (some seeded bug is expected to break it), and the protocol
-//! folders keep the floor plan — no folder imports from another protocol's folder, and roles
-//! never import the model builder.
+//! folders keep the floor plan — no folder imports from another protocol's folder, roles
+//! never import the model builder, and every protocol has its role tests.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -118,10 +118,17 @@ fn protocol_folders_keep_the_floor_plan() {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     for (dir, name) in folders.iter().zip(&names) {
         for f in ["mod.rs", "msg.rs", "model.rs", "client.rs"] {
             assert!(dir.join(f).exists(), "{name}/{f} is missing");
         }
+        let roles = tests.join(format!("{name}_roles.rs"));
+        assert!(
+            roles.exists(),
+            "{name} has no role tests ({})",
+            roles.display()
+        );
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let file = path.file_name().unwrap().to_string_lossy().into_owned();
