@@ -365,7 +365,7 @@ fn models_cmd(json: bool) -> Result<()> {
             println!("{}", serde_json::to_string(&view)?);
             continue;
         }
-        println!("{} — {}\n  seed: {}", m.name, m.about, m.seed);
+        println!("{} — {}\n  source: {}", m.name, m.about, m.seed);
         println!("  parameters (--set NAME=VALUE):");
         for p in &view.params {
             println!(

@@ -155,6 +155,27 @@ pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     hash
 }
 
+/// `object`, `set_object` and `key_space` of a small service whose state is
+/// `values: BTreeMap<u8, T>` over the keys 0 and 1 ([`Register`], [`Counter`]).
+macro_rules! small_objects {
+    ($t:ty) => {
+        fn object(&self, key: &u8) -> Option<$t> {
+            self.values.get(key).copied()
+        }
+
+        fn set_object(&mut self, key: &u8, object: Option<$t>) {
+            match object {
+                Some(v) => self.values.insert(*key, v),
+                None => self.values.remove(key),
+            };
+        }
+
+        fn key_space() -> Vec<u8> {
+            vec![0, 1]
+        }
+    };
+}
+
 /// Operations of the key-value [`Register`].
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum RegisterOp {
@@ -199,20 +220,7 @@ impl Service for Register {
         }
     }
 
-    fn object(&self, key: &u8) -> Option<u8> {
-        self.values.get(key).copied()
-    }
-
-    fn set_object(&mut self, key: &u8, object: Option<u8>) {
-        match object {
-            Some(v) => self.values.insert(*key, v),
-            None => self.values.remove(key),
-        };
-    }
-
-    fn key_space() -> Vec<u8> {
-        vec![0, 1]
-    }
+    small_objects!(u8);
 
     fn apply(&mut self, op: &RegisterOp) -> RegisterReply {
         match *op {
@@ -307,20 +315,7 @@ impl Service for Counter {
         }
     }
 
-    fn object(&self, key: &u8) -> Option<u32> {
-        self.values.get(key).copied()
-    }
-
-    fn set_object(&mut self, key: &u8, object: Option<u32>) {
-        match object {
-            Some(v) => self.values.insert(*key, v),
-            None => self.values.remove(key),
-        };
-    }
-
-    fn key_space() -> Vec<u8> {
-        vec![0, 1]
-    }
+    small_objects!(u32);
 
     /// Request `i` of client `c` adds 1 to counter `(c + i) % 2`: the objects alternate, so a
     /// copy taken while they are updated is fuzzy.
