@@ -2,6 +2,7 @@
 //! an event in, the exact commands out, one test per guard of the server role. A `save` must
 //! come before any message of the same step.
 
+#[macro_use]
 mod common;
 
 use common::{lines, run};
@@ -24,19 +25,7 @@ fn server() -> Server<Counter> {
     Server::new(Config::from_params(&p).unwrap())
 }
 
-fn start(s: &Server<Counter>, id: usize) -> St {
-    run::<N, _>(|o| s.on_start(Id::from(id), &None, o)).0
-}
-
-fn deliver(s: &Server<Counter>, st: &St, src: usize, msg: M) -> (Option<St>, Vec<String>) {
-    let (next, cmds) = run::<N, _>(|o| s.on_msg(st, Id::from(src), msg, o));
-    (next, lines(&cmds))
-}
-
-fn fire(s: &Server<Counter>, st: &St, t: Timer) -> (Option<St>, Vec<String>) {
-    let (next, cmds) = run::<N, _>(|o| s.on_timeout(st, &t, o));
-    (next, lines(&cmds))
-}
+role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn add(seq: u8) -> M {
     Msg::Request {

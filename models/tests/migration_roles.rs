@@ -3,9 +3,9 @@
 //! critical, the change buffers, the switch and the degrade, each checked against the wrong
 //! peer, epoch or incarnation, a resend, and a step past a gap.
 
+#[macro_use]
 mod common;
 
-use common::{lines, run};
 use stateright::actor::Id;
 use twosafe_models::commit_log::{CommitLog, Entry};
 use twosafe_models::migration::msg::{Msg, Timer};
@@ -27,19 +27,7 @@ fn server() -> Server<Counter> {
     Server::new(Config::from_params(&p).unwrap())
 }
 
-fn start(s: &Server<Counter>, id: usize) -> St {
-    run::<N, _>(|o| s.on_start(Id::from(id), &None, o)).0
-}
-
-fn deliver(s: &Server<Counter>, st: &St, src: usize, msg: M) -> (Option<St>, Vec<String>) {
-    let (n, c) = run::<N, _>(|o| s.on_msg(st, Id::from(src), msg, o));
-    (n, lines(&c))
-}
-
-fn fire(s: &Server<Counter>, st: &St, t: Timer) -> (Option<St>, Vec<String>) {
-    let (n, c) = run::<N, _>(|o| s.on_timeout(st, &t, o));
-    (n, lines(&c))
-}
+role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn entry(seq: u32, v: u32) -> Entry<CounterOp, CounterReply> {
     Entry {

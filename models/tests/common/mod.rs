@@ -154,3 +154,29 @@ pub fn lines<M: Debug, T: Debug, R, D>(cmds: &[Command<M, T, R, D>]) -> Vec<Stri
         })
         .collect()
 }
+
+/// Declares `start`, `deliver` and `fire` for a role of type `$role` (state `$state`, actor
+/// `$node`, message `$msg`, timer `$timer`): a fresh role state, then one message delivered or
+/// one timer fired, each returning the next state (if any) and the commands as [`lines`].
+#[allow(unused_macros)] // not every test crate has role tests
+macro_rules! role_steps {
+    ($role:ty, $state:ty, $node:ty, $msg:ty, $timer:ty) => {
+        #[allow(dead_code)]
+        fn start(r: &$role, id: usize) -> $state {
+            common::run::<$node, _>(|o| r.on_start(stateright::actor::Id::from(id), &None, o)).0
+        }
+
+        #[allow(dead_code)]
+        fn deliver(r: &$role, s: &$state, src: usize, m: $msg) -> (Option<$state>, Vec<String>) {
+            let (n, c) =
+                common::run::<$node, _>(|o| r.on_msg(s, stateright::actor::Id::from(src), m, o));
+            (n, common::lines(&c))
+        }
+
+        #[allow(dead_code)]
+        fn fire(r: &$role, s: &$state, t: $timer) -> (Option<$state>, Vec<String>) {
+            let (n, c) = common::run::<$node, _>(|o| r.on_timeout(s, &t, o));
+            (n, common::lines(&c))
+        }
+    };
+}
