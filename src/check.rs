@@ -6,8 +6,9 @@ use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use twosafe_models::catalogue::{self, Expect, ModelSpec, ModelVisitor, VariantSpec};
+use twosafe_models::catalogue;
 use twosafe_models::params::{ParamError, Params};
+use twosafe_models::spec::{Expect, ModelSpec, ModelVisitor, VariantSpec};
 use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable};
 
 /// The verdict of the checker on one property.
@@ -116,7 +117,7 @@ impl ModelVisitor for RunVisitor<'_> {
                 (
                     p.name,
                     p.expectation,
-                    catalogue::expect(self.variant, p.name),
+                    twosafe_models::spec::expect(self.variant, p.name),
                 )
             })
             .collect();

@@ -3,8 +3,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 use thiserror::Error;
-use twosafe_models::catalogue::{self, ModelVisitor};
+use twosafe_models::catalogue;
 use twosafe_models::params::{ParamError, Params};
+use twosafe_models::spec::ModelVisitor;
 use twosafe_models::trace::Checkable;
 
 /// Why the explorer could not start.

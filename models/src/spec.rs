@@ -224,11 +224,10 @@ macro_rules! variants {
                     name: $name,
                     about: $about,
                     breaks: &[$($breaks),+],
-                    check: Some($crate::spec::CheckSpec {
-                        config: concat!("bug/", $name),
-                        set: &[("variant", $name) $(, ($k, $v))*],
-                        deep: false,
-                    }),
+                    check: Some($crate::spec::CheckSpec::new(
+                        concat!("bug/", $name),
+                        &[("variant", $name) $(, ($k, $v))*],
+                    )),
                     only: $crate::variants!(@only $($only)?),
                 },
             )*
