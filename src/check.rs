@@ -391,3 +391,125 @@ pub fn markdown(rows: &[Row]) -> String {
     }
     out
 }
+
+/// Formats the main job's report: the table, every counterexample step by step, and the
+/// one-line summary (`N checks, N as expected, N not`).
+pub fn report(rows: &[Row]) -> String {
+    use std::fmt::Write;
+    let mut out = table(rows);
+    for r in rows {
+        let Some(steps) = &r.counterexample else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "\nCounterexample: {} of {} {} ({}), {} steps:",
+            r.property,
+            r.model,
+            r.config,
+            r.variant,
+            steps.len()
+        );
+        for (i, s) in steps.iter().enumerate() {
+            let _ = writeln!(out, "  {:>2}. {s}", i + 1);
+        }
+    }
+    let failed = rows.iter().filter(|r| !r.as_expected()).count();
+    let _ = writeln!(
+        out,
+        "\n{} checks, {} as expected, {} not",
+        rows.len(),
+        rows.len() - failed,
+        failed
+    );
+    out
+}
+
+/// What `twosafe models` shows of one registered model (also its `--json` line).
+#[derive(Serialize)]
+pub struct ModelView {
+    name: &'static str,
+    about: &'static str,
+    seed: &'static str,
+    params: Vec<ParamView>,
+    properties: Vec<(&'static str, &'static str)>,
+    variants: Vec<VariantView>,
+    checks: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ParamView {
+    name: &'static str,
+    kind: String,
+    default: &'static str,
+    help: &'static str,
+}
+
+#[derive(Serialize)]
+struct VariantView {
+    name: &'static str,
+    about: &'static str,
+    breaks: &'static [&'static str],
+}
+
+impl ModelView {
+    /// The view of a registered model.
+    pub fn of(m: &ModelSpec) -> Self {
+        Self {
+            name: m.name,
+            about: m.about,
+            seed: m.seed,
+            params: m
+                .params
+                .iter()
+                .map(|p| ParamView {
+                    name: p.name,
+                    kind: p.expected(m.name),
+                    default: p.default,
+                    help: p.help,
+                })
+                .collect(),
+            properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
+            variants: m
+                .variants()
+                .map(|v| VariantView {
+                    name: v.name,
+                    about: v.about,
+                    breaks: v.breaks,
+                })
+                .collect(),
+            checks: m.checks().iter().map(|c| c.config).collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for ModelView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} — {}\n  source: {}", self.name, self.about, self.seed)?;
+        writeln!(f, "  parameters (--set NAME=VALUE):")?;
+        for p in &self.params {
+            writeln!(
+                f,
+                "    {:<10} {:<32} default {:<10} {}",
+                p.name, p.kind, p.default, p.help
+            )?;
+        }
+        writeln!(f, "  properties:")?;
+        for (n, a) in &self.properties {
+            writeln!(f, "    {n:<16} {a}")?;
+        }
+        writeln!(
+            f,
+            "  variants (seeded bugs and the property each must break):"
+        )?;
+        for v in &self.variants {
+            let breaks = if v.breaks.is_empty() {
+                "-".to_string()
+            } else {
+                v.breaks.join(", ")
+            };
+            writeln!(f, "    {:<24} breaks {:<16} {}", v.name, breaks, v.about)?;
+        }
+        writeln!(f, "  checked configurations: {}", self.checks.join(", "))
+    }
+}

@@ -277,29 +277,9 @@ fn check_cmd(
     }
     let failed = rows.iter().filter(|r| !r.as_expected()).count();
     if markdown {
-        print!("{}", check::markdown(&rows));
+        print_out(&check::markdown(&rows))?;
     } else if !json {
-        print!("{}", check::table(&rows));
-        for r in rows.iter().filter(|r| r.counterexample.is_some()) {
-            let steps = r.counterexample.as_deref().unwrap_or_default();
-            println!(
-                "\nCounterexample: {} of {} {} ({}), {} steps:",
-                r.property,
-                r.model,
-                r.config,
-                r.variant,
-                steps.len()
-            );
-            for (i, s) in steps.iter().enumerate() {
-                println!("  {:>2}. {s}", i + 1);
-            }
-        }
-        println!(
-            "\n{} checks, {} as expected, {} not",
-            rows.len(),
-            rows.len() - failed,
-            failed
-        );
+        print_out(&check::report(&rows))?;
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -308,85 +288,25 @@ fn check_cmd(
     })
 }
 
-#[derive(serde::Serialize)]
-struct ModelView {
-    name: &'static str,
-    about: &'static str,
-    seed: &'static str,
-    params: Vec<ParamView>,
-    properties: Vec<(&'static str, &'static str)>,
-    variants: Vec<VariantView>,
-    checks: Vec<&'static str>,
-}
-
-#[derive(serde::Serialize)]
-struct ParamView {
-    name: &'static str,
-    kind: String,
-    default: &'static str,
-    help: &'static str,
-}
-
-#[derive(serde::Serialize)]
-struct VariantView {
-    name: &'static str,
-    about: &'static str,
-    breaks: &'static [&'static str],
-}
-
 fn models_cmd(json: bool) -> Result<()> {
     for m in MODELS {
-        let view = ModelView {
-            name: m.name,
-            about: m.about,
-            seed: m.seed,
-            params: m
-                .params
-                .iter()
-                .map(|p| ParamView {
-                    name: p.name,
-                    kind: p.expected(m.name),
-                    default: p.default,
-                    help: p.help,
-                })
-                .collect(),
-            properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
-            variants: m
-                .variants()
-                .map(|v| VariantView {
-                    name: v.name,
-                    about: v.about,
-                    breaks: v.breaks,
-                })
-                .collect(),
-            checks: m.checks().iter().map(|c| c.config).collect(),
-        };
+        let view = check::ModelView::of(m);
         if json {
-            println!("{}", serde_json::to_string(&view)?);
-            continue;
+            print_out(&format!("{}\n", serde_json::to_string(&view)?))?;
+        } else {
+            print_out(&view.to_string())?;
         }
-        println!("{} — {}\n  source: {}", m.name, m.about, m.seed);
-        println!("  parameters (--set NAME=VALUE):");
-        for p in &view.params {
-            println!(
-                "    {:<10} {:<32} default {:<10} {}",
-                p.name, p.kind, p.default, p.help
-            );
-        }
-        println!("  properties:");
-        for (n, a) in &view.properties {
-            println!("    {n:<16} {a}");
-        }
-        println!("  variants (seeded bugs and the property each must break):");
-        for v in &view.variants {
-            let breaks = if v.breaks.is_empty() {
-                "-".to_string()
-            } else {
-                v.breaks.join(", ")
-            };
-            println!("    {:<24} breaks {:<16} {}", v.name, breaks, v.about);
-        }
-        println!("  checked configurations: {}", view.checks.join(", "));
     }
     Ok(())
+}
+
+/// Writes to stdout; a closed pipe (`twosafe models | head`) ends the output quietly
+/// instead of panicking.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => Ok(r?),
+    }
 }
