@@ -5,7 +5,8 @@
 //! client ids, each with one request outstanding.
 
 use crate::runtime::config::ClusterConfig;
-use crate::runtime::host::{Call, Event, Host, Placement, Setup};
+use crate::runtime::connections::Placement;
+use crate::runtime::host::{Call, Event, Host, Setup};
 use crate::runtime::node::placement;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -11,7 +11,8 @@
 
 use crate::runtime::client::{ClientError, HostedSession};
 use crate::runtime::config::Durability;
-use crate::runtime::host::{Event, Host, HostError, Observer, Placement, Setup};
+use crate::runtime::connections::Placement;
+use crate::runtime::host::{Event, Host, HostError, Observer, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! The real runtime: the Actors of `twosafe-models` over TCP and disk.
 //!
-//! - [`host`]: the generic actor host (event loop, connections, timers, write-ahead saves);
+//! - [`host`]: the generic actor host (event loop, timers, write-ahead saves);
+//! - [`connections`]: a node's TCP connections, the handshake and who may send what;
 //! - [`journal`]: checksummed append-only journal of saves as changes, group commit, snapshot;
 //! - [`wire`]: length-delimited postcard frames and the handshake;
 //! - [`config`]: the cluster configuration file;
@@ -15,6 +16,7 @@ pub mod chaos;
 pub mod client;
 pub mod config;
 pub mod conform;
+pub mod connections;
 pub mod fuzzy;
 pub mod host;
 pub mod journal;

@@ -5,7 +5,8 @@
 
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
-use crate::runtime::host::{Event, Host, Placement, Setup};
+use crate::runtime::connections::Placement;
+use crate::runtime::host::{Event, Host, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::future::Future;
 use std::net::SocketAddr;

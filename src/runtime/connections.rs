@@ -1,0 +1,370 @@
+//! The connections of a node (the host's network side): a connection to every other server,
+//! kept open with backoff, and the connections servers accept from peers and clients. Every
+//! connection starts with a [`Hello`]; a wrong cluster, protocol, wire version or an unknown
+//! id is refused with an `Error` frame. A malformed or oversize frame, or a message the sender
+//! may not send, closes that connection only. Clients are answered on their own connection,
+//! servers on ours to them. What comes in is handed to the host as [`Event::Msg`]; nothing here
+//! looks at protocol state.
+
+use crate::runtime::host::Event;
+use crate::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio_util::codec::Framed;
+use tracing::{debug, info, warn};
+use twosafe_models::stateright::actor::{Actor, Id};
+
+/// Messages queued per connection.
+pub(crate) const QUEUE: usize = 4096;
+
+/// Who may send what: the protocol binding's check of an inbound message (a client may only
+/// send client requests). It judges message *kinds*, never protocol state.
+pub type Admit<M> = fn(from_server: bool, msg: &M) -> bool;
+
+/// Where a node is in the cluster.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The protocol's name.
+    pub protocol: String,
+    /// This node's actor id.
+    pub id: usize,
+    /// The servers' addresses, by id.
+    pub servers: Vec<SocketAddr>,
+    /// The client ids servers accept.
+    pub clients: Range<usize>,
+    /// Fault injection: while this is `true` the node is cut off (every connection closed,
+    /// none made or accepted, what it sends dropped): a partition by disconnect.
+    pub isolated: Option<watch::Receiver<bool>>,
+}
+
+/// Resolves when `iso` becomes `value` (never, without a switch).
+async fn isolation_is(iso: &Option<watch::Receiver<bool>>, value: bool) {
+    match iso {
+        Some(rx) => {
+            let mut rx = rx.clone();
+            if rx.wait_for(|v| *v == value).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+fn isolated_now(iso: &Option<watch::Receiver<bool>>) -> bool {
+    iso.as_ref().is_some_and(|rx| *rx.borrow())
+}
+
+/// Where to send to each node: the queue of its connection.
+pub(crate) type Routes = Arc<Mutex<HashMap<Id, mpsc::Sender<Bytes>>>>;
+
+/// Coalesced writes: feeds `first` and everything else queued, then flushes once. `false` if
+/// the connection failed.
+async fn write_batch<W>(sink: &mut W, first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> bool
+where
+    W: futures_util::Sink<Bytes> + Unpin,
+{
+    let mut ok = sink.feed(first).await.is_ok();
+    while ok {
+        match queue.try_recv() {
+            Ok(more) => ok = sink.feed(more).await.is_ok(),
+            Err(_) => break,
+        }
+    }
+    ok && sink.flush().await.is_ok()
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn hello(p: &Placement) -> Frame<()> {
+    Frame::Hello(Hello {
+        cluster: p.cluster.clone(),
+        id: p.id as u64,
+        protocol: p.protocol.clone(),
+        wire: WIRE_VERSION,
+    })
+}
+
+/// Keeps a connection to server `peer` open, sending what is queued for it and handing what
+/// comes back (replies to a client) to the event loop.
+pub(crate) async fn outbound<A>(
+    placement: Placement,
+    peer: usize,
+    addr: SocketAddr,
+    mut queue: mpsc::Receiver<Bytes>,
+    events: mpsc::Sender<Event<A>>,
+) where
+    A: Actor + 'static,
+    A::Msg: DeserializeOwned + Send,
+    A::Timer: Send,
+{
+    let mut backoff = Duration::from_millis(10);
+    let iso = placement.isolated.clone();
+    loop {
+        if isolated_now(&iso) {
+            // Cut off: what is queued for the peer is lost, as on a broken link.
+            loop {
+                tokio::select! {
+                    _ = isolation_is(&iso, false) => break,
+                    m = queue.recv() => if m.is_none() { return },
+                }
+            }
+        }
+        let stream = match TcpStream::connect(addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("connect to {peer} at {addr}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let mut framed = Framed::new(stream, wire::codec());
+        if framed
+            .send(Bytes::from(wire::encode(&hello(&placement))))
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), framed.next()).await {
+            Ok(Some(Ok(b))) => match wire::decode::<()>(&b) {
+                Ok(Frame::Welcome) => {}
+                Ok(Frame::Error(reason)) => {
+                    warn!("server {peer} refused the handshake: {reason}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+                _ => {
+                    warn!("server {peer}: unexpected handshake answer");
+                    continue;
+                }
+            },
+            _ => {
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        }
+        backoff = Duration::from_millis(10);
+        debug!("connected to {peer} at {addr}");
+        let (mut sink, mut stream) = framed.split();
+        let src = Id::from(peer);
+        let events2 = events.clone();
+        let mut reader = tokio::spawn(async move {
+            while let Some(Ok(b)) = stream.next().await {
+                match wire::decode::<A::Msg>(&b) {
+                    Ok(Frame::Msg(m)) => {
+                        if events2.send(Event::Msg(src, m)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Frame::Error(reason)) => {
+                        warn!("server {peer} closed the connection: {reason}");
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        });
+        loop {
+            tokio::select! {
+                _ = &mut reader => break,
+                _ = isolation_is(&iso, true) => {
+                    reader.abort();
+                    break;
+                }
+                next = queue.recv() => {
+                    let Some(first) = next else { return };
+                    if !write_batch(&mut sink, first, &mut queue).await {
+                        reader.abort();
+                        break;
+                    }
+                }
+            }
+        }
+        debug!("connection to {peer} lost; reconnecting");
+    }
+}
+
+/// Why a handshake was refused.
+fn check_hello(p: &Placement, h: &Hello) -> Result<(), String> {
+    if h.wire != WIRE_VERSION {
+        return Err(format!(
+            "wire version {} (this node speaks {WIRE_VERSION})",
+            h.wire
+        ));
+    }
+    if h.cluster != p.cluster {
+        return Err(format!("cluster {:?} (this is {:?})", h.cluster, p.cluster));
+    }
+    if h.protocol != p.protocol {
+        return Err(format!(
+            "protocol {:?} (this node runs {:?})",
+            h.protocol, p.protocol
+        ));
+    }
+    let id = usize::try_from(h.id).unwrap_or(usize::MAX);
+    let server = id < p.servers.len() && id != p.id;
+    if !server && !p.clients.contains(&id) {
+        return Err(format!("unknown node id {}", h.id));
+    }
+    Ok(())
+}
+
+/// What an accepted connection needs of its node.
+pub(crate) struct Link<A: Actor> {
+    /// Where the node is.
+    pub placement: Placement,
+    /// The node's routes (a client's connection is its route).
+    pub routes: Routes,
+    /// Where to hand what arrives.
+    pub events: mpsc::Sender<Event<A>>,
+    /// Who may send what.
+    pub admit: Admit<A::Msg>,
+}
+
+impl<A: Actor> Clone for Link<A> {
+    fn clone(&self) -> Self {
+        Link {
+            placement: self.placement.clone(),
+            routes: self.routes.clone(),
+            events: self.events.clone(),
+            admit: self.admit,
+        }
+    }
+}
+
+impl<A> Link<A>
+where
+    A: Actor + 'static,
+    A::Msg: DeserializeOwned + Send + 'static,
+    A::Timer: Send + 'static,
+{
+    /// Accepts connections on `listener` until the node stops.
+    pub async fn accept(self, listener: TcpListener) {
+        loop {
+            match listener.accept().await {
+                Ok((stream, from)) => {
+                    if isolated_now(&self.placement.isolated) {
+                        drop(stream); // cut off: refuse everyone
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(self.clone().inbound(stream, from));
+                }
+                Err(e) => {
+                    warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Serves one accepted connection: the handshake, then its messages.
+    async fn inbound(self, stream: TcpStream, from: SocketAddr) {
+        let mut framed = Framed::new(stream, wire::codec());
+        let refuse = |reason: String| Bytes::from(wire::encode(&Frame::<()>::Error(reason)));
+        let first = tokio::time::timeout(Duration::from_secs(5), framed.next()).await;
+        let hello = match first {
+            Ok(Some(Ok(b))) => match wire::decode::<()>(&b) {
+                Ok(Frame::Hello(h)) => h,
+                Ok(_) => {
+                    warn!("{from}: closed: the first frame is not a hello");
+                    let _ = framed.send(refuse("expected a hello".into())).await;
+                    return;
+                }
+                Err(e) => {
+                    warn!("{from}: closed: {e}");
+                    let _ = framed.send(refuse(e.to_string())).await;
+                    return;
+                }
+            },
+            Ok(Some(Err(e))) => {
+                warn!("{from}: closed: {e}");
+                let _ = framed.send(refuse(e.to_string())).await;
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => {
+                warn!("{from}: closed: no hello within 5 s");
+                return;
+            }
+        };
+        if let Err(reason) = check_hello(&self.placement, &hello) {
+            warn!("{from}: handshake refused: {reason}");
+            let _ = framed.send(refuse(reason)).await;
+            return;
+        }
+        if framed
+            .send(Bytes::from(wire::encode(&Frame::<()>::Welcome)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let id = Id::from(hello.id as usize);
+        let from_server = (hello.id as usize) < self.placement.servers.len();
+        info!("{from}: node {} connected", hello.id);
+        let (mut sink, mut stream) = framed.split();
+        // A client is answered on its own connection; a server on ours to it.
+        let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUE);
+        if !from_server {
+            lock(&self.routes).insert(id, tx.clone());
+        }
+        let writer = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                if !write_batch(&mut sink, first, &mut rx).await {
+                    break;
+                }
+            }
+        });
+        let iso = self.placement.isolated.clone();
+        let reason = loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = isolation_is(&iso, true) => break None,
+            };
+            match next {
+                None => break None,
+                Some(Err(e)) => break Some(e.to_string()),
+                Some(Ok(b)) => match wire::decode::<A::Msg>(&b) {
+                    Ok(Frame::Msg(m)) if (self.admit)(from_server, &m) => {
+                        if self.events.send(Event::Msg(id, m)).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Ok(Frame::Msg(_)) => {
+                        break Some("a message this node does not take from you".into())
+                    }
+                    Ok(_) => break Some("unexpected frame after the handshake".into()),
+                    Err(e) => break Some(e.to_string()),
+                },
+            }
+        };
+        if let Some(reason) = &reason {
+            warn!("{from}: node {} closed: {reason}", hello.id);
+            let _ = tx.try_send(refuse(reason.clone()));
+        }
+        if !from_server {
+            let mut r = lock(&self.routes);
+            // Unless a newer connection of this client has replaced ours.
+            if r.get(&id).is_some_and(|t| t.same_channel(&tx)) {
+                r.remove(&id);
+            }
+        }
+        drop(tx);
+        let _ = tokio::time::timeout(Duration::from_millis(200), writer).await;
+    }
+}
