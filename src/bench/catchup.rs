@@ -22,6 +22,7 @@ use super::plot::{self, Plot, Series};
 use super::report::{median, Kind, Metrics, Ratio, Report, Row};
 use super::target::{mode, runtime};
 use super::{new_report, Options, Progress};
+use crate::bench::BenchError;
 use crate::runtime::config::Durability;
 use crate::runtime::fuzzy::{self, Role, Server};
 use std::collections::BTreeMap;
@@ -73,7 +74,7 @@ impl Peer {
         }
     }
 
-    fn run(self, n: u32, rate: f64, after: f64) -> Result<peers::CatchupRun, String> {
+    fn run(self, n: u32, rate: f64, after: f64) -> Result<peers::CatchupRun, BenchError> {
         match self {
             Peer::Redis { aof } => peers::redis_catchup(n, aof, rate, after),
             // pgbench's load runs for a fixed time: long enough for a new standby of a
@@ -132,11 +133,11 @@ fn one_run<const N: u32>(
     batch: usize,
     rate: f64,
     after: f64,
-) -> Result<RunOut, String> {
+) -> Result<RunOut, BenchError> {
     let dir = o.work.join("catchup");
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    let port = crate::runtime::chaos::free_port_pair().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(BenchError::at(format!("create {}", dir.display())))?;
+    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
     let servers = [
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         std::net::SocketAddr::from(([127, 0, 0, 1], port + 1)),
@@ -170,7 +171,7 @@ fn one_run<const N: u32>(
         durability,
         None,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(BenchError::from)?;
     let t0 = Instant::now();
     let primary = Server::<Accounts<N>>::start(
         Role::Primary,
@@ -180,7 +181,7 @@ fn one_run<const N: u32>(
         durability,
         Some(observer),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(BenchError::from)?;
     let up = Instant::now();
     let limit = if o.smoke { 60.0 } else { 300.0 };
     let rt = runtime()?;
@@ -189,8 +190,7 @@ fn one_run<const N: u32>(
         let mut tasks = Vec::new();
         for k in 0..SESSIONS {
             let place = fuzzy::placement(servers, 2 + k, SESSIONS);
-            let s =
-                fuzzy::session::<Accounts<N>>(&place, cfg.clone()).map_err(|e| e.to_string())?;
+            let s = fuzzy::session::<Accounts<N>>(&place, cfg.clone()).map_err(BenchError::from)?;
             let stop = stop.clone();
             // Session k sends at up + (j·SESSIONS + k)/rate: together, `rate` requests a second.
             tasks.push(tokio::spawn(async move {
@@ -202,7 +202,7 @@ fn one_run<const N: u32>(
                     let sent = Instant::now();
                     s.submit(Accounts::<N>::workload(k, j))
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(BenchError::from)?;
                     out.push((
                         t0.elapsed().as_secs_f64(),
                         sent.elapsed().as_secs_f64() * 1000.0,
@@ -210,7 +210,7 @@ fn one_run<const N: u32>(
                     j += 1;
                 }
                 s.close().await;
-                Ok::<_, String>(out)
+                Ok::<_, BenchError>(out)
             }));
         }
         // Wait for the backup to be current, then let the load run on `after` seconds. A
@@ -230,7 +230,7 @@ fn one_run<const N: u32>(
                 match replay_start {
                     None => replay_start = Some((t, now)),
                     Some((t1, b1)) if t - t1 > REPLAY_GRACE && now >= b1 => {
-                        break Err(format!(
+                        break Err(BenchError::Run(format!(
                             "the replay falls behind: its backlog went from {b1} to {now} log \
                              entries in {:.0} s (batch {batch}: one batch per round trip{}, \
                              while the load adds {rate:.0} entries a second)",
@@ -240,7 +240,7 @@ fn one_run<const N: u32>(
                             } else {
                                 ""
                             }
-                        ));
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -255,13 +255,13 @@ fn one_run<const N: u32>(
                         )
                     })
                     .collect();
-                break Err(format!(
+                break Err(BenchError::Run(format!(
                     "the backup of {N} objects was not current after {limit} s ({}; replay \
                      backlog {} log entries, {} when the replay began)",
                     at.join(", "),
                     backlog.load(Ordering::Relaxed),
                     replay_start.map_or("-".into(), |x| x.1.to_string())
-                ));
+                )));
             }
         };
         let current = match current {
@@ -276,32 +276,32 @@ fn one_run<const N: u32>(
         stop.store(true, Ordering::Relaxed);
         let mut all = Vec::new();
         for t in tasks {
-            all.extend(t.await.map_err(|e| e.to_string())??);
+            all.extend(t.await.map_err(BenchError::from)??);
         }
         Ok(all)
     })?;
     let elapsed = t0.elapsed().as_secs_f64();
-    let p = primary.stop().map_err(|e| e.to_string())?;
-    let b = backup.stop().map_err(|e| e.to_string())?;
+    let p = primary.stop().map_err(BenchError::from)?;
+    let b = backup.stop().map_err(BenchError::from)?;
     let (NodeState::Primary(p), NodeState::Backup(b)) = (p, b) else {
         return Err("the servers stopped in unexpected roles".into());
     };
     if p.phase != Phase::Current || p.pending.is_some() {
-        return Err(format!(
+        return Err(BenchError::Run(format!(
             "the primary ended with phase {:?} and an update in flight: {}",
             p.phase,
             p.pending.is_some()
-        ));
+        )));
     }
     if p.service.digest() != b.service.digest() || b.service.len() != N as usize {
-        return Err(format!(
+        return Err(BenchError::Run(format!(
             "after catch-up the backup's {} rows differ from the primary's {} (digests {:x} and \
              {:x}): a protocol or runtime bug",
             b.service.len(),
             p.service.len(),
             b.service.digest(),
             p.service.digest()
-        ));
+        )));
     }
     let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let (copied, _) = first(&v, t0, "replay")
@@ -368,7 +368,7 @@ struct Build {
     after: f64,
 }
 
-fn run_size(o: &Options, b: Build) -> Result<RunOut, String> {
+fn run_size(o: &Options, b: Build) -> Result<RunOut, BenchError> {
     let Build {
         durability: d,
         batch,
@@ -380,7 +380,7 @@ fn run_size(o: &Options, b: Build) -> Result<RunOut, String> {
         1_000 => one_run::<1_000>(o, d, batch, rate, after),
         10_000 => one_run::<10_000>(o, d, batch, rate, after),
         100_000 => one_run::<100_000>(o, d, batch, rate, after),
-        n => Err(format!("no build for {n} objects")),
+        n => Err(BenchError::Run(format!("no build for {n} objects"))),
     }
 }
 
@@ -398,7 +398,7 @@ fn buckets(done: &[(f64, f64)], width: f64) -> Vec<(f64, f64)> {
 }
 
 /// The experiment: sizes × durability modes, `o.runs` times, alternating.
-pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "catchup",
         "a new backup built by fuzzy copy + log replay of N objects while a load runs",
@@ -452,7 +452,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                                  this setting were not made: {why}",
                                 mode(*d)
                             ));
-                            failed.insert((n, di, bi), why);
+                            failed.insert((n, di, bi), why.to_string());
                             continue;
                         }
                     };
@@ -495,7 +495,7 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                         Err(why) => {
                             progress.step(format!("{name} skipped: {why}"));
                             r.notes.push(format!("{name} skipped: {why}"));
-                            peer_skipped[pi] = Some(why);
+                            peer_skipped[pi] = Some(why.to_string());
                         }
                     }
                 }

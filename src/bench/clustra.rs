@@ -6,6 +6,7 @@ use super::plot::{self, Plot, Series};
 use super::report::{Kind, Metrics, Report, Row};
 use super::target::{mode, runtime, Ours, Target};
 use super::{grid, new_report, paper, peers, Options};
+use crate::bench::BenchError;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -68,7 +69,7 @@ fn latency_floor(r: &Report) -> impl Fn(&Row, &str) -> Option<f64> {
 }
 
 /// Fig. 3/4: window 1; latency statistics and their distribution.
-pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "clustra-response",
         "2-safe TPC-B-like transactions, primary + hot standby, window 1 (ClustRa Fig. 3/4)",
@@ -141,7 +142,7 @@ pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
 }
 
 /// Fig. 5: windows 1, 2, 5, 10; throughput and mean latency.
-pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "clustra-window",
         "throughput and latency against the client window (ClustRa Fig. 5)",
@@ -237,7 +238,7 @@ fn one_takeover(
     suspect_ms: u64,
     before: Duration,
     after: Duration,
-) -> Result<Takeover, String> {
+) -> Result<Takeover, BenchError> {
     let dir = o.work.join("takeover");
     let mut cluster =
         LocalCluster::launch(&o.exe, &dir, durability, ServiceKind::Tpcb, true, |c| {
@@ -247,7 +248,7 @@ fn one_takeover(
             // its resend timer only matters if that announcement is lost.
             c.resend_ms = suspect_ms.max(50);
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let warm = LoadSpec {
@@ -256,7 +257,7 @@ fn one_takeover(
         first_client: cfg.servers(),
     };
     rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     let spec = LoadSpec {
         window: 1,
         duration: before + after,
@@ -276,11 +277,11 @@ fn one_takeover(
     let report = client
         .join()
         .map_err(|_| "the client thread panicked".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     let trace = cluster.trace(1);
     drop(cluster);
     let takeover_wall = crate::runtime::chaos::takeovers_in(&trace)
-        .map_err(|e| e.to_string())?
+        .map_err(BenchError::from)?
         .into_iter()
         .find(|t| *t >= killed_wall)
         .ok_or("the backup's trace has no takeover after the kill")?;
@@ -308,7 +309,7 @@ fn one_takeover(
 
 /// Fig. 9: unavailability after the primary is killed, with the paper's 50 ms I-am-alive and
 /// 100 ms timeout, and with the tightest setting we defend.
-pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "clustra-takeover",
         "unavailability seen by a back-to-back client when the primary is killed (ClustRa Fig. 9)",
@@ -359,7 +360,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
                 }
                 Err(e) => {
                     progress.step(format!("{label}: failed: {e}"));
-                    failures[i].get_or_insert(e);
+                    failures[i].get_or_insert(e.to_string());
                 }
             }
         }

@@ -82,10 +82,106 @@ pub struct Options {
     pub peers: bool,
 }
 
+/// Why an experiment, a run or a peer's setup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A file, socket or thread call failed; the operating system's reason.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// An operation on a file, a socket or a program failed.
+    #[error("{what}: {source}")]
+    At {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A program (a peer's server or tool) ran and failed.
+    #[error("{what} failed ({status}): {stderr}")]
+    Program {
+        /// What was run.
+        what: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The last line it wrote to stderr.
+        stderr: String,
+    },
+    /// Our own cluster could not be set up or stopped.
+    #[error(transparent)]
+    Chaos(#[from] crate::runtime::chaos::ChaosError),
+    /// A hosted node failed.
+    #[error(transparent)]
+    Fuzzy(#[from] crate::runtime::fuzzy::FuzzyError),
+    /// A hosted client failed.
+    #[error(transparent)]
+    Client(#[from] crate::runtime::client::ClientError),
+    /// A thread or task of a run panicked or was cancelled.
+    #[error("a task of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// The clock is before 1970.
+    #[error("clock: {0}")]
+    Clock(#[from] std::time::SystemTimeError),
+    /// A plot could not be drawn.
+    #[error("plot: {0}")]
+    Plot(String),
+    /// A report could not be encoded or decoded.
+    #[error("report: {0}")]
+    Report(#[from] serde_json::Error),
+    /// A run saw something it should not (a peer's answer, a timeout, a wrong result).
+    #[error("{0}")]
+    Run(String),
+}
+
+impl BenchError {
+    /// A failed operation, described by `what`.
+    pub fn at(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+        let what = what.into();
+        move |source| BenchError::At { what, source }
+    }
+
+    /// A failed file operation on `path`.
+    pub fn file(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+        move |source| BenchError::File {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync> From<plotters::drawing::DrawingAreaErrorKind<E>>
+    for BenchError
+{
+    fn from(e: plotters::drawing::DrawingAreaErrorKind<E>) -> Self {
+        BenchError::Plot(e.to_string())
+    }
+}
+
+impl From<&str> for BenchError {
+    fn from(why: &str) -> Self {
+        BenchError::Run(why.to_string())
+    }
+}
+
+impl From<String> for BenchError {
+    fn from(why: String) -> Self {
+        BenchError::Run(why)
+    }
+}
+
 /// Runs `experiment` and writes its report; returns the report and its text table.
-pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
-    std::fs::create_dir_all(&o.out).map_err(|e| format!("create {}: {e}", o.out.display()))?;
-    std::fs::create_dir_all(&o.work).map_err(|e| format!("create {}: {e}", o.work.display()))?;
+pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), BenchError> {
+    std::fs::create_dir_all(&o.out)
+        .map_err(BenchError::at(format!("create {}", o.out.display())))?;
+    std::fs::create_dir_all(&o.work)
+        .map_err(BenchError::at(format!("create {}", o.work.display())))?;
     let (mut report, columns) = match experiment {
         "clustra-response" => clustra::response(o)?,
         "clustra-window" => clustra::window(o)?,
@@ -95,10 +191,10 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
         "catchup" => catchup::catchup(o)?,
         _ => {
             let names: Vec<&str> = EXPERIMENTS.iter().map(|e| e.0).collect();
-            return Err(format!(
+            return Err(BenchError::Run(format!(
                 "unknown experiment {experiment:?}; expected one of: {}",
                 names.join(", ")
-            ));
+            )));
         }
     };
     report.columns = columns.iter().map(|c| c.to_string()).collect();
@@ -106,38 +202,43 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = o.out.join(format!("{experiment}.json"));
-    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+    let text = serde_json::to_string_pretty(&report).map_err(BenchError::from)?;
+    std::fs::write(&path, text).map_err(BenchError::at(format!("write {}", path.display())))?;
     let table = report.table(&columns);
     Ok((report, table))
 }
 
 /// The markdown tables of every report in `out` (the experiments' order), for the README.
-pub fn markdown(out: &std::path::Path) -> Result<String, String> {
+pub fn markdown(out: &std::path::Path) -> Result<String, BenchError> {
     let mut reports = Vec::new();
     for (name, _) in EXPERIMENTS {
         let path = out.join(format!("{name}.json"));
         match std::fs::read_to_string(&path) {
             Ok(text) => reports.push(
                 serde_json::from_str::<Report>(&text)
-                    .map_err(|e| format!("{}: {e}", path.display()))?,
+                    .map_err(|e| BenchError::Run(format!("{}: {e}", path.display())))?,
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(BenchError::file(&path)(e)),
         }
     }
     if reports.is_empty() {
-        return Err(format!(
+        return Err(BenchError::Run(format!(
             "no report in {}: run `twosafe bench all` first",
             out.display()
-        ));
+        )));
     }
     Ok(report::markdown(&reports))
 }
 
 /// A fresh report with the machine's description and the floors measured now.
-fn new_report(experiment: &str, title: &str, source: &str, o: &Options) -> Result<Report, String> {
-    let floors = floors::measure(&o.work, o.smoke).map_err(|e| format!("floors: {e}"))?;
+fn new_report(
+    experiment: &str,
+    title: &str,
+    source: &str,
+    o: &Options,
+) -> Result<Report, BenchError> {
+    let floors = floors::measure(&o.work, o.smoke).map_err(BenchError::at("floors"))?;
     Ok(Report {
         experiment: experiment.into(),
         title: title.into(),
@@ -256,7 +357,7 @@ fn grid(
                     }
                     Err(why) => {
                         progress.step(format!("{} skipped: {why}", t.system()));
-                        skipped[ti] = Some(why);
+                        skipped[ti] = Some(why.to_string());
                     }
                 }
             }

@@ -7,6 +7,7 @@ use super::plot::{self, Plot, Series};
 use super::report::{Kind, Metrics, Ratio, Report, Row};
 use super::target::{mode, runtime};
 use super::{new_report, paper, Options, Progress};
+use crate::bench::BenchError;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::client::Session;
 use crate::runtime::config::{Durability, LevelKind, ServiceKind};
@@ -51,7 +52,7 @@ fn one_overhead_run(
     durability: Durability,
     processes: u32,
     steps: usize,
-) -> Result<Metrics, String> {
+) -> Result<Metrics, BenchError> {
     let dir = o.work.join("opera");
     let cluster = LocalCluster::launch(&o.exe, &dir, durability, ServiceKind::Opera, false, |c| {
         c.level = level;
@@ -59,23 +60,23 @@ fn one_overhead_run(
             c.node.truncate(1);
         }
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(BenchError::from)?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let m = rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, cfg.servers()).map_err(|e| e.to_string())?;
+        let s = Session::<ProcessDb>::open(&cfg, cfg.servers()).map_err(BenchError::from)?;
         // Warm-up: the connection is made and the nodes are up.
         s.submit(ProcessOp::State {
             pid: 0,
             activity: 0,
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
         let mut inst_us = Vec::new();
         for pid in 0..processes {
             let op = inst(pid);
             let t = Instant::now();
-            s.submit(op).await.map_err(|e| e.to_string())?;
+            s.submit(op).await.map_err(BenchError::from)?;
             inst_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
         let mut next = vec![0u8; processes as usize];
@@ -94,10 +95,10 @@ fn one_overhead_run(
                     record: record.clone(),
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
             start_us.push(t.elapsed().as_secs_f64() * 1e6);
             if r == ProcessReply::Executable(None) {
-                return Err(format!("process {pid} is missing"));
+                return Err(BenchError::Run(format!("process {pid} is missing")));
             }
             let t = Instant::now();
             s.submit(ProcessOp::Term {
@@ -106,12 +107,12 @@ fn one_overhead_run(
                 record,
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(BenchError::from)?;
             term_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
         s.close().await;
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64 / 1000.0;
-        Ok::<_, String>(Metrics::from([
+        Ok::<_, BenchError>(Metrics::from([
             ("inst_ms".to_string(), mean(&inst_us)),
             ("start_ms".to_string(), mean(&start_us)),
             ("term_ms".to_string(), mean(&term_us)),
@@ -123,7 +124,7 @@ fn one_overhead_run(
 
 /// Fig. 5-9: step times without backup, with a cold and with a hot standby, at two database
 /// sizes, and the overhead over no backup.
-pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "opera-overhead",
         "navigation steps (INST, START, TERM) with no backup, cold standby and hot standby (OPERA Fig. 5-9)",
@@ -316,7 +317,7 @@ fn one_recovery(
     level: LevelKind,
     durability: Durability,
     processes: u32,
-) -> Result<Metrics, String> {
+) -> Result<Metrics, BenchError> {
     let dir = o.work.join("opera-recovery");
     // No step traces: a trace records a hash of each saved value, which is O(state) per step
     // with 50 MB of images. The takeover instant is read off the backup's journal instead.
@@ -326,14 +327,14 @@ fn one_recovery(
             c.heartbeat_ms = 50;
             c.suspect_ms = 200;
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let first = cfg.servers();
     rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, first).map_err(|e| e.to_string())?;
+        let s = Session::<ProcessDb>::open(&cfg, first).map_err(BenchError::from)?;
         for pid in 0..processes {
-            s.submit(inst(pid)).await.map_err(|e| e.to_string())?;
+            s.submit(inst(pid)).await.map_err(BenchError::from)?;
             for a in 0..2u8 {
                 let record = vec![a; RECORD];
                 s.submit(ProcessOp::Start {
@@ -342,39 +343,41 @@ fn one_recovery(
                     record: record.clone(),
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
                 s.submit(ProcessOp::Term {
                     pid,
                     activity: a,
                     record,
                 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
             }
         }
         s.close().await;
-        Ok::<_, String>(())
+        Ok::<_, BenchError>(())
     })?;
     let killed = crate::runtime::conform::now_us();
     cluster.kill(0);
     let readers = rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, first + 1).map_err(|e| e.to_string())?;
+        let s = Session::<ProcessDb>::open(&cfg, first + 1).map_err(BenchError::from)?;
         let mut first_reply = None;
         for pid in 0..processes {
             let r = s
                 .submit(ProcessOp::State { pid, activity: 2 })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
             first_reply.get_or_insert(crate::runtime::conform::now_us());
             if r != ProcessReply::State(Some(
                 twosafe_models::services::process::ActivityState::Executable,
             )) {
-                return Err(format!("process {pid} recovered wrong: {r:?}"));
+                return Err(BenchError::Run(format!(
+                    "process {pid} recovered wrong: {r:?}"
+                )));
             }
         }
         let all = crate::runtime::conform::now_us();
         s.close().await;
-        Ok::<_, String>((first_reply.unwrap_or(all), all))
+        Ok::<_, BenchError>((first_reply.unwrap_or(all), all))
     })?;
     // The takeover (epoch bump, and the install of a cold standby) is the new primary's last
     // save: the reads that follow are not checkpointed. So its journal's modification time is
@@ -383,9 +386,9 @@ fn one_recovery(
     drop(cluster);
     let takeover = std::fs::metadata(&journal)
         .and_then(|m| m.modified())
-        .map_err(|e| format!("{}: {e}", journal.display()))?
+        .map_err(BenchError::at(format!("{}", journal.display())))?
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
+        .map_err(BenchError::from)?
         .as_micros() as u64;
     if takeover < killed {
         return Err("the backup's journal was not written after the kill: no takeover".into());
@@ -408,7 +411,7 @@ fn one_recovery(
 /// Installing process images from their change buffers, serially and in parallel over the
 /// machine's cores (processes are independent: no data conflicts between images), checking
 /// that both give the same logical state.
-fn replay(processes: u32, threads: usize) -> Result<(f64, f64), String> {
+fn replay(processes: u32, threads: usize) -> Result<(f64, f64), BenchError> {
     let mut ops = Vec::new();
     for pid in 0..processes {
         ops.push(inst(pid));
@@ -465,7 +468,7 @@ fn replay(processes: u32, threads: usize) -> Result<(f64, f64), String> {
 }
 
 /// Fig. 10: recovering processes after a server failure.
-pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), String> {
+pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     let mut r = new_report(
         "opera-recovery",
         "time to recover process instances after the primary server fails (OPERA Fig. 10)",

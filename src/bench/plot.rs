@@ -1,6 +1,7 @@
 //! SVG plots of the experiments (plotters, SVG backend only): line series for ours and the
 //! peers, marked points for the paper's published figures.
 
+use crate::bench::BenchError;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -57,9 +58,9 @@ fn bounds(p: &Plot<'_>) -> ((f64, f64), (f64, f64)) {
 }
 
 /// Writes `p` to `path` as SVG.
-pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
+pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(BenchError::from)?;
     let ((x0, x1), (y0, y1)) = bounds(p);
     let mut builder = ChartBuilder::on(&root);
     builder
@@ -76,7 +77,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                 .y_desc(p.y_label)
                 .y_label_formatter(&|v: &f64| super::report::sig3(*v))
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
             for (i, s) in p.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
@@ -84,7 +85,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                         s.points.iter().copied(),
                         color.stroke_width(2),
                     ))
-                    .map_err(|e| e.to_string())?
+                    .map_err(BenchError::from)?
                     .label(s.label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -97,7 +98,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                         7,
                         BLACK.filled(),
                     )))
-                    .map_err(|e| e.to_string())?
+                    .map_err(BenchError::from)?
                     .label(label.clone())
                     .legend(|(x, y)| TriangleMarker::new((x + 9, y), 5, BLACK.filled()));
             }
@@ -113,19 +114,19 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), String> {
                     SeriesLabelPosition::LowerRight
                 })
                 .draw()
-                .map_err(|e| e.to_string())?;
+                .map_err(BenchError::from)?;
         }};
     }
     if p.log_y {
         draw!(builder
             .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-            .map_err(|e| e.to_string())?);
+            .map_err(BenchError::from)?);
     } else {
         draw!(builder
             .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(|e| e.to_string())?);
+            .map_err(BenchError::from)?);
     }
-    root.present().map_err(|e| e.to_string())
+    root.present().map_err(BenchError::from)
 }
 
 /// The empirical distribution function of `latencies_us`, in ms, thinned to at most 400

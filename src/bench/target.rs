@@ -3,6 +3,7 @@
 //! duration, and yields every transaction's latency.
 
 use super::report::{Kind, Metrics};
+use crate::bench::BenchError;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -59,7 +60,7 @@ pub trait Target {
     fn kind(&self) -> Kind;
     /// Runs `clients` closed-loop clients for `seconds`. An error skips the system for the
     /// rest of the experiment, with the error as the reason.
-    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String>;
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, BenchError>;
     /// Its version, for the report.
     fn version(&self) -> Option<String> {
         None
@@ -94,11 +95,11 @@ pub fn mode(d: Durability) -> &'static str {
 }
 
 /// A current-thread tokio runtime for the in-process clients.
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(BenchError::at("cannot start the async runtime"))
 }
 
 impl Target for Ours {
@@ -110,7 +111,7 @@ impl Target for Ours {
         Kind::Ours
     }
 
-    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, BenchError> {
         let dir = self.dir.join(format!("ours-{}", mode(self.durability)));
         let cluster = LocalCluster::launch(
             &self.exe,
@@ -120,7 +121,7 @@ impl Target for Ours {
             false,
             |_| {},
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
         let cfg = cluster.cfg.clone();
         let rt = runtime()?;
         let first = cfg.servers();
@@ -131,7 +132,7 @@ impl Target for Ours {
             first_client: first,
         };
         rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))
-            .map_err(|e| e.to_string())?;
+            .map_err(BenchError::from)?;
         let spec = LoadSpec {
             window: clients,
             duration: Duration::from_secs_f64(seconds),
@@ -139,13 +140,13 @@ impl Target for Ours {
         };
         let r = rt
             .block_on(load::run::<Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))
-            .map_err(|e| e.to_string())?;
+            .map_err(BenchError::from)?;
         drop(cluster);
         if r.unanswered > 0 {
-            return Err(format!(
+            return Err(BenchError::Run(format!(
                 "{} requests unanswered without a fault",
                 r.unanswered
-            ));
+            )));
         }
         Ok(Sample {
             latencies_us: r

@@ -10,6 +10,7 @@
 //! installs both); a peer that is not installed or does not start is reported as skipped,
 //! with the reason, never faked.
 
+use crate::bench::BenchError;
 mod postgres;
 mod redis;
 mod resp;
@@ -39,8 +40,8 @@ impl Target for Skipped {
     fn kind(&self) -> Kind {
         Kind::Peer
     }
-    fn run(&mut self, _: usize, _: f64) -> Result<Sample, String> {
-        Err(self.why.clone())
+    fn run(&mut self, _: usize, _: f64) -> Result<Sample, BenchError> {
+        Err(BenchError::Run(self.why.clone()))
     }
 }
 
@@ -63,7 +64,7 @@ pub fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {
             for mode in ["on", "remote_apply"] {
                 out.push(Box::new(Skipped {
                     system: format!("PostgreSQL 15 {mode}"),
-                    why: why.clone(),
+                    why: why.to_string(),
                 }));
             }
         }
@@ -74,29 +75,35 @@ pub fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {
             Ok(pair) => out.push(Box::new(pair)),
             Err(why) => {
                 r.notes.push(format!("{system} skipped: {why}"));
-                out.push(Box::new(Skipped { system, why }));
+                out.push(Box::new(Skipped {
+                    system,
+                    why: why.to_string(),
+                }));
             }
         }
     }
     out
 }
 
-pub(super) fn temp_dir(name: &str) -> Result<PathBuf, String> {
+pub(super) fn temp_dir(name: &str) -> Result<PathBuf, BenchError> {
     let d = std::env::temp_dir().join(format!("twosafe-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+    std::fs::create_dir_all(&d).map_err(BenchError::at(format!("create {}", d.display())))?;
     Ok(d)
 }
 
-pub(super) fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
+pub(super) fn run_ok(cmd: &mut Command, what: &str) -> Result<String, BenchError> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{what}: {e}"))?;
+        .map_err(BenchError::at(what))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err.lines().last().unwrap_or("").trim().to_string();
-        return Err(format!("{what} failed ({}): {last}", out.status));
+        return Err(BenchError::Run(format!(
+            "{what} failed ({}): {last}",
+            out.status
+        )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

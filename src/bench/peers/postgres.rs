@@ -5,6 +5,7 @@
 use super::super::report::Kind;
 use super::super::target::{Sample, Target};
 use super::{run_ok, temp_dir, CatchupRun};
+use crate::bench::BenchError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -45,7 +46,7 @@ pub(super) struct PgPair {
 impl PgPair {
     /// Checks the installation and makes the pair's temporary directory `twosafe-{name}-PID`;
     /// no server runs yet.
-    fn new(port: u16, name: &str) -> Result<PgPair, String> {
+    fn new(port: u16, name: &str) -> Result<PgPair, BenchError> {
         let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
         if !bin.join("postgres").exists() {
             return Err(
@@ -80,7 +81,7 @@ impl PgPair {
     }
 
     /// The TPC-B pair: primary and synchronous standby up, pgbench's tables loaded.
-    pub(super) fn start(port: u16, smoke: bool) -> Result<PgPair, String> {
+    pub(super) fn start(port: u16, smoke: bool) -> Result<PgPair, BenchError> {
         let pair = PgPair::new(port, "pg")?;
         pair.start_primary(SYNC_STANDBY)?;
         pair.start_standby()?;
@@ -98,7 +99,7 @@ impl PgPair {
         as_pg(self.root, &self.bin.join(program))
     }
 
-    fn append(&self, file: &Path, lines: &str) -> Result<(), String> {
+    fn append(&self, file: &Path, lines: &str) -> Result<(), BenchError> {
         // Written as the postgres user, so that ownership stays right.
         let mut c = if self.root {
             let mut c = Command::new("runuser");
@@ -114,19 +115,19 @@ impl PgPair {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
-            .map_err(|e| format!("append to {}: {e}", file.display()))?;
+            .map_err(BenchError::at(format!("append to {}", file.display())))?;
         if let Some(mut i) = child.stdin.take() {
             i.write_all(lines.as_bytes())
-                .map_err(|e| format!("append to {}: {e}", file.display()))?;
+                .map_err(BenchError::at(format!("append to {}", file.display())))?;
         }
         child
             .wait()
-            .map_err(|e| format!("append to {}: {e}", file.display()))?;
+            .map_err(BenchError::at(format!("append to {}", file.display())))?;
         Ok(())
     }
 
     /// initdb and start the primary with `synchronous_standby_names = sync_names`.
-    fn start_primary(&self, sync_names: &str) -> Result<(), String> {
+    fn start_primary(&self, sync_names: &str) -> Result<(), BenchError> {
         let primary = self.dir.join("primary");
         run_ok(
             self.pg("initdb").arg("-D").arg(&primary).args([
@@ -155,7 +156,7 @@ impl PgPair {
 
     /// A new standby `standby1` from the running primary: `pg_basebackup -X stream -R -c fast`,
     /// its own port (the primary's + 1), then started.
-    fn start_standby(&self) -> Result<(), String> {
+    fn start_standby(&self) -> Result<(), BenchError> {
         run_ok(
             self.pg("pg_basebackup")
                 .args(["-h", "127.0.0.1", "-p"])
@@ -178,13 +179,13 @@ impl PgPair {
     }
 
     /// Waits until the primary reports its standby synchronous.
-    fn wait_sync(&self, limit: Duration) -> Result<(), String> {
+    fn wait_sync(&self, limit: Duration) -> Result<(), BenchError> {
         self.wait_for("sync_state", "sync", limit)
     }
 
     /// Polls `column` of the primary's `pg_stat_replication` (one standby) every 5 ms until it
     /// reads `want`, for at most `limit`.
-    fn wait_for(&self, column: &str, want: &str, limit: Duration) -> Result<(), String> {
+    fn wait_for(&self, column: &str, want: &str, limit: Duration) -> Result<(), BenchError> {
         let until = Instant::now() + limit;
         loop {
             let value = self.psql(&format!("select {column} from pg_stat_replication"))?;
@@ -192,18 +193,18 @@ impl PgPair {
                 return Ok(());
             }
             if Instant::now() > until {
-                return Err(format!(
+                return Err(BenchError::Run(format!(
                     "the standby's {column} was not {want} after {limit:?} \
                      (pg_stat_replication: {:?})",
                     value.trim()
-                ));
+                )));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     /// Starts the server whose data directory is `name` (its log beside it) and waits for it.
-    fn start_server(&self, name: &str) -> Result<String, String> {
+    fn start_server(&self, name: &str) -> Result<String, BenchError> {
         run_ok(
             self.pg("pg_ctl")
                 .arg("-D")
@@ -229,7 +230,7 @@ impl PgPair {
         c
     }
 
-    fn psql(&self, sql: &str) -> Result<String, String> {
+    fn psql(&self, sql: &str) -> Result<String, BenchError> {
         run_ok(self.client("psql").args(["-Atc", sql, "postgres"]), "psql")
     }
 }
@@ -269,11 +270,12 @@ impl Target for Pg {
         Some(self.pair.version.clone())
     }
 
-    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, BenchError> {
         let p = &self.pair;
         let logs = p.dir.join(format!("log-{}-{clients}", self.mode));
         let _ = std::fs::remove_dir_all(&logs);
-        std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+        std::fs::create_dir_all(&logs)
+            .map_err(BenchError::at(format!("create {}", logs.display())))?;
         let secs = seconds.ceil().max(1.0) as u64;
         let t = Instant::now();
         run_ok(
@@ -315,8 +317,8 @@ impl Target for Pg {
 /// per-transaction log only when it ends normally), so the load after current runs until
 /// then; the run fails if the standby is not current `after` seconds before the load ends.
 /// PostgreSQL keeps its WAL fsync'ed (`fsync = on`): the peer of the fsync mode only.
-pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupRun, String> {
-    let port = crate::runtime::chaos::free_port_pair().map_err(|e| e.to_string())?;
+pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupRun, BenchError> {
+    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
     let pair = PgPair::new(port, "pg-catchup")?;
     pair.start_primary("")?;
     pair.psql(&format!(
@@ -333,7 +335,7 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
         .psql("select sum(pg_database_size(oid)) from pg_database")?
         .trim()
         .parse()
-        .map_err(|e| format!("the cluster's size: {e}"))?;
+        .map_err(|e| BenchError::Run(format!("the cluster's size: {e}")))?;
     let script = pair.dir.join("deposit.sql");
     std::fs::write(
         &script,
@@ -343,9 +345,9 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
             n.max(1) - 1
         ),
     )
-    .map_err(|e| format!("write {}: {e}", script.display()))?;
+    .map_err(BenchError::at(format!("write {}", script.display())))?;
     let logs = pair.dir.join("log");
-    std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
+    std::fs::create_dir_all(&logs).map_err(BenchError::at(format!("create {}", logs.display())))?;
     let secs = budget.ceil().max(1.0) as u64;
     let wall0 = std::time::SystemTime::now();
     let t0 = Instant::now();
@@ -361,7 +363,7 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("start pgbench: {e}"))?;
+        .map_err(BenchError::at("start pgbench"))?;
     // No early return until pgbench is waited for (the pair's drop removes the directory).
     let current = pair
         .start_standby()
@@ -377,27 +379,25 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
             pair.wait_sync(Duration::from_secs(secs))?;
             Ok(t0.elapsed().as_secs_f64())
         });
-    let out = load
-        .wait_with_output()
-        .map_err(|e| format!("pgbench: {e}"))?;
+    let out = load.wait_with_output().map_err(BenchError::at("pgbench"))?;
     let current_s = current?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
+        return Err(BenchError::Run(format!(
             "pgbench failed ({}): {}",
             out.status,
             err.lines().last().unwrap_or("").trim()
-        ));
+        )));
     }
     if current_s + after > secs as f64 {
-        return Err(format!(
+        return Err(BenchError::Run(format!(
             "the new standby was current after {current_s:.2} s, less than {after} s before \
              the load's end at {secs} s"
-        ));
+        )));
     }
     let start = wall0
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
+        .map_err(BenchError::from)?
         .as_secs_f64();
     let mut timeline: Vec<(f64, f64)> = pgbench_log(&logs)?
         .lines()
@@ -416,13 +416,14 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
 }
 
 /// Every per-transaction log file pgbench wrote in `dir` (one per thread), as one text.
-fn pgbench_log(dir: &Path) -> Result<String, String> {
+fn pgbench_log(dir: &Path) -> Result<String, BenchError> {
     let mut text = String::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(BenchError::at(format!("read {}", dir.display())))?;
     for e in entries.flatten() {
         let path = e.path();
-        text +=
-            &std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        text += &std::fs::read_to_string(&path)
+            .map_err(BenchError::at(format!("read {}", path.display())))?;
     }
     Ok(text)
 }

@@ -5,6 +5,7 @@ use super::super::report::Kind;
 use super::super::target::{Sample, Target};
 use super::resp::{client, command, resp};
 use super::{run_ok, temp_dir, CatchupRun, Cleanup};
+use crate::bench::BenchError;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ fn redis_node(exe: &Path, dir: &Path, port: u16, replica_of: Option<u16>, aof: b
 }
 
 /// The `redis-server` executable and its version, or why it cannot be used.
-fn redis_installed() -> Result<(PathBuf, String), String> {
+fn redis_installed() -> Result<(PathBuf, String), BenchError> {
     let exe = redis_server().ok_or(
         "Redis is not installed (Debian package redis-server; benches/peers.sh installs it)",
     )?;
@@ -68,7 +69,7 @@ fn redis_installed() -> Result<(PathBuf, String), String> {
 }
 
 impl RedisPair {
-    pub(super) fn start(port: u16, aof: bool) -> Result<RedisPair, String> {
+    pub(super) fn start(port: u16, aof: bool) -> Result<RedisPair, BenchError> {
         let (exe, version) = redis_installed()?;
         let dir = temp_dir(if aof { "redis-aof" } else { "redis" })?;
         let mut pair = RedisPair {
@@ -80,16 +81,17 @@ impl RedisPair {
         };
         for (i, p) in [port, port + 1].into_iter().enumerate() {
             let d = pair.dir.join(format!("n{i}"));
-            std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+            std::fs::create_dir_all(&d)
+                .map_err(BenchError::at(format!("create {}", d.display())))?;
             let mut c = redis_node(&exe, &d, p, (i == 1).then_some(port), aof);
             let log = std::fs::File::create(pair.dir.join(format!("n{i}.log")))
-                .map_err(|e| format!("create the Redis log: {e}"))?;
+                .map_err(BenchError::at("create the Redis log"))?;
             let child = c
                 .stdin(Stdio::null())
                 .stdout(log)
                 .stderr(Stdio::null())
                 .spawn()
-                .map_err(|e| format!("start redis-server: {e}"))?;
+                .map_err(BenchError::at("start redis-server"))?;
             pair.children.push(child);
         }
         let until = Instant::now() + Duration::from_secs(15);
@@ -125,20 +127,20 @@ impl Drop for RedisPair {
 /// primary, then the commands since); current when the replica reports its link up and no
 /// sync in progress. From then on each command is followed by `WAIT 1 0` (2-safe, as ours
 /// after its backup is current), for `after` seconds. `aof`: both keep an fsync'ed AOF.
-pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<CatchupRun, String> {
+pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<CatchupRun, BenchError> {
     let (exe, version) = redis_installed()?;
-    let port = crate::runtime::chaos::free_port_pair().map_err(|e| e.to_string())?;
+    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
     let mut guard = Cleanup(Vec::new(), temp_dir("redis-catchup")?);
-    let spawn = |i: usize, dir: &Path| -> Result<Child, String> {
+    let spawn = |i: usize, dir: &Path| -> Result<Child, BenchError> {
         let d = dir.join(format!("n{i}"));
-        std::fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
+        std::fs::create_dir_all(&d).map_err(BenchError::at(format!("create {}", d.display())))?;
         let mut c = redis_node(&exe, &d, port + i as u16, (i == 1).then_some(port), aof);
         c.args(["--repl-diskless-sync-delay", "0"]);
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("start redis-server: {e}"))
+            .map_err(BenchError::at("start redis-server"))
     };
     guard.0.push(spawn(0, &guard.1)?);
     let until = Instant::now() + Duration::from_secs(10);
@@ -149,8 +151,8 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         std::thread::sleep(Duration::from_millis(50));
     }
     // Load the table, pipelined in batches.
-    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
+    let mut w = s.try_clone().map_err(BenchError::from)?;
     let mut r = BufReader::new(s);
     let filler = "f".repeat(84);
     let mut line = String::new();
@@ -159,12 +161,12 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         for i in chunk {
             buf += &resp(&["HSET", &format!("a:{i}"), "b", "0", "f", &filler]);
         }
-        w.write_all(buf.as_bytes()).map_err(|e| e.to_string())?;
+        w.write_all(buf.as_bytes()).map_err(BenchError::from)?;
         for _ in chunk {
             line.clear();
-            r.read_line(&mut line).map_err(|e| e.to_string())?;
+            r.read_line(&mut line).map_err(BenchError::from)?;
             if line.starts_with('-') {
-                return Err(format!("Redis: {}", line.trim()));
+                return Err(BenchError::Run(format!("Redis: {}", line.trim())));
             }
         }
     }
@@ -174,7 +176,7 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
     let t0 = Instant::now();
     let load = {
         let (stop, wait) = (stop.clone(), wait.clone());
-        std::thread::spawn(move || -> Result<Vec<(f64, f64)>, String> {
+        std::thread::spawn(move || -> Result<Vec<(f64, f64)>, BenchError> {
             let mut out = Vec::new();
             let mut j = 0usize;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -191,12 +193,12 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
                     cmd += &resp(&["WAIT", "1", "0"]);
                 }
                 let sent = Instant::now();
-                w.write_all(cmd.as_bytes()).map_err(|e| e.to_string())?;
+                w.write_all(cmd.as_bytes()).map_err(BenchError::from)?;
                 for _ in 0..if waits { 2 } else { 1 } {
                     line.clear();
-                    r.read_line(&mut line).map_err(|e| e.to_string())?;
+                    r.read_line(&mut line).map_err(BenchError::from)?;
                     if line.starts_with('-') {
-                        return Err(format!("Redis: {}", line.trim()));
+                        return Err(BenchError::Run(format!("Redis: {}", line.trim())));
                     }
                 }
                 out.push((
@@ -219,9 +221,9 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
                 break Ok(t0.elapsed().as_secs_f64());
             }
             if Instant::now() > limit {
-                break Err(format!(
+                break Err(BenchError::Run(format!(
                     "the Redis replica of {n} rows was not in sync after 600 s"
-                ));
+                )));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -254,7 +256,7 @@ impl Target for RedisPair {
         Some(self.version.clone())
     }
 
-    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, String> {
+    fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, BenchError> {
         let until = Instant::now() + Duration::from_secs_f64(seconds);
         let t = Instant::now();
         let port = self.port;

@@ -1,21 +1,22 @@
 //! A minimal RESP client for the Redis peer: inline commands and the TPC-B-like
 //! transaction (`MULTI; INCRBY ×3; RPUSH; EXEC; WAIT 1 0`) as one write.
 
+use crate::bench::BenchError;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use twosafe_models::services::{Bank, BankOp, Service};
 
 /// Sends one inline command and returns the reply's text (a bulk string's payload).
-pub(super) fn command(port: u16, cmd: &str) -> Result<String, String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+pub(super) fn command(port: u16, cmd: &str) -> Result<String, BenchError> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
     s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     s.write_all(format!("{cmd}\r\n").as_bytes())
-        .map_err(|e| e.to_string())?;
+        .map_err(BenchError::from)?;
     let mut r = BufReader::new(s);
     let mut head = String::new();
-    r.read_line(&mut head).map_err(|e| e.to_string())?;
+    r.read_line(&mut head).map_err(BenchError::from)?;
     let Some(len) = head.strip_prefix('$') else {
         return Ok(head);
     };
@@ -24,7 +25,7 @@ pub(super) fn command(port: u16, cmd: &str) -> Result<String, String> {
         .parse()
         .map_err(|_| format!("bad reply {head:?}"))?;
     let mut body = vec![0u8; len + 2];
-    std::io::Read::read_exact(&mut r, &mut body).map_err(|e| e.to_string())?;
+    std::io::Read::read_exact(&mut r, &mut body).map_err(BenchError::from)?;
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -58,10 +59,10 @@ pub(super) fn transaction(op: &BankOp) -> String {
     s
 }
 
-pub(super) fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, String> {
-    let s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+pub(super) fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, BenchError> {
+    let s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
+    s.set_nodelay(true).map_err(BenchError::from)?;
+    let mut w = s.try_clone().map_err(BenchError::from)?;
     let mut r = BufReader::new(s);
     let mut out = Vec::new();
     let mut line = String::new();
@@ -70,12 +71,12 @@ pub(super) fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, S
         let tx = transaction(&Bank::workload(id, i));
         i += 1;
         let t = Instant::now();
-        w.write_all(tx.as_bytes()).map_err(|e| e.to_string())?;
+        w.write_all(tx.as_bytes()).map_err(BenchError::from)?;
         for k in 0..11 {
             line.clear();
-            r.read_line(&mut line).map_err(|e| e.to_string())?;
+            r.read_line(&mut line).map_err(BenchError::from)?;
             if line.starts_with('-') {
-                return Err(format!("Redis: {}", line.trim()));
+                return Err(BenchError::Run(format!("Redis: {}", line.trim())));
             }
             if k == 10 && line.trim() == ":0" {
                 return Err("WAIT 1 0 returned 0 replicas".into());
