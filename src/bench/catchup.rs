@@ -137,7 +137,7 @@ fn one_run<const N: u32>(
     let dir = o.work.join("catchup");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(BenchError::at(format!("create {}", dir.display())))?;
-    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
+    let port = crate::runtime::chaos::free_port_pair()?;
     let servers = [
         std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         std::net::SocketAddr::from(([127, 0, 0, 1], port + 1)),
@@ -170,8 +170,7 @@ fn one_run<const N: u32>(
         &dir.join("backup"),
         durability,
         None,
-    )
-    .map_err(BenchError::from)?;
+    )?;
     let t0 = Instant::now();
     let primary = Server::<Accounts<N>>::start(
         Role::Primary,
@@ -180,8 +179,7 @@ fn one_run<const N: u32>(
         &dir,
         durability,
         Some(observer),
-    )
-    .map_err(BenchError::from)?;
+    )?;
     let up = Instant::now();
     let limit = if o.smoke { 60.0 } else { 300.0 };
     let rt = runtime()?;
@@ -190,7 +188,7 @@ fn one_run<const N: u32>(
         let mut tasks = Vec::new();
         for k in 0..SESSIONS {
             let place = fuzzy::placement(servers, 2 + k, SESSIONS);
-            let s = fuzzy::session::<Accounts<N>>(&place, cfg.clone()).map_err(BenchError::from)?;
+            let s = fuzzy::session::<Accounts<N>>(&place, cfg.clone())?;
             let stop = stop.clone();
             // Session k sends at up + (j·SESSIONS + k)/rate: together, `rate` requests a second.
             tasks.push(tokio::spawn(async move {
@@ -200,9 +198,7 @@ fn one_run<const N: u32>(
                     let at = up + Duration::from_secs_f64((j * SESSIONS + k) as f64 / rate);
                     tokio::time::sleep_until(at.into()).await;
                     let sent = Instant::now();
-                    s.submit(Accounts::<N>::workload(k, j))
-                        .await
-                        .map_err(BenchError::from)?;
+                    s.submit(Accounts::<N>::workload(k, j)).await?;
                     out.push((
                         t0.elapsed().as_secs_f64(),
                         sent.elapsed().as_secs_f64() * 1000.0,
@@ -276,13 +272,13 @@ fn one_run<const N: u32>(
         stop.store(true, Ordering::Relaxed);
         let mut all = Vec::new();
         for t in tasks {
-            all.extend(t.await.map_err(BenchError::from)??);
+            all.extend(t.await??);
         }
         Ok(all)
     })?;
     let elapsed = t0.elapsed().as_secs_f64();
-    let p = primary.stop().map_err(BenchError::from)?;
-    let b = backup.stop().map_err(BenchError::from)?;
+    let p = primary.stop()?;
+    let b = backup.stop()?;
     let (NodeState::Primary(p), NodeState::Backup(b)) = (p, b) else {
         return Err("the servers stopped in unexpected roles".into());
     };
@@ -406,23 +402,85 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
          measurement (ClustRa §7: fuzzy replica production was being implemented)",
         o,
     )?;
-    let sizes: Vec<u32> = if o.smoke {
-        vec![1_000]
-    } else {
-        vec![10_000, 100_000]
-    };
-    let rate = if o.smoke { 200.0 } else { 500.0 };
-    let after = if o.smoke { 0.3 } else { 2.0 };
-    let modes = [Durability::Memory, Durability::Fsync];
-    let mut runs: BTreeMap<(u32, usize, usize), Vec<Metrics>> = BTreeMap::new();
-    let mut peer_runs: BTreeMap<(u32, usize), Vec<Metrics>> = BTreeMap::new();
-    let mut peer_skipped: [Option<String>; PEERS.len()] = Default::default();
-    let mut last: BTreeMap<(u32, usize, usize), (f64, Timeline)> = BTreeMap::new();
-    let mut failed: BTreeMap<(u32, usize, usize), String> = BTreeMap::new();
+    let plan = Plan::new(o);
+    let mut measured = measure(o, &plan, &mut r);
+    tabulate(o, &plan, &mut measured, &mut r);
+    r.ratios.extend(copy_floor_ratios(&r));
+    describe(o, &plan, &mut r);
+    plot_latency(o, &measured.last, &mut r)?;
+    Ok((
+        r,
+        vec![
+            "to_current_s",
+            "copy_s",
+            "catchup_s",
+            "copy_objects_per_s",
+            "replayed_entries",
+            "p99_during_ms",
+            "p99_after_ms",
+        ],
+    ))
+}
+
+/// The sizes, the offered load and the seconds measured after the backup is current.
+struct Plan {
+    sizes: Vec<u32>,
+    rate: f64,
+    after: f64,
+}
+
+impl Plan {
+    fn new(o: &Options) -> Self {
+        if o.smoke {
+            Plan {
+                sizes: vec![1_000],
+                rate: 200.0,
+                after: 0.3,
+            }
+        } else {
+            Plan {
+                sizes: vec![10_000, 100_000],
+                rate: 500.0,
+                after: 2.0,
+            }
+        }
+    }
+}
+
+const MODES: [Durability; 2] = [Durability::Memory, Durability::Fsync];
+
+/// A setting of ours: (objects, durability index, batch index).
+type Setting = (u32, usize, usize);
+
+/// What the runs measured.
+#[derive(Default)]
+struct Measured {
+    runs: BTreeMap<Setting, Vec<Metrics>>,
+    peer_runs: BTreeMap<(u32, usize), Vec<Metrics>>,
+    peer_skipped: [Option<String>; PEERS.len()],
+    /// Each setting's last run: when it was current and its timeline (for the plot).
+    last: BTreeMap<Setting, (f64, Timeline)>,
+    failed: BTreeMap<Setting, String>,
+}
+
+/// Phase 1: every setting of ours, each followed by the peers of its durability, `o.runs`
+/// times; a setting that fails once is not run again.
+fn measure(o: &Options, plan: &Plan, r: &mut Report) -> Measured {
+    let Plan { sizes, rate, after } = plan;
+    let (rate, after) = (*rate, *after);
+    let modes = MODES;
+    let mut out = Measured::default();
+    let Measured {
+        runs,
+        peer_runs,
+        peer_skipped,
+        last,
+        failed,
+    } = &mut out;
     let per_run = modes.len() * BATCHES.len() + if o.peers { PEERS.len() } else { 0 };
     let mut progress = Progress::new((o.runs * sizes.len() * per_run) as u64);
     for _ in 0..o.runs {
-        for &n in &sizes {
+        for &n in sizes {
             for (di, d) in modes.iter().enumerate() {
                 for (bi, batch) in BATCHES.iter().enumerate() {
                     let build = Build {
@@ -503,8 +561,21 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
         }
     }
     progress.finish();
-    let floors = r.floors.clone();
-    for &n in &sizes {
+    out
+}
+
+/// Phase 2: the rows (ours, then the peers of the same durability) and the run-by-run ratios.
+fn tabulate(o: &Options, plan: &Plan, m: &mut Measured, r: &mut Report) {
+    let (sizes, rate) = (&plan.sizes, plan.rate);
+    let modes = MODES;
+    let Measured {
+        runs,
+        peer_runs,
+        peer_skipped,
+        failed,
+        ..
+    } = m;
+    for &n in sizes {
         let setting = format!("{n} objects, {rate:.0} tx/s");
         for (di, d) in modes.iter().enumerate() {
             let ours: Vec<Row> = BATCHES
@@ -568,8 +639,12 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     if !o.peers {
         r.notes.push("peers not measured (--no-peers)".into());
     }
-    // The copy's floor: one loopback round trip per batch of objects (stop-and-wait), plus
-    // one forced write per batch at the backup in fsync mode.
+}
+
+/// Phase 3: the copy's floor: one loopback round trip per batch of objects (stop-and-wait),
+/// plus one forced write per batch at the backup in fsync mode.
+fn copy_floor_ratios(r: &Report) -> Vec<Ratio> {
+    let floors = &r.floors;
     let mut floor_ratios = Vec::new();
     for row in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
         let number = |s: &str| s.parse::<f64>().unwrap_or(f64::NAN);
@@ -592,7 +667,12 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
             });
         }
     }
-    r.ratios.extend(floor_ratios);
+    floor_ratios
+}
+
+/// Phase 4: the settings and the notes that say how to read the rows.
+fn describe(o: &Options, plan: &Plan, r: &mut Report) {
+    let (sizes, rate, after) = (&plan.sizes, plan.rate, plan.after);
     r.settings = serde_json::json!({
         "runs": o.runs, "objects": sizes, "row_bytes": 100, "offered_tx_per_s": rate,
         "client_sessions": SESSIONS, "seconds_after_current": after, "history_table": TABLE,
@@ -627,10 +707,19 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
          *during* is lower than *after* (2-safe, one backup round trip and save per update)"
             .into(),
     );
+}
+
+/// Phase 5: the latency of each setting's last run over time, its catch-up point marked.
+fn plot_latency(
+    o: &Options,
+    last: &BTreeMap<Setting, (f64, Timeline)>,
+    r: &mut Report,
+) -> Result<(), BenchError> {
+    let modes = MODES;
     let path = o.out.join("catchup.svg");
     let mut series = Vec::new();
     let mut marks = Vec::new();
-    for (&(n, di, bi), (tc, done)) in &last {
+    for (&(n, di, bi), (tc, done)) in last {
         let points = buckets(done, if o.smoke { 0.1 } else { 0.25 });
         let label = format!("{n} objects, {}, batch {}", mode(modes[di]), BATCHES[bi]);
         if let Some(p) = points.iter().find(|(t, _)| *t >= *tc) {
@@ -650,16 +739,5 @@ pub fn catchup(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "to_current_s",
-            "copy_s",
-            "catchup_s",
-            "copy_objects_per_s",
-            "replayed_entries",
-            "p99_during_ms",
-            "p99_after_ms",
-        ],
-    ))
+    Ok(())
 }

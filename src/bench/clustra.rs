@@ -247,8 +247,7 @@ fn one_takeover(
             // The client turns to the other server when the new primary announces itself;
             // its resend timer only matters if that announcement is lost.
             c.resend_ms = suspect_ms.max(50);
-        })
-        .map_err(BenchError::from)?;
+        })?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let warm = LoadSpec {
@@ -256,8 +255,7 @@ fn one_takeover(
         duration: Duration::from_millis(300),
         first_client: cfg.servers(),
     };
-    rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))
-        .map_err(BenchError::from)?;
+    rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
     let spec = LoadSpec {
         window: 1,
         duration: before + after,
@@ -276,12 +274,10 @@ fn one_takeover(
     cluster.kill(0);
     let report = client
         .join()
-        .map_err(|_| "the client thread panicked".to_string())?
-        .map_err(BenchError::from)?;
+        .map_err(|_| "the client thread panicked".to_string())??;
     let trace = cluster.trace(1);
     drop(cluster);
-    let takeover_wall = crate::runtime::chaos::takeovers_in(&trace)
-        .map_err(BenchError::from)?
+    let takeover_wall = crate::runtime::chaos::takeovers_in(&trace)?
         .into_iter()
         .find(|t| *t >= killed_wall)
         .ok_or("the backup's trace has no takeover after the kill")?;

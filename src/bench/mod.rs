@@ -202,7 +202,7 @@ pub fn run(experiment: &str, o: &Options) -> Result<(Report, String), BenchError
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = o.out.join(format!("{experiment}.json"));
-    let text = serde_json::to_string_pretty(&report).map_err(BenchError::from)?;
+    let text = serde_json::to_string_pretty(&report)?;
     std::fs::write(&path, text).map_err(BenchError::at(format!("write {}", path.display())))?;
     let table = report.table(&columns);
     Ok((report, table))

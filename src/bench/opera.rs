@@ -59,24 +59,22 @@ fn one_overhead_run(
         if level == LevelKind::Normal {
             c.node.truncate(1);
         }
-    })
-    .map_err(BenchError::from)?;
+    })?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let m = rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, cfg.servers()).map_err(BenchError::from)?;
+        let s = Session::<ProcessDb>::open(&cfg, cfg.servers())?;
         // Warm-up: the connection is made and the nodes are up.
         s.submit(ProcessOp::State {
             pid: 0,
             activity: 0,
         })
-        .await
-        .map_err(BenchError::from)?;
+        .await?;
         let mut inst_us = Vec::new();
         for pid in 0..processes {
             let op = inst(pid);
             let t = Instant::now();
-            s.submit(op).await.map_err(BenchError::from)?;
+            s.submit(op).await?;
             inst_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
         let mut next = vec![0u8; processes as usize];
@@ -94,8 +92,7 @@ fn one_overhead_run(
                     activity,
                     record: record.clone(),
                 })
-                .await
-                .map_err(BenchError::from)?;
+                .await?;
             start_us.push(t.elapsed().as_secs_f64() * 1e6);
             if r == ProcessReply::Executable(None) {
                 return Err(BenchError::Run(format!("process {pid} is missing")));
@@ -106,8 +103,7 @@ fn one_overhead_run(
                 activity,
                 record,
             })
-            .await
-            .map_err(BenchError::from)?;
+            .await?;
             term_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
         s.close().await;
@@ -326,15 +322,14 @@ fn one_recovery(
             c.level = level;
             c.heartbeat_ms = 50;
             c.suspect_ms = 200;
-        })
-        .map_err(BenchError::from)?;
+        })?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
     let first = cfg.servers();
     rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, first).map_err(BenchError::from)?;
+        let s = Session::<ProcessDb>::open(&cfg, first)?;
         for pid in 0..processes {
-            s.submit(inst(pid)).await.map_err(BenchError::from)?;
+            s.submit(inst(pid)).await?;
             for a in 0..2u8 {
                 let record = vec![a; RECORD];
                 s.submit(ProcessOp::Start {
@@ -342,15 +337,13 @@ fn one_recovery(
                     activity: a,
                     record: record.clone(),
                 })
-                .await
-                .map_err(BenchError::from)?;
+                .await?;
                 s.submit(ProcessOp::Term {
                     pid,
                     activity: a,
                     record,
                 })
-                .await
-                .map_err(BenchError::from)?;
+                .await?;
             }
         }
         s.close().await;
@@ -359,13 +352,10 @@ fn one_recovery(
     let killed = crate::runtime::conform::now_us();
     cluster.kill(0);
     let readers = rt.block_on(async {
-        let s = Session::<ProcessDb>::open(&cfg, first + 1).map_err(BenchError::from)?;
+        let s = Session::<ProcessDb>::open(&cfg, first + 1)?;
         let mut first_reply = None;
         for pid in 0..processes {
-            let r = s
-                .submit(ProcessOp::State { pid, activity: 2 })
-                .await
-                .map_err(BenchError::from)?;
+            let r = s.submit(ProcessOp::State { pid, activity: 2 }).await?;
             first_reply.get_or_insert(crate::runtime::conform::now_us());
             if r != ProcessReply::State(Some(
                 twosafe_models::services::process::ActivityState::Executable,
@@ -387,8 +377,7 @@ fn one_recovery(
     let takeover = std::fs::metadata(&journal)
         .and_then(|m| m.modified())
         .map_err(BenchError::at(format!("{}", journal.display())))?
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(BenchError::from)?
+        .duration_since(std::time::UNIX_EPOCH)?
         .as_micros() as u64;
     if takeover < killed {
         return Err("the backup's journal was not written after the kill: no takeover".into());

@@ -60,7 +60,7 @@ fn bounds(p: &Plot<'_>) -> ((f64, f64), (f64, f64)) {
 /// Writes `p` to `path` as SVG.
 pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(BenchError::from)?;
+    root.fill(&WHITE)?;
     let ((x0, x1), (y0, y1)) = bounds(p);
     let mut builder = ChartBuilder::on(&root);
     builder
@@ -76,16 +76,14 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
                 .x_desc(p.x_label)
                 .y_desc(p.y_label)
                 .y_label_formatter(&|v: &f64| super::report::sig3(*v))
-                .draw()
-                .map_err(BenchError::from)?;
+                .draw()?;
             for (i, s) in p.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
                     .draw_series(LineSeries::new(
                         s.points.iter().copied(),
                         color.stroke_width(2),
-                    ))
-                    .map_err(BenchError::from)?
+                    ))?
                     .label(s.label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -97,8 +95,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
                         (*x, *y),
                         7,
                         BLACK.filled(),
-                    )))
-                    .map_err(BenchError::from)?
+                    )))?
                     .label(label.clone())
                     .legend(|(x, y)| TriangleMarker::new((x + 9, y), 5, BLACK.filled()));
             }
@@ -113,18 +110,13 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
                 } else {
                     SeriesLabelPosition::LowerRight
                 })
-                .draw()
-                .map_err(BenchError::from)?;
+                .draw()?;
         }};
     }
     if p.log_y {
-        draw!(builder
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
-            .map_err(BenchError::from)?);
+        draw!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?);
     } else {
-        draw!(builder
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(BenchError::from)?);
+        draw!(builder.build_cartesian_2d(x0..x1, y0..y1)?);
     }
     root.present().map_err(BenchError::from)
 }

@@ -120,8 +120,7 @@ impl Target for Ours {
             ServiceKind::Tpcb,
             false,
             |_| {},
-        )
-        .map_err(BenchError::from)?;
+        )?;
         let cfg = cluster.cfg.clone();
         let rt = runtime()?;
         let first = cfg.servers();
@@ -131,16 +130,13 @@ impl Target for Ours {
             duration: Duration::from_millis(300),
             first_client: first,
         };
-        rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))
-            .map_err(BenchError::from)?;
+        rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
         let spec = LoadSpec {
             window: clients,
             duration: Duration::from_secs_f64(seconds),
             first_client: first + clients,
         };
-        let r = rt
-            .block_on(load::run::<Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))
-            .map_err(BenchError::from)?;
+        let r = rt.block_on(load::run::<Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))?;
         drop(cluster);
         if r.unanswered > 0 {
             return Err(BenchError::Run(format!(

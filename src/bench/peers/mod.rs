@@ -99,11 +99,11 @@ pub(super) fn run_ok(cmd: &mut Command, what: &str) -> Result<String, BenchError
         .map_err(BenchError::at(what))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().last().unwrap_or("").trim().to_string();
-        return Err(BenchError::Run(format!(
-            "{what} failed ({}): {last}",
-            out.status
-        )));
+        return Err(BenchError::Program {
+            what: what.to_string(),
+            status: out.status,
+            stderr: err.lines().last().unwrap_or("").trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

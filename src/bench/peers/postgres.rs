@@ -318,7 +318,7 @@ impl Target for Pg {
 /// then; the run fails if the standby is not current `after` seconds before the load ends.
 /// PostgreSQL keeps its WAL fsync'ed (`fsync = on`): the peer of the fsync mode only.
 pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupRun, BenchError> {
-    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
+    let port = crate::runtime::chaos::free_port_pair()?;
     let pair = PgPair::new(port, "pg-catchup")?;
     pair.start_primary("")?;
     pair.psql(&format!(
@@ -395,10 +395,7 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
              the load's end at {secs} s"
         )));
     }
-    let start = wall0
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(BenchError::from)?
-        .as_secs_f64();
+    let start = wall0.duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
     let mut timeline: Vec<(f64, f64)> = pgbench_log(&logs)?
         .lines()
         .filter_map(|l| paced_transaction(l, start))

@@ -129,7 +129,7 @@ impl Drop for RedisPair {
 /// after its backup is current), for `after` seconds. `aof`: both keep an fsync'ed AOF.
 pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<CatchupRun, BenchError> {
     let (exe, version) = redis_installed()?;
-    let port = crate::runtime::chaos::free_port_pair().map_err(BenchError::from)?;
+    let port = crate::runtime::chaos::free_port_pair()?;
     let mut guard = Cleanup(Vec::new(), temp_dir("redis-catchup")?);
     let spawn = |i: usize, dir: &Path| -> Result<Child, BenchError> {
         let d = dir.join(format!("n{i}"));
@@ -151,8 +151,8 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         std::thread::sleep(Duration::from_millis(50));
     }
     // Load the table, pipelined in batches.
-    let s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
-    let mut w = s.try_clone().map_err(BenchError::from)?;
+    let s = TcpStream::connect(("127.0.0.1", port))?;
+    let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     let filler = "f".repeat(84);
     let mut line = String::new();
@@ -161,10 +161,10 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         for i in chunk {
             buf += &resp(&["HSET", &format!("a:{i}"), "b", "0", "f", &filler]);
         }
-        w.write_all(buf.as_bytes()).map_err(BenchError::from)?;
+        w.write_all(buf.as_bytes())?;
         for _ in chunk {
             line.clear();
-            r.read_line(&mut line).map_err(BenchError::from)?;
+            r.read_line(&mut line)?;
             if line.starts_with('-') {
                 return Err(BenchError::Run(format!("Redis: {}", line.trim())));
             }
@@ -193,10 +193,10 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
                     cmd += &resp(&["WAIT", "1", "0"]);
                 }
                 let sent = Instant::now();
-                w.write_all(cmd.as_bytes()).map_err(BenchError::from)?;
+                w.write_all(cmd.as_bytes())?;
                 for _ in 0..if waits { 2 } else { 1 } {
                     line.clear();
-                    r.read_line(&mut line).map_err(BenchError::from)?;
+                    r.read_line(&mut line)?;
                     if line.starts_with('-') {
                         return Err(BenchError::Run(format!("Redis: {}", line.trim())));
                     }

@@ -9,14 +9,12 @@ use twosafe_models::services::{Bank, BankOp, Service};
 
 /// Sends one inline command and returns the reply's text (a bulk string's payload).
 pub(super) fn command(port: u16, cmd: &str) -> Result<String, BenchError> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(BenchError::from)?;
-    s.write_all(format!("{cmd}\r\n").as_bytes())
-        .map_err(BenchError::from)?;
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(format!("{cmd}\r\n").as_bytes())?;
     let mut r = BufReader::new(s);
     let mut head = String::new();
-    r.read_line(&mut head).map_err(BenchError::from)?;
+    r.read_line(&mut head)?;
     let Some(len) = head.strip_prefix('$') else {
         return Ok(head);
     };
@@ -25,7 +23,7 @@ pub(super) fn command(port: u16, cmd: &str) -> Result<String, BenchError> {
         .parse()
         .map_err(|_| format!("bad reply {head:?}"))?;
     let mut body = vec![0u8; len + 2];
-    std::io::Read::read_exact(&mut r, &mut body).map_err(BenchError::from)?;
+    std::io::Read::read_exact(&mut r, &mut body)?;
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -60,9 +58,9 @@ pub(super) fn transaction(op: &BankOp) -> String {
 }
 
 pub(super) fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, BenchError> {
-    let s = TcpStream::connect(("127.0.0.1", port)).map_err(BenchError::from)?;
-    s.set_nodelay(true).map_err(BenchError::from)?;
-    let mut w = s.try_clone().map_err(BenchError::from)?;
+    let s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_nodelay(true)?;
+    let mut w = s.try_clone()?;
     let mut r = BufReader::new(s);
     let mut out = Vec::new();
     let mut line = String::new();
@@ -71,10 +69,10 @@ pub(super) fn client(port: u16, id: usize, until: Instant) -> Result<Vec<u64>, B
         let tx = transaction(&Bank::workload(id, i));
         i += 1;
         let t = Instant::now();
-        w.write_all(tx.as_bytes()).map_err(BenchError::from)?;
+        w.write_all(tx.as_bytes())?;
         for k in 0..11 {
             line.clear();
-            r.read_line(&mut line).map_err(BenchError::from)?;
+            r.read_line(&mut line)?;
             if line.starts_with('-') {
                 return Err(BenchError::Run(format!("Redis: {}", line.trim())));
             }
