@@ -135,12 +135,54 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         vec![100, 1000]
     };
     let steps = if o.smoke { 10 } else { 300 };
-    let levels = [LevelKind::Normal, LevelKind::Important, LevelKind::Critical];
-    let modes = [Durability::Fsync, Durability::Memory];
+    let mut runs = measure_overhead(o, &sizes, steps)?;
+    r.rows = overhead_rows(&sizes, &mut runs);
+    r.settings = serde_json::json!({
+        "runs": o.runs, "processes": sizes, "image_bytes": IMAGE, "activities": ACTIVITIES,
+        "record_bytes": RECORD, "start_term_pairs_per_run": steps, "window": 1,
+    });
+    r.ratios = overhead_ratios(&r);
+    r.notes.push(
+        "OPERA ran on Oracle 8 with its process images in database tables; here the image is \
+         in memory and the change buffer is the step itself, so absolute times are not \
+         comparable, only the overheads' shape"
+            .into(),
+    );
+    r.notes.push(format!(
+        "the paper's small database is mapped to {} processes, its large one to {}",
+        sizes[0],
+        sizes[sizes.len() - 1]
+    ));
+    plot_overhead(o, &sizes, &mut r)?;
+    Ok((
+        r,
+        vec![
+            "inst_ms",
+            "start_ms",
+            "term_ms",
+            "inst_overhead",
+            "start_overhead",
+            "term_overhead",
+            "nav_overhead",
+        ],
+    ))
+}
+
+const OVERHEAD_LEVELS: [LevelKind; 3] =
+    [LevelKind::Normal, LevelKind::Important, LevelKind::Critical];
+const OVERHEAD_MODES: [Durability; 2] = [Durability::Fsync, Durability::Memory];
+
+/// Each run's metrics by (processes, durability index, level index).
+type OverheadRuns = BTreeMap<(u32, usize, usize), Vec<Metrics>>;
+
+/// Phase 1: every (size, durability) `o.runs` times, its three levels one after the other
+/// (so drift hits all three); each level's overhead over no backup in the same round.
+fn measure_overhead(o: &Options, sizes: &[u32], steps: usize) -> Result<OverheadRuns, BenchError> {
+    let (levels, modes) = (OVERHEAD_LEVELS, OVERHEAD_MODES);
     let mut runs: BTreeMap<(u32, usize, usize), Vec<Metrics>> = BTreeMap::new();
     let mut progress = Progress::new((o.runs * sizes.len() * levels.len() * modes.len()) as u64);
     for _ in 0..o.runs {
-        for &n in &sizes {
+        for &n in sizes {
             for (di, d) in modes.iter().enumerate() {
                 // Alternate the levels within each (size, mode), so drift hits all three.
                 let mut base: Option<Metrics> = None;
@@ -170,8 +212,14 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         }
     }
     progress.finish();
+    Ok(runs)
+}
+
+/// Phase 2: the paper's rows beside ours, size by size.
+fn overhead_rows(sizes: &[u32], runs: &mut OverheadRuns) -> Vec<Row> {
+    let (levels, modes) = (OVERHEAD_LEVELS, OVERHEAD_MODES);
     let mut rows = Vec::new();
-    for &n in &sizes {
+    for &n in sizes {
         let setting = format!("{n} processes");
         let large = n == *sizes.last().unwrap_or(&n);
         rows.push(paper(
@@ -201,13 +249,12 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
             }
         }
     }
-    r.rows = rows;
-    r.settings = serde_json::json!({
-        "runs": o.runs, "processes": sizes, "image_bytes": IMAGE, "activities": ACTIVITIES,
-        "record_bytes": RECORD, "start_term_pairs_per_run": steps, "window": 1,
-    });
-    // Ratios: our overheads to the paper's, level by level; our step times to their floor.
-    let floors = r.floors.clone();
+    rows
+}
+
+/// Phase 3: our overheads to the paper's, level by level; our step times to their floor.
+fn overhead_ratios(r: &Report) -> Vec<Ratio> {
+    let floors = &r.floors;
     let mut ratios = Vec::new();
     for ours in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
         for p in r
@@ -249,18 +296,11 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
             });
         }
     }
-    r.ratios = ratios;
-    r.notes.push(
-        "OPERA ran on Oracle 8 with its process images in database tables; here the image is \
-         in memory and the change buffer is the step itself, so absolute times are not \
-         comparable, only the overheads' shape"
-            .into(),
-    );
-    r.notes.push(format!(
-        "the paper's small database is mapped to {} processes, its large one to {}",
-        sizes[0],
-        sizes[sizes.len() - 1]
-    ));
+    ratios
+}
+
+/// Phase 4: TERM time against database size, the paper's hot standby marked.
+fn plot_overhead(o: &Options, sizes: &[u32], r: &mut Report) -> Result<(), BenchError> {
     let path = o.out.join("opera-overhead.svg");
     let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for row in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
@@ -291,18 +331,7 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "inst_ms",
-            "start_ms",
-            "term_ms",
-            "inst_overhead",
-            "start_overhead",
-            "term_overhead",
-            "nav_overhead",
-        ],
-    ))
+    Ok(())
 }
 
 /// One recovery: `processes` instances with a few steps each on a cluster at `level`; the
