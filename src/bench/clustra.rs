@@ -314,16 +314,52 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         o,
     )?;
     let runs = if o.smoke { 1 } else { o.runs.max(5) };
-    // (label, I-am-alive period, suspicion timeout). The tight setting: a 5 ms period and a
-    // 20 ms timeout, four periods, so one late heartbeat on this noisy 2-core machine does not
-    // make a false suspicion (which would be safe — fencing — but costs a takeover).
-    let settings: [(&str, u64, u64); 2] = [("50 ms / 100 ms", 50, 100), ("5 ms / 20 ms", 5, 20)];
+    let settings = SETTINGS;
+    let cases: Vec<(usize, Durability)> = (0..settings.len())
+        .flat_map(|i| TAKEOVER_MODES.iter().map(move |d| (i, *d)))
+        .collect();
+    let (mut results, failures) = measure_takeovers(o, runs, &cases);
+    r.rows = takeover_rows(&cases, &mut results, &failures, &mut r.notes);
+    r.settings = serde_json::json!({
+        "runs": runs, "service": "tpcb", "window": 1, "durability": ["fsync", "memory"],
+        "kill": "SIGKILL of node 0 (the primary)",
+        "settings": settings.iter().map(|(l, h, s)| serde_json::json!({"label": l, "heartbeat_ms": h, "suspect_ms": s})).collect::<Vec<_>>(),
+    });
+    r.notes.push(
+        "detection = kill to the backup's takeover step (its trace's wall clock); promotion = \
+         that step to the client's first reply from the new primary"
+            .into(),
+    );
+    r.compute_ratios(&["unavailable_ms"], |_, _| None);
+    plot_takeovers(o, &mut r)?;
+    Ok((
+        r,
+        vec![
+            "unavailable_ms",
+            "unavailable_min_ms",
+            "unavailable_max_ms",
+            "detection_ms",
+            "promotion_ms",
+        ],
+    ))
+}
+
+// (label, I-am-alive period, suspicion timeout). The tight setting: a 5 ms period and a
+// 20 ms timeout, four periods, so one late heartbeat on this noisy 2-core machine does not
+// make a false suspicion (which would be safe — fencing — but costs a takeover).
+const SETTINGS: [(&str, u64, u64); 2] = [("50 ms / 100 ms", 50, 100), ("5 ms / 20 ms", 5, 20)];
+const TAKEOVER_MODES: [Durability; 2] = [Durability::Fsync, Durability::Memory];
+
+/// Phase 1: `runs` takeovers of every (setting, durability) case: each run's metrics and
+/// each case's first failure.
+fn measure_takeovers(
+    o: &Options,
+    runs: usize,
+    cases: &[(usize, Durability)],
+) -> (Vec<Vec<Metrics>>, Vec<Option<String>>) {
+    let settings = SETTINGS;
     let before = Duration::from_millis(if o.smoke { 300 } else { 700 });
     let after = Duration::from_millis(if o.smoke { 700 } else { 1300 });
-    let modes = [Durability::Fsync, Durability::Memory];
-    let cases: Vec<(usize, Durability)> = (0..settings.len())
-        .flat_map(|i| modes.iter().map(move |d| (i, *d)))
-        .collect();
     let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); cases.len()];
     let mut failures: Vec<Option<String>> = vec![None; cases.len()];
     let mut progress = super::Progress::new((runs * cases.len()) as u64);
@@ -362,6 +398,18 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         }
     }
     progress.finish();
+    (results, failures)
+}
+
+/// Phase 2: the paper's row, then a row per case (min and max beside the medians); a case's
+/// failure becomes a note.
+fn takeover_rows(
+    cases: &[(usize, Durability)],
+    results: &mut [Vec<Metrics>],
+    failures: &[Option<String>],
+    notes: &mut Vec<String>,
+) -> Vec<Row> {
+    let settings = SETTINGS;
     let mut rows = vec![paper(
         PAPER,
         "50 ms / 100 ms",
@@ -390,7 +438,7 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
             );
         }
         if let Some(e) = &failures[i] {
-            r.notes.push(format!("{label}: a run failed: {e}"));
+            notes.push(format!("{label}: a run failed: {e}"));
         }
         rows.push(Row {
             kind: Kind::Ours,
@@ -405,18 +453,11 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
             runs,
         });
     }
-    r.rows = rows;
-    r.settings = serde_json::json!({
-        "runs": runs, "service": "tpcb", "window": 1, "durability": ["fsync", "memory"],
-        "kill": "SIGKILL of node 0 (the primary)",
-        "settings": settings.iter().map(|(l, h, s)| serde_json::json!({"label": l, "heartbeat_ms": h, "suspect_ms": s})).collect::<Vec<_>>(),
-    });
-    r.notes.push(
-        "detection = kill to the backup's takeover step (its trace's wall clock); promotion = \
-         that step to the client's first reply from the new primary"
-            .into(),
-    );
-    r.compute_ratios(&["unavailable_ms"], |_, _| None);
+    rows
+}
+
+/// Phase 3: unavailability run by run, ClustRa's average, minimum and maximum marked.
+fn plot_takeovers(o: &Options, r: &mut Report) -> Result<(), BenchError> {
     let path = o.out.join("clustra-takeover.svg");
     let series = r
         .rows
@@ -448,14 +489,5 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "unavailable_ms",
-            "unavailable_min_ms",
-            "unavailable_max_ms",
-            "detection_ms",
-            "promotion_ms",
-        ],
-    ))
+    Ok(())
 }
