@@ -459,20 +459,9 @@ fn takeover_rows(
 /// Phase 3: unavailability run by run, ClustRa's average, minimum and maximum marked.
 fn plot_takeovers(o: &Options, r: &mut Report) -> Result<(), BenchError> {
     let path = o.out.join("clustra-takeover.svg");
-    let series = r
-        .rows
-        .iter()
-        .filter(|x| x.kind == Kind::Ours)
-        .map(|x| Series {
-            label: format!("{}, {}", x.system, x.setting),
-            points: x
-                .runs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, m)| Some(((i + 1) as f64, *m.get("unavailable_ms")?)))
-                .collect(),
-        })
-        .collect();
+    let series = plot::run_by_run(&r.rows, "unavailable_ms", |x| {
+        format!("{}, {}", x.system, x.setting)
+    });
     plot::write(
         &path,
         &Plot {

@@ -501,6 +501,60 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         .into_iter()
         .flat_map(|l| [Durability::Fsync, Durability::Memory].map(|d| (l, d)))
         .collect();
+    let mut results = measure_recoveries(o, &levels, processes, runs, threads)?;
+    r.rows = recovery_rows(&levels, processes, threads, &mut results);
+    r.settings = serde_json::json!({
+        "runs": runs, "processes": processes, "image_bytes": IMAGE, "activities": ACTIVITIES,
+        "steps_per_process": 4, "heartbeat_ms": 50, "suspect_ms": 200,
+        "durability": ["fsync", "memory"],
+        "threads": threads,
+    });
+    r.compute_ratios(&["per_process_ms", "all_available_ms"], |_, _| None);
+    r.notes.push(
+        "takeover_ms = kill to the end of the backup's takeover save (detection after a 200 ms \
+         suspicion timeout, plus the install of every stored change buffer for a cold standby, \
+         serially, in that one step); promotion_ms = then to the first reply; \
+         all_available_ms = kill until a client has read one activity of every process, one \
+         after another; per_process_ms = all_available_ms / processes (the paper's figure is \
+         per process, recovered one after another). The replay rows rebuild the same images \
+         from their change buffers in-process, serially and partitioned by process over \
+         threads, and check that both give the same digest"
+            .into(),
+    );
+    let path = o.out.join("opera-recovery.svg");
+    plot::write(
+        &path,
+        &Plot {
+            title: "Time to recover one process, run by run",
+            x_label: "run",
+            y_label: "ms per process (log)",
+            log_y: true,
+            series: plot::run_by_run(&r.rows, "per_process_ms", |x| x.system.clone()),
+            marks: vec![("OPERA: 1.2-1.3 s per process".into(), (1.0, 1250.0))],
+        },
+    )?;
+    r.plot = Some(path.display().to_string());
+    Ok((
+        r,
+        vec![
+            "per_process_ms",
+            "all_available_ms",
+            "takeover_ms",
+            "promotion_ms",
+            "install_ms",
+        ],
+    ))
+}
+
+/// Phase 1: `runs` rounds of a takeover at every (level, durability), then the in-process
+/// replay of the same images, serially and over `threads`.
+fn measure_recoveries(
+    o: &Options,
+    levels: &[(LevelKind, Durability)],
+    processes: u32,
+    runs: usize,
+    threads: usize,
+) -> Result<Vec<Vec<Metrics>>, BenchError> {
     let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len() + 2];
     let mut progress = Progress::new((runs * (levels.len() + 1)) as u64);
     for _ in 0..runs {
@@ -535,6 +589,16 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         ]));
     }
     progress.finish();
+    Ok(results)
+}
+
+/// Phase 2: the paper's row, a row per (level, durability), and the two replay rows.
+fn recovery_rows(
+    levels: &[(LevelKind, Durability)],
+    processes: u32,
+    threads: usize,
+    results: &mut [Vec<Metrics>],
+) -> Vec<Row> {
     let setting = format!("{processes} processes");
     let mut rows = vec![paper(
         "OPERA (paper), serial",
@@ -558,60 +622,5 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
             std::mem::take(&mut results[i]),
         ));
     }
-    r.rows = rows;
-    r.settings = serde_json::json!({
-        "runs": runs, "processes": processes, "image_bytes": IMAGE, "activities": ACTIVITIES,
-        "steps_per_process": 4, "heartbeat_ms": 50, "suspect_ms": 200,
-        "durability": ["fsync", "memory"],
-        "threads": threads,
-    });
-    r.compute_ratios(&["per_process_ms", "all_available_ms"], |_, _| None);
-    r.notes.push(
-        "takeover_ms = kill to the end of the backup's takeover save (detection after a 200 ms \
-         suspicion timeout, plus the install of every stored change buffer for a cold standby, \
-         serially, in that one step); promotion_ms = then to the first reply; \
-         all_available_ms = kill until a client has read one activity of every process, one \
-         after another; per_process_ms = all_available_ms / processes (the paper's figure is \
-         per process, recovered one after another). The replay rows rebuild the same images \
-         from their change buffers in-process, serially and partitioned by process over \
-         threads, and check that both give the same digest"
-            .into(),
-    );
-    let path = o.out.join("opera-recovery.svg");
-    let series = r
-        .rows
-        .iter()
-        .filter(|x| x.kind == Kind::Ours)
-        .map(|x| Series {
-            label: x.system.clone(),
-            points: x
-                .runs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, m)| Some(((i + 1) as f64, *m.get("per_process_ms")?)))
-                .collect(),
-        })
-        .collect();
-    plot::write(
-        &path,
-        &Plot {
-            title: "Time to recover one process, run by run",
-            x_label: "run",
-            y_label: "ms per process (log)",
-            log_y: true,
-            series,
-            marks: vec![("OPERA: 1.2-1.3 s per process".into(), (1.0, 1250.0))],
-        },
-    )?;
-    r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "per_process_ms",
-            "all_available_ms",
-            "takeover_ms",
-            "promotion_ms",
-            "install_ms",
-        ],
-    ))
+    rows
 }

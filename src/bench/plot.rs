@@ -139,6 +139,26 @@ pub fn cdf(latencies_us: &[u64]) -> Vec<(f64, f64)> {
     out
 }
 
+/// One series per row of ours: `metric` of each run, against the run's number (1, 2, …).
+pub fn run_by_run(
+    rows: &[super::report::Row],
+    metric: &str,
+    label: impl Fn(&super::report::Row) -> String,
+) -> Vec<Series> {
+    rows.iter()
+        .filter(|x| x.kind == super::report::Kind::Ours)
+        .map(|x| Series {
+            label: label(x),
+            points: x
+                .runs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| Some(((i + 1) as f64, *m.get(metric)?)))
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
