@@ -213,53 +213,8 @@ fn one_run<const N: u32>(
         // replay whose backlog is no smaller after REPLAY_GRACE than when it began does not
         // converge (the load adds entries as fast as one batch per round trip and save ships
         // them).
-        let mut replay_start: Option<(f64, u64)> = None;
-        let current = loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let t = t0.elapsed().as_secs_f64();
-            let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some((tc, _)) = first(&v, t0, "current") {
-                break Ok(tc);
-            }
-            if v.last().map(|x| x.1) == Some("replay") {
-                let now = backlog.load(Ordering::Relaxed);
-                match replay_start {
-                    None => replay_start = Some((t, now)),
-                    Some((t1, b1)) if t - t1 > REPLAY_GRACE && now >= b1 => {
-                        break Err(BenchError::Run(format!(
-                            "the replay falls behind: its backlog went from {b1} to {now} log \
-                             entries in {:.0} s (batch {batch}: one batch per round trip{}, \
-                             while the load adds {rate:.0} entries a second)",
-                            t - t1,
-                            if durability == Durability::Fsync {
-                                " and save"
-                            } else {
-                                ""
-                            }
-                        )));
-                    }
-                    Some(_) => {}
-                }
-            }
-            if t > limit {
-                let at: Vec<String> = v
-                    .iter()
-                    .map(|(when, p, _)| {
-                        format!(
-                            "{p} at {:.1} s",
-                            when.saturating_duration_since(t0).as_secs_f64()
-                        )
-                    })
-                    .collect();
-                break Err(BenchError::Run(format!(
-                    "the backup of {N} objects was not current after {limit} s ({}; replay \
-                     backlog {} log entries, {} when the replay began)",
-                    at.join(", "),
-                    backlog.load(Ordering::Relaxed),
-                    replay_start.map_or("-".into(), |x| x.1.to_string())
-                )));
-            }
-        };
+        let current =
+            wait_until_current::<N>(&phases, &backlog, t0, limit, batch, durability, rate).await;
         let current = match current {
             Ok(tc) => tc,
             Err(e) => {
@@ -279,6 +234,21 @@ fn one_run<const N: u32>(
     let elapsed = t0.elapsed().as_secs_f64();
     let p = primary.stop()?;
     let b = backup.stop()?;
+    let m = verify_and_measure::<N>(p, b, &phases, t0, up, &done, elapsed)?;
+    Ok((m, done))
+}
+
+/// Checks how the run ended (primary current, nothing in flight, the backup's rows equal to
+/// the primary's) and measures it from the primary's phases and the load's replies.
+fn verify_and_measure<const N: u32>(
+    p: NodeState<Accounts<N>>,
+    b: NodeState<Accounts<N>>,
+    phases: &Phases,
+    t0: Instant,
+    up: Instant,
+    done: &[(f64, f64)],
+    elapsed: f64,
+) -> Result<Metrics, BenchError> {
     let (NodeState::Primary(p), NodeState::Backup(b)) = (p, b) else {
         return Err("the servers stopped in unexpected roles".into());
     };
@@ -327,8 +297,69 @@ fn one_run<const N: u32>(
     m.insert("pause_ms".into(), paused * 1000.0);
     m.insert("copies".into(), copies as f64);
     m.insert("digests_equal".into(), 1.0);
-    load_stats(&done, current, elapsed, &mut m);
-    Ok((m, done))
+    load_stats(done, current, elapsed, &mut m);
+    Ok(m)
+}
+
+/// Polls the primary's phases until the backup is current: its time (s since `t0`), or why it
+/// will not be (a replay whose backlog is no smaller after REPLAY_GRACE than when it began,
+/// or `limit` seconds gone).
+async fn wait_until_current<const N: u32>(
+    phases: &Phases,
+    backlog: &std::sync::atomic::AtomicU64,
+    t0: Instant,
+    limit: f64,
+    batch: usize,
+    durability: Durability,
+    rate: f64,
+) -> Result<f64, BenchError> {
+    let mut replay_start: Option<(f64, u64)> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let t = t0.elapsed().as_secs_f64();
+        let v = phases.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((tc, _)) = first(&v, t0, "current") {
+            return Ok(tc);
+        }
+        if v.last().map(|x| x.1) == Some("replay") {
+            let now = backlog.load(Ordering::Relaxed);
+            match replay_start {
+                None => replay_start = Some((t, now)),
+                Some((t1, b1)) if t - t1 > REPLAY_GRACE && now >= b1 => {
+                    return Err(BenchError::Run(format!(
+                        "the replay falls behind: its backlog went from {b1} to {now} log \
+                         entries in {:.0} s (batch {batch}: one batch per round trip{}, \
+                         while the load adds {rate:.0} entries a second)",
+                        t - t1,
+                        if durability == Durability::Fsync {
+                            " and save"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        if t > limit {
+            let at: Vec<String> = v
+                .iter()
+                .map(|(when, p, _)| {
+                    format!(
+                        "{p} at {:.1} s",
+                        when.saturating_duration_since(t0).as_secs_f64()
+                    )
+                })
+                .collect();
+            return Err(BenchError::Run(format!(
+                "the backup of {N} objects was not current after {limit} s ({}; replay \
+                 backlog {} log entries, {} when the replay began)",
+                at.join(", "),
+                backlog.load(Ordering::Relaxed),
+                replay_start.map_or("-".into(), |x| x.1.to_string())
+            )));
+        }
+    }
 }
 
 /// The load's throughput and latency before `current` (s) and after it, to `elapsed`:
