@@ -22,6 +22,23 @@ use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 use twosafe_models::stateright::actor::{Actor, Id};
 
+/// A server's address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The address.
+    pub addr: SocketAddr,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl BindError {
+    /// The error of binding `addr`.
+    pub fn at(addr: SocketAddr) -> impl Fn(std::io::Error) -> BindError {
+        move |source| BindError { addr, source }
+    }
+}
+
 /// Messages queued per connection.
 pub(crate) const QUEUE: usize = 4096;
 

@@ -11,7 +11,7 @@
 
 use crate::runtime::client::{ClientError, HostedSession};
 use crate::runtime::config::Durability;
-use crate::runtime::connections::Placement;
+use crate::runtime::connections::{BindError, Placement};
 use crate::runtime::host::{Event, Host, HostError, Observer, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::net::SocketAddr;
@@ -32,13 +32,8 @@ use twosafe_models::services::Service;
 #[derive(Debug, Error)]
 pub enum FuzzyError {
     /// The address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The journal could not be opened or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -121,10 +116,10 @@ where
     ) -> Result<Self, FuzzyError> {
         let addr = place.servers[place.id];
         let listener = std::net::TcpListener::bind(addr)
-            .map_err(|source| FuzzyError::Bind { addr, source })?;
+            .map_err(BindError::at(addr))?;
         listener
             .set_nonblocking(true)
-            .map_err(|source| FuzzyError::Bind { addr, source })?;
+            .map_err(BindError::at(addr))?;
         let (journal, storage) = match role {
             Role::Backup => {
                 let (j, storage, _) = Journal::open(data, durability)?;
@@ -148,7 +143,7 @@ where
                     .map_err(|e| FuzzyError::Thread(e.to_string()))?;
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)
-                        .map_err(|source| FuzzyError::Bind { addr, source })?;
+                        .map_err(BindError::at(addr))?;
                     let setup = Setup {
                         journal,
                         storage,

@@ -5,11 +5,10 @@
 
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
-use crate::runtime::connections::Placement;
+use crate::runtime::connections::{BindError, Placement};
 use crate::runtime::host::{Event, Host, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
@@ -32,13 +31,8 @@ pub enum NodeError {
         count: usize,
     },
     /// The node's address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The journal could not be opened or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -109,10 +103,7 @@ async fn serve_service<S: Service>(
     })?;
     let listener = TcpListener::bind(node.addr)
         .await
-        .map_err(|source| NodeError::Bind {
-            addr: node.addr,
-            source,
-        })?;
+        .map_err(BindError::at(node.addr))?;
     let (journal, storage, rec) = Journal::open(&node.data, cfg.durability)?;
     info!(
         "node {id} on {} ({} journal records{}; durability {:?})",
