@@ -2,7 +2,7 @@
 //! client-visible history judged for linearizability, the crash budget, and the network.
 
 use crate::services::{SequentialService, Service};
-use stateright::actor::{LossyNetwork, Network};
+use stateright::actor::{Actor, ActorModelState, Envelope, Id, LossyNetwork, Network};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -64,6 +64,91 @@ impl<T: Copy + Debug + Ord, S: Service> Default for History<T, S> {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// A protocol's client messages as the client-visible history sees them: a request
+/// `(process, seq, op)` and a reply `(process, seq, reply)`; `process` is 0 where the protocol
+/// replicates one service.
+pub trait ClientMessage {
+    /// The service's operation.
+    type Op;
+    /// The service's reply.
+    type Reply;
+    /// The request this message is, if it is one.
+    fn request(&self) -> Option<(usize, u32, &Self::Op)>;
+    /// The reply this message is, if it is one.
+    fn reply(&self) -> Option<(usize, u32, &Self::Reply)>;
+}
+
+/// Implements [`ClientMessage`] for a protocol's message type from the patterns of its
+/// request and its reply, each giving `(process, seq, op or reply)`.
+#[macro_export]
+macro_rules! client_message {
+    (
+        impl[$($g:tt)*] for $ty:ty;
+        $rq:pat => $rqv:expr;
+        $rp:pat => $rpv:expr;
+    ) => {
+        impl<$($g)*> $crate::history::ClientMessage for $ty {
+            type Op = Op;
+            type Reply = Reply;
+            fn request(&self) -> Option<(usize, u32, &Op)> {
+                match self {
+                    $rq => Some($rqv),
+                    _ => None,
+                }
+            }
+            fn reply(&self) -> Option<(usize, u32, &Reply)> {
+                match self {
+                    $rp => Some($rpv),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// Records a request a client (an actor numbered `first_client` or above) sends, as the
+/// invocation of slot `slot(client, seq)`: the checker's `record_msg_out`.
+pub fn record_request<M, T, S>(
+    h: &History<T, S>,
+    env: Envelope<&M>,
+    first_client: usize,
+    slot: impl Fn(Id, u32) -> T,
+) -> Option<History<T, S>>
+where
+    M: ClientMessage<Op = S::Op>,
+    T: Copy + Debug + Ord,
+    S: Service,
+{
+    let (_, seq, op) = env.msg.request()?;
+    (usize::from(env.src) >= first_client)
+        .then(|| h.invoke(slot(env.src, seq), seq, op))
+        .flatten()
+}
+
+/// Records a reply delivered to a client (an actor numbered `first_client` or above) as the
+/// return of slot `slot(client, seq)`: the checker's `record_msg_in`.
+pub fn record_reply<M, T, S>(
+    h: &History<T, S>,
+    env: Envelope<&M>,
+    first_client: usize,
+    slot: impl Fn(Id, u32) -> T,
+) -> Option<History<T, S>>
+where
+    M: ClientMessage<Reply = S::Reply>,
+    T: Copy + Debug + Ord,
+    S: Service,
+{
+    let (_, seq, reply) = env.msg.reply()?;
+    (usize::from(env.dst) >= first_client)
+        .then(|| h.ret(slot(env.dst, seq), seq, reply))
+        .flatten()
+}
+
+/// What actor `i` has saved (its durable storage), if anything.
+pub fn saved<A: Actor, H>(state: &ActorModelState<A, H>, i: usize) -> Option<&A::Storage> {
+    state.actor_storages.get(i).and_then(Option::as_ref)
 }
 
 /// The network a model's `network` and `lossy` parameters describe.

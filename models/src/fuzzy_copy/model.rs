@@ -4,14 +4,13 @@
 
 use super::backup::Backup;
 use super::client::Client;
-use super::msg::Msg;
 use super::primary::{Phase, Primary};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{network, within_crash_budget};
+use crate::history::{self, network, within_crash_budget};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
 use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
+use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
 /// The model's name in the catalogue.
@@ -163,31 +162,6 @@ pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
-type M<S> =
-    Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
-
-fn record_out<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&M<S>>,
-) -> Option<History<S>> {
-    match env.msg {
-        Msg::Request { seq, op } if cfg.upgrade && usize::from(env.src) >= SERVERS => {
-            h.invoke(env.src, *seq as u32, op)
-        }
-        _ => None,
-    }
-}
-
-fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
-    match env.msg {
-        Msg::Reply { seq, reply } if cfg.upgrade && usize::from(env.dst) >= SERVERS => {
-            h.ret(env.dst, *seq as u32, reply)
-        }
-        _ => None,
-    }
-}
-
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = state
         .actor_storages
@@ -242,8 +216,16 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
-        .record_msg_out(record_out::<S>)
-        .record_msg_in(record_in::<S>)
+        .record_msg_out(|cfg, h, env| {
+            cfg.upgrade
+                .then(|| history::record_request(h, env, SERVERS, |c, _| c))
+                .flatten()
+        })
+        .record_msg_in(|cfg, h, env| {
+            cfg.upgrade
+                .then(|| history::record_reply(h, env, SERVERS, |c, _| c))
+                .flatten()
+        })
         .property(
             Expectation::Always,
             "logical-equivalence",

@@ -87,3 +87,9 @@ pub enum Timer {
     /// Rolling upgrade: the primary hands over to its backup (when current).
     Handover,
 }
+
+crate::client_message! {
+    impl[Op, Reply, Key, Object] for Msg<Op, Reply, Key, Object>;
+    Msg::Request { seq, op } => (0, *seq as u32, op);
+    Msg::Reply { seq, reply } => (0, *seq as u32, reply);
+}

@@ -6,17 +6,16 @@
 //! crashes happen in all, each followed by a restart from the server's durable state.
 
 use super::client::Client;
-use super::msg::Msg;
-use super::server::{Durable, Role, Server};
+use super::server::{Role, Server};
 use super::{
     Config, CrashTarget, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT, VARIANTS,
 };
 use crate::commit_log::CommitLog;
-use crate::history::{network, within_crash_budget};
+use crate::history::{self, network, saved, within_crash_budget};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
+use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
 /// The model's name in the catalogue.
@@ -252,36 +251,10 @@ pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
-fn record_out<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
-) -> Option<History<S>> {
-    match env.msg {
-        Msg::Request { seq, op } if usize::from(env.src) >= cfg.servers => {
-            h.invoke(env.src, *seq, op)
-        }
-        _ => None,
-    }
-}
-
-fn record_in<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
-) -> Option<History<S>> {
-    match env.msg {
-        Msg::Reply { seq, reply } if usize::from(env.dst) >= cfg.servers => {
-            h.ret(env.dst, *seq, reply)
-        }
-        _ => None,
-    }
-}
-
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    let restarts = (0..cfg.servers).filter_map(|i| durable(state, i).map(|d| d.restarts));
+    let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
     let epochs_within = (0..cfg.servers)
-        .filter_map(|i| durable(state, i))
+        .filter_map(|i| saved(state, i))
         .all(|d| d.epoch <= cfg.takeovers);
     epochs_within
         && within_crash_budget(
@@ -297,14 +270,10 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 
 type Log<S> = CommitLog<<S as Service>::Op, <S as Service>::Reply>;
 
-fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
-    state.actor_storages.get(i).and_then(Option::as_ref)
-}
-
 /// The server whose durable state says primary with the highest epoch: the one that serves.
 fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
     (0..cfg.servers)
-        .filter_map(|i| durable(state, i).map(|d| (i, d)))
+        .filter_map(|i| saved(state, i).map(|d| (i, d)))
         .filter(|(_, d)| d.role == Role::Primary)
         .max_by_key(|(_, d)| d.epoch)
         .map(|(i, _)| i)
@@ -331,7 +300,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = authority(&m.cfg, state) else {
         return false;
     };
-    let Some(ad) = durable(state, a) else {
+    let Some(ad) = saved(state, a) else {
         return false;
     };
     acknowledged(&m.cfg, state)
@@ -342,7 +311,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
             // over (a backup): no single failure — a crash, or a takeover — loses it.
             holds::<S>(&ad.log, *c, *seq)
                 && (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
-                    durable(state, j)
+                    saved(state, j)
                         .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq))
                 })
         })
@@ -350,7 +319,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     for i in 0..m.cfg.servers {
-        if durable(state, i).is_some_and(|d| d.log.has_duplicates()) {
+        if saved(state, i).is_some_and(|d| d.log.has_duplicates()) {
             return false;
         }
         if let NodeState::Server(s) = &*state.actor_states[i] {
@@ -359,7 +328,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
             }
         }
     }
-    let Some(ad) = authority(&m.cfg, state).and_then(|a| durable(state, a)) else {
+    let Some(ad) = authority(&m.cfg, state).and_then(|a| saved(state, a)) else {
         return false;
     };
     acknowledged(&m.cfg, state)
@@ -373,7 +342,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let logs: Vec<&Log<S>> = (0..m.cfg.servers)
-        .filter_map(|i| durable(state, i).map(|d| &d.log))
+        .filter_map(|i| saved(state, i).map(|d| &d.log))
         .collect();
     logs.iter().enumerate().all(|(i, a)| {
         logs[i + 1..]
@@ -388,7 +357,7 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 fn single_primary_per_epoch<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let primaries: Vec<u8> = (0..m.cfg.servers)
-        .filter_map(|i| durable(state, i))
+        .filter_map(|i| saved(state, i))
         .filter(|d| d.role == Role::Primary)
         .map(|d| d.epoch)
         .collect();
@@ -416,8 +385,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .init_network(net)
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
-        .record_msg_out(record_out::<S>)
-        .record_msg_in(record_in::<S>)
+        .record_msg_out(|cfg, h, env| history::record_request(h, env, cfg.servers, |c, _| c))
+        .record_msg_in(|cfg, h, env| history::record_reply(h, env, cfg.servers, |c, _| c))
         .within_boundary(within_boundary::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)

@@ -142,3 +142,9 @@ pub enum Timer {
     /// The primary sends an I-am-alive message to the backup.
     Heartbeat,
 }
+
+crate::client_message! {
+    impl[Op: Clone, Reply: Clone] for Msg<Op, Reply>;
+    Msg::Request { seq, op } => (0, *seq, op);
+    Msg::Reply { seq, reply } => (0, *seq, reply);
+}

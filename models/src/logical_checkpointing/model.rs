@@ -7,14 +7,14 @@
 //! still primary (issue 5 checks inaccurate detection).
 
 use super::client::Client;
-use super::msg::{Committed, Msg};
+use super::msg::Committed;
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{network, within_crash_budget, History as ClientHistory};
+use crate::history::{self, network, saved, within_crash_budget, History as ClientHistory};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
-use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
+use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
 /// The model's name in the catalogue.
@@ -105,34 +105,9 @@ pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
-fn slot(cfg: &Config, client: Id, seq: u8) -> (Id, u8) {
-    (client, seq % cfg.window as u8)
-}
-
-fn record_out<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
-) -> Option<History<S>> {
-    match env.msg {
-        Msg::Request { seq, op } if usize::from(env.src) >= SERVERS => {
-            h.invoke(slot(cfg, env.src, *seq), u32::from(*seq), op)
-        }
-        _ => None,
-    }
-}
-
-fn record_in<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
-) -> Option<History<S>> {
-    match env.msg {
-        Msg::Reply { seq, reply } if usize::from(env.dst) >= SERVERS => {
-            h.ret(slot(cfg, env.dst, *seq), u32::from(*seq), reply)
-        }
-        _ => None,
-    }
+/// A client's tester thread for request `seq`: one per window slot.
+fn slot(cfg: &Config, client: Id, seq: u32) -> (Id, u8) {
+    (client, (seq % cfg.window as u32) as u8)
 }
 
 fn server<S: Service>(state: &State<S>, i: usize) -> Option<&ServerState<S>> {
@@ -142,17 +117,13 @@ fn server<S: Service>(state: &State<S>, i: usize) -> Option<&ServerState<S>> {
     }
 }
 
-fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
-    state.actor_storages.get(i).and_then(Option::as_ref)
-}
-
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     // Accurate failure detection: no takeover while the old primary is up and primary.
     let two_primaries = (0..SERVERS)
         .filter(|i| server(state, *i).is_some_and(|s| s.d.role == Role::Primary))
         .count()
         > 1;
-    let restarts = (0..SERVERS).filter_map(|i| durable(state, i).map(|d| d.restarts));
+    let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
     !two_primaries
         && within_crash_budget(
             &state.crashed,
@@ -169,7 +140,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 /// the highest epoch, or the backup while the failed primary is in the spare pool.
 fn authority<S: Service>(state: &State<S>) -> Option<&Durable<S::Op, S::Reply>> {
     (0..SERVERS)
-        .filter_map(|i| durable(state, i))
+        .filter_map(|i| saved(state, i))
         .filter(|d| d.role != Role::Spare)
         .max_by_key(|d| (d.epoch, d.role == Role::Primary))
 }
@@ -207,7 +178,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .filter(|(_, _, op, _)| S::changes_state(op))
         .all(|(c, s, _, _)| {
             copies::<S>(a, *c, *s) > 0
-                && (a.epoch > 0 || durable(state, 1).is_some_and(|b| copies::<S>(b, *c, *s) > 0))
+                && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, *c, *s) > 0))
         })
 }
 
@@ -222,7 +193,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         ids.iter().enumerate().all(|(i, x)| !ids[..i].contains(x))
     };
     for i in 0..SERVERS {
-        if durable(state, i).is_some_and(|d| !once(&d.history, &d.log))
+        if saved(state, i).is_some_and(|d| !once(&d.history, &d.log))
             || server(state, i).is_some_and(|s| !once(&s.d.history, &s.d.log))
         {
             return false;
@@ -239,7 +210,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     answered(m, state).iter().all(|(c, s, _, reply)| {
-        (0..SERVERS).filter_map(|i| durable(state, i)).all(|d| {
+        (0..SERVERS).filter_map(|i| saved(state, i)).all(|d| {
             d.history
                 .iter()
                 .filter(|e| e.client == *c && e.seq == *s)
@@ -253,7 +224,7 @@ fn ssn_order<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
         let ok = |h: &[Committed<S::Op, S::Reply>]| {
             h.iter().enumerate().all(|(k, e)| usize::from(e.ssn) == k)
         };
-        durable(state, i).is_none_or(|d| ok(&d.history))
+        saved(state, i).is_none_or(|d| ok(&d.history))
             && server(state, i).is_none_or(|s| ok(&s.d.history))
     })
 }
@@ -271,8 +242,10 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .init_network(net)
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
-        .record_msg_out(record_out::<S>)
-        .record_msg_in(record_in::<S>)
+        .record_msg_out(|cfg, h, env| {
+            history::record_request(h, env, SERVERS, |c, q| slot(cfg, c, q))
+        })
+        .record_msg_in(|cfg, h, env| history::record_reply(h, env, SERVERS, |c, q| slot(cfg, c, q)))
         .within_boundary(within_boundary::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)

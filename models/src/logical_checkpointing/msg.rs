@@ -72,3 +72,9 @@ pub enum Timer {
     /// The backup learns the primary failed and takes over.
     Takeover,
 }
+
+crate::client_message! {
+    impl[Op, Reply] for Msg<Op, Reply>;
+    Msg::Request { seq, op } => (0, u32::from(*seq), op);
+    Msg::Reply { seq, reply } => (0, u32::from(*seq), reply);
+}

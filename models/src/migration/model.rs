@@ -8,9 +8,9 @@
 use super::client::Client;
 use super::msg::Msg;
 use super::planner::Planner;
-use super::server::{Durable, Replica, Role, Server};
+use super::server::{Replica, Role, Server};
 use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
-use crate::history::{network, within_crash_budget};
+use crate::history::{self, network, saved, within_crash_budget, ClientMessage};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
 use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
@@ -184,50 +184,46 @@ impl Config {
 }
 
 /// The client-visible histories, one per process.
-pub type History<S> = Vec<crate::history::History<Id, S>>;
+pub type History<S> = Vec<history::History<Id, S>>;
 /// The model's full state.
 pub type State<S> = ActorModelState<Node<S>, History<S>>;
 /// The model.
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
+type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
+
 fn record_out<S: Service>(
     cfg: &Config,
     h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
+    env: Envelope<&M<S>>,
 ) -> Option<History<S>> {
-    match env.msg {
-        Msg::Request { p, seq, op } if usize::from(env.src) > cfg.servers => {
-            let next = h.get(usize::from(*p))?.invoke(env.src, *seq, op)?;
-            let mut n = h.clone();
-            n[usize::from(*p)] = next;
-            Some(n)
-        }
-        _ => None,
-    }
+    let (p, ..) = env.msg.request()?;
+    at_process(h, p, |hp| {
+        history::record_request(hp, env, cfg.servers + 1, |c, _| c)
+    })
 }
 
-fn record_in<S: Service>(
-    cfg: &Config,
+fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
+    let (p, ..) = env.msg.reply()?;
+    at_process(h, p, |hp| {
+        history::record_reply(hp, env, cfg.servers + 1, |c, _| c)
+    })
+}
+
+/// The histories with process `p`'s replaced by what `f` makes of it, if anything.
+fn at_process<S: Service>(
     h: &History<S>,
-    env: Envelope<&Msg<S::Op, S::Reply>>,
+    p: usize,
+    f: impl FnOnce(&history::History<Id, S>) -> Option<history::History<Id, S>>,
 ) -> Option<History<S>> {
-    match env.msg {
-        Msg::Reply { p, seq, reply } if usize::from(env.dst) > cfg.servers => {
-            let next = h.get(usize::from(*p))?.ret(env.dst, *seq, reply)?;
-            let mut n = h.clone();
-            n[usize::from(*p)] = next;
-            Some(n)
-        }
-        _ => None,
-    }
-}
-
-fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
-    state.actor_storages.get(i).and_then(Option::as_ref)
+    let next = f(h.get(p)?)?;
+    let mut n = h.clone();
+    n[p] = next;
+    Some(n)
 }
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    let restarts = (0..cfg.servers).filter_map(|i| durable(state, i).map(|d| d.restarts));
+    let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
     within_crash_budget(
         &state.crashed,
         cfg.servers,
@@ -249,7 +245,7 @@ fn replicas<'a, S: Service>(
 ) -> Vec<(usize, &'a Rep<S>)> {
     (0..cfg.servers)
         .filter_map(|i| {
-            durable(state, i)
+            saved(state, i)
                 .and_then(|d| d.replicas.get(&p))
                 .map(|r| (i, r))
         })
@@ -306,7 +302,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let no_duplicates = (0..m.cfg.servers)
-        .filter_map(|i| durable(state, i))
+        .filter_map(|i| saved(state, i))
         .flat_map(|d| d.replicas.values())
         .all(|r| !r.log.has_duplicates());
     no_duplicates
@@ -332,7 +328,7 @@ fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let planner_done = matches!(&*state.actor_states[m.cfg.servers],
         NodeState::Planner(pl) if pl.drained);
     let placed = Planner::<S>::targets(&m.cfg).into_iter().all(|(p, t)| {
-        durable(state, usize::from(t))
+        saved(state, usize::from(t))
             .and_then(|d| d.replicas.get(&p))
             .is_some_and(|r| r.role == Role::Primary)
     });
@@ -344,7 +340,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let servers = (0..cfg.servers).map(|_| Node::Server(Server::new(cfg.clone())));
     let clients = (0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k)));
     let (net, lossy) = network(cfg.ordered, cfg.lossy);
-    let histories = vec![crate::history::History::<Id, S>::new(); cfg.processes];
+    let histories = vec![history::History::<Id, S>::new(); cfg.processes];
     let mut model = ActorModel::new(cfg.clone(), histories)
         .actors(servers)
         .actor(Node::Planner(Planner::new(cfg.clone())))

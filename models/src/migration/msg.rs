@@ -111,3 +111,9 @@ pub enum Timer {
     /// The source hands over the processes whose targets are current.
     Switch,
 }
+
+crate::client_message! {
+    impl[Op: Clone, Reply: Clone] for Msg<Op, Reply>;
+    Msg::Request { p, seq, op } => (usize::from(*p), *seq, op);
+    Msg::Reply { p, seq, reply } => (usize::from(*p), *seq, reply);
+}

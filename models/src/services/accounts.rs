@@ -133,20 +133,7 @@ impl<const N: u32> Service for Accounts<N> {
         }
     }
 
-    fn object(&self, key: &u32) -> Option<Account> {
-        self.rows.get(key).cloned()
-    }
-
-    fn set_object(&mut self, key: &u32, object: Option<Account>) {
-        match object {
-            Some(row) => self.rows.insert(*key, row),
-            None => self.rows.remove(key),
-        };
-    }
-
-    fn key_space() -> Vec<u32> {
-        (0..N).collect()
-    }
+    map_objects!(rows: u32 => Account, keys (0..N).collect());
 
     /// A spare starts with an empty table: the fuzzy copy brings every row.
     fn spare() -> Self {

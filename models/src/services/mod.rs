@@ -18,6 +18,27 @@
 //! idempotent) and a keyed [`Counter`] whose increments are not idempotent, so that applying one
 //! change twice is visible in the state and in the replies.
 
+/// `object`, `set_object` and `key_space` of a service whose objects are the values of one
+/// `BTreeMap` field, over the keys `keys`.
+macro_rules! map_objects {
+    ($field:ident: $k:ty => $v:ty, keys $keys:expr) => {
+        fn object(&self, key: &$k) -> Option<$v> {
+            self.$field.get(key).cloned()
+        }
+
+        fn set_object(&mut self, key: &$k, object: Option<$v>) {
+            match object {
+                Some(v) => self.$field.insert(*key, v),
+                None => self.$field.remove(key),
+            };
+        }
+
+        fn key_space() -> Vec<$k> {
+            $keys
+        }
+    };
+}
+
 pub mod accounts;
 pub mod process;
 
@@ -58,30 +79,32 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 
+/// What travels in a message and is kept in a model's state: an operation or a reply.
+pub trait Value:
+    Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static
+{
+}
+
+impl<T> Value for T where
+    T: Clone
+        + Debug
+        + Eq
+        + Hash
+        + Ord
+        + Send
+        + Sync
+        + Serialize
+        + serde::de::DeserializeOwned
+        + 'static
+{
+}
+
 /// A deterministic replicated application.
 pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// An operation a client asks for.
-    type Op: Clone
-        + Debug
-        + Eq
-        + Hash
-        + Ord
-        + Send
-        + Sync
-        + Serialize
-        + serde::de::DeserializeOwned
-        + 'static;
+    type Op: Value;
     /// What the service answers.
-    type Reply: Clone
-        + Debug
-        + Eq
-        + Hash
-        + Ord
-        + Send
-        + Sync
-        + Serialize
-        + serde::de::DeserializeOwned
-        + 'static;
+    type Reply: Value;
 
     /// The name of an object (a key).
     type Key: Clone + Copy + Debug + Eq + Hash + Ord + Send + Sync + 'static;
@@ -155,27 +178,6 @@ pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
     hash
 }
 
-/// `object`, `set_object` and `key_space` of a small service whose state is
-/// `values: BTreeMap<u8, T>` over the keys 0 and 1 ([`Register`], [`Counter`]).
-macro_rules! small_objects {
-    ($t:ty) => {
-        fn object(&self, key: &u8) -> Option<$t> {
-            self.values.get(key).copied()
-        }
-
-        fn set_object(&mut self, key: &u8, object: Option<$t>) {
-            match object {
-                Some(v) => self.values.insert(*key, v),
-                None => self.values.remove(key),
-            };
-        }
-
-        fn key_space() -> Vec<u8> {
-            vec![0, 1]
-        }
-    };
-}
-
 /// Operations of the key-value [`Register`].
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum RegisterOp {
@@ -220,7 +222,7 @@ impl Service for Register {
         }
     }
 
-    small_objects!(u8);
+    map_objects!(values: u8 => u8, keys vec![0, 1]);
 
     fn apply(&mut self, op: &RegisterOp) -> RegisterReply {
         match *op {
@@ -260,6 +262,31 @@ pub enum CounterOp {
     Get(u8),
 }
 
+impl CounterOp {
+    /// Applies the operation: a read returns `value` (the counter's value now); an add adds
+    /// to the counter `slot(key)` gives (created at 0 if need be), which a read never creates.
+    fn apply<'a>(&self, value: u32, slot: impl FnOnce(u8) -> &'a mut u32) -> CounterReply {
+        match *self {
+            CounterOp::Add(k, n) => {
+                let v = slot(k);
+                *v = v.wrapping_add(u32::from(n));
+                CounterReply(*v)
+            }
+            CounterOp::Get(_) => CounterReply(value),
+        }
+    }
+}
+
+/// The digest of counters given as (key, value) by key: absent and zero are the same logical
+/// value, so only nonzero counters count.
+fn counter_digest(counters: impl Iterator<Item = (u8, u32)>) -> u64 {
+    fnv1a(
+        counters
+            .filter(|(_, v)| *v != 0)
+            .flat_map(|(k, v)| std::iter::once(k).chain(v.to_le_bytes())),
+    )
+}
+
 /// The [`Counter`]'s reply: the counter's value after the operation.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct CounterReply(pub u32);
@@ -285,14 +312,9 @@ impl Service for Counter {
     const NAME: &'static str = "counter";
 
     fn apply(&mut self, op: &CounterOp) -> CounterReply {
-        match *op {
-            CounterOp::Add(k, n) => {
-                let v = self.values.entry(k).or_insert(0);
-                *v = v.wrapping_add(u32::from(n));
-                CounterReply(*v)
-            }
-            CounterOp::Get(k) => CounterReply(self.value(k)),
-        }
+        op.apply(self.value(Self::key(op)), |k| {
+            self.values.entry(k).or_insert(0)
+        })
     }
 
     fn changes_state(op: &CounterOp) -> bool {
@@ -300,13 +322,7 @@ impl Service for Counter {
     }
 
     fn digest(&self) -> u64 {
-        // Absent and zero are the same logical value.
-        fnv1a(
-            self.values
-                .iter()
-                .filter(|(_, v)| **v != 0)
-                .flat_map(|(k, v)| std::iter::once(*k).chain(v.to_le_bytes())),
-        )
+        counter_digest(self.values.iter().map(|(k, v)| (*k, *v)))
     }
 
     fn key(op: &CounterOp) -> u8 {
@@ -315,7 +331,7 @@ impl Service for Counter {
         }
     }
 
-    small_objects!(u32);
+    map_objects!(values: u8 => u32, keys vec![0, 1]);
 
     /// Request `i` of client `c` adds 1 to counter `(c + i) % 2`: the objects alternate, so a
     /// copy taken while they are updated is fuzzy.
@@ -354,14 +370,7 @@ impl Service for CounterArray {
     const NAME: &'static str = "counter-v2";
 
     fn apply(&mut self, op: &CounterOp) -> CounterReply {
-        match *op {
-            CounterOp::Add(k, n) => {
-                let v = self.slot(k);
-                *v = v.wrapping_add(u32::from(n));
-                CounterReply(*v)
-            }
-            CounterOp::Get(k) => CounterReply(self.value(k)),
-        }
+        op.apply(self.value(Self::key(op)), |k| self.slot(k))
     }
 
     fn changes_state(op: &CounterOp) -> bool {
@@ -369,14 +378,8 @@ impl Service for CounterArray {
     }
 
     fn digest(&self) -> u64 {
-        // The same bytes as version 1: (key, value) for every nonzero counter, by key.
-        fnv1a(
-            self.slots
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| **v != 0)
-                .flat_map(|(k, v)| std::iter::once(k as u8).chain(v.to_le_bytes())),
-        )
+        // The same bytes as version 1.
+        counter_digest(self.slots.iter().enumerate().map(|(k, v)| (k as u8, *v)))
     }
 
     fn key(op: &CounterOp) -> u8 {
@@ -603,20 +606,7 @@ impl Service for Bank {
         }
     }
 
-    fn object(&self, key: &u32) -> Option<i64> {
-        self.accounts.get(key).copied()
-    }
-
-    fn set_object(&mut self, key: &u32, object: Option<i64>) {
-        match object {
-            Some(v) => self.accounts.insert(*key, v),
-            None => self.accounts.remove(key),
-        };
-    }
-
-    fn key_space() -> Vec<u32> {
-        vec![0, 1]
-    }
+    map_objects!(accounts: u32 => i64, keys vec![0, 1]);
 
     /// A uniformly spread account (a hash of client and index), its teller, branch 0, and an
     /// amount in -999..=999, as TPC-B draws them.

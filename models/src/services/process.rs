@@ -233,20 +233,7 @@ impl Service for ProcessDb {
         }
     }
 
-    fn object(&self, key: &u32) -> Option<Process> {
-        self.processes.get(key).cloned()
-    }
-
-    fn set_object(&mut self, key: &u32, object: Option<Process>) {
-        match object {
-            Some(p) => self.processes.insert(*key, p),
-            None => self.processes.remove(key),
-        };
-    }
-
-    fn key_space() -> Vec<u32> {
-        vec![0, 1]
-    }
+    map_objects!(processes: u32 => Process, keys vec![0, 1]);
 
     /// A small process per client: instantiate it, then start and terminate its activities in
     /// order (small images, so that model checking stays readable).

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::msg::Item;
 use super::server::{Durable, Role, Server, ServerState, Txn};
 use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{network, within_crash_budget};
+use crate::history::{network, saved, within_crash_budget};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
@@ -125,15 +125,11 @@ fn server<S: Service>(state: &State<S>, i: usize) -> Option<&ServerState<S>> {
     }
 }
 
-fn durable<S: Service>(state: &State<S>, i: usize) -> Option<&Durable<S::Op, S::Reply>> {
-    state.actor_storages.get(i).and_then(Option::as_ref)
-}
-
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let primaries = (0..SERVERS)
         .filter(|i| server(state, *i).is_some_and(|s| s.d.role == Role::Primary))
         .count();
-    let restarts = (0..SERVERS).filter_map(|i| durable(state, i).map(|d| d.restarts));
+    let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
     primaries <= 1
         && within_crash_budget(
             &state.crashed,
@@ -146,7 +142,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 
 fn histories<S: Service>(state: &State<S>) -> Vec<&[Txn<S::Op, S::Reply>]> {
     (0..SERVERS)
-        .filter_map(|i| durable(state, i).map(|d| d.history.as_slice()))
+        .filter_map(|i| saved(state, i).map(|d| d.history.as_slice()))
         .collect()
 }
 
@@ -173,7 +169,7 @@ fn holds<S: Service>(d: &Durable<S::Op, S::Reply>, c: Id) -> bool {
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = (0..SERVERS)
-        .filter_map(|i| durable(state, i))
+        .filter_map(|i| saved(state, i))
         .filter(|d| d.role != Role::Spare)
         .max_by_key(|d| (d.epoch, d.role == Role::Primary))
     else {
@@ -181,7 +177,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     };
     m.cfg.client_ids().all(|c| {
         let acked = matches!(&*state.actor_states[usize::from(c)], NodeState::Client(s) if s.committed.is_some());
-        !acked || (holds::<S>(a, c) && (a.epoch > 0 || durable(state, 1).is_some_and(|b| holds::<S>(b, c))))
+        !acked || (holds::<S>(a, c) && (a.epoch > 0 || saved(state, 1).is_some_and(|b| holds::<S>(b, c))))
     })
 }
 
