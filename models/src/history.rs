@@ -108,42 +108,40 @@ macro_rules! client_message {
     };
 }
 
-/// Records a request a client (an actor numbered `first_client` or above) sends, as the
-/// invocation of slot `slot(client, seq)`: the checker's `record_msg_out`.
-pub fn record_request<M, T, S>(
-    h: &History<T, S>,
-    env: Envelope<&M>,
-    first_client: usize,
-    slot: impl Fn(Id, u32) -> T,
-) -> Option<History<T, S>>
-where
-    M: ClientMessage<Op = S::Op>,
-    T: Copy + Debug + Ord,
-    S: Service,
-{
-    let (_, seq, op) = env.msg.request()?;
-    (usize::from(env.src) >= first_client)
-        .then(|| h.invoke(slot(env.src, seq), seq, op))
-        .flatten()
+/// Which event of a message the checker records.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Seen {
+    /// A message sent (`record_msg_out`): a client's request is an invocation.
+    Sent,
+    /// A message delivered (`record_msg_in`): a reply to a client is a return.
+    Delivered,
 }
 
-/// Records a reply delivered to a client (an actor numbered `first_client` or above) as the
-/// return of slot `slot(client, seq)`: the checker's `record_msg_in`.
-pub fn record_reply<M, T, S>(
+/// Records a request a client sends or a reply delivered to a client (clients are the actors
+/// numbered `first_client` and above) as slot `slot(client, seq)`'s invocation or return.
+pub fn record<M, T, S>(
     h: &History<T, S>,
     env: Envelope<&M>,
+    seen: Seen,
     first_client: usize,
     slot: impl Fn(Id, u32) -> T,
 ) -> Option<History<T, S>>
 where
-    M: ClientMessage<Reply = S::Reply>,
+    M: ClientMessage<Op = S::Op, Reply = S::Reply>,
     T: Copy + Debug + Ord,
     S: Service,
 {
-    let (_, seq, reply) = env.msg.reply()?;
-    (usize::from(env.dst) >= first_client)
-        .then(|| h.ret(slot(env.dst, seq), seq, reply))
-        .flatten()
+    let is_client = |id: Id| usize::from(id) >= first_client;
+    match seen {
+        Seen::Sent => match env.msg.request()? {
+            (_, seq, op) if is_client(env.src) => h.invoke(slot(env.src, seq), seq, op),
+            _ => None,
+        },
+        Seen::Delivered => match env.msg.reply()? {
+            (_, seq, reply) if is_client(env.dst) => h.ret(slot(env.dst, seq), seq, reply),
+            _ => None,
+        },
+    }
 }
 
 /// What actor `i` has saved (its durable storage), if anything.

@@ -165,6 +165,21 @@ pub trait ModelVisitor {
     fn visit<M: Checkable>(self, model: M) -> Self::Output;
 }
 
+/// A table of checked configurations, one a line: `"name": key = "value", …;` over the
+/// model's defaults; `deep "name": …;` for one too large for `cargo test`.
+#[macro_export]
+macro_rules! checks {
+    ($($($deep:ident)? $name:literal : $($k:ident = $v:literal),* ;)*) => {
+        &[$($crate::checks!(@one $($deep)? $name, &[$((stringify!($k), $v)),*])),*]
+    };
+    (@one deep $name:literal, $set:expr) => {
+        $crate::spec::CheckSpec::deep($name, $set)
+    };
+    (@one $name:literal, $set:expr) => {
+        $crate::spec::CheckSpec::new($name, $set)
+    };
+}
+
 /// Declares a protocol's `Variant` enum from one table, and derives from the same rows the
 /// catalogue's [`VariantSpec`]s (`VARIANTS`), the `variant` parameter (`VARIANT`, its choice
 /// list) and its parser (`Variant::from_params`). Each seeded bug's row carries the parameters
@@ -178,7 +193,7 @@ pub trait ModelVisitor {
 ///         Correct = "correct": "the protocol as specified";
 ///         /// The primary replies before the backup has the update.
 ///         OneSafe = "one-safe": "reply before the backup acks",
-///             breaks ["2-safety"], check [("crashes", "0")];
+///             breaks ["2-safety"], check [crashes = "0"];
 ///     }
 /// }
 /// ```
@@ -196,7 +211,7 @@ macro_rules! variants {
                 $(#[$vmeta:meta])*
                 $var:ident = $name:literal : $about:literal,
                     breaks [$($breaks:literal),+ $(,)?],
-                    check [$(($k:literal, $v:literal)),* $(,)?]
+                    check [$($k:ident = $v:literal),* $(,)?]
                     $(, only $only:literal)?;
             )*
         }
@@ -226,7 +241,7 @@ macro_rules! variants {
                     breaks: &[$($breaks),+],
                     check: Some($crate::spec::CheckSpec::new(
                         concat!("bug/", $name),
-                        &[("variant", $name) $(, ($k, $v))*],
+                        &[("variant", $name) $(, (stringify!($k), $v))*],
                     )),
                     only: $crate::variants!(@only $($only)?),
                 },

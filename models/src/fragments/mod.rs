@@ -110,23 +110,19 @@ crate::variants! {
         /// (it cannot tell a rival builder from a resend).
         CounterOnlyIds = "counter-only-ids": "node set ids without the builder: two builders decide different node sets \
                 under one id",
-            breaks ["single-primary-per-epoch"],
-            check [("crashes", "0"), ("suspicions", "2")];
+            breaks ["single-primary-per-epoch"], check [crashes = "0", suspicions = "2"];
         /// The builder decides with whoever answered, majority or not.
         NoMajority = "no-majority":
             "the builder decides with whoever answered, not only with a majority",
-            breaks ["2-safety"],
-            check [("crashes", "0"), ("suspicions", "2")];
+            breaks ["2-safety"], check [crashes = "0", suspicions = "2"];
         /// A new stand-by acks the log records that arrive before its fuzzy copy without keeping
         /// them for replay.
         RepairWithoutLog = "repair-without-log": "a new stand-by acks log records that precede its fuzzy copy without replaying \
                 them",
-            breaks ["2-safety"],
-            check [("crash", "node0")];
+            breaks ["2-safety"], check [crash = "node0"];
         /// A primary never makes a new stand-by: no self-repair.
         NoSelfRepair = "no-self-repair": "a primary whose stand-by failed never makes a new one",
-            breaks ["fragment-availability"],
-            check [("lossy", "false"), ("crash", "node0"), ("suspicions", "0")];
+            breaks ["fragment-availability"], check [lossy = "false", crash = "node0", suspicions = "0"];
     }
 }
 

@@ -12,7 +12,7 @@ use super::server::{Live, Server, ServerState};
 use super::{dictionary, Config, Node, NodeSet, NodeState, Variant, VARIANT, VARIANTS};
 use crate::history::network;
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope};
 use stateright::Expectation;
 
@@ -77,25 +77,13 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("circle/crash-any", &[("suspicions", "0")]),
-        CheckSpec::new("circle/four-nodes", &[("nodes", "4"), ("suspicions", "0")]),
-        CheckSpec::new(
-            "circle/false-suspicion-and-crash/reliable",
-            &[("lossy", "false")],
-        ),
-        CheckSpec::new(
-            "circle/two-clients/reliable",
-            &[("clients", "2"), ("lossy", "false"), ("suspicions", "0")],
-        ),
-        CheckSpec::deep(
-            "deep/circle/two-clients",
-            &[("clients", "2"), ("suspicions", "0")],
-        ),
-        CheckSpec::deep(
-            "deep/circle/false-suspicion-and-crash",
-            &[("crash", "node0")],
-        ),
+    configurations: crate::checks![
+        "circle/crash-any": suspicions = "0";
+        "circle/four-nodes": nodes = "4", suspicions = "0";
+        "circle/false-suspicion-and-crash/reliable": lossy = "false";
+        "circle/two-clients/reliable": clients = "2", lossy = "false", suspicions = "0";
+        deep "deep/circle/two-clients": clients = "2", suspicions = "0";
+        deep "deep/circle/false-suspicion-and-crash": crash = "node0";
     ],
 };
 

@@ -57,38 +57,32 @@ crate::variants! {
         Correct = "correct": "the protocol as specified";
         /// The backup replays every log entry, without generation filtering.
         NoFilter = "no-filter": "log replay without generation filtering",
-            breaks ["logical-equivalence"],
-            check [("crashes", "0")];
+            breaks ["logical-equivalence"], check [crashes = "0"];
         /// The primary copies each object without its generation (as if never updated), so
         /// the replay cannot tell which logged updates the copy already reflects.
         CopyWithoutGenerations = "copy-without-generations":
             "objects are copied without their generation labels",
-            breaks ["logical-equivalence"],
-            check [("crashes", "0")],
+            breaks ["logical-equivalence"], check [crashes = "0"],
             only "fuzzy-copy";
         /// The primary keeps accepting requests while the backup catches up the last entries.
         NoIntakePause = "no-intake-pause": "no intake pause at the end of catch-up",
-            breaks ["logical-equivalence"],
-            check [("crashes", "0")],
+            breaks ["logical-equivalence"], check [crashes = "0"],
             only "fuzzy-copy";
         /// A rebooted backup catches up from what a recycled table still holds.
         RecycledCatchUp = "recycled-catch-up":
             "soft-failure catch-up from a recycled history table",
-            breaks ["logical-equivalence"],
-            check [("table", "1")],
+            breaks ["logical-equivalence"], check [table = "1"],
             only "fuzzy-copy";
         /// Rolling upgrade: the primary hands over while the spare is still being copied or
         /// catching up.
         HandoverBeforeCurrent = "handover-before-current":
             "the primary hands over while the spare is still being copied or catching up",
-            breaks ["linearizability"],
-            check [("crashes", "0")],
+            breaks ["linearizability"], check [crashes = "0"],
             only "rolling-upgrade";
         /// Rolling upgrade: the retired primary drops requests instead of redirecting them.
         RetireWithoutForwarding = "retire-without-forwarding":
             "the retired primary drops requests instead of pointing clients to the new one",
-            breaks ["upgrade-liveness"],
-            check [("crashes", "0")],
+            breaks ["upgrade-liveness"], check [crashes = "0"],
             only "rolling-upgrade";
     }
 }

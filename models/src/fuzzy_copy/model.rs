@@ -6,10 +6,10 @@ use super::backup::Backup;
 use super::client::Client;
 use super::primary::{Phase, Primary};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{self, network, within_crash_budget};
+use crate::history::{self, network, within_crash_budget, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -72,53 +72,18 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("soft-failure", &[]),
-        CheckSpec::new("recycled-table", &[("table", "1")]),
-        CheckSpec::new("two-reboots", &[("crashes", "2"), ("table", "2")]),
-        CheckSpec::new("two-clients", &[("clients", "2"), ("requests", "2")]),
-        CheckSpec::new(
-            "lossy",
-            &[("lossy", "true"), ("resends", "1"), ("requests", "2")],
-        ),
-        CheckSpec::new("register", &[("service", "register")]),
-        CheckSpec::new("batched", &[("service", "accounts"), ("batch", "2")]),
-        CheckSpec::new(
-            "batched/two-clients",
-            &[
-                ("service", "accounts"),
-                ("batch", "2"),
-                ("clients", "2"),
-                ("requests", "2"),
-            ],
-        ),
-        CheckSpec::new(
-            "batched/recycled-table",
-            &[
-                ("service", "accounts"),
-                ("batch", "2"),
-                ("table", "1"),
-                ("crashes", "2"),
-            ],
-        ),
-        CheckSpec::new(
-            "bug/no-filter/batched",
-            &[
-                ("variant", "no-filter"),
-                ("crashes", "0"),
-                ("service", "accounts"),
-                ("batch", "2"),
-            ],
-        ),
-        CheckSpec::new(
-            "bug/no-intake-pause/batched",
-            &[
-                ("variant", "no-intake-pause"),
-                ("crashes", "0"),
-                ("service", "accounts"),
-                ("batch", "2"),
-            ],
-        ),
+    configurations: crate::checks![
+        "soft-failure":;
+        "recycled-table": table = "1";
+        "two-reboots": crashes = "2", table = "2";
+        "two-clients": clients = "2", requests = "2";
+        "lossy": lossy = "true", resends = "1", requests = "2";
+        "register": service = "register";
+        "batched": service = "accounts", batch = "2";
+        "batched/two-clients": service = "accounts", batch = "2", clients = "2", requests = "2";
+        "batched/recycled-table": service = "accounts", batch = "2", table = "1", crashes = "2";
+        "bug/no-filter/batched": variant = "no-filter", crashes = "0", service = "accounts", batch = "2";
+        "bug/no-intake-pause/batched": variant = "no-intake-pause", crashes = "0", service = "accounts", batch = "2";
     ],
 };
 
@@ -218,12 +183,12 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .within_boundary(within_boundary::<S>)
         .record_msg_out(|cfg, h, env| {
             cfg.upgrade
-                .then(|| history::record_request(h, env, SERVERS, |c, _| c))
+                .then(|| history::record(h, env, Seen::Sent, SERVERS, |c, _| c))
                 .flatten()
         })
         .record_msg_in(|cfg, h, env| {
             cfg.upgrade
-                .then(|| history::record_reply(h, env, SERVERS, |c, _| c))
+                .then(|| history::record(h, env, Seen::Delivered, SERVERS, |c, _| c))
                 .flatten()
         })
         .property(

@@ -17,7 +17,7 @@ use super::model::{build, CLIENTS, CRASHES, LOSSY, REQUESTS, RESENDS, TABLE};
 use super::{Config, VARIANT, VARIANTS};
 use crate::params::{ParamError, ParamSpec, Params, NETWORK};
 use crate::services::{Counter, CounterArray, Versions};
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 
 /// The model's name in the catalogue.
 pub const NAME: &str = "rolling-upgrade";
@@ -57,13 +57,10 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("upgrade/soft-failure", &[]),
-        CheckSpec::new("upgrade/lossy", &[("lossy", "true"), ("resends", "1")]),
-        CheckSpec::new(
-            "upgrade/two-clients",
-            &[("clients", "2"), ("requests", "2")],
-        ),
+    configurations: crate::checks![
+        "upgrade/soft-failure":;
+        "upgrade/lossy": lossy = "true", resends = "1";
+        "upgrade/two-clients": clients = "2", requests = "2";
     ],
 };
 

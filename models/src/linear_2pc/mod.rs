@@ -90,50 +90,40 @@ crate::variants! {
         /// The primary commits and replies before the backup's ack, and ships the change buffer
         /// after its commit (1-safe).
         OneSafe = "one-safe": "primary commits and replies before the backup's ack (1-safe)",
-            breaks ["2-safety"],
-            check [];
+            breaks ["2-safety"], check [];
         /// The backup acks a change buffer before it is durable (written when the next arrives).
         AckBeforeDurable = "ack-before-durable": "backup acks before its change buffer is durable",
-            breaks ["2-safety"],
-            check [("level", "important")];
+            breaks ["2-safety"], check [level = "important"];
         /// A restarted primary resumes without the reconfiguration protocol.
         SkipReconfiguration = "skip-reconfiguration":
             "a restarted primary skips the reconfiguration protocol",
-            breaks ["atomicity"],
-            check [("service", "counter"), ("clients", "2"), ("requests", "1"), ("crash", "primary")];
+            breaks ["atomicity"], check [service = "counter", clients = "2", requests = "1", crash = "primary"];
         /// The primary executes a resent request again instead of answering from its history.
         NoDuplicateDetection = "no-duplicate-detection": "a resent request is executed again",
-            breaks ["exactly-once"],
-            check [("service", "counter"), ("crashes", "0")];
+            breaks ["exactly-once"], check [service = "counter", crashes = "0"];
         /// The primary answers reads from its local state without confirming it is still primary.
         LocalReads = "local-reads":
             "reads answered locally, without confirming the primary still is one",
-            breaks ["linearizability"],
-            check [("clients", "2"), ("crashes", "0")];
+            breaks ["linearizability"], check [clients = "2", crashes = "0"];
         /// A new primary does not announce itself, so clients keep resending to the old one.
         NoRedirect = "no-redirect": "a new primary does not announce itself to clients",
-            breaks ["liveness"],
-            check [("lossy", "false"), ("crashes", "0")];
+            breaks ["liveness"], check [lossy = "false", crashes = "0"];
         /// The new primary acks change buffers of the deposed primary's epoch (no fencing).
         NoFencing = "no-fencing":
             "the new primary acks the deposed primary's old-epoch change buffers",
-            breaks ["2-safety"],
-            check [("crashes", "0")];
+            breaks ["2-safety"], check [crashes = "0"];
         /// A takeover keeps the epoch instead of starting a new one.
         NoEpochBump = "no-epoch-bump": "a takeover does not start a new epoch",
-            breaks ["single-primary-per-epoch"],
-            check [("crashes", "0")];
+            breaks ["single-primary-per-epoch"], check [crashes = "0"];
         /// Takeback welcomes the old primary back as backup without bringing it up to date.
         TakebackWithoutCatchUp = "takeback-without-catch-up":
             "the old primary is welcomed back as backup without catching up first",
-            breaks ["2-safety"],
-            check [("takeback", "true")];
+            breaks ["2-safety"], check [takeback = "true"];
         /// A promoted cold standby drops the change buffers it stored but had not yet applied
         /// instead of committing them before it serves (ClustRa's takeover finishes them first).
         PromotionWithoutPendingCommits = "promotion-without-pending-commits":
             "a promoted cold standby drops its stored, not yet applied change buffers",
-            breaks ["2-safety"],
-            check [("level", "important"), ("crashes", "0")];
+            breaks ["2-safety"], check [level = "important", crashes = "0"];
     }
 }
 

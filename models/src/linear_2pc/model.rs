@@ -11,10 +11,10 @@ use super::{
     Config, CrashTarget, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT, VARIANTS,
 };
 use crate::commit_log::CommitLog;
-use crate::history::{self, network, saved, within_crash_budget};
+use crate::history::{self, network, saved, within_crash_budget, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -99,105 +99,27 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new(
-            "hot/crash-primary",
-            &[("level", "critical"), ("crash", "primary")],
-        ),
-        CheckSpec::new(
-            "hot/crash-backup",
-            &[("level", "critical"), ("crash", "backup")],
-        ),
-        CheckSpec::new(
-            "cold/crash-primary",
-            &[("level", "important"), ("crash", "primary")],
-        ),
-        CheckSpec::new(
-            "cold/crash-backup",
-            &[("level", "important"), ("crash", "backup")],
-        ),
-        CheckSpec::new("normal/crash", &[("level", "normal"), ("crash", "primary")]),
-        CheckSpec::new("hot/counter", &[("service", "counter")]),
-        CheckSpec::new(
-            "hot/two-clients",
-            &[("clients", "2"), ("requests", "1"), ("crashes", "0")],
-        ),
-        CheckSpec::new(
-            "hot/two-clients-reliable",
-            &[
-                ("clients", "2"),
-                ("requests", "1"),
-                ("resends", "0"),
-                ("lossy", "false"),
-            ],
-        ),
-        CheckSpec::new("hot/reliable", &[("lossy", "false")]),
-        CheckSpec::new(
-            "cold/reliable",
-            &[("level", "important"), ("lossy", "false")],
-        ),
-        CheckSpec::new(
-            "hot/heartbeats/crash-primary",
-            &[("heartbeats", "true"), ("crash", "primary")],
-        ),
-        CheckSpec::new(
-            "cold/heartbeats/crash-backup",
-            &[
-                ("heartbeats", "true"),
-                ("level", "important"),
-                ("crash", "backup"),
-            ],
-        ),
-        CheckSpec::new(
-            "hot/heartbeats/reliable",
-            &[("heartbeats", "true"), ("lossy", "false")],
-        ),
-        CheckSpec::new(
-            "hot/takeback/crash-primary",
-            &[("takeback", "true"), ("crash", "primary")],
-        ),
-        CheckSpec::new(
-            "cold/takeback/crash-primary",
-            &[
-                ("takeback", "true"),
-                ("level", "important"),
-                ("crash", "primary"),
-            ],
-        ),
-        CheckSpec::new(
-            "hot/takeback/two-takeovers",
-            &[("takeback", "true"), ("crashes", "0"), ("takeovers", "2")],
-        ),
-        CheckSpec::new(
-            "hot/takeback/two-takeovers-reliable",
-            &[
-                ("takeback", "true"),
-                ("crashes", "0"),
-                ("takeovers", "2"),
-                ("lossy", "false"),
-            ],
-        ),
-        CheckSpec::deep(
-            "deep/hot/takeback-heartbeats-crash-primary",
-            &[
-                ("takeback", "true"),
-                ("heartbeats", "true"),
-                ("crash", "primary"),
-            ],
-        ),
-        CheckSpec::deep(
-            "deep/hot/two-clients-crash-primary",
-            &[("clients", "2"), ("requests", "1"), ("crash", "primary")],
-        ),
-        CheckSpec::deep(
-            "deep/cold/two-clients-crash-backup",
-            &[
-                ("level", "important"),
-                ("clients", "2"),
-                ("requests", "1"),
-                ("crash", "backup"),
-            ],
-        ),
+    configurations: crate::checks![
+        "hot/crash-primary": level = "critical", crash = "primary";
+        "hot/crash-backup": level = "critical", crash = "backup";
+        "cold/crash-primary": level = "important", crash = "primary";
+        "cold/crash-backup": level = "important", crash = "backup";
+        "normal/crash": level = "normal", crash = "primary";
+        "hot/counter": service = "counter";
+        "hot/two-clients": clients = "2", requests = "1", crashes = "0";
+        "hot/two-clients-reliable": clients = "2", requests = "1", resends = "0", lossy = "false";
+        "hot/reliable": lossy = "false";
+        "cold/reliable": level = "important", lossy = "false";
+        "hot/heartbeats/crash-primary": heartbeats = "true", crash = "primary";
+        "cold/heartbeats/crash-backup": heartbeats = "true", level = "important", crash = "backup";
+        "hot/heartbeats/reliable": heartbeats = "true", lossy = "false";
+        "hot/takeback/crash-primary": takeback = "true", crash = "primary";
+        "cold/takeback/crash-primary": takeback = "true", level = "important", crash = "primary";
+        "hot/takeback/two-takeovers": takeback = "true", crashes = "0", takeovers = "2";
+        "hot/takeback/two-takeovers-reliable": takeback = "true", crashes = "0", takeovers = "2", lossy = "false";
+        deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
+        deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
+        deep "deep/cold/two-clients-crash-backup": level = "important", clients = "2", requests = "1", crash = "backup";
     ],
 };
 
@@ -385,8 +307,10 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .init_network(net)
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
-        .record_msg_out(|cfg, h, env| history::record_request(h, env, cfg.servers, |c, _| c))
-        .record_msg_in(|cfg, h, env| history::record_reply(h, env, cfg.servers, |c, _| c))
+        .record_msg_out(|cfg, h, env| history::record(h, env, Seen::Sent, cfg.servers, |c, _| c))
+        .record_msg_in(|cfg, h, env| {
+            history::record(h, env, Seen::Delivered, cfg.servers, |c, _| c)
+        })
         .within_boundary(within_boundary::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)

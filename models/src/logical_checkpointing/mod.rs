@@ -48,28 +48,23 @@ crate::variants! {
         /// A resend is executed again instead of answered from the message table.
         NoTableLookup = "no-table-lookup":
             "a resend is executed again instead of answered from the message table",
-            breaks ["exactly-once", "same-response"],
-            check [("service", "counter"), ("crashes", "0")];
+            breaks ["exactly-once", "same-response"], check [service = "counter", crashes = "0"];
         /// The backup commits each request as soon as it has executed it.
         CommitInExecutionOrder = "commit-in-execution-order":
             "the backup commits in execution order, not SSN order",
-            breaks ["ssn-order"],
-            check [("crashes", "0")];
+            breaks ["ssn-order"], check [crashes = "0"];
         /// A new primary executes a resent request whose commit is still pending.
         AnswerBeforeCommit = "answer-before-commit":
             "a new primary executes a resend whose commit is still pending",
-            breaks ["exactly-once"],
-            check [("service", "counter"), ("crash", "primary")];
+            breaks ["exactly-once"], check [service = "counter", crash = "primary"];
         /// The backup acks a checkpoint before its intention log entry is durable.
         AckBeforeLog = "ack-before-log":
             "the backup acks before its intention log entry is durable",
-            breaks ["2-safety"],
-            check [("crashes", "0")];
+            breaks ["2-safety"], check [crashes = "0"];
         /// A new primary answers reads before finishing the old primary's pending commits.
         ReadBeforePending = "read-before-pending":
             "a new primary answers reads before its pending commits complete",
-            breaks ["linearizability"],
-            check [("clients", "2"), ("window", "1"), ("crash", "primary")];
+            breaks ["linearizability"], check [clients = "2", window = "1", crash = "primary"];
     }
 }
 

@@ -10,10 +10,10 @@ use super::client::Client;
 use super::msg::Committed;
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{self, network, saved, within_crash_budget, History as ClientHistory};
+use crate::history::{self, network, saved, within_crash_budget, History as ClientHistory, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -71,11 +71,11 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("crash-primary", &[("crash", "primary")]),
-        CheckSpec::new("crash-backup", &[("crash", "backup")]),
-        CheckSpec::new("counter", &[("service", "counter")]),
-        CheckSpec::new("two-clients", &[("clients", "2"), ("requests", "1"), ("window", "1")]),
+    configurations: crate::checks![
+        "crash-primary": crash = "primary";
+        "crash-backup": crash = "backup";
+        "counter": service = "counter";
+        "two-clients": clients = "2", requests = "1", window = "1";
     ],
 };
 
@@ -243,9 +243,11 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .lossy_network(lossy)
         .max_crashes(cfg.crashes.min(1))
         .record_msg_out(|cfg, h, env| {
-            history::record_request(h, env, SERVERS, |c, q| slot(cfg, c, q))
+            history::record(h, env, Seen::Sent, SERVERS, |c, q| slot(cfg, c, q))
         })
-        .record_msg_in(|cfg, h, env| history::record_reply(h, env, SERVERS, |c, q| slot(cfg, c, q)))
+        .record_msg_in(|cfg, h, env| {
+            history::record(h, env, Seen::Delivered, SERVERS, |c, q| slot(cfg, c, q))
+        })
         .within_boundary(within_boundary::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)

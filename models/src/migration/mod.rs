@@ -58,28 +58,23 @@ crate::variants! {
         /// The source switches as soon as the copy is installed, although P ran on meanwhile.
         SwitchBeforeCurrent = "switch-before-current":
             "the switch happens once the copy is installed, before the target is current",
-            breaks ["2-safety", "exactly-once"],
-            check [("crashes", "0")];
+            breaks ["2-safety", "exactly-once"], check [crashes = "0"];
         /// The source deletes P as it asks the target to take over, before the target confirms.
         DegradeBeforeSwitch = "degrade-before-switch":
             "the source deletes P before the target has confirmed it runs P",
-            breaks ["migration-atomicity"],
-            check [("crashes", "0")];
+            breaks ["migration-atomicity"], check [crashes = "0"];
         /// The source asks the target to take over but does not stop executing P first.
         SwitchWithoutStopping = "switch-without-stopping":
             "the source asks the target to take over without stopping P first",
-            breaks ["migration-atomicity"],
-            check [("crashes", "0")];
+            breaks ["migration-atomicity"], check [crashes = "0"];
         /// A source that deleted P keeps no forwarding address for its clients.
         NoForwarding = "no-forwarding": "the source keeps no forwarding address once P has moved",
-            breaks ["liveness"],
-            check [("lossy", "false"), ("crashes", "0")];
+            breaks ["liveness"], check [lossy = "false", crashes = "0"];
         /// A server that handed P over answers P's reads from what it holds of P instead of
         /// pointing the client to the new owner (a read changes nothing, so why forward it?).
         ReadsAtTheSource = "reads-at-the-source":
             "the old owner answers reads of a process it handed over from its own stale copy",
-            breaks ["linearizability"],
-            check [("service", "register"), ("clients", "2"), ("crashes", "0"), ("lossy", "false")];
+            breaks ["linearizability"], check [service = "register", clients = "2", crashes = "0", lossy = "false"];
     }
 }
 

@@ -10,10 +10,10 @@ use super::msg::Msg;
 use super::planner::Planner;
 use super::server::{Replica, Role, Server};
 use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
-use crate::history::{self, network, saved, within_crash_budget, ClientMessage};
+use crate::history::{self, network, saved, within_crash_budget, ClientMessage, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
 
@@ -95,60 +95,15 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("migrate/crash-source", &[("crash", "source")]),
-        CheckSpec::new("migrate/crash-target", &[("crash", "target")]),
-        CheckSpec::new(
-            "migrate/register-reader",
-            &[
-                ("service", "register"),
-                ("clients", "2"),
-                ("requests", "1"),
-                ("reorders", "0"),
-            ],
-        ),
-        CheckSpec::new("migrate/reliable", &[("lossy", "false")]),
-        CheckSpec::new(
-            "migrate-all/crash-source",
-            &[
-                ("servers", "3"),
-                ("processes", "2"),
-                ("requests", "1"),
-                ("reorders", "0"),
-                ("crash", "source"),
-            ],
-        ),
-        CheckSpec::new(
-            "migrate-all/crash-target",
-            &[
-                ("servers", "3"),
-                ("processes", "2"),
-                ("requests", "1"),
-                ("reorders", "0"),
-                ("crash", "target"),
-            ],
-        ),
-        CheckSpec::new(
-            "migrate-all/reliable",
-            &[
-                ("servers", "3"),
-                ("processes", "2"),
-                ("requests", "1"),
-                ("reorders", "0"),
-                ("lossy", "false"),
-            ],
-        ),
-        CheckSpec::deep(
-            "deep/migrate-all/two-clients-crash-source",
-            &[
-                ("servers", "3"),
-                ("processes", "2"),
-                ("clients", "2"),
-                ("requests", "1"),
-                ("reorders", "0"),
-                ("crash", "source"),
-            ],
-        ),
+    configurations: crate::checks![
+        "migrate/crash-source": crash = "source";
+        "migrate/crash-target": crash = "target";
+        "migrate/register-reader": service = "register", clients = "2", requests = "1", reorders = "0";
+        "migrate/reliable": lossy = "false";
+        "migrate-all/crash-source": servers = "3", processes = "2", requests = "1", reorders = "0", crash = "source";
+        "migrate-all/crash-target": servers = "3", processes = "2", requests = "1", reorders = "0", crash = "target";
+        "migrate-all/reliable": servers = "3", processes = "2", requests = "1", reorders = "0", lossy = "false";
+        deep "deep/migrate-all/two-clients-crash-source": servers = "3", processes = "2", clients = "2", requests = "1", reorders = "0", crash = "source";
     ],
 };
 
@@ -199,14 +154,14 @@ fn record_out<S: Service>(
 ) -> Option<History<S>> {
     let (p, ..) = env.msg.request()?;
     at_process(h, p, |hp| {
-        history::record_request(hp, env, cfg.servers + 1, |c, _| c)
+        history::record(hp, env, Seen::Sent, cfg.servers + 1, |c, _| c)
     })
 }
 
 fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
     let (p, ..) = env.msg.reply()?;
     at_process(h, p, |hp| {
-        history::record_reply(hp, env, cfg.servers + 1, |c, _| c)
+        history::record(hp, env, Seen::Delivered, cfg.servers + 1, |c, _| c)
     })
 }
 

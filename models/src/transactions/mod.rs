@@ -49,23 +49,19 @@ crate::variants! {
         /// A new primary commits the logged entries of transactions that have no commit record.
         PartialCommit = "partial-commit":
             "a new primary commits the entries of transactions without a commit record",
-            breaks ["transaction-atomicity"],
-            check [("mode", "entry"), ("crash", "primary")];
+            breaks ["transaction-atomicity"], check [mode = "entry", crash = "primary"];
         /// The backup commits a batch as soon as it is logged, before older ones.
         NewerFirst = "newer-first":
             "the backup commits a transaction as soon as it is logged, before older ones",
-            breaks ["serial-equivalence"],
-            check [("mode", "batch"), ("clients", "2"), ("ops", "1"), ("crashes", "0")];
+            breaks ["serial-equivalence"], check [mode = "batch", clients = "2", ops = "1", crashes = "0"];
         /// The primary commits and answers a transaction before the backup's ack.
         ReplyBeforeAck = "reply-before-ack":
             "the primary commits and answers a transaction before the backup's ack",
-            breaks ["2-safety"],
-            check [("mode", "batch"), ("crashes", "0")];
+            breaks ["2-safety"], check [mode = "batch", crashes = "0"];
         /// A restarted transaction is executed again although it committed.
         NoTxnDedup = "no-txn-dedup":
             "a restarted transaction that already committed is executed again",
-            breaks ["exactly-once"],
-            check [("crash", "primary")];
+            breaks ["exactly-once"], check [crash = "primary"];
     }
 }
 

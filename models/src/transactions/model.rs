@@ -10,7 +10,7 @@ use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{network, saved, within_crash_budget};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
-use crate::spec::{CheckSpec, ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -68,26 +68,12 @@ pub const SPEC: ModelSpec = ModelSpec {
     params: PARAMS,
     properties: PROPERTIES,
     variants: VARIANTS,
-    configurations: &[
-        CheckSpec::new("entry", &[("mode", "entry")]),
-        CheckSpec::new("batch", &[("mode", "batch")]),
-        CheckSpec::new(
-            "entry/two-clients",
-            &[
-                ("mode", "entry"),
-                ("clients", "2"),
-                ("ops", "1"),
-                ("crashes", "0"),
-            ],
-        ),
-        CheckSpec::deep(
-            "deep/entry/two-clients-two-ops",
-            &[("mode", "entry"), ("clients", "2"), ("crashes", "0")],
-        ),
-        CheckSpec::new(
-            "batch/two-clients",
-            &[("mode", "batch"), ("clients", "2"), ("crashes", "0")],
-        ),
+    configurations: crate::checks![
+        "entry": mode = "entry";
+        "batch": mode = "batch";
+        "entry/two-clients": mode = "entry", clients = "2", ops = "1", crashes = "0";
+        deep "deep/entry/two-clients-two-ops": mode = "entry", clients = "2", crashes = "0";
+        "batch/two-clients": mode = "batch", clients = "2", crashes = "0";
     ],
 };
 
