@@ -18,6 +18,7 @@ use std::marker::PhantomData;
 type M<S> =
     Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
 type O<S> = Out<Node<S>>;
+type St<S> = BackupState<S>;
 
 /// The backup's state; all of it is durable.
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
@@ -123,12 +124,7 @@ impl<S: Service> Backup<S> {
     }
 
     /// Starts empty, or reboots from its durable state and asks to catch up (soft failure).
-    pub fn on_start(
-        &self,
-        _: Id,
-        storage: &Option<BackupState<S>>,
-        o: &mut O<S>,
-    ) -> BackupState<S> {
+    pub fn on_start(&self, _: Id, storage: &Option<St<S>>, o: &mut O<S>) -> St<S> {
         let s = match storage {
             None => BackupState {
                 service: S::spare(),
@@ -157,23 +153,12 @@ impl<S: Service> Backup<S> {
     }
 
     /// The backup has no timers.
-    pub fn on_timeout(
-        &self,
-        _: &BackupState<S>,
-        _: &Timer,
-        _: &mut O<S>,
-    ) -> Option<BackupState<S>> {
+    pub fn on_timeout(&self, _: &St<S>, _: &Timer, _: &mut O<S>) -> Option<St<S>> {
         None
     }
 
     /// Installs copied objects and replays the log with generation filtering.
-    pub fn on_msg(
-        &self,
-        s: &BackupState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<BackupState<S>> {
+    pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         let mut n = s.clone();
         if let Some(table) = &s.serving {
             let Msg::Request { seq, op } = msg else {

@@ -18,6 +18,7 @@ use std::marker::PhantomData;
 type M<S> =
     Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
 type O<S> = Out<Node<S>>;
+type St<S> = PrimaryState<S>;
 
 /// Where the primary is in building its backup.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -90,7 +91,7 @@ impl<S: Service> Primary<S> {
     }
 
     /// A new backup joins at once: the copy begins, noting SSN 1.
-    pub fn on_start(&self, _: Id, _: &Option<BackupState<S>>, o: &mut O<S>) -> PrimaryState<S> {
+    pub fn on_start(&self, _: Id, _: &Option<BackupState<S>>, o: &mut O<S>) -> St<S> {
         let mut s = PrimaryState {
             service: S::default(),
             gens: Generations::new(),
@@ -157,12 +158,7 @@ impl<S: Service> Primary<S> {
 
     /// Rolling upgrade: once the backup (the new version) is current and no update is in
     /// flight, hand the process over with the message table, and retire.
-    pub fn on_timeout(
-        &self,
-        s: &PrimaryState<S>,
-        timer: &Timer,
-        o: &mut O<S>,
-    ) -> Option<PrimaryState<S>> {
+    pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
         if *timer != Timer::Handover || s.retired {
             return None;
         }
@@ -184,7 +180,7 @@ impl<S: Service> Primary<S> {
     }
 
     /// Log entry `ssn` if the history table still holds it (its SSNs are consecutive).
-    fn holds(n: &PrimaryState<S>, ssn: u64) -> Option<&S::Op> {
+    fn holds(n: &St<S>, ssn: u64) -> Option<&S::Op> {
         let first = n.history.front()?.0;
         let i = usize::try_from(ssn.checked_sub(first)?).ok()?;
         n.history
@@ -219,13 +215,7 @@ impl<S: Service> Primary<S> {
     }
 
     /// Handles a message.
-    pub fn on_msg(
-        &self,
-        s: &PrimaryState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<PrimaryState<S>> {
+    pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         if s.retired {
             // The old version serves no more: it points clients to the new one.
             if matches!(msg, Msg::Request { .. })
@@ -331,12 +321,12 @@ impl<S: Service> Primary<S> {
 
     fn on_request(
         &self,
-        s: &PrimaryState<S>,
+        s: &St<S>,
         client: Id,
         seq: u64,
         op: S::Op,
         o: &mut O<S>,
-    ) -> Option<PrimaryState<S>> {
+    ) -> Option<St<S>> {
         if let Some((answered_seq, reply)) = s.answered.get(&client) {
             if *answered_seq > seq {
                 return None; // a stale resend of a request answered long ago

@@ -225,6 +225,7 @@ pub struct Server<S> {
 }
 
 type O<S> = Out<Node<S>>;
+type St<S> = ServerState<S>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 impl<S: Service> Server<S> {
@@ -237,7 +238,7 @@ impl<S: Service> Server<S> {
     }
 
     /// The other server: the backup of a primary, the primary of a backup.
-    fn peer(s: &ServerState<S>) -> Id {
+    fn peer(s: &St<S>) -> Id {
         Id::from(1 - usize::from(s.me).min(1))
     }
 
@@ -249,7 +250,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn save(&self, s: &ServerState<S>, o: &mut O<S>) {
+    fn save(&self, s: &St<S>, o: &mut O<S>) {
         o.save(s.durable());
     }
 
@@ -260,7 +261,7 @@ impl<S: Service> Server<S> {
         id: Id,
         storage: &Option<Durable<S::Op, S::Reply>>,
         o: &mut O<S>,
-    ) -> ServerState<S> {
+    ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
                 role: if id == Id::from(0) {
@@ -327,7 +328,7 @@ impl<S: Service> Server<S> {
 
     /// Takeback (Hvasshovd et al. (ClustRa) §3.3-§4: a repaired node is brought up to date and becomes the
     /// stand-by again): a retired server asks the primary of its epoch for the history.
-    fn rejoin(&self, s: &ServerState<S>, o: &mut O<S>) {
+    fn rejoin(&self, s: &St<S>, o: &mut O<S>) {
         if self.cfg.takeback && s.epoch > 0 {
             o.send(
                 Self::peer(s),
@@ -341,20 +342,14 @@ impl<S: Service> Server<S> {
 
     /// Arms the I-am-alive timer of a primary that has a backup (Hvasshovd et al. (ClustRa) §3.3: "I am alive"
     /// messages; the backup suspects the primary when they stop).
-    fn arm_heartbeat(&self, s: &ServerState<S>, o: &mut O<S>) {
+    fn arm_heartbeat(&self, s: &St<S>, o: &mut O<S>) {
         if self.cfg.heartbeats && s.role == Role::Primary && s.level != Level::Normal {
             o.set_timer(Timer::Heartbeat, self.cfg.timing.heartbeat.clone());
         }
     }
 
     /// Handles a message; returns the next state if it changed.
-    pub fn on_msg(
-        &self,
-        s: &ServerState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match (s.role, msg) {
             (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
             (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
@@ -532,7 +527,7 @@ impl<S: Service> Server<S> {
 
     /// A degraded primary returns to the configured level (durably, before anything of the
     /// step leaves): from now on each step needs the backup's ack.
-    fn upgrade(&self, s: &ServerState<S>, o: &mut O<S>) -> Option<ServerState<S>> {
+    fn upgrade(&self, s: &St<S>, o: &mut O<S>) -> Option<St<S>> {
         if s.level != Level::Normal || s.pending.is_some() {
             return None;
         }
@@ -545,12 +540,12 @@ impl<S: Service> Server<S> {
 
     fn on_request(
         &self,
-        s: &ServerState<S>,
+        s: &St<S>,
         client: Id,
         seq: u32,
         op: S::Op,
         o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    ) -> Option<St<S>> {
         if self.cfg.variant != Variant::NoDuplicateDetection {
             if let Some(e) = s.find(client, seq) {
                 // A resend of a committed request: the stored reply, not a second execution.
@@ -616,7 +611,7 @@ impl<S: Service> Server<S> {
     }
 
     /// Sends the pending step to the backup: the change buffer, or the read's confirmation.
-    fn ship(&self, s: &ServerState<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
+    fn ship(&self, s: &St<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
         let index = s.log.len() as u32;
         let msg = match p {
             Pending::Update(entry) => Msg::ChangeBuffer {
@@ -632,13 +627,7 @@ impl<S: Service> Server<S> {
         o.send(Self::peer(s), msg);
     }
 
-    fn on_backup_msg(
-        &self,
-        s: &ServerState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    fn on_backup_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match msg {
             Msg::ChangeBuffer {
                 epoch,
@@ -697,12 +686,7 @@ impl<S: Service> Server<S> {
     }
 
     /// The primary's I-am-alive timer, or the backup's suspicion: it takes over.
-    pub fn on_timeout(
-        &self,
-        s: &ServerState<S>,
-        timer: &Timer,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
         if *timer == Timer::Heartbeat && s.role == Role::Primary && self.cfg.heartbeats {
             if s.awaiting_alive {
                 // The last one is unanswered: stay silent until an answer comes, or until

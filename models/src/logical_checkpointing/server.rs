@@ -135,6 +135,7 @@ pub struct Server<S> {
 }
 
 type O<S> = Out<Node<S>>;
+type St<S> = ServerState<S>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 impl<S: Service> Server<S> {
@@ -146,7 +147,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn save(&self, s: &ServerState<S>, o: &mut O<S>) {
+    fn save(&self, s: &St<S>, o: &mut O<S>) {
         o.save(s.d.clone());
     }
 
@@ -156,7 +157,7 @@ impl<S: Service> Server<S> {
         id: Id,
         storage: &Option<Durable<S::Op, S::Reply>>,
         o: &mut O<S>,
-    ) -> ServerState<S> {
+    ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
                 d: Durable {
@@ -201,13 +202,7 @@ impl<S: Service> Server<S> {
     }
 
     /// Handles a message; the next state if it changed.
-    pub fn on_msg(
-        &self,
-        s: &ServerState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match (s.d.role, msg) {
             (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
             (Role::Primary, Msg::Ack { epoch, ssn }) if epoch == s.d.epoch => {
@@ -265,14 +260,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn on_request(
-        &self,
-        s: &ServerState<S>,
-        client: Id,
-        seq: u8,
-        op: S::Op,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    fn on_request(&self, s: &St<S>, client: Id, seq: u8, op: S::Op, o: &mut O<S>) -> Option<St<S>> {
         if self.cfg.variant != Variant::NoTableLookup {
             if let Some(e) = s.find_committed(client, seq) {
                 // Fig. 4A: the response from the message table, no second execution.
@@ -353,12 +341,7 @@ impl<S: Service> Server<S> {
     /// `Execute(ssn)`: the backup (or a new primary finishing pending work) executes a logged
     /// request — in any order — and commits what SSN order allows. `Takeover`: the backup
     /// becomes the primary.
-    pub fn on_timeout(
-        &self,
-        s: &ServerState<S>,
-        timer: &Timer,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
         match *timer {
             Timer::Execute(ssn) => {
                 let l = s.d.log.get(&ssn)?;

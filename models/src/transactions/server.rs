@@ -78,6 +78,7 @@ pub struct Server<S> {
 }
 
 type O<S> = Out<Node<S>>;
+type St<S> = ServerState<S>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 const BACKUP: usize = 1;
 
@@ -158,7 +159,7 @@ impl<S: Service> Server<S> {
         id: Id,
         storage: &Option<Durable<S::Op, S::Reply>>,
         o: &mut O<S>,
-    ) -> ServerState<S> {
+    ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
                 d: Durable {
@@ -218,13 +219,7 @@ impl<S: Service> Server<S> {
     }
 
     /// Handles a message.
-    pub fn on_msg(
-        &self,
-        s: &ServerState<S>,
-        src: Id,
-        msg: M<S>,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match (s.d.role, msg) {
             (Role::Primary, Msg::Op { i, op }) => self.on_op(s, src, i, op, o),
             (Role::Primary, Msg::Commit) => self.on_commit(s, src, o),
@@ -263,14 +258,7 @@ impl<S: Service> Server<S> {
         }
     }
 
-    fn on_op(
-        &self,
-        s: &ServerState<S>,
-        c: Id,
-        i: u8,
-        op: S::Op,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    fn on_op(&self, s: &St<S>, c: Id, i: u8, op: S::Op, o: &mut O<S>) -> Option<St<S>> {
         if let Some(t) = s.committed(c) {
             if self.cfg.variant != Variant::NoTxnDedup {
                 o.send(
@@ -321,7 +309,7 @@ impl<S: Service> Server<S> {
         Some(n)
     }
 
-    fn on_commit(&self, s: &ServerState<S>, c: Id, o: &mut O<S>) -> Option<ServerState<S>> {
+    fn on_commit(&self, s: &St<S>, c: Id, o: &mut O<S>) -> Option<St<S>> {
         if let Some(t) = s.committed(c) {
             if self.cfg.variant != Variant::NoTxnDedup {
                 o.send(
@@ -384,12 +372,7 @@ impl<S: Service> Server<S> {
 
     /// The backup takes over: it processes what it logged, in SSN order, up to the first gap;
     /// transactions without a commit record are aborted (their clients restart them).
-    pub fn on_timeout(
-        &self,
-        s: &ServerState<S>,
-        timer: &Timer,
-        o: &mut O<S>,
-    ) -> Option<ServerState<S>> {
+    pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
         if *timer != Timer::Takeover || s.d.role != Role::Backup {
             return None;
         }
