@@ -2,7 +2,7 @@
 //! client-visible history judged for linearizability, the crash budget, and the network.
 
 use crate::services::{SequentialService, Service};
-use stateright::actor::{Actor, ActorModelState, Envelope, Id, LossyNetwork, Network};
+use stateright::actor::{Actor, ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network};
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -149,21 +149,35 @@ pub fn saved<A: Actor, H>(state: &ActorModelState<A, H>, i: usize) -> Option<&A:
     state.actor_storages.get(i).and_then(Option::as_ref)
 }
 
-/// The network a model's `network` and `lossy` parameters describe.
-pub fn network<M: Eq + Hash>(ordered: bool, lossy: bool) -> (Network<M>, LossyNetwork) {
-    let net = if ordered {
-        Network::new_ordered([])
-    } else {
-        Network::new_unordered_nonduplicating([])
-    };
-    (
-        net,
-        if lossy {
-            LossyNetwork::Yes
+/// The environment every model's builder sets: the network its `network` and `lossy`
+/// parameters describe, and how many actors may be down at once (`down`: 1 where crashes are
+/// allowed, 0 where the model injects its failures otherwise).
+pub trait Environment: Sized {
+    /// The model in that environment.
+    fn environment(self, ordered: bool, lossy: bool, down: usize) -> Self;
+}
+
+impl<A, C, H> Environment for ActorModel<A, C, H>
+where
+    A: Actor,
+    A::Msg: Ord,
+    A::Timer: Ord,
+    H: Clone + Debug + Hash,
+{
+    fn environment(self, ordered: bool, lossy: bool, down: usize) -> Self {
+        let net = if ordered {
+            Network::new_ordered([])
         } else {
-            LossyNetwork::No
-        },
-    )
+            Network::new_unordered_nonduplicating([])
+        };
+        self.init_network(net)
+            .lossy_network(if lossy {
+                LossyNetwork::Yes
+            } else {
+                LossyNetwork::No
+            })
+            .max_crashes(down)
+    }
 }
 
 /// Whether a state is within the crash budget: only servers `0..servers` that `may_crash`

@@ -10,7 +10,7 @@ use super::client::Client;
 use super::msg::Msg;
 use super::server::{Live, Server, ServerState};
 use super::{dictionary, Config, Node, NodeSet, NodeState, Variant, VARIANT, VARIANTS};
-use crate::history::network;
+use crate::history::Environment;
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope};
@@ -235,12 +235,10 @@ fn fragment_availability(m: &Model, state: &State) -> bool {
 pub fn build(cfg: Config) -> Model {
     let nodes = (0..cfg.nodes).map(|i| Node::Server(Server::new(cfg.clone(), i)));
     let clients = (0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k)));
-    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     let mut model = ActorModel::new(cfg.clone(), None)
         .actors(nodes)
         .actors(clients)
-        .init_network(net)
-        .lossy_network(lossy)
+        .environment(cfg.ordered, cfg.lossy, 0)
         .record_msg_out(record_decided)
         .within_boundary(within_boundary)
         .property(

@@ -6,7 +6,7 @@ use super::backup::Backup;
 use super::client::Client;
 use super::primary::{Phase, Primary};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{self, network, within_crash_budget, Seen};
+use crate::history::{self, within_crash_budget, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -170,16 +170,13 @@ fn upgrade_liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     let upgrade = cfg.upgrade;
     let reliable = !cfg.lossy;
     let model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actor(Node::Primary(Primary::new(cfg.clone())))
         .actor(Node::Backup(Backup::new(cfg.clone())))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .init_network(net)
-        .lossy_network(lossy)
-        .max_crashes(cfg.crashes.min(1))
+        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .record_msg_out(|cfg, h, env| {
             cfg.upgrade

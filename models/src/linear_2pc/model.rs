@@ -11,7 +11,7 @@ use super::{
     Config, CrashTarget, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT, VARIANTS,
 };
 use crate::commit_log::CommitLog;
-use crate::history::{self, network, saved, within_crash_budget, Seen};
+use crate::history::{self, saved, within_crash_budget, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -300,13 +300,14 @@ fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let servers = (0..cfg.servers).map(|_| Node::Server(Server::new(cfg.clone())));
     let clients = (0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k)));
-    let (net, lossy) = network(cfg.network == NetworkKind::Ordered, cfg.lossy);
     let mut model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actors(servers)
         .actors(clients)
-        .init_network(net)
-        .lossy_network(lossy)
-        .max_crashes(cfg.crashes.min(1))
+        .environment(
+            cfg.network == NetworkKind::Ordered,
+            cfg.lossy,
+            cfg.crashes.min(1),
+        )
         .record_msg_out(|cfg, h, env| history::record(h, env, Seen::Sent, cfg.servers, |c, _| c))
         .record_msg_in(|cfg, h, env| {
             history::record(h, env, Seen::Delivered, cfg.servers, |c, _| c)

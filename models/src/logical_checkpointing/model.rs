@@ -10,7 +10,9 @@ use super::client::Client;
 use super::msg::Committed;
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{self, network, saved, within_crash_budget, History as ClientHistory, Seen};
+use crate::history::{
+    self, saved, within_crash_budget, Environment, History as ClientHistory, Seen,
+};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -235,13 +237,10 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), History::<S>::new())
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .init_network(net)
-        .lossy_network(lossy)
-        .max_crashes(cfg.crashes.min(1))
+        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .record_msg_out(|cfg, h, env| {
             history::record(h, env, Seen::Sent, SERVERS, |c, q| slot(cfg, c, q))
         })

@@ -10,7 +10,7 @@ use super::msg::Msg;
 use super::planner::Planner;
 use super::server::{Replica, Role, Server};
 use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
-use crate::history::{self, network, saved, within_crash_budget, ClientMessage, Seen};
+use crate::history::{self, saved, within_crash_budget, ClientMessage, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -294,15 +294,12 @@ fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let servers = (0..cfg.servers).map(|_| Node::Server(Server::new(cfg.clone())));
     let clients = (0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k)));
-    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     let histories = vec![history::History::<Id, S>::new(); cfg.processes];
     let mut model = ActorModel::new(cfg.clone(), histories)
         .actors(servers)
         .actor(Node::Planner(Planner::new(cfg.clone())))
         .actors(clients)
-        .init_network(net)
-        .lossy_network(lossy)
-        .max_crashes(cfg.crashes.min(1))
+        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .record_msg_out(record_out::<S>)
         .record_msg_in(record_in::<S>)
         .within_boundary(within_boundary::<S>)

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::msg::Item;
 use super::server::{Durable, Role, Server, ServerState, Txn};
 use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{network, saved, within_crash_budget};
+use crate::history::{saved, within_crash_budget, Environment};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -177,13 +177,10 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    let (net, lossy) = network(cfg.ordered, cfg.lossy);
     ActorModel::new(cfg.clone(), ())
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .init_network(net)
-        .lossy_network(lossy)
-        .max_crashes(cfg.crashes.min(1))
+        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .property(
             Expectation::Always,
