@@ -180,6 +180,45 @@ where
     }
 }
 
+/// The faults a model of one primary and one backup explores (logical checkpointing,
+/// transactions): which of the two servers may crash, how many crashes in all, and the
+/// network.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct PairFaults {
+    /// Crashes in all.
+    pub crashes: usize,
+    /// Which servers may crash: `[server 0, server 1]`.
+    pub may_crash: [bool; 2],
+    /// FIFO per pair of nodes.
+    pub ordered: bool,
+    /// Messages can be lost.
+    pub lossy: bool,
+}
+
+impl PairFaults {
+    /// The faults the `crashes`, `crash`, `network` and `lossy` parameters describe.
+    pub fn from_params(p: &crate::params::Params) -> Result<Self, crate::params::ParamError> {
+        let crash = p.choice("crash")?;
+        Ok(PairFaults {
+            crashes: p.uint("crashes")? as usize,
+            may_crash: [crash != "backup", crash != "primary"],
+            ordered: p.choice("network")? == "ordered",
+            lossy: p.bool("lossy")?,
+        })
+    }
+
+    /// Whether a state with servers down as `crashed` and `restarts` so far is within these
+    /// faults.
+    pub fn allow(&self, crashed: &[bool], restarts: impl Iterator<Item = u8>) -> bool {
+        within_crash_budget(crashed, 2, restarts, |i| self.may_crash[i], self.crashes)
+    }
+
+    /// `model` in this network, one server down at a time.
+    pub fn apply<M: Environment>(&self, model: M) -> M {
+        model.environment(self.ordered, self.lossy, self.crashes.min(1))
+    }
+}
+
 /// Whether a state is within the crash budget: only servers `0..servers` that `may_crash`
 /// may be down, and crashes so far (restarts recorded in durable state plus servers down now)
 /// do not exceed `budget`.

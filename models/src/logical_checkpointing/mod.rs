@@ -81,14 +81,8 @@ pub struct Config {
     pub window: usize,
     /// Path failures per client.
     pub resends: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash: `[server 0, server 1]`.
-    pub may_crash: [bool; 2],
-    /// FIFO per pair of nodes.
-    pub ordered: bool,
-    /// Messages can be lost.
-    pub lossy: bool,
+    /// Crashes and the network.
+    pub faults: crate::history::PairFaults,
 }
 
 /// The number of servers.

@@ -10,9 +10,7 @@ use super::client::Client;
 use super::msg::Committed;
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{
-    self, saved, within_crash_budget, Environment, History as ClientHistory, Seen,
-};
+use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -85,17 +83,13 @@ impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         let variant = Variant::from_params(p)?;
-        let crash = p.choice("crash")?;
         Ok(Config {
             variant,
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
             window: p.uint("window")? as usize,
             resends: p.uint("resends")? as u8,
-            crashes: p.uint("crashes")? as usize,
-            may_crash: [crash != "backup", crash != "primary"],
-            ordered: p.choice("network")? == "ordered",
-            lossy: p.bool("lossy")?,
+            faults: PairFaults::from_params(p)?,
         })
     }
 }
@@ -126,14 +120,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
         .count()
         > 1;
     let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    !two_primaries
-        && within_crash_budget(
-            &state.crashed,
-            SERVERS,
-            restarts,
-            |i| cfg.may_crash[i],
-            cfg.crashes,
-        )
+    !two_primaries && cfg.faults.allow(&state.crashed, restarts)
 }
 
 // ---- Properties ---------------------------------------------------------------------------
@@ -237,10 +224,10 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    ActorModel::new(cfg.clone(), History::<S>::new())
+    cfg.faults
+        .apply(ActorModel::new(cfg.clone(), History::<S>::new()))
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .record_msg_out(|cfg, h, env| {
             history::record(h, env, Seen::Sent, SERVERS, |c, q| slot(cfg, c, q))
         })

@@ -78,14 +78,8 @@ pub struct Config {
     pub ops: usize,
     /// Resends per request.
     pub resends: u8,
-    /// Crashes in all.
-    pub crashes: usize,
-    /// Which servers may crash.
-    pub may_crash: [bool; 2],
-    /// FIFO per pair.
-    pub ordered: bool,
-    /// Lossy network.
-    pub lossy: bool,
+    /// Crashes and the network.
+    pub faults: crate::history::PairFaults,
 }
 
 /// The number of servers.

@@ -7,7 +7,7 @@ use super::client::Client;
 use super::msg::Item;
 use super::server::{Durable, Role, Server, ServerState, Txn};
 use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{saved, within_crash_budget, Environment};
+use crate::history::{saved, PairFaults};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
@@ -80,7 +80,6 @@ pub const SPEC: ModelSpec = ModelSpec {
 impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
-        let crash = p.choice("crash")?;
         Ok(Config {
             variant: Variant::from_params(p)?,
             mode: if p.choice("mode")? == "batch" {
@@ -91,10 +90,7 @@ impl Config {
             clients: p.uint("clients")? as usize,
             ops: p.uint("ops")? as usize,
             resends: p.uint("resends")? as u8,
-            crashes: p.uint("crashes")? as usize,
-            may_crash: [crash != "backup", crash != "primary"],
-            ordered: p.choice("network")? == "ordered",
-            lossy: p.bool("lossy")?,
+            faults: PairFaults::from_params(p)?,
         })
     }
 }
@@ -116,14 +112,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
         .filter(|i| server(state, *i).is_some_and(|s| s.d.role == Role::Primary))
         .count();
     let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    primaries <= 1
-        && within_crash_budget(
-            &state.crashed,
-            SERVERS,
-            restarts,
-            |i| cfg.may_crash[i],
-            cfg.crashes,
-        )
+    primaries <= 1 && cfg.faults.allow(&state.crashed, restarts)
 }
 
 fn histories<S: Service>(state: &State<S>) -> Vec<&[Txn<S::Op, S::Reply>]> {
@@ -177,10 +166,10 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    ActorModel::new(cfg.clone(), ())
+    cfg.faults
+        .apply(ActorModel::new(cfg.clone(), ()))
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
-        .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .property(
             Expectation::Always,
