@@ -173,6 +173,22 @@ macro_rules! role_steps {
             (n, common::lines(&c))
         }
 
+        /// Delivers `m` and asserts that the state stays as it is; the commands emitted.
+        #[allow(dead_code)]
+        fn answer(r: &$role, s: &$state, src: usize, m: $msg) -> Vec<String> {
+            let (n, c) = deliver(r, s, src, m);
+            assert!(n.is_none(), "the state changed: {n:?}");
+            c
+        }
+
+        /// Asserts that delivering `m` does nothing: no state change, no command (the
+        /// message waits in the network, or is dropped).
+        #[allow(dead_code)]
+        fn ignored(r: &$role, s: &$state, src: usize, m: $msg, why: &str) {
+            let (n, c) = deliver(r, s, src, m);
+            assert!(n.is_none() && c.is_empty(), "{why}: {n:?} {c:?}");
+        }
+
         #[allow(dead_code)]
         fn fire(r: &$role, s: &$state, t: $timer) -> (Option<$state>, Vec<String>) {
             let (n, c) = common::run::<$node, _>(|o| r.on_timeout(s, &t, o));
