@@ -6,14 +6,9 @@ use std::process::Command;
 
 fn main() {
     // cargo passes `--bench`; everything else is for `twosafe bench`.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let status = Command::new(env!("CARGO_BIN_EXE_twosafe"))
-        .args(["bench", "all"])
-        .args(&args)
-        .status();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_twosafe")).args(["bench", "all"]).args(&args).status();
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => {

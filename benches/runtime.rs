@@ -20,24 +20,13 @@ use twosafe::runtime::wire::{self, Frame};
 type M = Msg<CounterOp, CounterReply>;
 
 fn entry(seq: u32) -> Entry<CounterOp, CounterReply> {
-    Entry {
-        client: Id::from(2),
-        seq,
-        op: CounterOp::Add(0, 1),
-        reply: CounterReply(seq + 1),
-    }
+    Entry { client: Id::from(2), seq, op: CounterOp::Add(0, 1), reply: CounterReply(seq + 1) }
 }
 
 fn bench(c: &mut Criterion) {
-    let frame: Frame<M> = Frame::Msg(Msg::ChangeBuffer {
-        epoch: 0,
-        index: 41,
-        entry: entry(41),
-    });
+    let frame: Frame<M> = Frame::Msg(Msg::ChangeBuffer { epoch: 0, index: 41, entry: entry(41) });
     let bytes = wire::encode(&frame);
-    c.bench_function("wire/encode change buffer", |b| {
-        b.iter(|| wire::encode(black_box(&frame)))
-    });
+    c.bench_function("wire/encode change buffer", |b| b.iter(|| wire::encode(black_box(&frame))));
     c.bench_function("wire/decode change buffer", |b| {
         b.iter(|| wire::decode::<M>(black_box(&bytes)))
     });
@@ -50,10 +39,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("primary step/request to change buffer", |b| {
         b.iter(|| {
             let mut o = Out::<Node<Counter>>::new();
-            let req = Msg::Request {
-                seq: 0,
-                op: CounterOp::Add(0, 1),
-            };
+            let req = Msg::Request { seq: 0, op: CounterOp::Add(0, 1) };
             server.on_msg(black_box(&primary), Id::from(2), req, &mut o)
         })
     });
@@ -95,10 +81,8 @@ fn bench(c: &mut Criterion) {
 /// request per iteration: client → primary → backup (save) → primary (save) → client.
 fn commit_path(c: &mut Criterion) {
     for durability in [Durability::Memory, Durability::Fsync] {
-        let dir = std::env::temp_dir().join(format!(
-            "twosafe-bench-commit-{}-{durability:?}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir()
+            .join(format!("twosafe-bench-commit-{}-{durability:?}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let port = match std::net::TcpListener::bind("127.0.0.1:0") {
             Ok(l) => l.local_addr().map(|a| a.port()).unwrap_or(7900),
@@ -130,20 +114,17 @@ fn commit_path(c: &mut Criterion) {
                 })
             })
             .collect();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime");
+        let rt =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let session = rt.block_on(async {
             let s = twosafe::runtime::client::Session::<Counter>::open(&cfg, 2).expect("a session");
             // The first request waits for the connections.
             let _ = s.submit(CounterOp::Add(0, 1)).await;
             s
         });
-        c.bench_function(
-            &format!("commit path/loopback pair ({durability:?})"),
-            |b| b.iter(|| rt.block_on(session.submit(CounterOp::Add(0, 1)))),
-        );
+        c.bench_function(&format!("commit path/loopback pair ({durability:?})"), |b| {
+            b.iter(|| rt.block_on(session.submit(CounterOp::Add(0, 1))))
+        });
         rt.block_on(session.close());
         for _ in 0..2 {
             let _ = stop_tx.send(());

@@ -113,13 +113,7 @@ impl ModelVisitor for RunVisitor<'_> {
         let props: Vec<_> = model
             .properties()
             .into_iter()
-            .map(|p| {
-                (
-                    p.name,
-                    p.expectation,
-                    twosafe_models::spec::expect(self.variant, p.name),
-                )
-            })
+            .map(|p| (p.name, p.expectation, twosafe_models::spec::expect(self.variant, p.name)))
             .collect();
         // Expected violations that the model cannot even express are reported as unknown.
         let mut rows_extra: Vec<_> = self
@@ -140,10 +134,7 @@ impl ModelVisitor for RunVisitor<'_> {
         let builder = if wanted.is_empty() {
             model.checker().threads(self.opts.threads)
         } else {
-            model
-                .checker()
-                .threads(1)
-                .finish_when(HasDiscoveries::AllOf(wanted.clone()))
+            model.checker().threads(1).finish_when(HasDiscoveries::AllOf(wanted.clone()))
         };
         let checker = builder.spawn_bfs();
         let bar = self.opts.progress.then(|| {
@@ -214,21 +205,14 @@ impl ModelVisitor for RunVisitor<'_> {
 
 /// Runs `model` with `params` (a catalogue configuration labelled `config`).
 pub fn run(
-    model: &ModelSpec,
-    config: &str,
-    params: &Params,
-    opts: &Options,
+    model: &ModelSpec, config: &str, params: &Params, opts: &Options,
 ) -> Result<Vec<Row>, ParamError> {
     let variant = model.variant(params).ok_or_else(|| ParamError::BadValue {
         name: "variant".into(),
         value: params.choice("variant").unwrap_or("").into(),
         expected: "a variant of the model".into(),
     })?;
-    let visitor = RunVisitor {
-        variant,
-        opts,
-        label: format!("{} {config}", model.name),
-    };
+    let visitor = RunVisitor { variant, opts, label: format!("{} {config}", model.name) };
     let run = catalogue::visit(params, visitor)?;
     let diff = params.diff(&model.defaults());
     Ok(run
@@ -255,17 +239,12 @@ pub fn run(
 /// with `overrides` on top of each;
 /// configurations that the overrides make identical are run once.
 pub fn plan(
-    models: &[String],
-    overrides: &[String],
-    deep: bool,
+    models: &[String], overrides: &[String], deep: bool,
 ) -> Result<Vec<(&'static ModelSpec, String, Params)>, ParamError> {
     let specs: Vec<&'static ModelSpec> = if models.is_empty() {
         catalogue::MODELS.iter().collect()
     } else {
-        models
-            .iter()
-            .map(|m| catalogue::model(m))
-            .collect::<Result<_, _>>()?
+        models.iter().map(|m| catalogue::model(m)).collect::<Result<_, _>>()?
     };
     let mut seen = BTreeSet::new();
     let mut plan = Vec::new();
@@ -295,11 +274,7 @@ pub fn table(rows: &[Row]) -> String {
                 r.variant.clone(),
                 r.property.clone(),
                 format!("{:?}", r.expect).to_lowercase(),
-                if r.as_expected() {
-                    r.verdict.to_string()
-                } else {
-                    format!("{} (!)", r.verdict)
-                },
+                if r.as_expected() { r.verdict.to_string() } else { format!("{} (!)", r.verdict) },
                 r.states.to_string(),
                 r.unique_states.to_string(),
                 r.max_depth.to_string(),
@@ -317,13 +292,7 @@ pub fn table(rows: &[Row]) -> String {
         row.iter()
             .zip(width)
             .enumerate()
-            .map(|(i, (c, w))| {
-                if i >= 6 {
-                    format!("{c:>w$}")
-                } else {
-                    format!("{c:<w$}")
-                }
-            })
+            .map(|(i, (c, w))| if i >= 6 { format!("{c:>w$}") } else { format!("{c:<w$}") })
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()
@@ -331,13 +300,7 @@ pub fn table(rows: &[Row]) -> String {
     };
     let mut out = line(&head.map(String::from));
     out.push('\n');
-    out.push_str(
-        &width
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .join("  "),
-    );
+    out.push_str(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
     out.push('\n');
     for row in &cells {
         out.push_str(&line(row));
@@ -382,11 +345,7 @@ pub fn markdown(rows: &[Row]) -> String {
             first.states,
             first.unique_states,
             first.max_depth,
-            if steps.is_empty() {
-                "-".to_string()
-            } else {
-                steps
-            }
+            if steps.is_empty() { "-".to_string() } else { steps }
         ));
     }
     out
@@ -472,11 +431,7 @@ impl ModelView {
             properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
             variants: m
                 .variants()
-                .map(|v| VariantView {
-                    name: v.name,
-                    about: v.about,
-                    breaks: v.breaks,
-                })
+                .map(|v| VariantView { name: v.name, about: v.about, breaks: v.breaks })
                 .collect(),
             checks: m.checks().iter().map(|c| c.config).collect(),
         }
@@ -488,26 +443,15 @@ impl std::fmt::Display for ModelView {
         writeln!(f, "{} — {}\n  source: {}", self.name, self.about, self.seed)?;
         writeln!(f, "  parameters (--set NAME=VALUE):")?;
         for p in &self.params {
-            writeln!(
-                f,
-                "    {:<10} {:<32} default {:<10} {}",
-                p.name, p.kind, p.default, p.help
-            )?;
+            writeln!(f, "    {:<10} {:<32} default {:<10} {}", p.name, p.kind, p.default, p.help)?;
         }
         writeln!(f, "  properties:")?;
         for (n, a) in &self.properties {
             writeln!(f, "    {n:<16} {a}")?;
         }
-        writeln!(
-            f,
-            "  variants (seeded bugs and the property each must break):"
-        )?;
+        writeln!(f, "  variants (seeded bugs and the property each must break):")?;
         for v in &self.variants {
-            let breaks = if v.breaks.is_empty() {
-                "-".to_string()
-            } else {
-                v.breaks.join(", ")
-            };
+            let breaks = if v.breaks.is_empty() { "-".to_string() } else { v.breaks.join(", ") };
             writeln!(f, "    {:<24} breaks {:<16} {}", v.name, breaks, v.about)?;
         }
         writeln!(f, "  checked configurations: {}", self.checks.join(", "))

@@ -173,23 +173,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Check {
-            models,
-            set,
-            json,
-            threads,
-            only,
-            deep,
-            markdown,
-        } => check_cmd(
-            &models,
-            &set,
-            json,
-            threads,
-            only.as_deref(),
-            deep,
-            markdown,
-        ),
+        Command::Check { models, set, json, threads, only, deep, markdown } => {
+            check_cmd(&models, &set, json, threads, only.as_deref(), deep, markdown)
+        }
         Command::Models { json } => {
             models_cmd(json)?;
             Ok(ExitCode::SUCCESS)
@@ -218,12 +204,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime_cli::cluster_cmd(&config)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config {
-            dir,
-            port,
-            service,
-            durability,
-        } => {
+        Command::Config { dir, port, service, durability } => {
             runtime_cli::config_cmd(&dir, port, service, durability)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -239,18 +220,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn check_cmd(
-    models: &[String],
-    set: &[String],
-    json: bool,
-    threads: Option<usize>,
-    only: Option<&str>,
-    deep: bool,
-    markdown: bool,
+    models: &[String], set: &[String], json: bool, threads: Option<usize>, only: Option<&str>,
+    deep: bool, markdown: bool,
 ) -> Result<ExitCode> {
-    let mut opts = Options {
-        progress: std::io::stderr().is_terminal() && !json,
-        ..Options::default()
-    };
+    let mut opts =
+        Options { progress: std::io::stderr().is_terminal() && !json, ..Options::default() };
     if let Some(t) = threads {
         opts.threads = t.max(1);
     }
@@ -281,11 +255,7 @@ fn check_cmd(
     } else if !json {
         print_out(&check::report(&rows))?;
     }
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn models_cmd(json: bool) -> Result<()> {

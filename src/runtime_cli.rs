@@ -77,16 +77,8 @@ pub struct ChaosArgs {
 
 /// `twosafe chaos`.
 pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
-    let ChaosArgs {
-        seconds,
-        seed,
-        backup_kills,
-        primary_kills,
-        partitions,
-        durability,
-        dir,
-        json,
-    } = a;
+    let ChaosArgs { seconds, seed, backup_kills, primary_kills, partitions, durability, dir, json } =
+        a;
     if !(1.0..=3600.0).contains(&seconds) {
         bail!("--seconds must be between 1 and 3600");
     }
@@ -158,10 +150,7 @@ pub fn conform_cmd(config: &Path, traces: &[PathBuf]) -> Result<()> {
 
 /// `twosafe config`: a local two-node configuration on stdout.
 pub fn config_cmd(
-    dir: &Path,
-    port: u16,
-    service: ServiceKind,
-    durability: Durability,
+    dir: &Path, port: u16, service: ServiceKind, durability: Durability,
 ) -> Result<()> {
     let cfg = ClusterConfig::local(dir, port, service, durability);
     print!("{}", toml::to_string(&cfg)?);
@@ -182,22 +171,14 @@ pub fn cluster_cmd(config: &Path) -> Result<()> {
             .arg(id.to_string())
             .spawn()
             .with_context(|| format!("cannot start node {id}"))?;
-        eprintln!(
-            "node {id}: pid {} on {} (data {})",
-            child.id(),
-            n.addr,
-            n.data.display()
-        );
+        eprintln!("node {id}: pid {} on {} (data {})", child.id(), n.addr, n.data.display());
         children.push(child);
     }
     eprintln!("cluster {:?} running; Ctrl-C stops it", cfg.cluster);
     runtime()?.block_on(shutdown());
     for c in &mut children {
         // SIGTERM: each node finishes its batch and exits.
-        let _ = Process::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
+        let _ = Process::new("kill").arg("-TERM").arg(c.id().to_string()).status();
     }
     for c in &mut children {
         let _ = c.wait();
@@ -234,11 +215,7 @@ pub struct LoadArgs {
 pub fn load_cmd(a: &LoadArgs) -> Result<()> {
     let cfg = ClusterConfig::load(&a.config)?;
     if a.window == 0 || a.window > cfg.clients {
-        bail!(
-            "--window {} must be in 1..={} (the configuration's clients)",
-            a.window,
-            cfg.clients
-        );
+        bail!("--window {} must be in 1..={} (the configuration's clients)", a.window, cfg.clients);
     }
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be positive");
@@ -256,9 +233,7 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
     let progress = Arc::new(AtomicU64::new(0));
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json {
         let b = ProgressBar::new((a.seconds * 10.0) as u64);
-        b.set_style(ProgressStyle::with_template(
-            "{bar:40} {elapsed}/{duration} {msg}",
-        )?);
+        b.set_style(ProgressStyle::with_template("{bar:40} {elapsed}/{duration} {msg}")?);
         Some(b)
     } else {
         None
@@ -378,10 +353,8 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
     } else if bench::EXPERIMENTS.iter().any(|e| e.0 == a.experiment) {
         vec![a.experiment.as_str()]
     } else {
-        let known: Vec<String> = bench::EXPERIMENTS
-            .iter()
-            .map(|(n, about)| format!("  {n}: {about}"))
-            .collect();
+        let known: Vec<String> =
+            bench::EXPERIMENTS.iter().map(|(n, about)| format!("  {n}: {about}")).collect();
         bail!(
             "unknown experiment {:?}; expected `all` or one of:\n{}",
             a.experiment,
@@ -404,11 +377,7 @@ pub fn bench_cmd(a: &BenchArgs) -> Result<()> {
         println!(
             "wrote {}{}",
             o.out.join(format!("{name}.json")).display(),
-            report
-                .plot
-                .as_deref()
-                .map(|p| format!(" and {p}"))
-                .unwrap_or_default()
+            report.plot.as_deref().map(|p| format!(" and {p}")).unwrap_or_default()
         );
     }
     let _ = std::fs::remove_dir_all(&o.work);

@@ -16,11 +16,7 @@ fn every_experiment_writes_a_well_formed_report_in_smoke_mode() {
     }
     let run = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert!(run.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&run.stderr));
     for (name, metric) in [
         ("clustra-response", "p99_ms"),
         ("clustra-window", "tps"),
@@ -34,37 +30,22 @@ fn every_experiment_writes_a_well_formed_report_in_smoke_mode() {
         assert_eq!(r.experiment, name);
         assert!(r.smoke);
         assert!(r.floors.loopback_rtt_p50_us > 0.0 && r.floors.sync_p50_us > 0.0);
-        let paper = r
-            .rows
-            .iter()
-            .filter(|x| x.kind == twosafe::bench::report::Kind::Paper)
-            .count();
+        let paper = r.rows.iter().filter(|x| x.kind == twosafe::bench::report::Kind::Paper).count();
         // The seeds publish no catch-up figure: that report is measured against its floor.
         let has_paper = name != "catchup";
         assert_eq!(paper >= 1, has_paper, "{name}: paper rows: {paper}");
-        let ours: Vec<_> = r
-            .rows
-            .iter()
-            .filter(|x| x.kind == twosafe::bench::report::Kind::Ours)
-            .collect();
+        let ours: Vec<_> =
+            r.rows.iter().filter(|x| x.kind == twosafe::bench::report::Kind::Ours).collect();
         assert!(!ours.is_empty(), "{name}: no row of ours");
         for row in &ours {
             assert!(row.skipped.is_none(), "{name}: {row:?}");
             let v = row.metrics.get(metric).copied().unwrap_or(f64::NAN);
-            assert!(
-                v.is_finite() && v > 0.0,
-                "{name}: {} {metric} = {v}",
-                row.system
-            );
+            assert!(v.is_finite() && v > 0.0, "{name}: {} {metric} = {v}", row.system);
             assert_eq!(row.runs.len(), 1, "{name}: smoke mode runs once");
         }
         // Every peer row is either measured or says why not.
         let peer_metric = if has_paper { "tps" } else { "to_current_s" };
-        for row in r
-            .rows
-            .iter()
-            .filter(|x| x.kind == twosafe::bench::report::Kind::Peer)
-        {
+        for row in r.rows.iter().filter(|x| x.kind == twosafe::bench::report::Kind::Peer) {
             assert!(
                 row.skipped.is_some() || row.metrics.get(peer_metric).is_some_and(|v| *v > 0.0),
                 "{name}: {row:?}"
@@ -85,14 +66,9 @@ fn every_experiment_writes_a_well_formed_report_in_smoke_mode() {
                 "{name}: no ratio to the paper"
             );
         } else {
-            assert!(
-                r.ratios.iter().any(|x| x.other == "floor"),
-                "{name}: no ratio to the floor"
-            );
+            assert!(r.ratios.iter().any(|x| x.other == "floor"), "{name}: no ratio to the floor");
             // The build ended with the backup's state equal to the primary's.
-            assert!(ours
-                .iter()
-                .all(|x| x.metrics.get("digests_equal") == Some(&1.0)));
+            assert!(ours.iter().all(|x| x.metrics.get("digests_equal") == Some(&1.0)));
         }
         let plot = r.plot.as_deref().unwrap();
         let svg = std::fs::read_to_string(plot).unwrap();

@@ -22,12 +22,8 @@ fn run_all(deep: bool) -> Vec<Row> {
 fn proofs_counts() -> BTreeMap<String, (usize, usize)> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/proofs.md"))
         .expect("proofs.md is at the top of the repository");
-    let begin = text
-        .find("<!-- check-table:begin -->")
-        .expect("table start marker");
-    let end = text
-        .find("<!-- check-table:end -->")
-        .expect("table end marker");
+    let begin = text.find("<!-- check-table:begin -->").expect("table start marker");
+    let end = text.find("<!-- check-table:end -->").expect("table end marker");
     text[begin..end]
         .lines()
         .filter(|l| l.starts_with("| "))
@@ -46,33 +42,17 @@ fn every_configuration_meets_its_expectation_with_the_counts_in_proofs_md() {
     let rows = run_all(false);
     assert!(rows.len() >= 40, "only {} rows", rows.len());
     let unexpected: Vec<_> = rows.iter().filter(|r| !r.as_expected()).collect();
-    assert!(
-        unexpected.is_empty(),
-        "verdicts differ from expectations: {unexpected:#?}"
-    );
+    assert!(unexpected.is_empty(), "verdicts differ from expectations: {unexpected:#?}");
 
     // At least four seeded bugs, caught by at least three different properties.
-    let caught: Vec<_> = rows
-        .iter()
-        .filter(|r| r.verdict == Verdict::Violated)
-        .collect();
+    let caught: Vec<_> = rows.iter().filter(|r| r.verdict == Verdict::Violated).collect();
     let props: std::collections::BTreeSet<_> = caught.iter().map(|r| &r.property).collect();
     assert!(caught.len() >= 4 && props.len() >= 3, "{caught:?}");
     // Every property of the model has a seeded bug that breaks it.
-    for p in [
-        "2-safety",
-        "exactly-once",
-        "atomicity",
-        "linearizability",
-        "liveness",
-    ] {
+    for p in ["2-safety", "exactly-once", "atomicity", "linearizability", "liveness"] {
+        assert!(caught.iter().any(|r| r.property == p), "no seeded bug breaks {p}");
         assert!(
-            caught.iter().any(|r| r.property == p),
-            "no seeded bug breaks {p}"
-        );
-        assert!(
-            rows.iter()
-                .any(|r| r.property == p && r.verdict == Verdict::Holds),
+            rows.iter().any(|r| r.property == p && r.verdict == Verdict::Holds),
             "{p} never holds"
         );
     }
@@ -84,11 +64,7 @@ fn every_configuration_meets_its_expectation_with_the_counts_in_proofs_md() {
         let Some(&(states, unique)) = pinned.get(&key) else {
             panic!("proofs.md has no row for {key}");
         };
-        assert_eq!(
-            (r.states, r.unique_states),
-            (states, unique),
-            "{key}: proofs.md is stale"
-        );
+        assert_eq!((r.states, r.unique_states), (states, unique), "{key}: proofs.md is stale");
         checked += 1;
     }
     assert_eq!(checked, rows.len());
@@ -105,9 +81,7 @@ fn counterexample_of(model: &str, config: &str) -> Vec<String> {
         .find(|(_, c, _)| c == config)
         .expect("configuration exists");
     let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
-    rows.into_iter()
-        .find_map(|r| r.counterexample)
-        .expect("a counterexample")
+    rows.into_iter().find_map(|r| r.counterexample).expect("a counterexample")
 }
 
 #[test]
@@ -141,10 +115,7 @@ fn local_reads_return_a_stale_value_after_a_false_suspicion() {
     let trace = counterexample("bug/local-reads");
     assert_eq!(trace.len(), 8, "{trace:#?}");
     assert_eq!(trace[1], "server 1: timer Takeover fires");
-    assert_eq!(
-        trace[7],
-        "server 0 -> client 3: Reply { seq: 1, reply: GetOk(None) }"
-    );
+    assert_eq!(trace[7], "server 0 -> client 3: Reply { seq: 1, reply: GetOk(None) }");
 }
 
 #[test]
@@ -167,10 +138,7 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
     let trace = counterexample_of("logical-checkpointing", "bug/answer-before-commit");
     assert_eq!(trace.len(), 6, "{trace:#?}");
     assert_eq!(trace[2], "server 0 CRASHES");
-    assert_eq!(
-        trace[5],
-        "client 2 -> server 1: Request { seq: 1, op: Add(1, 1) }"
-    );
+    assert_eq!(trace[5], "client 2 -> server 1: Request { seq: 1, op: Add(1, 1) }");
 }
 
 #[test]
@@ -196,10 +164,7 @@ fn replay_without_generation_filtering_applies_an_update_twice() {
         "primary 0 -> backup 1: CopyObject { incarnation: 0, attempt: 1, objects: [(1, Some(1), 2)] }",
         "{trace:#?}"
     );
-    assert_eq!(
-        trace.last().map(String::as_str),
-        Some("backup 1 -> primary 0: LogAck { next: 3 }")
-    );
+    assert_eq!(trace.last().map(String::as_str), Some("backup 1 -> primary 0: LogAck { next: 3 }"));
     assert_eq!(trace.len(), 13);
 }
 

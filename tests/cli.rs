@@ -7,10 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn twosafe(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_twosafe"))
-        .args(args)
-        .output()
-        .expect("the binary runs");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_twosafe")).args(args).output().expect("the binary runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -21,26 +19,11 @@ fn twosafe(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn bad_input_is_one_line_and_exit_code_2() {
     for (args, needle) in [
-        (
-            vec!["check", "no-such-model"],
-            "no model named `no-such-model`",
-        ),
-        (
-            vec!["check", "--set", "clinets=3"],
-            "no parameter `clinets`",
-        ),
-        (
-            vec!["check", "--set", "clients=many"],
-            "parameter `clients`: `many` is not integer",
-        ),
-        (
-            vec!["check", "--set", "level=hot"],
-            "is not one of critical|important|normal",
-        ),
-        (
-            vec!["check", "--set", "clients"],
-            "not of the form key=value",
-        ),
+        (vec!["check", "no-such-model"], "no model named `no-such-model`"),
+        (vec!["check", "--set", "clinets=3"], "no parameter `clinets`"),
+        (vec!["check", "--set", "clients=many"], "parameter `clients`: `many` is not integer"),
+        (vec!["check", "--set", "level=hot"], "is not one of critical|important|normal"),
+        (vec!["check", "--set", "clients"], "not of the form key=value"),
         (vec!["explore", "nope"], "no model named `nope`"),
     ] {
         let (code, _, err) = twosafe(&args);
@@ -54,18 +37,11 @@ fn bad_input_is_one_line_and_exit_code_2() {
 fn check_json_follows_the_contract() {
     let (code, out, err) = twosafe(&["check", "linear-2pc", "--only", "bug/", "--json"]);
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
     // One line per seeded bug: each bug configuration checks exactly the property it breaks.
     let bugs = twosafe::models::catalogue::model("linear-2pc")
-        .map(|m| {
-            m.checks()
-                .iter()
-                .filter(|c| c.config.starts_with("bug/"))
-                .count()
-        })
+        .map(|m| m.checks().iter().filter(|c| c.config.starts_with("bug/")).count())
         .unwrap_or(0);
     assert!(bugs >= 7);
     assert_eq!(lines.len(), bugs);
@@ -90,14 +66,8 @@ fn check_json_follows_the_contract() {
 
 #[test]
 fn a_verdict_that_differs_from_its_expectation_fails_the_run() {
-    let (code, out, _) = twosafe(&[
-        "check",
-        "linear-2pc",
-        "--only",
-        "normal/crash",
-        "--set",
-        "variant=one-safe",
-    ]);
+    let (code, out, _) =
+        twosafe(&["check", "linear-2pc", "--only", "normal/crash", "--set", "variant=one-safe"]);
     // At level normal there is no backup, so the 1-safe bug cannot show: expected violated,
     // found holds — the run must fail.
     assert_eq!(code, 1, "{out}");
@@ -116,28 +86,15 @@ fn models_lists_parameters_properties_and_variants() {
         .iter()
         .any(|p| p["name"] == "crashes" && p["default"] == "1"));
     let properties = m["properties"].as_array().unwrap();
-    assert_eq!(
-        properties.len(),
-        twosafe::models::linear_2pc::model::PROPERTIES.len()
-    );
-    assert!(properties
-        .iter()
-        .any(|p| p[0] == "single-primary-per-epoch"));
-    assert!(m["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|v| v["name"] == "one-safe"));
+    assert_eq!(properties.len(), twosafe::models::linear_2pc::model::PROPERTIES.len());
+    assert!(properties.iter().any(|p| p[0] == "single-primary-per-epoch"));
+    assert!(m["variants"].as_array().unwrap().iter().any(|v| v["name"] == "one-safe"));
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     Some(body)
@@ -168,21 +125,14 @@ fn explore_answers(model: &str) {
     let _ = child.wait();
     let page = page.unwrap_or_else(|| panic!("{model}: the explorer does not answer"));
     assert!(page.starts_with("HTTP/1.1 200"), "{model}: {page}");
-    assert!(
-        page.contains("<html") || page.contains("<!DOCTYPE"),
-        "{model}: {page}"
-    );
+    assert!(page.contains("<html") || page.contains("<!DOCTYPE"), "{model}: {page}");
     let states = states.expect("the state API answers");
     assert!(states.starts_with("HTTP/1.1 200"), "{model}: {states}");
     let body = &states[states.find("\r\n\r\n").unwrap() + 4..];
     let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
     let init = json.as_array().expect("a list of initial states");
     assert_eq!(init.len(), 1, "{model}");
-    assert!(
-        init[0]["state"].as_str().unwrap().contains("actor_states"),
-        "{model}: {}",
-        init[0]
-    );
+    assert!(init[0]["state"].as_str().unwrap().contains("actor_states"), "{model}: {}", init[0]);
 }
 
 #[test]
@@ -211,13 +161,8 @@ fn node_config_errors_are_one_line_and_nonzero() {
     std::fs::create_dir_all(&dir).unwrap();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
-    let (code, good, _) = twosafe(&[
-        "config",
-        "--dir",
-        dir.to_str().unwrap(),
-        "--port",
-        &port.to_string(),
-    ]);
+    let (code, good, _) =
+        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
     assert_eq!(code, 0);
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
@@ -227,32 +172,18 @@ fn node_config_errors_are_one_line_and_nonzero() {
     let blocker = dir.join("not-a-dir");
     std::fs::write(&blocker, "").unwrap();
     let cases = [
-        (
-            dir.join("missing.toml").to_str().unwrap().to_owned(),
-            "0",
-            "cannot read",
-        ),
+        (dir.join("missing.toml").to_str().unwrap().to_owned(), "0", "cannot read"),
         (write("bad.toml", "cluster = [unclosed"), "0", "bad.toml"),
-        (
-            write("proto.toml", &good.replace("linear-2pc", "raft")),
-            "0",
-            "not supported",
-        ),
-        (
-            write("good.toml", &good),
-            "7",
-            "node id 7 is not in the configuration",
-        ),
+        (write("proto.toml", &good.replace("linear-2pc", "raft")), "0", "not supported"),
+        (write("good.toml", &good), "7", "node id 7 is not in the configuration"),
         (write("busy.toml", &good), "0", "cannot listen on"),
         (
             write(
                 "data.toml",
-                &good
-                    .replace(&port.to_string(), &(port + 2).to_string())
-                    .replace(
-                        &format!("{}/node0", dir.display()),
-                        &format!("{}/x", blocker.display()),
-                    ),
+                &good.replace(&port.to_string(), &(port + 2).to_string()).replace(
+                    &format!("{}/node0", dir.display()),
+                    &format!("{}/x", blocker.display()),
+                ),
             ),
             "0",
             "journal",
@@ -262,10 +193,7 @@ fn node_config_errors_are_one_line_and_nonzero() {
         let (code, _, err) = twosafe(&["node", "--config", &config, "--id", id]);
         assert_ne!(code, 0, "{config}");
         let line = err.lines().last().unwrap_or_default();
-        assert!(
-            line.contains(needle),
-            "{config}: {err:?} should say {needle:?}"
-        );
+        assert!(line.contains(needle), "{config}: {err:?} should say {needle:?}");
     }
     drop(busy);
     let _ = std::fs::remove_dir_all(&dir);

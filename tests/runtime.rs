@@ -21,10 +21,8 @@ fn exe() -> &'static Path {
 /// points during the load, then a kill of the primary (takeover) and its restart; asserts the
 /// verdicts and returns the kill points and the directory (journals, traces).
 fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "twosafe-runtime-{}-{durability:?}-{seed}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir()
+        .join(format!("twosafe-runtime-{}-{durability:?}-{seed}", std::process::id()));
     let primary_kills = 2;
     let spec = ChaosSpec {
         seconds: 0.6 * (backup_kills as f64 + 1.0) + 1.6 * primary_kills as f64 + 1.8,
@@ -39,10 +37,7 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
     let context = format!("durability {durability:?}, seed {seed}: {r:?}");
     assert_eq!(r.history_violation, None, "{context}");
     assert_eq!(r.conformance_violation, None, "{context}");
-    assert_eq!(
-        r.unanswered, 0,
-        "every request answered (takeover, redirect): {context}"
-    );
+    assert_eq!(r.unanswered, 0, "every request answered (takeover, redirect): {context}");
     assert!(r.answered > 50, "the load made progress: {context}");
     assert_eq!(
         r.takeovers,
@@ -50,11 +45,7 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
         "one takeover per primary killed and per partition: {context}"
     );
     assert!(r.steps_conformed > 100, "{context}");
-    let kills = r
-        .faults
-        .iter()
-        .filter(|f| f.what.starts_with("kill"))
-        .count();
+    let kills = r.faults.iter().filter(|f| f.what.starts_with("kill")).count();
     (kills, dir)
 }
 
@@ -87,23 +78,14 @@ fn the_judge_catches_a_lost_update_a_double_apply_and_a_stale_value() {
         invoke_us: inv,
         return_us: ret,
     };
-    let good = vec![
-        add(2, 0, Some(1), 0, 10),
-        add(3, 0, Some(2), 5, 20),
-        add(2, 1, None, 30, 40),
-    ];
+    let good = vec![add(2, 0, Some(1), 0, 10), add(3, 0, Some(2), 5, 20), add(2, 1, None, 30, 40)];
     let fin = |v| BTreeMap::from([(0u8, v)]);
     assert!(judge(&good, &fin(2)).is_ok());
-    assert!(
-        judge(&good, &fin(3)).is_ok(),
-        "the unanswered add may have taken effect"
-    );
+    assert!(judge(&good, &fin(3)).is_ok(), "the unanswered add may have taken effect");
     assert!(judge(&good, &fin(1)).unwrap_err().contains("lost"));
     assert!(judge(&good, &fin(4)).unwrap_err().contains("applied twice"));
     let stale = vec![add(2, 0, Some(2), 0, 10), add(3, 0, Some(1), 15, 20)];
-    assert!(judge(&stale, &fin(2))
-        .unwrap_err()
-        .contains("returned before"));
+    assert!(judge(&stale, &fin(2)).unwrap_err().contains("returned before"));
 }
 
 /// The nodes' traces of a real run with kills and a takeover replay step by step through the
@@ -123,21 +105,11 @@ fn conform_accepts_a_real_run_with_a_takeover_and_rejects_an_edited_trace() {
     };
     let ok = conform(&traces);
     let stdout = String::from_utf8_lossy(&ok.stdout);
-    assert!(
-        ok.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{stdout}{}", String::from_utf8_lossy(&ok.stderr));
     // The backup's trace holds its takeover (a Takeover timer step).
     let backup = std::fs::read_to_string(&traces[1]).unwrap();
-    assert!(
-        backup.contains(r#"{"Timer":{"timer":"Takeover"}}"#),
-        "no takeover recorded"
-    );
-    assert!(
-        stdout.lines().count() == 2 && stdout.contains("steps"),
-        "{stdout}"
-    );
+    assert!(backup.contains(r#"{"Timer":{"timer":"Takeover"}}"#), "no takeover recorded");
+    assert!(stdout.lines().count() == 2 && stdout.contains("steps"), "{stdout}");
     // Edit the primary's trace: the first reply it sent now carries another value.
     let primary = std::fs::read_to_string(&traces[0]).unwrap();
     let (n, line) = primary
@@ -145,11 +117,8 @@ fn conform_accepts_a_real_run_with_a_takeover_and_rejects_an_edited_trace() {
         .enumerate()
         .find(|(_, l)| l.contains(r#""Reply":{"seq":0,"reply":"#))
         .expect("the primary replied");
-    let edited_line = line.replacen(
-        r#""Reply":{"seq":0,"reply":"#,
-        r#""Reply":{"seq":0,"reply":9"#,
-        1,
-    );
+    let edited_line =
+        line.replacen(r#""Reply":{"seq":0,"reply":"#, r#""Reply":{"seq":0,"reply":9"#, 1);
     let mut lines: Vec<&str> = primary.lines().collect();
     lines[n] = &edited_line;
     let edited = dir.join("trace-0-edited.jsonl");
@@ -184,16 +153,10 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
     let cluster = LocalCluster::start(exe(), &dir, Durability::Memory).unwrap();
     let cfg = cluster.cfg.clone();
     let addr = cfg.node[0].addr;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let session = Session::<Counter>::open(&cfg, 2).unwrap();
-        assert_eq!(
-            session.submit(CounterOp::Add(0, 1)).await.unwrap(),
-            CounterReply(1)
-        );
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(1));
         let hello = |cluster: &str, id: u64, protocol: &str, wire: u32| {
             Bytes::from(wire::encode(&Frame::<()>::Hello(Hello {
                 cluster: cluster.into(),
@@ -233,9 +196,7 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
         }
         // Garbage in place of a hello.
         let mut f = connect().await;
-        f.send(Bytes::from_static(&[0xff, 0x13, 0x37, 0x00, 0x42]))
-            .await
-            .unwrap();
+        f.send(Bytes::from_static(&[0xff, 0x13, 0x37, 0x00, 0x42])).await.unwrap();
         refused.push(answer(&mut f).await);
         // An oversize frame (the length prefix alone says 256 MiB).
         let mut raw = TcpStream::connect(addr).await.unwrap();
@@ -245,9 +206,7 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
         refused.push(answer(&mut f).await);
         // A valid client handshake, then a message a client may not send (a change buffer).
         let mut f = connect().await;
-        f.send(hello("local", 3, "linear-2pc", WIRE_VERSION))
-            .await
-            .unwrap();
+        f.send(hello("local", 3, "linear-2pc", WIRE_VERSION)).await.unwrap();
         let forged: Msg<CounterOp, CounterReply> = Msg::ChangeBuffer {
             epoch: 0,
             index: 1,
@@ -258,50 +217,27 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
                 reply: CounterReply(100),
             },
         };
-        f.send(Bytes::from(wire::encode(&Frame::Msg(forged))))
-            .await
-            .unwrap();
+        f.send(Bytes::from(wire::encode(&Frame::Msg(forged)))).await.unwrap();
         refused.push(answer(&mut f).await);
         // A valid handshake, then bytes that are not a frame of this protocol.
         let mut f = connect().await;
-        f.send(hello("local", 4, "linear-2pc", WIRE_VERSION))
-            .await
-            .unwrap();
-        f.send(Bytes::from_static(&[0x07, 0xff, 0xff, 0xff, 0xff, 0xff]))
-            .await
-            .unwrap();
+        f.send(hello("local", 4, "linear-2pc", WIRE_VERSION)).await.unwrap();
+        f.send(Bytes::from_static(&[0x07, 0xff, 0xff, 0xff, 0xff, 0xff])).await.unwrap();
         refused.push(answer(&mut f).await);
-        let expected = [
-            "cluster",
-            "protocol",
-            "wire version",
-            "unknown node id",
-            "",
-            "",
-            "does not take",
-            "",
-        ];
+        let expected =
+            ["cluster", "protocol", "wire version", "unknown node id", "", "", "does not take", ""];
         for (got, want) in refused.iter().zip(expected) {
             let got = got.as_deref().unwrap_or("");
-            assert!(
-                got.contains(want),
-                "refusal {got:?} should mention {want:?}"
-            );
+            assert!(got.contains(want), "refusal {got:?} should mention {want:?}");
         }
         assert!(
             refused.iter().skip(4).all(|r| r.is_some()),
             "every refusal is explained: {refused:?}"
         );
         // Still serving, with the forged change buffer ignored: exactly one add so far.
-        assert_eq!(
-            session.submit(CounterOp::Add(0, 1)).await.unwrap(),
-            CounterReply(2)
-        );
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(2));
         let other = Session::<Counter>::open(&cfg, 5).unwrap();
-        assert_eq!(
-            other.submit(CounterOp::Get(0)).await.unwrap(),
-            CounterReply(2)
-        );
+        assert_eq!(other.submit(CounterOp::Get(0)).await.unwrap(), CounterReply(2));
     });
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
@@ -331,10 +267,7 @@ fn register_linearizable(
     let mut outstanding = std::collections::BTreeSet::new();
     let mut k = 0;
     while k < events.len() {
-        let end = k + events[k..]
-            .iter()
-            .take_while(|e| e.0 == events[k].0)
-            .count();
+        let end = k + events[k..].iter().take_while(|e| e.0 == events[k].0).count();
         let group: Vec<_> = events[k..end].to_vec();
         let (first, later): (Vec<_>, Vec<_>) = group
             .iter()
@@ -371,17 +304,13 @@ fn register_history_across_a_takeover_is_linearizable() {
         LocalCluster::start_service(exe(), &dir, Durability::Fsync, ServiceKind::Register).unwrap();
     let cfg = cluster.cfg.clone();
     let load = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let spec = LoadSpec {
             window: 3,
             duration: Duration::from_millis(1800),
             first_client: cfg.servers(),
         };
-        rt.block_on(load::run::<Register>(&cfg, &spec, Default::default()))
-            .unwrap()
+        rt.block_on(load::run::<Register>(&cfg, &spec, Default::default())).unwrap()
     });
     // Early, so that the requests before the cut span the takeover (they stall during it).
     std::thread::sleep(Duration::from_millis(60));
@@ -402,12 +331,8 @@ fn register_history_across_a_takeover_is_linearizable() {
         .map(|c| c.return_us)
         .min()
         .expect("a request waited through the takeover");
-    let mut invokes: Vec<u64> = report
-        .history
-        .iter()
-        .map(|c| c.invoke_us)
-        .filter(|t| *t >= resumed)
-        .collect();
+    let mut invokes: Vec<u64> =
+        report.history.iter().map(|c| c.invoke_us).filter(|t| *t >= resumed).collect();
     invokes.sort_unstable();
     let cut = invokes.get(60).copied().unwrap_or(u64::MAX);
     let history: Vec<_> = report
@@ -424,10 +349,7 @@ fn register_history_across_a_takeover_is_linearizable() {
     assert!(history.len() >= 60, "{} requests", history.len());
     assert!(history.iter().any(|c| matches!(c.op, RegisterOp::Get(_))));
     let t0 = report_takeover_span(&history);
-    assert!(
-        t0,
-        "the requests before the cut span the takeover (a stall of 300 ms or more)"
-    );
+    assert!(t0, "the requests before the cut span the takeover (a stall of 300 ms or more)");
     assert!(register_linearizable(&history));
     let mut forged = history.clone();
     // The first read that saw a value (early: proving a history wrong searches every order).
@@ -442,7 +364,5 @@ fn register_history_across_a_takeover_is_linearizable() {
 
 /// Whether some session waited 300 ms or more for a reply: the takeover is inside the history.
 fn report_takeover_span<Op, Reply>(history: &[Call<Op, Reply>]) -> bool {
-    history
-        .iter()
-        .any(|c| c.reply.is_some() && c.return_us - c.invoke_us >= 300_000)
+    history.iter().any(|c| c.reply.is_some() && c.return_us - c.invoke_us >= 300_000)
 }

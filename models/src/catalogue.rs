@@ -49,8 +49,5 @@ fn unknown(name: &str) -> ParamError {
 
 /// The model called `name`.
 pub fn model(name: &str) -> Result<&'static ModelSpec, ParamError> {
-    MODELS
-        .iter()
-        .find(|m| m.name == name)
-        .ok_or_else(|| unknown(name))
+    MODELS.iter().find(|m| m.name == name).ok_or_else(|| unknown(name))
 }

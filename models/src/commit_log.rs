@@ -51,10 +51,7 @@ pub struct CommitLog<Op: Clone, Reply: Clone> {
 
 impl<Op: Clone, Reply: Clone> Default for CommitLog<Op, Reply> {
     fn default() -> Self {
-        Self {
-            entries: imbl::Vector::new(),
-            table: imbl::OrdMap::new(),
-        }
+        Self { entries: imbl::Vector::new(), table: imbl::OrdMap::new() }
     }
 }
 
@@ -91,9 +88,7 @@ impl<Op: Clone, Reply: Clone> CommitLog<Op, Reply> {
 
     /// The first entry caused by request `seq` of `client`: the message-table lookup.
     pub fn find(&self, client: Id, seq: u32) -> Option<&Entry<Op, Reply>> {
-        self.table
-            .get(&(client, seq))
-            .and_then(|i| self.entries.get(*i as usize))
+        self.table.get(&(client, seq)).and_then(|i| self.entries.get(*i as usize))
     }
 
     /// Whether some request occurs twice (the table holds each request's first occurrence
@@ -223,12 +218,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(client: usize, seq: u32) -> Entry<u8, u8> {
-        Entry {
-            client: Id::from(client),
-            seq,
-            op: seq as u8,
-            reply: client as u8,
-        }
+        Entry { client: Id::from(client), seq, op: seq as u8, reply: client as u8 }
     }
 
     proptest! {

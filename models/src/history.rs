@@ -120,10 +120,7 @@ pub enum Seen {
 /// Records a request a client sends or a reply delivered to a client (clients are the actors
 /// numbered `first_client` and above) as slot `slot(client, seq)`'s invocation or return.
 pub fn record<M, T, S>(
-    h: &History<T, S>,
-    env: Envelope<&M>,
-    seen: Seen,
-    first_client: usize,
+    h: &History<T, S>, env: Envelope<&M>, seen: Seen, first_client: usize,
     slot: impl Fn(Id, u32) -> T,
 ) -> Option<History<T, S>>
 where
@@ -171,11 +168,7 @@ where
             Network::new_unordered_nonduplicating([])
         };
         self.init_network(net)
-            .lossy_network(if lossy {
-                LossyNetwork::Yes
-            } else {
-                LossyNetwork::No
-            })
+            .lossy_network(if lossy { LossyNetwork::Yes } else { LossyNetwork::No })
             .max_crashes(down)
     }
 }
@@ -223,11 +216,8 @@ impl PairFaults {
 /// may be down, and crashes so far (restarts recorded in durable state plus servers down now)
 /// do not exceed `budget`.
 pub fn within_crash_budget(
-    crashed: &[bool],
-    servers: usize,
-    restarts: impl Iterator<Item = u8>,
-    may_crash: impl Fn(usize) -> bool,
-    budget: usize,
+    crashed: &[bool], servers: usize, restarts: impl Iterator<Item = u8>,
+    may_crash: impl Fn(usize) -> bool, budget: usize,
 ) -> bool {
     if crashed[servers..].iter().any(|c| *c) {
         return false; // clients do not crash

@@ -52,32 +52,17 @@ pub struct ParamSpec {
 impl ParamSpec {
     /// An integer parameter in `min..=max`.
     pub const fn uint(
-        name: &'static str,
-        (min, max): (u64, u64),
-        default: &'static str,
-        help: &'static str,
+        name: &'static str, (min, max): (u64, u64), default: &'static str, help: &'static str,
     ) -> ParamSpec {
-        ParamSpec {
-            name,
-            kind: ParamKind::UInt { min, max },
-            default,
-            help,
-        }
+        ParamSpec { name, kind: ParamKind::UInt { min, max }, default, help }
     }
 
     /// A parameter that takes one of `names`.
     pub const fn choice(
-        name: &'static str,
-        names: &'static [&'static str],
-        default: &'static str,
+        name: &'static str, names: &'static [&'static str], default: &'static str,
         help: &'static str,
     ) -> ParamSpec {
-        ParamSpec {
-            name,
-            kind: ParamKind::Choice(names),
-            default,
-            help,
-        }
+        ParamSpec { name, kind: ParamKind::Choice(names), default, help }
     }
 
     /// A `true`/`false` parameter.
@@ -111,11 +96,8 @@ impl ParamSpec {
     pub fn expected(&self, model: &str) -> String {
         match self.kind {
             ParamKind::Variant(vs) => {
-                let names: Vec<_> = vs
-                    .iter()
-                    .filter(|v| v.in_model(model))
-                    .map(|v| v.name)
-                    .collect();
+                let names: Vec<_> =
+                    vs.iter().filter(|v| v.in_model(model)).map(|v| v.name).collect();
                 format!("one of {}", names.join("|"))
             }
             kind => kind.to_string(),
@@ -249,13 +231,7 @@ pub struct Params {
 impl Params {
     /// The defaults of `specs`, for model `model`.
     pub fn defaults(model: &'static str, specs: &[ParamSpec]) -> Params {
-        Params {
-            model,
-            specs: specs
-                .iter()
-                .map(|s| (s.name, s.default.to_string()))
-                .collect(),
-        }
+        Params { model, specs: specs.iter().map(|s| (s.name, s.default.to_string())).collect() }
     }
 
     /// The model these parameters belong to.
@@ -287,27 +263,18 @@ impl Params {
 
     /// Sets `key=value`.
     pub fn set_pair(&mut self, specs: &[ParamSpec], pair: &str) -> Result<(), ParamError> {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| ParamError::Malformed(pair.to_string()))?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| ParamError::Malformed(pair.to_string()))?;
         self.set(specs, k.trim(), v.trim())
     }
 
     fn raw(&self, name: &str) -> Result<&str, ParamError> {
-        self.specs
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| ParamError::Unknown {
+        self.specs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).ok_or_else(|| {
+            ParamError::Unknown {
                 model: self.model.to_string(),
                 name: name.to_string(),
-                known: self
-                    .specs
-                    .iter()
-                    .map(|s| s.0)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+                known: self.specs.iter().map(|s| s.0).collect::<Vec<_>>().join(", "),
+            }
+        })
     }
 
     fn bad(name: &str, value: &str, expected: &str) -> ParamError {
@@ -359,24 +326,9 @@ mod tests {
     use super::*;
 
     const SPECS: &[ParamSpec] = &[
-        ParamSpec {
-            name: "n",
-            kind: ParamKind::UInt { min: 1, max: 3 },
-            default: "2",
-            help: "",
-        },
-        ParamSpec {
-            name: "mode",
-            kind: ParamKind::Choice(&["a", "b"]),
-            default: "a",
-            help: "",
-        },
-        ParamSpec {
-            name: "flag",
-            kind: ParamKind::Bool,
-            default: "true",
-            help: "",
-        },
+        ParamSpec { name: "n", kind: ParamKind::UInt { min: 1, max: 3 }, default: "2", help: "" },
+        ParamSpec { name: "mode", kind: ParamKind::Choice(&["a", "b"]), default: "a", help: "" },
+        ParamSpec { name: "flag", kind: ParamKind::Bool, default: "true", help: "" },
     ];
 
     #[test]
@@ -386,14 +338,8 @@ mod tests {
         p.set_pair(SPECS, "n=3").unwrap();
         p.set_pair(SPECS, "mode=b").unwrap();
         p.set_pair(SPECS, "flag=false").unwrap();
-        assert_eq!(
-            (p.uint("n"), p.choice("mode"), p.bool("flag")),
-            (Ok(3), Ok("b"), Ok(false))
-        );
-        assert_eq!(
-            p.diff(&Params::defaults("m", SPECS)),
-            "n=3,mode=b,flag=false"
-        );
+        assert_eq!((p.uint("n"), p.choice("mode"), p.bool("flag")), (Ok(3), Ok("b"), Ok(false)));
+        assert_eq!(p.diff(&Params::defaults("m", SPECS)), "n=3,mode=b,flag=false");
     }
 
     #[test]
@@ -405,26 +351,10 @@ mod tests {
         assert!(
             matches!(p.set_pair(SPECS, "n=9"), Err(ParamError::BadValue { name, .. }) if name == "n")
         );
-        assert!(matches!(
-            p.set_pair(SPECS, "n=two"),
-            Err(ParamError::BadValue { .. })
-        ));
-        assert!(matches!(
-            p.set_pair(SPECS, "mode=c"),
-            Err(ParamError::BadValue { .. })
-        ));
-        assert!(matches!(
-            p.set_pair(SPECS, "flag=1"),
-            Err(ParamError::BadValue { .. })
-        ));
-        assert!(matches!(
-            p.set_pair(SPECS, "n"),
-            Err(ParamError::Malformed(_))
-        ));
-        assert_eq!(
-            p,
-            Params::defaults("m", SPECS),
-            "a failed set changes nothing"
-        );
+        assert!(matches!(p.set_pair(SPECS, "n=two"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "mode=c"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "flag=1"), Err(ParamError::BadValue { .. })));
+        assert!(matches!(p.set_pair(SPECS, "n"), Err(ParamError::Malformed(_))));
+        assert_eq!(p, Params::defaults("m", SPECS), "a failed set changes nothing");
     }
 }

@@ -59,20 +59,12 @@ pub struct CheckSpec {
 impl CheckSpec {
     /// A configuration `cargo test` checks: the defaults with `set` applied.
     pub const fn new(config: &'static str, set: &'static [(&'static str, &'static str)]) -> Self {
-        CheckSpec {
-            config,
-            set,
-            deep: false,
-        }
+        CheckSpec { config, set, deep: false }
     }
 
     /// A configuration too large for `cargo test` (`check --deep`, the ignored deep test).
     pub const fn deep(config: &'static str, set: &'static [(&'static str, &'static str)]) -> Self {
-        CheckSpec {
-            config,
-            set,
-            deep: true,
-        }
+        CheckSpec { config, set, deep: true }
     }
 }
 

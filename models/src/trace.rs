@@ -26,9 +26,7 @@ pub trait Checkable:
 /// so the same model always yields the same path. Cheap for seeded bugs, whose
 /// counterexamples are short; `None` if none is found within `known.len()` steps.
 pub fn shortest_counterexample<M: Checkable>(
-    model: &M,
-    name: &'static str,
-    known: usize,
+    model: &M, name: &'static str, known: usize,
 ) -> Option<Path<M::State, M::Action>> {
     use stateright::{Checker, HasDiscoveries};
     // stateright counts the initial state as depth 1 and skips states at the target depth.
@@ -54,9 +52,7 @@ pub fn shortest_counterexample<M: Checkable>(
 /// stops, so the path it returns may run past the violation; cutting it restores a short,
 /// deterministic counterexample. Other expectations are returned whole.
 pub fn shortest_prefix<M: Model>(
-    model: &M,
-    name: &str,
-    path: Path<M::State, M::Action>,
+    model: &M, name: &str, path: Path<M::State, M::Action>,
 ) -> Path<M::State, M::Action>
 where
     M::State: Clone + PartialEq,

@@ -55,9 +55,7 @@ fn takeover_self_repair_and_exclusion_are_reachable() {
     }
     /// A live node learned that a node set excluded it.
     fn excluded(_: &m::Model, s: &m::State) -> bool {
-        s.actor_states
-            .iter()
-            .any(|a| matches!(&**a, NodeState::Server(ServerState::Excluded(_))))
+        s.actor_states.iter().any(|a| matches!(&**a, NodeState::Server(ServerState::Excluded(_))))
     }
     let model = m::build(config(&[("lossy", "false")]))
         .property(Expectation::Sometimes, "takeover commits", takeover_commit)
@@ -65,10 +63,6 @@ fn takeover_self_repair_and_exclusion_are_reachable() {
         .property(Expectation::Sometimes, "live node excluded", excluded);
     common::assert_reachable(
         model,
-        &[
-            "takeover commits",
-            "fuzzy self-repair",
-            "live node excluded",
-        ],
+        &["takeover commits", "fuzzy self-repair", "live node excluded"],
     );
 }

@@ -29,19 +29,14 @@ fn cfg(upgrade: bool) -> Config {
 }
 
 fn on_primary(
-    p: &Primary<Counter>,
-    s: &PrimaryState<Counter>,
-    src: usize,
-    m: M,
+    p: &Primary<Counter>, s: &PrimaryState<Counter>, src: usize, m: M,
 ) -> (Option<PrimaryState<Counter>>, Vec<String>) {
     let (n, c) = run::<N, _>(|o| p.on_msg(s, Id::from(src), m, o));
     (n, lines(&c))
 }
 
 fn on_backup(
-    b: &Backup<Counter>,
-    s: &BackupState<Counter>,
-    m: M,
+    b: &Backup<Counter>, s: &BackupState<Counter>, m: M,
 ) -> (Option<BackupState<Counter>>, Vec<String>) {
     let (n, c) = run::<N, _>(|o| b.on_msg(s, Id::from(PRIMARY), m, o));
     (n, lines(&c))
@@ -63,39 +58,24 @@ fn current(p: &PrimaryState<Counter>, next: u64, seq: u64) -> PrimaryState<Count
 }
 
 fn add(seq: u64) -> M {
-    Msg::Request {
-        seq,
-        op: CounterOp::Add(0, 1),
-    }
+    Msg::Request { seq, op: CounterOp::Add(0, 1) }
 }
 
 #[test]
 fn primary_starts_the_copy_at_the_first_object_and_ignores_acks_of_other_batches() {
     let (p, s, cmds) = primary();
-    assert_eq!(
-        cmds,
-        ["send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(0, None, 0)] }"]
-    );
+    assert_eq!(cmds, ["send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(0, None, 0)] }"]);
     assert_eq!(s.phase, Phase::Copying { noted: 1, key: 0 });
     // An ack of an earlier attempt, or of another object, moves nothing.
-    for m in [
-        Msg::CopyAck { attempt: 0, key: 0 },
-        Msg::CopyAck { attempt: 1, key: 1 },
-    ] {
+    for m in [Msg::CopyAck { attempt: 0, key: 0 }, Msg::CopyAck { attempt: 1, key: 1 }] {
         let (n, cmds) = on_primary(&p, &s, BACKUP, m);
         assert!(n.is_none() && cmds.is_empty());
     }
     // The right ack sends the next object; the last one's ack ends the copy at the noted SSN.
     let (s, cmds) = on_primary(&p, &s, BACKUP, Msg::CopyAck { attempt: 1, key: 0 });
-    assert_eq!(
-        cmds,
-        ["send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(1, None, 0)] }"]
-    );
+    assert_eq!(cmds, ["send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(1, None, 0)] }"]);
     let (s, cmds) = on_primary(&p, &s.unwrap(), BACKUP, Msg::CopyAck { attempt: 1, key: 1 });
-    assert_eq!(
-        cmds,
-        ["send 1 CopyDone { incarnation: 0, attempt: 1, noted: 1 }"]
-    );
+    assert_eq!(cmds, ["send 1 CopyDone { incarnation: 0, attempt: 1, noted: 1 }"]);
     assert_eq!(s.unwrap().phase, Phase::Shipping { acked: 0 });
 }
 
@@ -105,10 +85,7 @@ fn primary_pauses_intake_while_the_last_entries_are_caught_up() {
     let mut paused = s.clone();
     paused.phase = Phase::Paused { upto: 3 };
     let (n, cmds) = on_primary(&p, &paused, CLIENT, add(0));
-    assert!(
-        n.is_none() && cmds.is_empty(),
-        "the request waits in the network"
-    );
+    assert!(n.is_none() && cmds.is_empty(), "the request waits in the network");
     // The ack of everything shipped ends the pause.
     let (n, cmds) = on_primary(&p, &paused, BACKUP, Msg::LogAck { next: 3 });
     assert!(cmds.is_empty());
@@ -123,10 +100,7 @@ fn primary_ignores_an_overtaken_resend_and_answers_the_last_one_from_its_table()
     let (p, s, _) = primary();
     let s = current(&s, 3, 1);
     let (n, cmds) = on_primary(&p, &s, CLIENT, add(0));
-    assert!(
-        n.is_none() && cmds.is_empty(),
-        "request 0 was answered long ago"
-    );
+    assert!(n.is_none() && cmds.is_empty(), "request 0 was answered long ago");
     let (n, cmds) = on_primary(&p, &s, CLIENT, add(1));
     assert!(n.is_none());
     assert_eq!(cmds, ["send 2 Reply { seq: 1, reply: CounterReply(1) }"]);
@@ -138,27 +112,11 @@ fn primary_ignores_a_rejoin_of_an_earlier_incarnation() {
     let mut s = current(&s, 3, 1);
     s.incarnation = 2;
     for incarnation in [1, 2] {
-        let (n, cmds) = on_primary(
-            &p,
-            &s,
-            BACKUP,
-            Msg::Rejoin {
-                incarnation,
-                next: Some(1),
-            },
-        );
+        let (n, cmds) = on_primary(&p, &s, BACKUP, Msg::Rejoin { incarnation, next: Some(1) });
         assert!(n.is_none() && cmds.is_empty(), "incarnation {incarnation}");
     }
     // A newer one that is current needs nothing shipped.
-    let (n, cmds) = on_primary(
-        &p,
-        &s,
-        BACKUP,
-        Msg::Rejoin {
-            incarnation: 3,
-            next: Some(3),
-        },
-    );
+    let (n, cmds) = on_primary(&p, &s, BACKUP, Msg::Rejoin { incarnation: 3, next: Some(3) });
     assert!(cmds.is_empty());
     let n = n.unwrap();
     assert_eq!((n.incarnation, n.phase), (3, Phase::Current));
@@ -169,30 +127,11 @@ fn a_rejoin_behind_a_recycled_table_starts_a_full_copy_over() {
     let (p, s, _) = primary();
     let mut s = current(&s, 9, 1);
     s.history = (5..9u64).map(|ssn| (ssn, CounterOp::Add(0, 1))).collect();
-    let (n, cmds) = on_primary(
-        &p,
-        &s,
-        BACKUP,
-        Msg::Rejoin {
-            incarnation: 1,
-            next: Some(2),
-        },
-    );
-    assert_eq!(
-        cmds,
-        ["send 1 CopyObject { incarnation: 1, attempt: 2, objects: [(0, None, 0)] }"]
-    );
+    let (n, cmds) = on_primary(&p, &s, BACKUP, Msg::Rejoin { incarnation: 1, next: Some(2) });
+    assert_eq!(cmds, ["send 1 CopyObject { incarnation: 1, attempt: 2, objects: [(0, None, 0)] }"]);
     assert_eq!(n.unwrap().phase, Phase::Copying { noted: 9, key: 0 });
     // Within the table: the missing entries are shipped.
-    let (n, cmds) = on_primary(
-        &p,
-        &s,
-        BACKUP,
-        Msg::Rejoin {
-            incarnation: 1,
-            next: Some(7),
-        },
-    );
+    let (n, cmds) = on_primary(&p, &s, BACKUP, Msg::Rejoin { incarnation: 1, next: Some(7) });
     assert_eq!(cmds, ["send 1 Log { ssn: 7, ops: [Add(0, 1)] }"]);
     assert_eq!(n.unwrap().phase, Phase::Shipping { acked: 7 });
 }
@@ -200,11 +139,7 @@ fn a_rejoin_behind_a_recycled_table_starts_a_full_copy_over() {
 fn backup() -> (Backup<Counter>, BackupState<Counter>) {
     let b = Backup::new(cfg(false));
     let (s, c) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &None, o));
-    assert_eq!(
-        lines(&c),
-        ["save"],
-        "a new backup only saves its empty state"
-    );
+    assert_eq!(lines(&c), ["save"], "a new backup only saves its empty state");
     (b, s)
 }
 
@@ -214,19 +149,11 @@ fn backup_ignores_copies_of_another_incarnation_or_an_older_attempt() {
     let mut s = s;
     s.attempt = 2;
     for (incarnation, attempt) in [(1, 2), (0, 1)] {
-        let m = Msg::CopyObject {
-            incarnation,
-            attempt,
-            objects: vec![(0, Some(1), 1)],
-        };
+        let m = Msg::CopyObject { incarnation, attempt, objects: vec![(0, Some(1), 1)] };
         let (n, cmds) = on_backup(&b, &s, m);
         assert!(n.is_none() && cmds.is_empty(), "({incarnation}, {attempt})");
     }
-    let m = Msg::CopyObject {
-        incarnation: 0,
-        attempt: 2,
-        objects: vec![(0, Some(1), 1)],
-    };
+    let m = Msg::CopyObject { incarnation: 0, attempt: 2, objects: vec![(0, Some(1), 1)] };
     let (n, cmds) = on_backup(&b, &s, m);
     assert_eq!(cmds, ["save", "send 0 CopyAck { attempt: 2, key: 0 }"]);
     let n = n.unwrap();
@@ -236,11 +163,7 @@ fn backup_ignores_copies_of_another_incarnation_or_an_older_attempt() {
 #[test]
 fn backup_re_acks_a_re_sent_copy_done_and_waits_for_entries_past_a_gap() {
     let (b, s) = backup();
-    let done = |attempt| Msg::CopyDone {
-        incarnation: 0,
-        attempt,
-        noted: 1,
-    };
+    let done = |attempt| Msg::CopyDone { incarnation: 0, attempt, noted: 1 };
     let (s, cmds) = on_backup(&b, &s, done(1));
     assert_eq!(cmds, ["save", "send 0 LogAck { next: 1 }"]);
     let s = s.unwrap();
@@ -248,10 +171,7 @@ fn backup_re_acks_a_re_sent_copy_done_and_waits_for_entries_past_a_gap() {
     assert!(n.is_none());
     assert_eq!(cmds, ["send 0 LogAck { next: 1 }"], "a re-sent CopyDone");
     // Entry 2 before entry 1: it waits.
-    let log = |ssn, k| Msg::Log {
-        ssn,
-        ops: vec![CounterOp::Add(0, 1); k],
-    };
+    let log = |ssn, k| Msg::Log { ssn, ops: vec![CounterOp::Add(0, 1); k] };
     let (n, cmds) = on_backup(&b, &s, log(2, 1));
     assert!(n.is_none() && cmds.is_empty());
     // Entries 1-2 apply; a re-sent entry 1 is skipped and re-acked.
@@ -274,16 +194,10 @@ fn a_rebooted_backup_asks_to_catch_up_from_its_log_position() {
     let mut d = s.clone();
     d.next = Some(4);
     let (r, cmds) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &Some(d), o));
-    assert_eq!(
-        lines(&cmds),
-        ["save", "send 0 Rejoin { incarnation: 1, next: Some(4) }"]
-    );
+    assert_eq!(lines(&cmds), ["save", "send 0 Rejoin { incarnation: 1, next: Some(4) }"]);
     assert_eq!(r.restarts, 1);
     let (n, cmds) = run::<N, _>(|o| b.on_timeout(&r, &Timer::Resend, o));
-    assert!(
-        n.is_none() && lines(&cmds).is_empty(),
-        "the backup has no timers"
-    );
+    assert!(n.is_none() && lines(&cmds).is_empty(), "the backup has no timers");
 }
 
 #[test]
@@ -296,20 +210,14 @@ fn the_handover_waits_for_a_current_backup_and_the_retired_primary_points_to_it(
     assert_eq!(lines(&cmds), ["set Handover"]);
     let s = current(&s, 2, 0);
     let (n, cmds) = run::<N, _>(|o| p.on_timeout(&s, &Timer::Handover, o));
-    assert_eq!(
-        lines(&cmds),
-        ["send 1 Handover { table: [(Id(2), 0, CounterReply(1))] }"]
-    );
+    assert_eq!(lines(&cmds), ["send 1 Handover { table: [(Id(2), 0, CounterReply(1))] }"]);
     let retired = n.unwrap();
     assert!(retired.retired);
     let (n, cmds) = on_primary(&p, &retired, CLIENT, add(1));
     assert!(n.is_none());
     assert_eq!(cmds, ["send 2 Moved"]);
     let (n, cmds) = on_primary(&p, &retired, BACKUP, Msg::LogAck { next: 9 });
-    assert!(
-        n.is_none() && cmds.is_empty(),
-        "a retired primary takes part in nothing"
-    );
+    assert!(n.is_none() && cmds.is_empty(), "a retired primary takes part in nothing");
     let (n, cmds) = run::<N, _>(|o| p.on_timeout(&retired, &Timer::Handover, o));
     assert!(n.is_none() && lines(&cmds).is_empty(), "handed over once");
 }
@@ -320,13 +228,8 @@ fn the_new_version_serves_from_the_handed_over_message_table() {
     let (s, _) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &None, o));
     let mut s = s;
     s.next = Some(2);
-    let (s, cmds) = on_backup(
-        &b,
-        &s,
-        Msg::Handover {
-            table: vec![(Id::from(CLIENT), 1, CounterReply(1))],
-        },
-    );
+    let (s, cmds) =
+        on_backup(&b, &s, Msg::Handover { table: vec![(Id::from(CLIENT), 1, CounterReply(1))] });
     assert_eq!(cmds, ["save"]);
     let s = s.unwrap();
     let req = |seq| (Id::from(CLIENT), add(seq));
@@ -338,20 +241,10 @@ fn the_new_version_serves_from_the_handed_over_message_table() {
     assert!(n.is_none() && cmds.is_empty(), "a stale resend");
     let (n, cmds) = serve(&s, req(1));
     assert!(n.is_none());
-    assert_eq!(
-        cmds,
-        ["send 2 Reply { seq: 1, reply: CounterReply(1) }"],
-        "from the table"
-    );
+    assert_eq!(cmds, ["send 2 Reply { seq: 1, reply: CounterReply(1) }"], "from the table");
     let (n, cmds) = serve(&s, req(2));
-    assert_eq!(
-        cmds,
-        ["save", "send 2 Reply { seq: 2, reply: CounterReply(1) }"]
-    );
+    assert_eq!(cmds, ["save", "send 2 Reply { seq: 2, reply: CounterReply(1) }"]);
     assert_eq!(n.unwrap().next, Some(3));
     let (n, cmds) = on_backup(&b, &s, Msg::LogAck { next: 1 });
-    assert!(
-        n.is_none() && cmds.is_empty(),
-        "the old primary's messages are ignored"
-    );
+    assert!(n.is_none() && cmds.is_empty(), "the old primary's messages are ignored");
 }

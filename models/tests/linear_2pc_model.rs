@@ -63,9 +63,7 @@ fn takeback_and_a_second_takeover_are_reachable() {
         NodeState::Server(x) => Some((x.role, x.epoch, x.log.len())),
         _ => None,
     };
-    assert!(states
-        .iter()
-        .any(|s| server0(s).is_some_and(|(r, e, _)| r == Role::Backup && e == 1)));
+    assert!(states.iter().any(|s| server0(s).is_some_and(|(r, e, _)| r == Role::Backup && e == 1)));
     assert!(states
         .iter()
         .any(|s| server0(s).is_some_and(|(r, e, n)| r == Role::Primary && e == 2 && n > 0)));
@@ -80,21 +78,15 @@ fn takeover_restart_and_completion_are_reachable() {
         _ => None,
     };
     assert!(
-        states
-            .iter()
-            .any(|s| server(s, 1).is_some_and(|b| b.role == Role::Primary)),
+        states.iter().any(|s| server(s, 1).is_some_and(|b| b.role == Role::Primary)),
         "the backup can take over"
     );
     assert!(
-        states
-            .iter()
-            .any(|s| server(s, 0).is_some_and(|p| p.role == Role::Retired)),
+        states.iter().any(|s| server(s, 0).is_some_and(|p| p.role == Role::Retired)),
         "the old primary can be deposed"
     );
     assert!(
-        states
-            .iter()
-            .any(|s| server(s, 0).is_some_and(|p| p.role == Role::Reconfiguring)),
+        states.iter().any(|s| server(s, 0).is_some_and(|p| p.role == Role::Reconfiguring)),
         "a restarted primary runs the reconfiguration protocol"
     );
     assert!(

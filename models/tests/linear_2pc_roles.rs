@@ -37,10 +37,7 @@ fn start(s: &Server<Register>, id: usize, storage: Option<D>) -> (ServerState<Re
 }
 
 fn deliver(
-    s: &Server<Register>,
-    st: &ServerState<Register>,
-    src: usize,
-    msg: M,
+    s: &Server<Register>, st: &ServerState<Register>, src: usize, msg: M,
 ) -> (Option<ServerState<Register>>, Vec<Cmd>) {
     let mut o = Out::<Node<Register>>::new();
     let next = s.on_msg(st, Id::from(src), msg, &mut o);
@@ -48,32 +45,20 @@ fn deliver(
 }
 
 fn entry(seq: u32, v: u8) -> Entry<RegisterOp, RegisterReply> {
-    Entry {
-        client: Id::from(CLIENT),
-        seq,
-        op: RegisterOp::Put(0, v),
-        reply: RegisterReply::PutOk,
-    }
+    Entry { client: Id::from(CLIENT), seq, op: RegisterOp::Put(0, v), reply: RegisterReply::PutOk }
 }
 
 fn put(seq: u32, v: u8) -> M {
-    Msg::Request {
-        seq,
-        op: RegisterOp::Put(0, v),
-    }
+    Msg::Request { seq, op: RegisterOp::Put(0, v) }
 }
 
 fn sends(cmds: &[Cmd]) -> Vec<String> {
     cmds.iter()
         .map(|c| match c {
             Command::Send(id, m) => format!("send {} {m:?}", usize::from(*id)),
-            Command::Save(d) => format!(
-                "save {:?} e{} log{} applied{}",
-                d.role,
-                d.epoch,
-                d.log.len(),
-                d.applied
-            ),
+            Command::Save(d) => {
+                format!("save {:?} e{} log{} applied{}", d.role, d.epoch, d.log.len(), d.applied)
+            }
             Command::SetTimer(t, _) => format!("set {t:?}"),
             Command::CancelTimer(t) => format!("cancel {t:?}"),
             Command::ChooseRandom(..) => "random".into(),
@@ -92,10 +77,7 @@ fn primary_ships_the_change_buffer_and_does_not_reply_yet() {
             if *to == Id::from(BACKUP) && *e == entry(0, 1)
     ));
     let next = next.expect("the step is pending");
-    assert!(
-        next.log.is_empty(),
-        "nothing is committed before the backup's ack"
-    );
+    assert!(next.log.is_empty(), "nothing is committed before the backup's ack");
 }
 
 #[test]
@@ -106,10 +88,7 @@ fn primary_commits_on_ack_durably_before_replying() {
     let (p, cmds) = deliver(&s, &p.unwrap(), BACKUP, Msg::Ack { epoch: 0, index: 0 });
     assert_eq!(
         sends(&cmds),
-        vec![
-            "save Primary e0 log1 applied1",
-            "send 2 Reply { seq: 0, reply: PutOk }"
-        ]
+        vec!["save Primary e0 log1 applied1", "send 2 Reply { seq: 0, reply: PutOk }"]
     );
     let p = p.unwrap();
     // A resend of the committed request is answered from the history, not executed again.
@@ -127,10 +106,7 @@ fn busy_primary_leaves_other_requests_in_the_network() {
     let (p, _) = start(&s, PRIMARY, None);
     let (p, _) = deliver(&s, &p, CLIENT, put(0, 1));
     let (next, cmds) = deliver(&s, &p.unwrap(), 3, put(0, 9));
-    assert!(
-        next.is_none() && cmds.is_empty(),
-        "a no-op step: the message stays queued"
-    );
+    assert!(next.is_none() && cmds.is_empty(), "a no-op step: the message stays queued");
 }
 
 #[test]
@@ -138,15 +114,8 @@ fn hot_backup_applies_saves_then_acks_and_cold_backup_only_stores() {
     for (level, applied) in [("critical", 1), ("important", 0)] {
         let s = server(level);
         let (b, start_cmds) = start(&s, BACKUP, None);
-        assert_eq!(
-            sends(&start_cmds),
-            vec!["save Backup e0 log0 applied0", "set Takeover"]
-        );
-        let cb = Msg::ChangeBuffer {
-            epoch: 0,
-            index: 0,
-            entry: entry(0, 1),
-        };
+        assert_eq!(sends(&start_cmds), vec!["save Backup e0 log0 applied0", "set Takeover"]);
+        let cb = Msg::ChangeBuffer { epoch: 0, index: 0, entry: entry(0, 1) };
         let (b, cmds) = deliver(&s, &b, PRIMARY, cb.clone());
         assert_eq!(
             sends(&cmds),
@@ -167,47 +136,19 @@ fn hot_backup_applies_saves_then_acks_and_cold_backup_only_stores() {
 fn takeover_installs_buffers_degrades_and_fences_the_old_epoch() {
     let s = server("important");
     let (b, _) = start(&s, BACKUP, None);
-    let (b, _) = deliver(
-        &s,
-        &b,
-        PRIMARY,
-        Msg::ChangeBuffer {
-            epoch: 0,
-            index: 0,
-            entry: entry(0, 7),
-        },
-    );
+    let (b, _) =
+        deliver(&s, &b, PRIMARY, Msg::ChangeBuffer { epoch: 0, index: 0, entry: entry(0, 7) });
     let b = b.unwrap();
     let mut o = Out::<Node<Register>>::new();
-    let p = s
-        .on_timeout(&b, &Timer::Takeover, &mut o)
-        .expect("takes over");
+    let p = s.on_timeout(&b, &Timer::Takeover, &mut o).expect("takes over");
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
-        vec![
-            "save Primary e1 log1 applied1",
-            "send 2 NewPrimary { epoch: 1 }"
-        ]
+        vec!["save Primary e1 log1 applied1", "send 2 NewPrimary { epoch: 1 }"]
     );
-    assert_eq!(
-        (p.role, p.epoch, p.level),
-        (Role::Primary, 1, Level::Normal)
-    );
-    assert_eq!(
-        p.service.entries().collect::<Vec<_>>(),
-        vec![(0, 7)],
-        "cold buffers installed"
-    );
-    let (_, cmds) = deliver(
-        &s,
-        &p,
-        PRIMARY,
-        Msg::ChangeBuffer {
-            epoch: 0,
-            index: 1,
-            entry: entry(1, 2),
-        },
-    );
+    assert_eq!((p.role, p.epoch, p.level), (Role::Primary, 1, Level::Normal));
+    assert_eq!(p.service.entries().collect::<Vec<_>>(), vec![(0, 7)], "cold buffers installed");
+    let (_, cmds) =
+        deliver(&s, &p, PRIMARY, Msg::ChangeBuffer { epoch: 0, index: 1, entry: entry(1, 2) });
     assert_eq!(sends(&cmds), vec!["send 0 TakenOver { epoch: 1 }"]);
 }
 
@@ -224,34 +165,18 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
     };
     let (r, cmds) = start(&s, PRIMARY, Some(durable));
     assert_eq!(r.role, Role::Reconfiguring);
-    assert_eq!(
-        sends(&cmds),
-        vec![
-            "save Primary e0 log0 applied0",
-            "send 1 Inquire { epoch: 0 }"
-        ]
-    );
+    assert_eq!(sends(&cmds), vec!["save Primary e0 log0 applied0", "send 1 Inquire { epoch: 0 }"]);
     // Requests wait until the process state is known.
     let (n, cmds) = deliver(&s, &r, CLIENT, put(0, 1));
     assert!(n.is_none() && cmds.is_empty());
     // The backup committed a step the primary crashed before committing: adopt it.
-    let (p, cmds) = deliver(
-        &s,
-        &r,
-        BACKUP,
-        Msg::ProcessState {
-            epoch: 0,
-            log: vec![entry(0, 1)].into(),
-        },
-    );
+    let (p, cmds) =
+        deliver(&s, &r, BACKUP, Msg::ProcessState { epoch: 0, log: vec![entry(0, 1)].into() });
     let p = p.unwrap();
     assert_eq!((p.role, p.log.len()), (Role::Primary, 1));
     assert_eq!(
         sends(&cmds),
-        vec![
-            "save Primary e0 log1 applied1",
-            "send 2 NewPrimary { epoch: 0 }"
-        ]
+        vec!["save Primary e0 log1 applied1", "send 2 NewPrimary { epoch: 0 }"]
     );
     // Or the backup has taken over: retire, and drop the process.
     let (gone, cmds) = deliver(&s, &r, BACKUP, Msg::TakenOver { epoch: 1 });
@@ -263,26 +188,10 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
 fn reads_are_confirmed_not_checkpointed() {
     let s = server("critical");
     let (p, _) = start(&s, PRIMARY, None);
-    let (p, cmds) = deliver(
-        &s,
-        &p,
-        3,
-        Msg::Request {
-            seq: 0,
-            op: RegisterOp::Get(0),
-        },
-    );
+    let (p, cmds) = deliver(&s, &p, 3, Msg::Request { seq: 0, op: RegisterOp::Get(0) });
     assert_eq!(sends(&cmds), vec!["send 1 Confirm { epoch: 0, index: 0 }"]);
-    let (_, cmds) = deliver(
-        &s,
-        &p.unwrap(),
-        BACKUP,
-        Msg::Confirmed { epoch: 0, index: 0 },
-    );
-    assert_eq!(
-        sends(&cmds),
-        vec!["send 3 Reply { seq: 0, reply: GetOk(None) }"]
-    );
+    let (_, cmds) = deliver(&s, &p.unwrap(), BACKUP, Msg::Confirmed { epoch: 0, index: 0 });
+    assert_eq!(sends(&cmds), vec!["send 3 Reply { seq: 0, reply: GetOk(None) }"]);
 }
 
 #[test]
@@ -295,9 +204,7 @@ fn client_follows_the_new_primary_and_resends_within_budget() {
         vec!["send 0 Request { seq: 0, op: Put(0, 1) }", "set Resend"]
     );
     let mut o = Out::<Node<Register>>::new();
-    let st = c
-        .on_msg(&st, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, &mut o)
-        .unwrap();
+    let st = c.on_msg(&st, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, &mut o).unwrap();
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
         vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
@@ -309,15 +216,10 @@ fn client_follows_the_new_primary_and_resends_within_budget() {
         vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
     );
     let mut o = Out::<Node<Register>>::new();
-    assert!(
-        c.on_timeout(&st, &Timer::Resend, &mut o).is_none(),
-        "budget spent"
-    );
+    assert!(c.on_timeout(&st, &Timer::Resend, &mut o).is_none(), "budget spent");
     // An older epoch's announcement is ignored.
     let mut o = Out::<Node<Register>>::new();
-    assert!(c
-        .on_msg(&st, Id::from(PRIMARY), Msg::NewPrimary { epoch: 0 }, &mut o)
-        .is_none());
+    assert!(c.on_msg(&st, Id::from(PRIMARY), Msg::NewPrimary { epoch: 0 }, &mut o).is_none());
 }
 
 fn with_heartbeats(level: &str) -> Server<Register> {
@@ -327,9 +229,7 @@ fn with_heartbeats(level: &str) -> Server<Register> {
 }
 
 fn fire(
-    s: &Server<Register>,
-    st: &ServerState<Register>,
-    t: Timer,
+    s: &Server<Register>, st: &ServerState<Register>, t: Timer,
 ) -> (Option<ServerState<Register>>, Vec<Cmd>) {
     let mut o = Out::<Node<Register>>::new();
     let next = s.on_timeout(st, &t, &mut o);
@@ -340,15 +240,9 @@ fn fire(
 fn primary_sends_one_i_am_alive_at_a_time_and_the_backup_rearms_its_suspicion() {
     let s = with_heartbeats("critical");
     let (p, cmds) = start(&s, PRIMARY, None);
-    assert_eq!(
-        sends(&cmds),
-        vec!["save Primary e0 log0 applied0", "set Heartbeat"]
-    );
+    assert_eq!(sends(&cmds), vec!["save Primary e0 log0 applied0", "set Heartbeat"]);
     let (p, cmds) = fire(&s, &p, Timer::Heartbeat);
-    assert_eq!(
-        sends(&cmds),
-        vec!["send 1 IAmAlive { epoch: 0 }", "set Heartbeat"]
-    );
+    assert_eq!(sends(&cmds), vec!["send 1 IAmAlive { epoch: 0 }", "set Heartbeat"]);
     let p = p.expect("now awaiting the answer");
     // Unanswered: the next period sends nothing (one in flight keeps the model finite).
     let (silent, cmds) = fire(&s, &p, Timer::Heartbeat);
@@ -356,10 +250,7 @@ fn primary_sends_one_i_am_alive_at_a_time_and_the_backup_rearms_its_suspicion() 
     let (b, _) = start(&s, BACKUP, None);
     let (same, cmds) = deliver(&s, &b, PRIMARY, Msg::IAmAlive { epoch: 0 });
     assert!(same.is_none());
-    assert_eq!(
-        sends(&cmds),
-        vec!["set Takeover", "send 0 AliveAck { epoch: 0 }"]
-    );
+    assert_eq!(sends(&cmds), vec!["set Takeover", "send 0 AliveAck { epoch: 0 }"]);
     let (p, cmds) = deliver(&s, &p, BACKUP, Msg::AliveAck { epoch: 0 });
     assert!(p.is_some_and(|p| !p.awaiting_alive));
     assert_eq!(sends(&cmds), vec!["set Heartbeat"]);
@@ -377,11 +268,7 @@ fn restarted_backup_tells_the_primary_it_is_back() {
     let (_, cmds) = start(&s, BACKUP, Some(b.durable()));
     assert_eq!(
         sends(&cmds),
-        vec![
-            "save Backup e0 log0 applied0",
-            "set Takeover",
-            "send 0 AliveAck { epoch: 0 }"
-        ]
+        vec!["save Backup e0 log0 applied0", "set Takeover", "send 0 AliveAck { epoch: 0 }"]
     );
 }
 

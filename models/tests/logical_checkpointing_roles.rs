@@ -28,20 +28,11 @@ fn server() -> Server<Counter> {
 role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn add(seq: u8) -> M {
-    Msg::Request {
-        seq,
-        op: CounterOp::Add(0, 1),
-    }
+    Msg::Request { seq, op: CounterOp::Add(0, 1) }
 }
 
 fn checkpoint(epoch: u8, ssn: u8, seq: u8) -> M {
-    Msg::Checkpoint {
-        epoch,
-        ssn,
-        client: Id::from(CLIENT),
-        seq,
-        op: CounterOp::Add(0, 1),
-    }
+    Msg::Checkpoint { epoch, ssn, client: Id::from(CLIENT), seq, op: CounterOp::Add(0, 1) }
 }
 
 /// A primary with requests 0 and 1 checkpointed (SSNs 0 and 1), neither acked.
@@ -59,17 +50,10 @@ fn primary_logs_with_the_next_ssn_saves_then_checkpoints() {
     let (p, cmds) = deliver(&s, &p, CLIENT, add(0));
     assert_eq!(
         cmds,
-        [
-            "save",
-            "send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"
-        ]
+        ["save", "send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"]
     );
     let p = p.unwrap();
-    assert_eq!(
-        (p.d.next_ssn, p.d.history.len()),
-        (1, 0),
-        "nothing committed before the ack"
-    );
+    assert_eq!((p.d.next_ssn, p.d.history.len()), (1, 0), "nothing committed before the ack");
 }
 
 #[test]
@@ -101,20 +85,8 @@ fn primary_ignores_a_duplicate_ack_and_an_ack_of_another_epoch() {
     let p = primary_with_two_pending(&s);
     let (p, _) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 });
     let p = p.unwrap();
-    ignored(
-        &s,
-        &p,
-        BACKUP,
-        Msg::Ack { epoch: 0, ssn: 1 },
-        "a duplicate ack",
-    );
-    ignored(
-        &s,
-        &p,
-        BACKUP,
-        Msg::Ack { epoch: 1, ssn: 0 },
-        "an ack of another epoch",
-    );
+    ignored(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 }, "a duplicate ack");
+    ignored(&s, &p, BACKUP, Msg::Ack { epoch: 1, ssn: 0 }, "an ack of another epoch");
 }
 
 #[test]
@@ -149,15 +121,9 @@ fn backup_logs_durably_then_acks_then_executes() {
     let s = server();
     let b = start(&s, BACKUP);
     let (b, cmds) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
-    assert_eq!(
-        cmds,
-        ["save", "send 0 Ack { epoch: 0, ssn: 0 }", "set Execute(0)"]
-    );
+    assert_eq!(cmds, ["save", "send 0 Ack { epoch: 0, ssn: 0 }", "set Execute(0)"]);
     let b = b.unwrap();
-    assert!(
-        b.d.history.is_empty(),
-        "executed later, by the Execute timer"
-    );
+    assert!(b.d.history.is_empty(), "executed later, by the Execute timer");
     let (b, cmds) = fire(&s, &b, Timer::Execute(0));
     assert_eq!(cmds, ["save"], "the backup commits and tells no client");
     assert_eq!(b.unwrap().d.history.len(), 1);
@@ -169,10 +135,7 @@ fn backup_re_acks_a_re_sent_checkpoint_without_logging_it_twice() {
     let b = start(&s, BACKUP);
     let (b, _) = deliver(&s, &b, PRIMARY, checkpoint(0, 0, 0));
     let b = b.unwrap();
-    assert_eq!(
-        answer(&s, &b, PRIMARY, checkpoint(0, 0, 0)),
-        ["send 0 Ack { epoch: 0, ssn: 0 }"]
-    );
+    assert_eq!(answer(&s, &b, PRIMARY, checkpoint(0, 0, 0)), ["send 0 Ack { epoch: 0, ssn: 0 }"]);
     // Also once committed.
     let (b, _) = fire(&s, &b, Timer::Execute(0));
     assert_eq!(
@@ -197,10 +160,7 @@ fn backup_executes_in_any_order_but_commits_in_ssn_order() {
     let (b, _) = deliver(&s, &b.unwrap(), PRIMARY, checkpoint(0, 1, 1));
     let (b, _) = fire(&s, &b.unwrap(), Timer::Execute(1));
     let b = b.unwrap();
-    assert!(
-        b.d.history.is_empty(),
-        "SSN 1 executed, not committed before SSN 0"
-    );
+    assert!(b.d.history.is_empty(), "SSN 1 executed, not committed before SSN 0");
     let (again, cmds) = fire(&s, &b, Timer::Execute(1));
     assert!(again.is_none() && cmds.is_empty(), "executed once");
     let (b, _) = fire(&s, &b, Timer::Execute(0));
@@ -237,9 +197,6 @@ fn a_restarted_first_primary_goes_to_the_spare_pool() {
     let (r, cmds) = run::<N, _>(|o| s.on_start(Id::from(PRIMARY), &Some(p.d.clone()), o));
     assert_eq!(lines(&cmds), ["save"]);
     assert_eq!(r.d.role, Role::Spare);
-    assert!(
-        r.d.log.is_empty(),
-        "its uncommitted entries are its backup's to decide"
-    );
+    assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
     ignored(&s, &r, CLIENT, add(2), "a spare serves nobody");
 }

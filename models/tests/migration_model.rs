@@ -29,10 +29,7 @@ fn server(s: &m::State<Counter>, i: usize) -> Option<&Srv> {
 fn every_reachable_step_saves_before_it_sends() {
     for (label, set) in [
         ("migrate", vec![("crash", "any")]),
-        (
-            "migrate-all",
-            vec![("servers", "3"), ("processes", "2"), ("requests", "1")],
-        ),
+        ("migrate-all", vec![("servers", "3"), ("processes", "2"), ("requests", "1")]),
     ] {
         let model = m::build::<Counter>(config(&set));
         let steps = common::assert_saves_before_sends(label, &model, 20_000);
@@ -132,25 +129,13 @@ fn a_restarted_source_adopts_the_targets_longer_history() {
         reply: Counter::default().apply(&CounterOp::Add(0, 1)),
     });
     let mut o = Out::<Node<Counter>>::new();
-    let msg = Msg::Installed {
-        p: 0,
-        epoch: 0,
-        inc: 1,
-        log: theirs.clone(),
-    };
-    let n = server
-        .on_msg(&s, Id::from(1), msg.clone(), &mut o)
-        .expect("adopts");
+    let msg = Msg::Installed { p: 0, epoch: 0, inc: 1, log: theirs.clone() };
+    let n = server.on_msg(&s, Id::from(1), msg.clone(), &mut o).expect("adopts");
     assert_eq!(n.durable.replicas[&0].log, theirs);
     assert_eq!(n.acked.get(&0), Some(&1));
     assert!(matches!(o.iter().next(), Some(Command::Save(d)) if d.replicas[&0].log == theirs));
     // The same answer from before the restart (incarnation 0) is ignored.
-    let stale = Msg::Installed {
-        p: 0,
-        epoch: 0,
-        inc: 0,
-        log: theirs,
-    };
+    let stale = Msg::Installed { p: 0, epoch: 0, inc: 0, log: theirs };
     let mut o = Out::<Node<Counter>>::new();
     assert!(server.on_msg(&s, Id::from(1), stale, &mut o).is_none());
     assert_eq!(o.iter().count(), 0);

@@ -30,46 +30,23 @@ fn server() -> Server<Counter> {
 role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn entry(seq: u32, v: u32) -> Entry<CounterOp, CounterReply> {
-    Entry {
-        client: Id::from(CLIENT),
-        seq,
-        op: CounterOp::Add(0, 1),
-        reply: CounterReply(v),
-    }
+    Entry { client: Id::from(CLIENT), seq, op: CounterOp::Add(0, 1), reply: CounterReply(v) }
 }
 
 fn migrate() -> M {
-    Msg::MigrateAll {
-        targets: vec![(0, Id::from(TARGET))],
-    }
+    Msg::MigrateAll { targets: vec![(0, Id::from(TARGET))] }
 }
 
 fn copy(epoch: u8, inc: u8, log: CommitLog<CounterOp, CounterReply>) -> M {
-    Msg::Copy {
-        p: 0,
-        epoch,
-        inc,
-        log,
-    }
+    Msg::Copy { p: 0, epoch, inc, log }
 }
 
 fn installed(epoch: u8, inc: u8) -> M {
-    Msg::Installed {
-        p: 0,
-        epoch,
-        inc,
-        log: CommitLog::new(),
-    }
+    Msg::Installed { p: 0, epoch, inc, log: CommitLog::new() }
 }
 
 fn change_buffer(epoch: u8, inc: u8, index: u32, e: Entry<CounterOp, CounterReply>) -> M {
-    Msg::ChangeBuffer {
-        p: 0,
-        epoch,
-        inc,
-        index,
-        entry: e,
-    }
+    Msg::ChangeBuffer { p: 0, epoch, inc, index, entry: e }
 }
 
 /// The source after the planner's order and the target's `Installed`: P upgraded to critical.
@@ -92,10 +69,7 @@ fn the_planners_order_starts_the_copy_and_a_resent_order_resends_it() {
     let s = server();
     let src = start(&s, SOURCE);
     let (src, cmds) = deliver(&s, &src, PLANNER, migrate());
-    assert_eq!(
-        cmds,
-        ["save", "send 1 Copy { p: 0, epoch: 0, inc: 0, log: [] }"]
-    );
+    assert_eq!(cmds, ["save", "send 1 Copy { p: 0, epoch: 0, inc: 0, log: [] }"]);
     assert_eq!(
         answer(&s, &src.unwrap(), PLANNER, migrate()),
         ["send 1 Copy { p: 0, epoch: 0, inc: 0, log: [] }"]
@@ -107,29 +81,11 @@ fn the_target_installs_the_copy_and_ignores_one_from_before_the_sources_restart(
     let s = server();
     let t = start(&s, TARGET);
     let (t, cmds) = deliver(&s, &t, SOURCE, copy(0, 1, CommitLog::new()));
-    assert_eq!(
-        cmds,
-        [
-            "save",
-            "send 0 Installed { p: 0, epoch: 0, inc: 1, log: [] }"
-        ]
-    );
+    assert_eq!(cmds, ["save", "send 0 Installed { p: 0, epoch: 0, inc: 1, log: [] }"]);
     let t = t.unwrap();
     assert_eq!(t.durable.replicas[&0].role, Role::Backup);
-    ignored(
-        &s,
-        &t,
-        SOURCE,
-        copy(0, 0, CommitLog::new()),
-        "incarnation 0 < 1",
-    );
-    ignored(
-        &s,
-        &t,
-        PLANNER,
-        copy(0, 1, CommitLog::new()),
-        "from a server it is not the backup of",
-    );
+    ignored(&s, &t, SOURCE, copy(0, 0, CommitLog::new()), "incarnation 0 < 1");
+    ignored(&s, &t, PLANNER, copy(0, 1, CommitLog::new()), "from a server it is not the backup of");
     // The same copy again: answered, not saved again.
     assert_eq!(
         answer(&s, &t, SOURCE, copy(0, 1, CommitLog::new())),
@@ -143,11 +99,9 @@ fn the_source_upgrades_on_installed_only_from_its_target_in_its_incarnation() {
     let src = start(&s, SOURCE);
     let (src, _) = deliver(&s, &src, PLANNER, migrate());
     let src = src.unwrap();
-    for (from, m) in [
-        (TARGET, installed(0, 1)),
-        (TARGET, installed(1, 0)),
-        (PLANNER, installed(0, 0)),
-    ] {
+    for (from, m) in
+        [(TARGET, installed(0, 1)), (TARGET, installed(1, 0)), (PLANNER, installed(0, 0))]
+    {
         ignored(&s, &src, from, m, "a no-op");
     }
     let (n, cmds) = deliver(&s, &src, TARGET, installed(0, 0));
@@ -161,11 +115,7 @@ fn the_source_upgrades_on_installed_only_from_its_target_in_its_incarnation() {
 fn a_critical_step_waits_for_the_targets_ack_then_commits_saved_before_the_reply() {
     let s = server();
     let src = upgraded_source(&s);
-    let req = Msg::Request {
-        p: 0,
-        seq: 0,
-        op: CounterOp::Add(0, 1),
-    };
+    let req = Msg::Request { p: 0, seq: 0, op: CounterOp::Add(0, 1) };
     let (src, cmds) = deliver(&s, &src, CLIENT, req.clone());
     assert_eq!(
         cmds,
@@ -178,21 +128,10 @@ fn a_critical_step_waits_for_the_targets_ack_then_commits_saved_before_the_reply
     assert!(n.is_none());
     assert_eq!(cmds, ["set Switch"]);
     // An ack of the wrong incarnation, then the right one.
-    let ack = |inc| Msg::Ack {
-        p: 0,
-        epoch: 0,
-        inc,
-        index: 0,
-    };
+    let ack = |inc| Msg::Ack { p: 0, epoch: 0, inc, index: 0 };
     ignored(&s, &src, TARGET, ack(1), "a no-op");
     let (n, cmds) = deliver(&s, &src, TARGET, ack(0));
-    assert_eq!(
-        cmds,
-        [
-            "save",
-            "send 3 Reply { p: 0, seq: 0, reply: CounterReply(1) }"
-        ]
-    );
+    assert_eq!(cmds, ["save", "send 3 Reply { p: 0, seq: 0, reply: CounterReply(1) }"]);
     let n = n.unwrap();
     ignored(&s, &n, TARGET, ack(0), "a duplicate ack");
 }
@@ -201,24 +140,12 @@ fn a_critical_step_waits_for_the_targets_ack_then_commits_saved_before_the_reply
 fn the_target_applies_change_buffers_in_order_and_re_acks_a_resend() {
     let s = server();
     let t = backup_target(&s);
-    ignored(
-        &s,
-        &t,
-        SOURCE,
-        change_buffer(0, 0, 1, entry(1, 2)),
-        "index 1 before index 0",
-    );
-    for m in [
-        change_buffer(1, 0, 0, entry(0, 1)),
-        change_buffer(0, 1, 0, entry(0, 1)),
-    ] {
+    ignored(&s, &t, SOURCE, change_buffer(0, 0, 1, entry(1, 2)), "index 1 before index 0");
+    for m in [change_buffer(1, 0, 0, entry(0, 1)), change_buffer(0, 1, 0, entry(0, 1))] {
         ignored(&s, &t, SOURCE, m, "another epoch or incarnation");
     }
     let (t, cmds) = deliver(&s, &t, SOURCE, change_buffer(0, 0, 0, entry(0, 1)));
-    assert_eq!(
-        cmds,
-        ["save", "send 0 Ack { p: 0, epoch: 0, inc: 0, index: 0 }"]
-    );
+    assert_eq!(cmds, ["save", "send 0 Ack { p: 0, epoch: 0, inc: 0, index: 0 }"]);
     let t = t.unwrap();
     assert_eq!(
         answer(&s, &t, SOURCE, change_buffer(0, 0, 0, entry(0, 1))),
@@ -242,25 +169,12 @@ fn switch_degrade_and_forwarding() {
     assert_eq!(cmds, ["save", "send 1 Switch { p: 0, epoch: 1 }"]);
     let src = src.unwrap();
     assert_eq!(src.durable.replicas[&0].role, Role::Handing);
-    let req = Msg::Request {
-        p: 0,
-        seq: 0,
-        op: CounterOp::Add(0, 1),
-    };
-    assert_eq!(
-        answer(&s, &src, CLIENT, req.clone()),
-        ["send 3 Moved { p: 0, to: Id(1) }"]
-    );
+    let req = Msg::Request { p: 0, seq: 0, op: CounterOp::Add(0, 1) };
+    assert_eq!(answer(&s, &src, CLIENT, req.clone()), ["send 3 Moved { p: 0, to: Id(1) }"]);
     // The target takes over only from its primary and for the next epoch.
     let t = backup_target(&s);
     for (from, epoch) in [(SOURCE, 0), (SOURCE, 2), (PLANNER, 1)] {
-        ignored(
-            &s,
-            &t,
-            from,
-            Msg::Switch { p: 0, epoch },
-            "from {from} epoch {epoch}",
-        );
+        ignored(&s, &t, from, Msg::Switch { p: 0, epoch }, "from {from} epoch {epoch}");
     }
     let (t, cmds) = deliver(&s, &t, SOURCE, Msg::Switch { p: 0, epoch: 1 });
     assert_eq!(cmds, ["save", "send 0 SwitchDone { p: 0, epoch: 1 }"]);
@@ -272,19 +186,9 @@ fn switch_degrade_and_forwarding() {
         "a resent switch"
     );
     // The source degrades on the confirmation of its epoch only, and tells the planner.
-    ignored(
-        &s,
-        &src,
-        TARGET,
-        Msg::SwitchDone { p: 0, epoch: 0 },
-        "a no-op",
-    );
+    ignored(&s, &src, TARGET, Msg::SwitchDone { p: 0, epoch: 0 }, "a no-op");
     let (src, cmds) = deliver(&s, &src, TARGET, Msg::SwitchDone { p: 0, epoch: 1 });
     assert_eq!(cmds, ["save", "send 2 Drained"]);
     let r = &src.unwrap().durable.replicas[&0];
-    assert_eq!(
-        (r.role, r.log.len()),
-        (Role::Moved, 0),
-        "image deleted, address kept"
-    );
+    assert_eq!((r.role, r.log.len()), (Role::Moved, 0), "image deleted, address kept");
 }

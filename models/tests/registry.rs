@@ -21,16 +21,9 @@ fn unbitten(m: &ModelSpec) -> Vec<&'static str> {
 fn every_declared_property_has_a_seeded_bug_that_breaks_it() {
     let missing: Vec<String> = MODELS
         .iter()
-        .flat_map(|m| {
-            unbitten(m)
-                .into_iter()
-                .map(move |p| format!("{}: {p}", m.name))
-        })
+        .flat_map(|m| unbitten(m).into_iter().map(move |p| format!("{}: {p}", m.name)))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "properties no seeded bug breaks: {missing:?}"
-    );
+    assert!(missing.is_empty(), "properties no seeded bug breaks: {missing:?}");
 }
 
 #[test]
@@ -41,17 +34,11 @@ fn the_unbitten_property_check_can_fail() {
         m.properties
             .iter()
             .copied()
-            .chain([twosafe_models::spec::PropertySpec {
-                name: "never-seeded",
-                about: "",
-            }])
+            .chain([twosafe_models::spec::PropertySpec { name: "never-seeded", about: "" }])
             .collect::<Vec<_>>()
             .into_boxed_slice(),
     );
-    let extended = ModelSpec {
-        properties: props,
-        ..*m
-    };
+    let extended = ModelSpec { properties: props, ..*m };
     assert_eq!(unbitten(&extended), ["never-seeded"]);
 }
 
@@ -68,12 +55,7 @@ fn declarations_are_consistent() {
         for v in &variants {
             assert!(seen.insert(v.name), "{}: variant {} twice", m.name, v.name);
             for b in v.breaks {
-                assert!(
-                    props.contains(b),
-                    "{}/{}: breaks unknown {b}",
-                    m.name,
-                    v.name
-                );
+                assert!(props.contains(b), "{}/{}: breaks unknown {b}", m.name, v.name);
             }
             if v.name != "correct" {
                 let c = v.check.expect("a seeded bug has its configuration");
@@ -114,21 +96,15 @@ fn protocol_folders() -> Vec<PathBuf> {
 fn protocol_folders_keep_the_floor_plan() {
     let folders = protocol_folders();
     assert!(folders.len() >= 6, "{folders:?}");
-    let names: Vec<String> = folders
-        .iter()
-        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names: Vec<String> =
+        folders.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     for (dir, name) in folders.iter().zip(&names) {
         for f in ["mod.rs", "msg.rs", "model.rs", "client.rs"] {
             assert!(dir.join(f).exists(), "{name}/{f} is missing");
         }
         let roles = tests.join(format!("{name}_roles.rs"));
-        assert!(
-            roles.exists(),
-            "{name} has no role tests ({})",
-            roles.display()
-        );
+        assert!(roles.exists(), "{name} has no role tests ({})", roles.display());
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let file = path.file_name().unwrap().to_string_lossy().into_owned();

@@ -43,11 +43,7 @@ enum Peer {
 }
 
 /// The peers, in the order they run.
-const PEERS: [Peer; 3] = [
-    Peer::Redis { aof: false },
-    Peer::Redis { aof: true },
-    Peer::Postgres,
-];
+const PEERS: [Peer; 3] = [Peer::Redis { aof: false }, Peer::Redis { aof: true }, Peer::Postgres];
 
 impl Peer {
     fn name(self) -> &'static str {
@@ -128,11 +124,7 @@ type RunOut = (Metrics, Timeline);
 /// One build of a new backup of `N` rows under `rate` requests/s, the load going on for
 /// `after` seconds once the backup is current.
 fn one_run<const N: u32>(
-    o: &Options,
-    durability: Durability,
-    batch: usize,
-    rate: f64,
-    after: f64,
+    o: &Options, durability: Durability, batch: usize, rate: f64, after: f64,
 ) -> Result<RunOut, BenchError> {
     let dir = o.work.join("catchup");
     let _ = std::fs::remove_dir_all(&dir);
@@ -199,10 +191,7 @@ fn one_run<const N: u32>(
                     tokio::time::sleep_until(at.into()).await;
                     let sent = Instant::now();
                     s.submit(Accounts::<N>::workload(k, j)).await?;
-                    out.push((
-                        t0.elapsed().as_secs_f64(),
-                        sent.elapsed().as_secs_f64() * 1000.0,
-                    ));
+                    out.push((t0.elapsed().as_secs_f64(), sent.elapsed().as_secs_f64() * 1000.0));
                     j += 1;
                 }
                 s.close().await;
@@ -241,13 +230,8 @@ fn one_run<const N: u32>(
 /// Checks how the run ended (primary current, nothing in flight, the backup's rows equal to
 /// the primary's) and measures it from the primary's phases and the load's replies.
 fn verify_and_measure<const N: u32>(
-    p: NodeState<Accounts<N>>,
-    b: NodeState<Accounts<N>>,
-    phases: &Phases,
-    t0: Instant,
-    up: Instant,
-    done: &[(f64, f64)],
-    elapsed: f64,
+    p: NodeState<Accounts<N>>, b: NodeState<Accounts<N>>, phases: &Phases, t0: Instant,
+    up: Instant, done: &[(f64, f64)], elapsed: f64,
 ) -> Result<Metrics, BenchError> {
     let (NodeState::Primary(p), NodeState::Backup(b)) = (p, b) else {
         return Err("the servers stopped in unexpected roles".into());
@@ -282,18 +266,12 @@ fn verify_and_measure<const N: u32>(
         .sum();
     let copies = v.iter().filter(|x| x.1 == "copy").count();
     let mut m = Metrics::new();
-    m.insert(
-        "primary_start_ms".into(),
-        up.duration_since(t0).as_secs_f64() * 1000.0,
-    );
+    m.insert("primary_start_ms".into(), up.duration_since(t0).as_secs_f64() * 1000.0);
     m.insert("copy_s".into(), copied);
     m.insert("catchup_s".into(), current - copied);
     m.insert("to_current_s".into(), current);
     m.insert("copy_objects_per_s".into(), f64::from(N) / copied.max(1e-9));
-    m.insert(
-        "replayed_entries".into(),
-        ssn_current.saturating_sub(1) as f64,
-    );
+    m.insert("replayed_entries".into(), ssn_current.saturating_sub(1) as f64);
     m.insert("pause_ms".into(), paused * 1000.0);
     m.insert("copies".into(), copies as f64);
     m.insert("digests_equal".into(), 1.0);
@@ -305,13 +283,8 @@ fn verify_and_measure<const N: u32>(
 /// will not be (a replay whose backlog is no smaller after REPLAY_GRACE than when it began,
 /// or `limit` seconds gone).
 async fn wait_until_current<const N: u32>(
-    phases: &Phases,
-    backlog: &std::sync::atomic::AtomicU64,
-    t0: Instant,
-    limit: f64,
-    batch: usize,
-    durability: Durability,
-    rate: f64,
+    phases: &Phases, backlog: &std::sync::atomic::AtomicU64, t0: Instant, limit: f64, batch: usize,
+    durability: Durability, rate: f64,
 ) -> Result<f64, BenchError> {
     let mut replay_start: Option<(f64, u64)> = None;
     loop {
@@ -331,11 +304,7 @@ async fn wait_until_current<const N: u32>(
                          entries in {:.0} s (batch {batch}: one batch per round trip{}, \
                          while the load adds {rate:.0} entries a second)",
                         t - t1,
-                        if durability == Durability::Fsync {
-                            " and save"
-                        } else {
-                            ""
-                        }
+                        if durability == Durability::Fsync { " and save" } else { "" }
                     )));
                 }
                 Some(_) => {}
@@ -345,10 +314,7 @@ async fn wait_until_current<const N: u32>(
             let at: Vec<String> = v
                 .iter()
                 .map(|(when, p, _)| {
-                    format!(
-                        "{p} at {:.1} s",
-                        when.saturating_duration_since(t0).as_secs_f64()
-                    )
+                    format!("{p} at {:.1} s", when.saturating_duration_since(t0).as_secs_f64())
                 })
                 .collect();
             return Err(BenchError::Run(format!(
@@ -366,21 +332,15 @@ async fn wait_until_current<const N: u32>(
 /// `tps_during`, `p50_during_ms`, `p99_during_ms`, `avg_during_ms` and the same `_after`.
 fn load_stats(done: &[(f64, f64)], current: f64, elapsed: f64, m: &mut Metrics) {
     for (tag, lo, hi) in [("during", 0.0, current), ("after", current, elapsed)] {
-        let mut lat: Vec<f64> = done
-            .iter()
-            .filter(|(t, _)| *t > lo && *t <= hi)
-            .map(|x| x.1)
-            .collect();
+        let mut lat: Vec<f64> =
+            done.iter().filter(|(t, _)| *t > lo && *t <= hi).map(|x| x.1).collect();
         lat.sort_by(f64::total_cmp);
         m.insert(format!("tps_{tag}"), lat.len() as f64 / (hi - lo).max(1e-9));
         if !lat.is_empty() {
             let at = |q: f64| lat[(((lat.len() - 1) as f64) * q).round() as usize];
             m.insert(format!("p50_{tag}_ms"), at(0.5));
             m.insert(format!("p99_{tag}_ms"), at(0.99));
-            m.insert(
-                format!("avg_{tag}_ms"),
-                lat.iter().sum::<f64>() / lat.len() as f64,
-            );
+            m.insert(format!("avg_{tag}_ms"), lat.iter().sum::<f64>() / lat.len() as f64);
         }
     }
 }
@@ -396,13 +356,7 @@ struct Build {
 }
 
 fn run_size(o: &Options, b: Build) -> Result<RunOut, BenchError> {
-    let Build {
-        durability: d,
-        batch,
-        rate,
-        after,
-        ..
-    } = b;
+    let Build { durability: d, batch, rate, after, .. } = b;
     match b.n {
         1_000 => one_run::<1_000>(o, d, batch, rate, after),
         10_000 => one_run::<10_000>(o, d, batch, rate, after),
@@ -419,9 +373,7 @@ fn buckets(done: &[(f64, f64)], width: f64) -> Vec<(f64, f64)> {
         e.0 += l;
         e.1 += 1;
     }
-    b.into_iter()
-        .map(|(k, (sum, n))| ((k as f64 + 0.5) * width, sum / n as f64))
-        .collect()
+    b.into_iter().map(|(k, (sum, n))| ((k as f64 + 0.5) * width, sum / n as f64)).collect()
 }
 
 /// The experiment: sizes × durability modes, `o.runs` times, alternating.
@@ -463,17 +415,9 @@ struct Plan {
 impl Plan {
     fn new(o: &Options) -> Self {
         if o.smoke {
-            Plan {
-                sizes: vec![1_000],
-                rate: 200.0,
-                after: 0.3,
-            }
+            Plan { sizes: vec![1_000], rate: 200.0, after: 0.3 }
         } else {
-            Plan {
-                sizes: vec![10_000, 100_000],
-                rate: 500.0,
-                after: 2.0,
-            }
+            Plan { sizes: vec![10_000, 100_000], rate: 500.0, after: 2.0 }
         }
     }
 }
@@ -501,26 +445,14 @@ fn measure(o: &Options, plan: &Plan, r: &mut Report) -> Measured {
     let (rate, after) = (*rate, *after);
     let modes = MODES;
     let mut out = Measured::default();
-    let Measured {
-        runs,
-        peer_runs,
-        peer_skipped,
-        last,
-        failed,
-    } = &mut out;
+    let Measured { runs, peer_runs, peer_skipped, last, failed } = &mut out;
     let per_run = modes.len() * BATCHES.len() + if o.peers { PEERS.len() } else { 0 };
     let mut progress = Progress::new((o.runs * sizes.len() * per_run) as u64);
     for _ in 0..o.runs {
         for &n in sizes {
             for (di, d) in modes.iter().enumerate() {
                 for (bi, batch) in BATCHES.iter().enumerate() {
-                    let build = Build {
-                        n,
-                        durability: *d,
-                        batch: *batch,
-                        rate,
-                        after,
-                    };
+                    let build = Build { n, durability: *d, batch: *batch, rate, after };
                     if let Some(why) = failed.get(&(n, di, bi)) {
                         progress.step(format!(
                             "{n} objects, {}, batch {batch}: not run (an earlier run failed: \
@@ -599,13 +531,7 @@ fn measure(o: &Options, plan: &Plan, r: &mut Report) -> Measured {
 fn tabulate(o: &Options, plan: &Plan, m: &mut Measured, r: &mut Report) {
     let (sizes, rate) = (&plan.sizes, plan.rate);
     let modes = MODES;
-    let Measured {
-        runs,
-        peer_runs,
-        peer_skipped,
-        failed,
-        ..
-    } = m;
+    let Measured { runs, peer_runs, peer_skipped, failed, .. } = m;
     for &n in sizes {
         let setting = format!("{n} objects, {rate:.0} tx/s");
         for (di, d) in modes.iter().enumerate() {
@@ -682,11 +608,7 @@ fn copy_floor_ratios(r: &Report) -> Vec<Ratio> {
         let n = number(row.setting.split(' ').next().unwrap_or(""));
         let batch = number(row.system.rsplit(' ').next().unwrap_or(""));
         let per = floors.loopback_rtt_p50_us
-            + if row.system.contains("fsync") {
-                floors.sync_p50_us
-            } else {
-                0.0
-            };
+            + if row.system.contains("fsync") { floors.sync_p50_us } else { 0.0 };
         let n = (n / batch).ceil();
         if let Some(v) = row.metrics.get("copy_s") {
             floor_ratios.push(Ratio {
@@ -742,9 +664,7 @@ fn describe(o: &Options, plan: &Plan, r: &mut Report) {
 
 /// Phase 5: the latency of each setting's last run over time, its catch-up point marked.
 fn plot_latency(
-    o: &Options,
-    last: &BTreeMap<Setting, (f64, Timeline)>,
-    r: &mut Report,
+    o: &Options, last: &BTreeMap<Setting, (f64, Timeline)>, r: &mut Report,
 ) -> Result<(), BenchError> {
     let modes = MODES;
     let path = o.out.join("catchup.svg");

@@ -61,9 +61,7 @@ fn latency_floor(r: &Report) -> impl Fn(&Row, &str) -> Option<f64> {
     // The floor is that of one request alone; with more outstanding, queueing is the cost.
     move |row, metric| {
         // On disk: our fsync mode, PostgreSQL (WAL flushed at both), Redis with an AOF.
-        let disk = ["fsync", "PostgreSQL", "AOF"]
-            .iter()
-            .any(|k| row.system.contains(k));
+        let disk = ["fsync", "PostgreSQL", "AOF"].iter().any(|k| row.system.contains(k));
         (metric.ends_with("_ms") && row.setting == "window 1").then(|| floors.two_safe_ms(disk))
     }
 }
@@ -105,10 +103,7 @@ pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         .iter()
         .map(|((system, _), s)| Series {
             label: system.clone(),
-            points: plot::cdf(&s.latencies_us)
-                .into_iter()
-                .filter(|(x, _)| *x <= xmax)
-                .collect(),
+            points: plot::cdf(&s.latencies_us).into_iter().filter(|(x, _)| *x <= xmax).collect(),
         })
         .collect();
     plot::write(
@@ -126,19 +121,7 @@ pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "tps",
-            "avg_ms",
-            "min_ms",
-            "p50_ms",
-            "p95_ms",
-            "p99_ms",
-            "max_ms",
-            "under_15ms",
-        ],
-    ))
+    Ok((r, vec!["tps", "avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms", "under_15ms"]))
 }
 
 /// Fig. 5: windows 1, 2, 5, 10; throughput and mean latency.
@@ -152,26 +135,13 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     )?;
     let mut t = targets(o, &mut r);
     let windows = [1usize, 2, 5, 10];
-    let settings: Vec<(String, usize)> = windows
-        .iter()
-        .map(|w| (format!("window {w}"), *w))
-        .collect();
+    let settings: Vec<(String, usize)> =
+        windows.iter().map(|w| (format!("window {w}"), *w)).collect();
     let (rows, _) = grid(&mut t, &settings, o.runs, o.seconds);
-    let published = [
-        (1, 83.3, 9.43),
-        (2, 102.3, 16.58),
-        (5, 104.5, 38.4),
-        (10, 104.9, 77.7),
-    ];
+    let published = [(1, 83.3, 9.43), (2, 102.3, 16.58), (5, 104.5, 38.4), (10, 104.9, 77.7)];
     let papers = published
         .iter()
-        .map(|(w, tps, ms)| {
-            paper(
-                PAPER,
-                &format!("window {w}"),
-                &[("tps", *tps), ("avg_ms", *ms)],
-            )
-        })
+        .map(|(w, tps, ms)| paper(PAPER, &format!("window {w}"), &[("tps", *tps), ("avg_ms", *ms)]))
         .collect();
     r.rows = with_paper(rows, papers);
     r.settings = serde_json::json!({
@@ -183,16 +153,9 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     // TPS against window, a line per system.
     let mut by_system: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for row in r.rows.iter().filter(|x| x.skipped.is_none()) {
-        let w: f64 = row
-            .setting
-            .trim_start_matches("window ")
-            .parse()
-            .unwrap_or(f64::NAN);
+        let w: f64 = row.setting.trim_start_matches("window ").parse().unwrap_or(f64::NAN);
         if let Some(tps) = row.metrics.get("tps") {
-            by_system
-                .entry(row.system.clone())
-                .or_default()
-                .push((w, *tps));
+            by_system.entry(row.system.clone()).or_default().push((w, *tps));
         }
     }
     let path = o.out.join("clustra-window.svg");
@@ -203,10 +166,7 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
             x_label: "window (transactions outstanding)",
             y_label: "transactions per second (log)",
             log_y: true,
-            series: by_system
-                .into_iter()
-                .map(|(label, points)| Series { label, points })
-                .collect(),
+            series: by_system.into_iter().map(|(label, points)| Series { label, points }).collect(),
             marks: vec![],
         },
     )?;
@@ -232,11 +192,7 @@ fn now_us() -> u64 {
 /// client back to back, kills the primary (node 0) with SIGKILL after `before`, keeps the
 /// client going for `after`, and measures.
 fn one_takeover(
-    o: &Options,
-    durability: Durability,
-    heartbeat_ms: u64,
-    suspect_ms: u64,
-    before: Duration,
+    o: &Options, durability: Durability, heartbeat_ms: u64, suspect_ms: u64, before: Duration,
     after: Duration,
 ) -> Result<Takeover, BenchError> {
     let dir = o.work.join("takeover");
@@ -250,31 +206,18 @@ fn one_takeover(
         })?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
-    let warm = LoadSpec {
-        window: 1,
-        duration: Duration::from_millis(300),
-        first_client: cfg.servers(),
-    };
+    let warm =
+        LoadSpec { window: 1, duration: Duration::from_millis(300), first_client: cfg.servers() };
     rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
-    let spec = LoadSpec {
-        window: 1,
-        duration: before + after,
-        first_client: cfg.servers() + 1,
-    };
+    let spec = LoadSpec { window: 1, duration: before + after, first_client: cfg.servers() + 1 };
     let load_cfg = cfg.clone();
     let client = std::thread::spawn(move || {
-        rt.block_on(load::run::<Bank>(
-            &load_cfg,
-            &spec,
-            Arc::new(AtomicU64::new(0)),
-        ))
+        rt.block_on(load::run::<Bank>(&load_cfg, &spec, Arc::new(AtomicU64::new(0))))
     });
     std::thread::sleep(before);
     let killed_wall = now_us();
     cluster.kill(0);
-    let report = client
-        .join()
-        .map_err(|_| "the client thread panicked".to_string())??;
+    let report = client.join().map_err(|_| "the client thread panicked".to_string())??;
     let trace = cluster.trace(1);
     drop(cluster);
     let takeover_wall = crate::runtime::chaos::takeovers_in(&trace)?
@@ -315,9 +258,8 @@ pub fn takeover(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
     )?;
     let runs = if o.smoke { 1 } else { o.runs.max(5) };
     let settings = SETTINGS;
-    let cases: Vec<(usize, Durability)> = (0..settings.len())
-        .flat_map(|i| TAKEOVER_MODES.iter().map(move |d| (i, *d)))
-        .collect();
+    let cases: Vec<(usize, Durability)> =
+        (0..settings.len()).flat_map(|i| TAKEOVER_MODES.iter().map(move |d| (i, *d))).collect();
     let (mut results, failures) = measure_takeovers(o, runs, &cases);
     r.rows = takeover_rows(&cases, &mut results, &failures, &mut r.notes);
     r.settings = serde_json::json!({
@@ -353,9 +295,7 @@ const TAKEOVER_MODES: [Durability; 2] = [Durability::Fsync, Durability::Memory];
 /// Phase 1: `runs` takeovers of every (setting, durability) case: each run's metrics and
 /// each case's first failure.
 fn measure_takeovers(
-    o: &Options,
-    runs: usize,
-    cases: &[(usize, Durability)],
+    o: &Options, runs: usize, cases: &[(usize, Durability)],
 ) -> (Vec<Vec<Metrics>>, Vec<Option<String>>) {
     let settings = SETTINGS;
     let before = Duration::from_millis(if o.smoke { 300 } else { 700 });
@@ -404,38 +344,25 @@ fn measure_takeovers(
 /// Phase 2: the paper's row, then a row per case (min and max beside the medians); a case's
 /// failure becomes a note.
 fn takeover_rows(
-    cases: &[(usize, Durability)],
-    results: &mut [Vec<Metrics>],
-    failures: &[Option<String>],
+    cases: &[(usize, Durability)], results: &mut [Vec<Metrics>], failures: &[Option<String>],
     notes: &mut Vec<String>,
 ) -> Vec<Row> {
     let settings = SETTINGS;
     let mut rows = vec![paper(
         PAPER,
         "50 ms / 100 ms",
-        &[
-            ("unavailable_ms", 330.0),
-            ("unavailable_min_ms", 265.0),
-            ("unavailable_max_ms", 379.0),
-        ],
+        &[("unavailable_ms", 330.0), ("unavailable_min_ms", 265.0), ("unavailable_max_ms", 379.0)],
     )];
     for (i, (si, d)) in cases.iter().enumerate() {
         let label = settings[*si].0;
         let runs = std::mem::take(&mut results[i]);
         let mut metrics = super::report::medians(&runs);
-        let un: Vec<f64> = runs
-            .iter()
-            .filter_map(|m| m.get("unavailable_ms").copied())
-            .collect();
+        let un: Vec<f64> = runs.iter().filter_map(|m| m.get("unavailable_ms").copied()).collect();
         if !un.is_empty() {
-            metrics.insert(
-                "unavailable_min_ms".into(),
-                un.iter().copied().fold(f64::MAX, f64::min),
-            );
-            metrics.insert(
-                "unavailable_max_ms".into(),
-                un.iter().copied().fold(f64::MIN, f64::max),
-            );
+            metrics
+                .insert("unavailable_min_ms".into(), un.iter().copied().fold(f64::MAX, f64::min));
+            metrics
+                .insert("unavailable_max_ms".into(), un.iter().copied().fold(f64::MIN, f64::max));
         }
         if let Some(e) = &failures[i] {
             notes.push(format!("{label}: a run failed: {e}"));
@@ -445,11 +372,7 @@ fn takeover_rows(
             system: format!("twosafe {}", mode(*d)),
             setting: label.to_string(),
             metrics,
-            skipped: if runs.is_empty() {
-                failures[i].clone()
-            } else {
-                None
-            },
+            skipped: if runs.is_empty() { failures[i].clone() } else { None },
             runs,
         });
     }
@@ -459,9 +382,8 @@ fn takeover_rows(
 /// Phase 3: unavailability run by run, ClustRa's average, minimum and maximum marked.
 fn plot_takeovers(o: &Options, r: &mut Report) -> Result<(), BenchError> {
     let path = o.out.join("clustra-takeover.svg");
-    let series = plot::run_by_run(&r.rows, "unavailable_ms", |x| {
-        format!("{}, {}", x.system, x.setting)
-    });
+    let series =
+        plot::run_by_run(&r.rows, "unavailable_ms", |x| format!("{}, {}", x.system, x.setting));
     plot::write(
         &path,
         &Plot {

@@ -37,30 +37,12 @@ use target::{Sample, Target};
 
 /// The experiments, with a line each (for `--help` and errors).
 pub const EXPERIMENTS: &[(&str, &str)] = &[
-    (
-        "clustra-response",
-        "ClustRa Fig. 3/4: 2-safe TPC-B-like latency at window 1",
-    ),
-    (
-        "clustra-window",
-        "ClustRa Fig. 5: throughput and latency at windows 1, 2, 5, 10",
-    ),
-    (
-        "clustra-takeover",
-        "ClustRa Fig. 9: unavailability after kill -9 of the primary",
-    ),
-    (
-        "opera-overhead",
-        "OPERA Fig. 5-9: INST/START/TERM with no backup, cold and hot standby",
-    ),
-    (
-        "opera-recovery",
-        "OPERA Fig. 10: time to recover 1000 processes after a server failure",
-    ),
-    (
-        "catchup",
-        "a new backup built by fuzzy copy + log replay of N objects under load",
-    ),
+    ("clustra-response", "ClustRa Fig. 3/4: 2-safe TPC-B-like latency at window 1"),
+    ("clustra-window", "ClustRa Fig. 5: throughput and latency at windows 1, 2, 5, 10"),
+    ("clustra-takeover", "ClustRa Fig. 9: unavailability after kill -9 of the primary"),
+    ("opera-overhead", "OPERA Fig. 5-9: INST/START/TERM with no backup, cold and hot standby"),
+    ("opera-recovery", "OPERA Fig. 10: time to recover 1000 processes after a server failure"),
+    ("catchup", "a new backup built by fuzzy copy + log replay of N objects under load"),
 ];
 
 /// How to run an experiment.
@@ -149,10 +131,7 @@ impl BenchError {
 
     /// A failed file operation on `path`.
     pub fn file(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
-        move |source| BenchError::File {
-            path: path.to_path_buf(),
-            source,
-        }
+        move |source| BenchError::File { path: path.to_path_buf(), source }
     }
 }
 
@@ -233,10 +212,7 @@ pub fn markdown(out: &std::path::Path) -> Result<String, BenchError> {
 
 /// A fresh report with the machine's description and the floors measured now.
 fn new_report(
-    experiment: &str,
-    title: &str,
-    source: &str,
-    o: &Options,
+    experiment: &str, title: &str, source: &str, o: &Options,
 ) -> Result<Report, BenchError> {
     let floors = floors::measure(&o.work, o.smoke).map_err(BenchError::at("floors"))?;
     Ok(Report {
@@ -265,10 +241,8 @@ pub fn machine() -> BTreeMap<String, String> {
         std::thread::available_parallelism().map_or("?".into(), |n| n.to_string()),
     );
     if let Ok(cpu) = std::fs::read_to_string("/proc/cpuinfo") {
-        if let Some(name) = cpu
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split(':').nth(1))
+        if let Some(name) =
+            cpu.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1))
         {
             m.insert("cpu".into(), name.trim().into());
         }
@@ -298,11 +272,7 @@ impl Progress {
             }
             b
         });
-        Progress {
-            bar,
-            done: 0,
-            total,
-        }
+        Progress { bar, done: 0, total }
     }
 
     fn step(&mut self, msg: String) {
@@ -327,10 +297,7 @@ impl Progress {
 /// system at every setting, then run 2, … A target that fails is skipped from then on, with
 /// its error as the reason. Returns one row per (target, setting) and the last sample of each.
 fn grid(
-    targets: &mut [Box<dyn Target>],
-    settings: &[(String, usize)],
-    runs: usize,
-    seconds: f64,
+    targets: &mut [Box<dyn Target>], settings: &[(String, usize)], runs: usize, seconds: f64,
 ) -> (Vec<Row>, BTreeMap<(String, String), Sample>) {
     let mut results: Vec<Vec<Vec<Metrics>>> = vec![vec![Vec::new(); settings.len()]; targets.len()];
     let mut skipped: Vec<Option<String>> = vec![None; targets.len()];

@@ -47,11 +47,7 @@ fn pick(seed: &mut u64, n: u32) -> u32 {
 /// Mean latencies, ms, of the three transaction types in one fresh cluster: `processes`
 /// instantiations, then `steps` START + TERM pairs on processes picked at random.
 fn one_overhead_run(
-    o: &Options,
-    level: LevelKind,
-    durability: Durability,
-    processes: u32,
-    steps: usize,
+    o: &Options, level: LevelKind, durability: Durability, processes: u32, steps: usize,
 ) -> Result<Metrics, BenchError> {
     let dir = o.work.join("opera");
     let cluster = LocalCluster::launch(&o.exe, &dir, durability, ServiceKind::Opera, false, |c| {
@@ -65,11 +61,7 @@ fn one_overhead_run(
     let m = rt.block_on(async {
         let s = Session::<ProcessDb>::open(&cfg, cfg.servers())?;
         // Warm-up: the connection is made and the nodes are up.
-        s.submit(ProcessOp::State {
-            pid: 0,
-            activity: 0,
-        })
-        .await?;
+        s.submit(ProcessOp::State { pid: 0, activity: 0 }).await?;
         let mut inst_us = Vec::new();
         for pid in 0..processes {
             let op = inst(pid);
@@ -86,24 +78,13 @@ fn one_overhead_run(
             next[pid as usize] = next[pid as usize].wrapping_add(1);
             let record = vec![k as u8; RECORD];
             let t = Instant::now();
-            let r = s
-                .submit(ProcessOp::Start {
-                    pid,
-                    activity,
-                    record: record.clone(),
-                })
-                .await?;
+            let r = s.submit(ProcessOp::Start { pid, activity, record: record.clone() }).await?;
             start_us.push(t.elapsed().as_secs_f64() * 1e6);
             if r == ProcessReply::Executable(None) {
                 return Err(BenchError::Run(format!("process {pid} is missing")));
             }
             let t = Instant::now();
-            s.submit(ProcessOp::Term {
-                pid,
-                activity,
-                record,
-            })
-            .await?;
+            s.submit(ProcessOp::Term { pid, activity, record }).await?;
             term_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
         s.close().await;
@@ -129,11 +110,7 @@ pub fn overhead(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
          navigation under 0.2 s without backup",
         o,
     )?;
-    let sizes: Vec<u32> = if o.smoke {
-        vec![5, 10]
-    } else {
-        vec![100, 1000]
-    };
+    let sizes: Vec<u32> = if o.smoke { vec![5, 10] } else { vec![100, 1000] };
     let steps = if o.smoke { 10 } else { 300 };
     let mut runs = measure_overhead(o, &sizes, steps)?;
     r.rows = overhead_rows(&sizes, &mut runs);
@@ -231,11 +208,7 @@ fn overhead_rows(sizes: &[u32], runs: &mut OverheadRuns) -> Vec<Row> {
             rows.push(paper(
                 "OPERA hot standby (paper)",
                 &setting,
-                &[
-                    ("nav_overhead", 0.90),
-                    ("start_ms", 600.0),
-                    ("term_ms", 600.0),
-                ],
+                &[("nav_overhead", 0.90), ("start_ms", 600.0), ("term_ms", 600.0)],
             ));
         }
         for (di, d) in modes.iter().enumerate() {
@@ -257,11 +230,7 @@ fn overhead_ratios(r: &Report) -> Vec<Ratio> {
     let floors = &r.floors;
     let mut ratios = Vec::new();
     for ours in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
-        for p in r
-            .rows
-            .iter()
-            .filter(|x| x.kind == Kind::Paper && x.setting == ours.setting)
-        {
+        for p in r.rows.iter().filter(|x| x.kind == Kind::Paper && x.setting == ours.setting) {
             let same_level = (p.system.contains("cold") && ours.system.contains("cold"))
                 || (p.system.contains("hot") && ours.system.contains("hot"));
             if !same_level {
@@ -304,11 +273,7 @@ fn plot_overhead(o: &Options, sizes: &[u32], r: &mut Report) -> Result<(), Bench
     let path = o.out.join("opera-overhead.svg");
     let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
     for row in r.rows.iter().filter(|x| x.kind == Kind::Ours) {
-        let n: f64 = row
-            .setting
-            .trim_end_matches(" processes")
-            .parse()
-            .unwrap_or(f64::NAN);
+        let n: f64 = row.setting.trim_end_matches(" processes").parse().unwrap_or(f64::NAN);
         if let Some(v) = row.metrics.get("term_ms") {
             series.entry(row.system.clone()).or_default().push((n, *v));
         }
@@ -320,10 +285,7 @@ fn plot_overhead(o: &Options, sizes: &[u32], r: &mut Report) -> Result<(), Bench
             x_label: "process instances in the database",
             y_label: "ms per TERM step (log)",
             log_y: true,
-            series: series
-                .into_iter()
-                .map(|(label, points)| Series { label, points })
-                .collect(),
+            series: series.into_iter().map(|(label, points)| Series { label, points }).collect(),
             marks: vec![(
                 "OPERA hot standby ≈ 600 ms".into(),
                 (f64::from(sizes[sizes.len() - 1]), 600.0),
@@ -338,10 +300,7 @@ fn plot_overhead(o: &Options, sizes: &[u32], r: &mut Report) -> Result<(), Bench
 /// primary killed; the backup takes over (installing the stored change buffers when it is a
 /// cold standby) and a client then reads one activity of every process, serially.
 fn one_recovery(
-    o: &Options,
-    level: LevelKind,
-    durability: Durability,
-    processes: u32,
+    o: &Options, level: LevelKind, durability: Durability, processes: u32,
 ) -> Result<Metrics, BenchError> {
     let dir = o.work.join("opera-recovery");
     // No step traces: a trace records a hash of each saved value, which is O(state) per step
@@ -361,18 +320,8 @@ fn one_recovery(
             s.submit(inst(pid)).await?;
             for a in 0..2u8 {
                 let record = vec![a; RECORD];
-                s.submit(ProcessOp::Start {
-                    pid,
-                    activity: a,
-                    record: record.clone(),
-                })
-                .await?;
-                s.submit(ProcessOp::Term {
-                    pid,
-                    activity: a,
-                    record,
-                })
-                .await?;
+                s.submit(ProcessOp::Start { pid, activity: a, record: record.clone() }).await?;
+                s.submit(ProcessOp::Term { pid, activity: a, record }).await?;
             }
         }
         s.close().await;
@@ -389,9 +338,7 @@ fn one_recovery(
             if r != ProcessReply::State(Some(
                 twosafe_models::services::process::ActivityState::Executable,
             )) {
-                return Err(BenchError::Run(format!(
-                    "process {pid} recovered wrong: {r:?}"
-                )));
+                return Err(BenchError::Run(format!("process {pid} recovered wrong: {r:?}")));
             }
         }
         let all = crate::runtime::conform::now_us();
@@ -419,10 +366,7 @@ fn one_recovery(
         // save, so it counts in takeover_ms.
         ("promotion_ms".to_string(), ms(takeover, readers.0)),
         ("all_available_ms".to_string(), ms(killed, readers.1)),
-        (
-            "per_process_ms".to_string(),
-            ms(killed, readers.1) / f64::from(processes.max(1)),
-        ),
+        ("per_process_ms".to_string(), ms(killed, readers.1) / f64::from(processes.max(1))),
     ]))
 }
 
@@ -437,17 +381,9 @@ fn replay(processes: u32, threads: usize) -> Result<(f64, f64), BenchError> {
             for done in [false, true] {
                 let record = vec![a; RECORD];
                 ops.push(if done {
-                    ProcessOp::Term {
-                        pid,
-                        activity: a,
-                        record,
-                    }
+                    ProcessOp::Term { pid, activity: a, record }
                 } else {
-                    ProcessOp::Start {
-                        pid,
-                        activity: a,
-                        record,
-                    }
+                    ProcessOp::Start { pid, activity: a, record }
                 });
             }
         }
@@ -462,8 +398,7 @@ fn replay(processes: u32, threads: usize) -> Result<(f64, f64), BenchError> {
                 let ops = &ops;
                 sc.spawn(move || {
                     ProcessDb::from_ops(
-                        ops.iter()
-                            .filter(|op| ProcessDb::key(op) as usize % threads == k),
+                        ops.iter().filter(|op| ProcessDb::key(op) as usize % threads == k),
                     )
                 })
             })
@@ -534,26 +469,13 @@ pub fn recovery(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((
-        r,
-        vec![
-            "per_process_ms",
-            "all_available_ms",
-            "takeover_ms",
-            "promotion_ms",
-            "install_ms",
-        ],
-    ))
+    Ok((r, vec!["per_process_ms", "all_available_ms", "takeover_ms", "promotion_ms", "install_ms"]))
 }
 
 /// Phase 1: `runs` rounds of a takeover at every (level, durability), then the in-process
 /// replay of the same images, serially and over `threads`.
 fn measure_recoveries(
-    o: &Options,
-    levels: &[(LevelKind, Durability)],
-    processes: u32,
-    runs: usize,
-    threads: usize,
+    o: &Options, levels: &[(LevelKind, Durability)], processes: u32, runs: usize, threads: usize,
 ) -> Result<Vec<Vec<Metrics>>, BenchError> {
     let mut results: Vec<Vec<Metrics>> = vec![Vec::new(); levels.len() + 2];
     let mut progress = Progress::new((runs * (levels.len() + 1)) as u64);
@@ -582,10 +504,7 @@ fn measure_recoveries(
         ]));
         results[levels.len() + 1].push(Metrics::from([
             ("install_ms".to_string(), parallel),
-            (
-                "per_process_ms".to_string(),
-                parallel / f64::from(processes),
-            ),
+            ("per_process_ms".to_string(), parallel / f64::from(processes)),
         ]));
     }
     progress.finish();
@@ -594,19 +513,14 @@ fn measure_recoveries(
 
 /// Phase 2: the paper's row, a row per (level, durability), and the two replay rows.
 fn recovery_rows(
-    levels: &[(LevelKind, Durability)],
-    processes: u32,
-    threads: usize,
+    levels: &[(LevelKind, Durability)], processes: u32, threads: usize,
     results: &mut [Vec<Metrics>],
 ) -> Vec<Row> {
     let setting = format!("{processes} processes");
     let mut rows = vec![paper(
         "OPERA (paper), serial",
         &setting,
-        &[
-            ("per_process_ms", 1250.0),
-            ("all_available_ms", 1250.0 * f64::from(processes)),
-        ],
+        &[("per_process_ms", 1250.0), ("all_available_ms", 1250.0 * f64::from(processes))],
     )];
     let mut names: Vec<String> = levels
         .iter()

@@ -80,10 +80,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
             for (i, s) in p.series.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
                 chart
-                    .draw_series(LineSeries::new(
-                        s.points.iter().copied(),
-                        color.stroke_width(2),
-                    ))?
+                    .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
                     .label(s.label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
@@ -91,11 +88,7 @@ pub fn write(path: &Path, p: &Plot<'_>) -> Result<(), BenchError> {
             }
             for (label, (x, y)) in &p.marks {
                 chart
-                    .draw_series(std::iter::once(TriangleMarker::new(
-                        (*x, *y),
-                        7,
-                        BLACK.filled(),
-                    )))?
+                    .draw_series(std::iter::once(TriangleMarker::new((*x, *y), 7, BLACK.filled())))?
                     .label(label.clone())
                     .legend(|(x, y)| TriangleMarker::new((x + 9, y), 5, BLACK.filled()));
             }
@@ -131,19 +124,15 @@ pub fn cdf(latencies_us: &[u64]) -> Vec<(f64, f64)> {
         return vec![];
     }
     let step = (n / 400).max(1);
-    let mut out: Vec<(f64, f64)> = (0..n)
-        .step_by(step)
-        .map(|i| (v[i] as f64 / 1000.0, (i + 1) as f64 / n as f64))
-        .collect();
+    let mut out: Vec<(f64, f64)> =
+        (0..n).step_by(step).map(|i| (v[i] as f64 / 1000.0, (i + 1) as f64 / n as f64)).collect();
     out.push((v[n - 1] as f64 / 1000.0, 1.0));
     out
 }
 
 /// One series per row of ours: `metric` of each run, against the run's number (1, 2, …).
 pub fn run_by_run(
-    rows: &[super::report::Row],
-    metric: &str,
-    label: impl Fn(&super::report::Row) -> String,
+    rows: &[super::report::Row], metric: &str, label: impl Fn(&super::report::Row) -> String,
 ) -> Vec<Series> {
     rows.iter()
         .filter(|x| x.kind == super::report::Kind::Ours)

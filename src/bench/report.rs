@@ -53,14 +53,7 @@ impl Row {
 
     /// A measured row: the per-metric medians of `runs`.
     pub fn measured(kind: Kind, system: String, setting: String, runs: Vec<Metrics>) -> Row {
-        Row {
-            kind,
-            system,
-            setting,
-            metrics: medians(&runs),
-            runs,
-            skipped: None,
-        }
+        Row { kind, system, setting, metrics: medians(&runs), runs, skipped: None }
     }
 }
 
@@ -241,10 +234,7 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(s, "{} — {}", self.experiment, self.title);
         if self.smoke {
-            let _ = writeln!(
-                s,
-                "(smoke mode: a few seconds per run; figures not meaningful)"
-            );
+            let _ = writeln!(s, "(smoke mode: a few seconds per run; figures not meaningful)");
         }
         let mut settings: Vec<&String> = Vec::new();
         for r in &self.rows {
@@ -253,13 +243,8 @@ impl Report {
             }
         }
         let most = self.most_runs();
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.labelled(most).chars().count())
-            .max()
-            .unwrap_or(6)
-            .max(6);
+        let width =
+            self.rows.iter().map(|r| r.labelled(most).chars().count()).max().unwrap_or(6).max(6);
         for setting in settings {
             let _ = write!(s, "\n{setting:<width$}");
             for c in columns {
@@ -292,10 +277,7 @@ impl Report {
             f.loopback_rtt_p50_us, f.loopback_rtt_p99_us, f.sync_p50_us, f.sync_p99_us
         );
         if !self.ratios.is_empty() {
-            let _ = writeln!(
-                s,
-                "ratios, ours / other (peers: median of the run-by-run ratios):"
-            );
+            let _ = writeln!(s, "ratios, ours / other (peers: median of the run-by-run ratios):");
             let mut i = 0;
             while i < self.ratios.len() {
                 let r = &self.ratios[i];
@@ -306,14 +288,8 @@ impl Report {
                     .take_while(|x| same(x))
                     .map(|x| format!("{} {}", x.other, sig3(x.ratio)))
                     .collect();
-                let _ = writeln!(
-                    s,
-                    "  {} {} {}: {}",
-                    r.setting,
-                    r.metric,
-                    r.ours,
-                    group.join(" · ")
-                );
+                let _ =
+                    writeln!(s, "  {} {} {}: {}", r.setting, r.metric, r.ours, group.join(" · "));
                 i += group.len();
             }
         }
@@ -330,18 +306,11 @@ pub fn markdown(reports: &[Report]) -> String {
     let mut s = String::new();
     for r in reports {
         // Reports written before `columns` existed: every metric, by name.
-        let mut fallback: Vec<String> = r
-            .rows
-            .iter()
-            .flat_map(|x| x.metrics.keys().cloned())
-            .collect();
+        let mut fallback: Vec<String> =
+            r.rows.iter().flat_map(|x| x.metrics.keys().cloned()).collect();
         fallback.sort();
         fallback.dedup();
-        let columns = if r.columns.is_empty() {
-            &fallback
-        } else {
-            &r.columns
-        };
+        let columns = if r.columns.is_empty() { &fallback } else { &r.columns };
         let _ = writeln!(
             s,
             "**{}** — {}{}",
@@ -383,9 +352,7 @@ pub fn markdown(reports: &[Report]) -> String {
                 .ratios
                 .iter()
                 .find(|x| x.ours == row.system && x.setting == row.setting && x.other == "floor")
-                .map_or(String::new(), |x| {
-                    format!("{} ({})", sig3(x.ratio), x.metric)
-                });
+                .map_or(String::new(), |x| format!("{} ({})", sig3(x.ratio), x.metric));
             let _ = writeln!(s, " {floor} |");
         }
         s.push('\n');

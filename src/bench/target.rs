@@ -78,11 +78,7 @@ pub struct Ours {
 impl Ours {
     /// With the `twosafe` executable `exe`, clusters under `dir`.
     pub fn new(exe: PathBuf, dir: PathBuf, durability: Durability) -> Self {
-        Ours {
-            exe,
-            dir,
-            durability,
-        }
+        Ours { exe, dir, durability }
     }
 }
 
@@ -125,11 +121,8 @@ impl Target for Ours {
         let rt = runtime()?;
         let first = cfg.servers();
         // Warm-up (connections made, nodes started), then the measured run with fresh ids.
-        let warm = LoadSpec {
-            window: clients,
-            duration: Duration::from_millis(300),
-            first_client: first,
-        };
+        let warm =
+            LoadSpec { window: clients, duration: Duration::from_millis(300), first_client: first };
         rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
         let spec = LoadSpec {
             window: clients,
@@ -166,10 +159,7 @@ mod tests {
 
     #[test]
     fn metrics_of_a_known_sample() {
-        let s = Sample {
-            latencies_us: vec![1_000, 3_000, 2_000, 20_000],
-            elapsed_s: 2.0,
-        };
+        let s = Sample { latencies_us: vec![1_000, 3_000, 2_000, 20_000], elapsed_s: 2.0 };
         let m = s.metrics();
         assert_eq!(m["tps"], 2.0);
         assert_eq!(m["min_ms"], 1.0);

@@ -80,10 +80,7 @@ impl LocalCluster {
 
     /// As [`LocalCluster::start`], for another service.
     pub fn start_service(
-        exe: &Path,
-        dir: &Path,
-        durability: Durability,
-        service: ServiceKind,
+        exe: &Path, dir: &Path, durability: Durability, service: ServiceKind,
     ) -> Result<Self, ChaosError> {
         Self::launch(exe, dir, durability, service, true, |cfg| {
             cfg.suspect_ms = 500;
@@ -95,32 +92,20 @@ impl LocalCluster {
     /// adjust it (timings, say), and starts both nodes, each recording its step trace when
     /// `trace` is set (the benchmarks run without: a trace line per step costs throughput).
     pub fn launch(
-        exe: &Path,
-        dir: &Path,
-        durability: Durability,
-        service: ServiceKind,
-        trace: bool,
+        exe: &Path, dir: &Path, durability: Durability, service: ServiceKind, trace: bool,
         edit: impl FnOnce(&mut ClusterConfig),
     ) -> Result<Self, ChaosError> {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         // Absolute: a node resolves a relative data directory against its configuration
         // file's folder, which is `dir` itself.
-        let dir = &dir
-            .canonicalize()
-            .map_err(io(format!("resolve {}", dir.display())))?;
+        let dir = &dir.canonicalize().map_err(io(format!("resolve {}", dir.display())))?;
         let mut cfg = ClusterConfig::local(dir, free_port_pair()?, service, durability);
         edit(&mut cfg);
         let config = dir.join("cluster.toml");
         let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
         std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
-        let mut c = LocalCluster {
-            exe: exe.to_owned(),
-            config,
-            cfg,
-            nodes: Vec::new(),
-            trace,
-        };
+        let mut c = LocalCluster { exe: exe.to_owned(), config, cfg, nodes: Vec::new(), trace };
         for id in 0..c.cfg.node.len() {
             c.nodes.push(None);
             c.restart(id)?;
@@ -141,9 +126,7 @@ impl LocalCluster {
     /// Starts node `id` (again).
     pub fn restart(&mut self, id: usize) -> Result<(), ChaosError> {
         let mut cmd = Command::new(&self.exe);
-        cmd.args(["node", "--config"])
-            .arg(&self.config)
-            .args(["--id", &id.to_string()]);
+        cmd.args(["node", "--config"]).arg(&self.config).args(["--id", &id.to_string()]);
         if self.trace {
             cmd.arg("--trace").arg(self.trace(id));
         }
@@ -252,10 +235,8 @@ pub fn judge(history: &CounterHistory, finals: &BTreeMap<u8, u32>) -> Result<(),
         }
     }
     for (k, calls) in by_key {
-        let acked: Vec<(&Call<_, _>, u32)> = calls
-            .iter()
-            .filter_map(|(c, v)| v.map(|v| (*c, v)))
-            .collect();
+        let acked: Vec<(&Call<_, _>, u32)> =
+            calls.iter().filter_map(|(c, v)| v.map(|v| (*c, v))).collect();
         let unanswered = (calls.len() - acked.len()) as u64;
         let fin = u64::from(finals.get(&k).copied().unwrap_or(0));
         let a = acked.len() as u64;
@@ -275,9 +256,7 @@ pub fn judge(history: &CounterHistory, finals: &BTreeMap<u8, u32>) -> Result<(),
             return Err(format!("key {k}: two acknowledged adds saw the same value"));
         }
         if values.last().is_some_and(|v| u64::from(*v) > fin) {
-            return Err(format!(
-                "key {k}: an acknowledged add saw more than the final value"
-            ));
+            return Err(format!("key {k}: an acknowledged add saw more than the final value"));
         }
         let mut by_ret: Vec<(u64, u32)> = acked.iter().map(|(c, v)| (c.return_us, *v)).collect();
         by_ret.sort_unstable();
@@ -381,11 +360,8 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     };
     let load_cfg = cfg.clone();
     let load = std::thread::spawn(move || {
-        let r = rt.block_on(load::run::<Counter>(
-            &load_cfg,
-            &load_spec,
-            Arc::new(AtomicU64::new(0)),
-        ));
+        let r =
+            rt.block_on(load::run::<Counter>(&load_cfg, &load_spec, Arc::new(AtomicU64::new(0))));
         (rt, r)
     });
     let start = Instant::now();
@@ -401,16 +377,10 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         let backup = 1 - primary;
         std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
         cluster.kill(backup);
-        faults.push(Fault {
-            at_ms: at(start),
-            what: format!("kill -9 node {backup} (backup)"),
-        });
+        faults.push(Fault { at_ms: at(start), what: format!("kill -9 node {backup} (backup)") });
         std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
         cluster.restart(backup)?;
-        faults.push(Fault {
-            at_ms: at(start),
-            what: format!("restart node {backup}"),
-        });
+        faults.push(Fault { at_ms: at(start), what: format!("restart node {backup}") });
     }
     for _ in 0..spec.partitions {
         // Cut off the primary or the backup for longer than the suspicion timeout: the backup
@@ -423,11 +393,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
             at_ms: at(start),
             what: format!(
                 "cut node {victim} ({}) off for {} ms",
-                if victim == primary {
-                    "primary"
-                } else {
-                    "backup"
-                },
+                if victim == primary { "primary" } else { "backup" },
                 cfg.partition_ms
             ),
         });
@@ -438,23 +404,16 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         let victim = primary;
         std::thread::sleep(Duration::from_millis(50 + rng.below(300)));
         cluster.kill(victim);
-        faults.push(Fault {
-            at_ms: at(start),
-            what: format!("kill -9 node {victim} (primary)"),
-        });
+        faults.push(Fault { at_ms: at(start), what: format!("kill -9 node {victim} (primary)") });
         std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
         cluster.restart(victim)?;
-        faults.push(Fault {
-            at_ms: at(start),
-            what: format!("restart node {victim} (takeback)"),
-        });
+        faults.push(Fault { at_ms: at(start), what: format!("restart node {victim} (takeback)") });
         // Time for the takeback (rejoin, catch-up, welcome) before the next primary dies.
         std::thread::sleep(Duration::from_millis(700));
         primary = 1 - primary;
     }
-    let (rt, report) = load
-        .join()
-        .map_err(|_| ChaosError::Config("the load thread panicked".into()))?;
+    let (rt, report) =
+        load.join().map_err(|_| ChaosError::Config("the load thread panicked".into()))?;
     let report = report?;
     // The final counters, read through a fresh session (it finds the new primary).
     let finals = rt.block_on(async {

@@ -80,9 +80,7 @@ macro_rules! client_role {
             }
 
             fn submit(
-                &self,
-                state: &$state<S>,
-                op: S::Op,
+                &self, state: &$state<S>, op: S::Op,
                 o: &mut $crate::models::stateright::actor::Out<Self>,
             ) -> Option<$state<S>> {
                 match (self, state) {
@@ -157,19 +155,11 @@ where
                 }
             }
         });
-        let setup = Setup {
-            observer: Some(observer),
-            ..Setup::default()
-        };
+        let setup = Setup { observer: Some(observer), ..Setup::default() };
         let (host, events, rx) =
             Host::start(actor, place, setup).map_err(|_| ClientError::Stopped)?;
         tokio::spawn(host.run(rx));
-        Ok(HostedSession {
-            id,
-            events,
-            pending,
-            deadline,
-        })
+        Ok(HostedSession { id, events, pending, deadline })
     }
 
     /// This session's client id.
@@ -188,18 +178,12 @@ where
             *p = Some(tx);
         }
         let call: Call<A> = Box::new(move |a: &A, s: &A::State, o: &mut Out<A>| a.submit(s, op, o));
-        self.events
-            .send(Event::Call(call))
-            .await
-            .map_err(|_| ClientError::Stopped)?;
+        self.events.send(Event::Call(call)).await.map_err(|_| ClientError::Stopped)?;
         match tokio::time::timeout(self.deadline, rx).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(ClientError::Stopped),
             Err(_) => {
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take();
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
                 Err(ClientError::Timeout(self.deadline))
             }
         }

@@ -179,14 +179,10 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// Reads and validates `path`; relative data directories become relative to its folder.
     pub fn load(path: &Path) -> Result<ClusterConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         let mut cfg: ClusterConfig = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map(|r| text[..r.start.min(text.len())].lines().count().max(1));
             let what = e.message().trim().replace('\n', "; ");
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -216,20 +212,12 @@ impl ClusterConfig {
                 twosafe_models::linear_2pc::NAME
             ));
         }
-        let want = if self.level == LevelKind::Normal {
-            1
-        } else {
-            2
-        };
+        let want = if self.level == LevelKind::Normal { 1 } else { 2 };
         if self.node.len() != want {
             return bad(format!(
                 "linear-2pc at level {:?} needs exactly {want} [[node]] entries ({}), found {}",
                 self.level,
-                if want == 1 {
-                    "a primary: normal has no backup"
-                } else {
-                    "primary, backup"
-                },
+                if want == 1 { "a primary: normal has no backup" } else { "primary, backup" },
                 self.node.len()
             ));
         }

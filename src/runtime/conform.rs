@@ -99,19 +99,13 @@ pub struct TraceWriter {
 impl TraceWriter {
     /// Opens `path` for appending (a restarted node continues its trace).
     pub fn open(path: &Path) -> std::io::Result<TraceWriter> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(TraceWriter {
-            file: BufWriter::new(file),
-        })
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(TraceWriter { file: BufWriter::new(file) })
     }
 
     /// Records a step.
     pub fn write<M: Serialize, T: Serialize, D: Serialize>(
-        &mut self,
-        step: &TraceStep<M, T, D>,
+        &mut self, step: &TraceStep<M, T, D>,
     ) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.file, step)?;
         self.file.write_all(b"\n")
@@ -176,10 +170,7 @@ where
     A::Timer: Serialize + DeserializeOwned,
     A::Storage: Serialize + DeserializeOwned,
 {
-    let io = |source| ConformError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| ConformError::Io { path: path.to_owned(), source };
     let reader = BufReader::new(File::open(path).map_err(io)?);
     let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
     let mut state: Option<(Id, A::State)> = None;
@@ -210,10 +201,7 @@ where
             }
             TraceEvent::Msg { src, msg } => {
                 let Some((id, s)) = &mut state else {
-                    return Err(ConformError::NoStart {
-                        path: path.to_owned(),
-                        line: i + 1,
-                    });
+                    return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
                 };
                 let mut cow = Cow::Borrowed(&*s);
                 actor.on_msg(*id, &mut cow, Id::from(src), msg, &mut out);
@@ -223,10 +211,7 @@ where
             }
             TraceEvent::Timer { timer } => {
                 let Some((id, s)) = &mut state else {
-                    return Err(ConformError::NoStart {
-                        path: path.to_owned(),
-                        line: i + 1,
-                    });
+                    return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
                 };
                 let mut cow = Cow::Borrowed(&*s);
                 actor.on_timeout(*id, &mut cow, &timer, &mut out);

@@ -116,10 +116,7 @@ fn hello(p: &Placement) -> Frame<()> {
 /// Keeps a connection to server `peer` open, sending what is queued for it and handing what
 /// comes back (replies to a client) to the event loop.
 pub(crate) async fn outbound<A>(
-    placement: Placement,
-    peer: usize,
-    addr: SocketAddr,
-    mut queue: mpsc::Receiver<Bytes>,
+    placement: Placement, peer: usize, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>,
     events: mpsc::Sender<Event<A>>,
 ) where
     A: Actor + 'static,
@@ -149,11 +146,7 @@ pub(crate) async fn outbound<A>(
         };
         let _ = stream.set_nodelay(true);
         let mut framed = Framed::new(stream, wire::codec());
-        if framed
-            .send(Bytes::from(wire::encode(&hello(&placement))))
-            .await
-            .is_err()
-        {
+        if framed.send(Bytes::from(wire::encode(&hello(&placement)))).await.is_err() {
             continue;
         }
         match tokio::time::timeout(Duration::from_secs(2), framed.next()).await {
@@ -218,19 +211,13 @@ pub(crate) async fn outbound<A>(
 /// Why a handshake was refused.
 fn check_hello(p: &Placement, h: &Hello) -> Result<(), String> {
     if h.wire != WIRE_VERSION {
-        return Err(format!(
-            "wire version {} (this node speaks {WIRE_VERSION})",
-            h.wire
-        ));
+        return Err(format!("wire version {} (this node speaks {WIRE_VERSION})", h.wire));
     }
     if h.cluster != p.cluster {
         return Err(format!("cluster {:?} (this is {:?})", h.cluster, p.cluster));
     }
     if h.protocol != p.protocol {
-        return Err(format!(
-            "protocol {:?} (this node runs {:?})",
-            h.protocol, p.protocol
-        ));
+        return Err(format!("protocol {:?} (this node runs {:?})", h.protocol, p.protocol));
     }
     let id = usize::try_from(h.id).unwrap_or(usize::MAX);
     let server = id < p.servers.len() && id != p.id;
@@ -324,11 +311,7 @@ where
             let _ = framed.send(refuse(reason)).await;
             return;
         }
-        if framed
-            .send(Bytes::from(wire::encode(&Frame::<()>::Welcome)))
-            .await
-            .is_err()
-        {
+        if framed.send(Bytes::from(wire::encode(&Frame::<()>::Welcome))).await.is_err() {
             return;
         }
         let id = Id::from(hello.id as usize);

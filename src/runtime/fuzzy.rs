@@ -107,19 +107,12 @@ where
     /// `observer` sees the state after every step that changed it. Returns once the server
     /// has taken its first step and accepts connections.
     pub fn start(
-        role: Role,
-        place: Placement,
-        cfg: Config,
-        data: &Path,
-        durability: Durability,
+        role: Role, place: Placement, cfg: Config, data: &Path, durability: Durability,
         observer: Option<Observer<Node<S>>>,
     ) -> Result<Self, FuzzyError> {
         let addr = place.servers[place.id];
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(BindError::at(addr))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(BindError::at(addr))?;
+        let listener = std::net::TcpListener::bind(addr).map_err(BindError::at(addr))?;
+        listener.set_nonblocking(true).map_err(BindError::at(addr))?;
         let (journal, storage) = match role {
             Role::Backup => {
                 let (j, storage, _) = Journal::open(data, durability)?;
@@ -142,14 +135,9 @@ where
                     .build()
                     .map_err(|e| FuzzyError::Thread(e.to_string()))?;
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .map_err(BindError::at(addr))?;
-                    let setup = Setup {
-                        journal,
-                        storage,
-                        observer,
-                        trace: None,
-                    };
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).map_err(BindError::at(addr))?;
+                    let setup = Setup { journal, storage, observer, trace: None };
                     let (host, tx, rx) = Host::start(actor, &place, setup)?;
                     host.listen(listener, place, admit::<S>);
                     let _ = ready_tx.send(());
@@ -165,10 +153,7 @@ where
                 })
             })
             .map_err(|e| FuzzyError::Thread(e.to_string()))?;
-        let mut server = Server {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        };
+        let mut server = Server { stop: Some(stop_tx), thread: Some(thread) };
         // Started (the Actor's first step taken, its listener accepting) or failed.
         if ready_rx.recv().is_err() {
             return match server.halt() {
@@ -189,9 +174,7 @@ where
             let _ = s.send(());
         }
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| FuzzyError::Thread("panicked".into()))?,
+            Some(t) => t.join().map_err(|_| FuzzyError::Thread("panicked".into()))?,
             None => Err(FuzzyError::Thread("already stopped".into())),
         }
     }
@@ -222,9 +205,5 @@ where
     S::Object: serde::de::DeserializeOwned,
 {
     let index = place.id.saturating_sub(place.clients.start);
-    HostedSession::start(
-        Node::Client(Client::new(cfg, index)),
-        place,
-        Duration::from_secs(60),
-    )
+    HostedSession::start(Node::Client(Client::new(cfg, index)), place, Duration::from_secs(60))
 }

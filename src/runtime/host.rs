@@ -100,12 +100,7 @@ where
     A::Storage: Journaled,
 {
     fn default() -> Self {
-        Setup {
-            journal: None,
-            storage: None,
-            observer: None,
-            trace: None,
-        }
+        Setup { journal: None, storage: None, observer: None, trace: None }
     }
 }
 
@@ -120,16 +115,9 @@ where
     /// Starts the Actor from `storage` (a restart) or fresh, connecting to every other server.
     /// Returns the host and the sender of its events.
     pub fn start(
-        actor: A,
-        placement: &Placement,
-        setup: Setup<A>,
+        actor: A, placement: &Placement, setup: Setup<A>,
     ) -> Result<Started<A>, HostError> {
-        let Setup {
-            journal,
-            storage,
-            observer,
-            trace,
-        } = setup;
+        let Setup { journal, storage, observer, trace } = setup;
         let (tx, rx) = mpsc::channel(QUEUE);
         let routes: Routes = Arc::default();
         for (peer, addr) in placement.servers.iter().enumerate() {
@@ -151,10 +139,7 @@ where
         let mut trace = trace;
         if let Some(t) = &mut trace {
             let step = TraceStep {
-                event: TraceEvent::Start {
-                    id: placement.id,
-                    storage,
-                },
+                event: TraceEvent::Start { id: placement.id, storage },
                 commands: conform::record(&out),
                 at_us: conform::now_us(),
             };
@@ -241,8 +226,7 @@ where
         let mut fired = None;
         match ev {
             Event::Msg(src, msg) => {
-                self.actor
-                    .on_msg(self.id, &mut state, src, msg.clone(), &mut out);
+                self.actor.on_msg(self.id, &mut state, src, msg.clone(), &mut out);
                 deferrable = Some((src, msg));
             }
             Event::Timer(t, generation) => {
@@ -275,19 +259,15 @@ where
         }
         if let Some(t) = &mut self.trace {
             let event = match (&deferrable, fired) {
-                (Some((src, msg)), _) => Some(TraceEvent::Msg {
-                    src: usize::from(*src),
-                    msg: msg.clone(),
-                }),
+                (Some((src, msg)), _) => {
+                    Some(TraceEvent::Msg { src: usize::from(*src), msg: msg.clone() })
+                }
                 (None, Some(timer)) => Some(TraceEvent::Timer { timer }),
                 _ => None, // a call from the hosting process (clients only)
             };
             if let Some(event) = event {
-                let step: TraceStep<_, _, A::Storage> = TraceStep {
-                    event,
-                    commands: conform::record(&out),
-                    at_us: conform::now_us(),
-                };
+                let step: TraceStep<_, _, A::Storage> =
+                    TraceStep { event, commands: conform::record(&out), at_us: conform::now_us() };
                 if let Err(e) = t.write(&step) {
                     warn!("trace: {e}; recording stops");
                     self.trace = None;

@@ -73,10 +73,7 @@ pub struct Journal<D: Journaled> {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
-    move |source| JournalError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| JournalError::Io { path: path.to_owned(), source }
 }
 
 fn frame(payload: &[u8], out: &mut Vec<u8>) {
@@ -88,8 +85,7 @@ fn frame(payload: &[u8], out: &mut Vec<u8>) {
 impl<D: Journaled> Journal<D> {
     /// Opens (or creates) the journal in `dir` and returns the last saved value, if any.
     pub fn open(
-        dir: &Path,
-        durability: Durability,
+        dir: &Path, durability: Durability,
     ) -> Result<(Journal<D>, Option<D>, Recovery), JournalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(JOURNAL);
@@ -221,13 +217,8 @@ impl<D: Journaled> Journal<D> {
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&self.dir))?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
+        self.file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
         self.snapshot_size = bytes.len() as u64;
         self.since_snapshot = 0;
         Ok(())
@@ -250,12 +241,7 @@ mod tests {
             epoch: 0,
             level: Level::Critical,
             log: (0..n)
-                .map(|i| Entry {
-                    client: Id::from(2),
-                    seq: i,
-                    op: i as u8,
-                    reply: 0,
-                })
+                .map(|i| Entry { client: Id::from(2), seq: i, op: i as u8, reply: 0 })
                 .collect(),
             applied: n,
             restarts: 0,

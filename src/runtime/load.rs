@@ -72,9 +72,7 @@ impl<Op, Reply> LoadReport<Op, Reply> {
 
 /// Runs `spec` against the cluster; `progress` is bumped on every answer (for a progress bar).
 pub async fn run<S: Service>(
-    cfg: &ClusterConfig,
-    spec: &LoadSpec,
-    progress: Arc<AtomicU64>,
+    cfg: &ClusterConfig, spec: &LoadSpec, progress: Arc<AtomicU64>,
 ) -> Result<LoadReport<S::Op, S::Reply>, ClientError> {
     let started_us = crate::runtime::conform::now_us();
     let start = Instant::now();

@@ -70,10 +70,7 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
 /// Runs node `id` of `cfg` until `stop` completes (or the journal fails).
 /// Records its steps to `trace` (JSON lines, appended) if given.
 pub async fn serve(
-    cfg: &ClusterConfig,
-    id: usize,
-    trace: Option<&Path>,
-    stop: impl Future<Output = ()>,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, stop).await)
 }
@@ -82,8 +79,7 @@ pub async fn serve(
 /// Returns the steps checked per trace.
 pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, ConformError> {
     fn each<S: Service>(
-        cfg: &ClusterConfig,
-        traces: &[PathBuf],
+        cfg: &ClusterConfig, traces: &[PathBuf],
     ) -> Result<Vec<usize>, ConformError> {
         let actor = Node::<S>::Server(Server::new(cfg.model_config()));
         traces.iter().map(|t| conform::conform(&actor, t)).collect()
@@ -92,28 +88,16 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
 }
 
 async fn serve_service<S: Service>(
-    cfg: &ClusterConfig,
-    id: usize,
-    trace: Option<&Path>,
-    stop: impl Future<Output = ()>,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    let node = cfg.node.get(id).ok_or(NodeError::UnknownId {
-        id,
-        count: cfg.servers(),
-    })?;
-    let listener = TcpListener::bind(node.addr)
-        .await
-        .map_err(BindError::at(node.addr))?;
+    let node = cfg.node.get(id).ok_or(NodeError::UnknownId { id, count: cfg.servers() })?;
+    let listener = TcpListener::bind(node.addr).await.map_err(BindError::at(node.addr))?;
     let (journal, storage, rec) = Journal::open(&node.data, cfg.durability)?;
     info!(
         "node {id} on {} ({} journal records{}; durability {:?})",
         node.addr,
         rec.records,
-        if rec.cut > 0 {
-            format!(", torn tail of {} bytes cut", rec.cut)
-        } else {
-            String::new()
-        },
+        if rec.cut > 0 { format!(", torn tail of {} bytes cut", rec.cut) } else { String::new() },
         cfg.durability
     );
     let mut place = placement(cfg, id);
@@ -136,18 +120,13 @@ async fn serve_service<S: Service>(
     }
     let actor = Node::<S>::Server(Server::new(cfg.model_config()));
     let trace = match trace {
-        Some(p) => Some(TraceWriter::open(p).map_err(|source| NodeError::Trace {
-            path: p.to_owned(),
-            source,
-        })?),
+        Some(p) => Some(
+            TraceWriter::open(p)
+                .map_err(|source| NodeError::Trace { path: p.to_owned(), source })?,
+        ),
         None => None,
     };
-    let setup = Setup {
-        journal: Some(journal),
-        storage,
-        observer: None,
-        trace,
-    };
+    let setup = Setup { journal: Some(journal), storage, observer: None, trace };
     let (host, tx, rx) = Host::start(actor, &place, setup)?;
     host.listen(listener, place, admit::<S>);
     let run = host.run(rx);

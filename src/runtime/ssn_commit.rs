@@ -80,10 +80,7 @@ impl<T, L: Lock<Pending<T>>> SsnCommitter<T, L> {
     /// A committer whose next SSN to commit is `first`.
     pub fn new(first: u64) -> Self {
         SsnCommitter {
-            inner: L::new(Pending {
-                next: first,
-                ready: BTreeMap::new(),
-            }),
+            inner: L::new(Pending { next: first, ready: BTreeMap::new() }),
             _t: PhantomData,
         }
     }
@@ -97,10 +94,7 @@ impl<T, L: Lock<Pending<T>>> SsnCommitter<T, L> {
     /// SSN order — every executed request whose predecessors are all committed. Returns how
     /// many this call committed (0 while a lower SSN is still executing).
     pub fn executed(
-        &self,
-        ssn: u64,
-        result: T,
-        mut commit: impl FnMut(u64, T),
+        &self, ssn: u64, result: T, mut commit: impl FnMut(u64, T),
     ) -> Result<usize, CommitError> {
         let mut guard = self.inner.lock();
         let p = guard.deref_mut();
@@ -139,10 +133,7 @@ mod tests {
             Err(CommitError::AlreadyCommitted { ssn: 6, next: 8 })
         );
         assert_eq!(c.executed(9, "y", |_, _| {}), Ok(0));
-        assert_eq!(
-            c.executed(9, "y", |_, _| {}),
-            Err(CommitError::Duplicate(9))
-        );
+        assert_eq!(c.executed(9, "y", |_, _| {}), Err(CommitError::Duplicate(9)));
     }
 
     impl<T> Lock<T> for loom::sync::Mutex<T> {
@@ -172,8 +163,7 @@ mod tests {
                 .map(|ssn| {
                     let (c, log) = (committer.clone(), committed.clone());
                     loom::thread::spawn(move || {
-                        c.executed(ssn, ssn * 10, |s, r| log.lock().unwrap().push((s, r)))
-                            .unwrap();
+                        c.executed(ssn, ssn * 10, |s, r| log.lock().unwrap().push((s, r))).unwrap();
                     })
                 })
                 .collect();
@@ -202,16 +192,9 @@ mod tests {
                 for w in workers {
                     w.join().unwrap();
                 }
-                assert_eq!(
-                    *committed.lock().unwrap(),
-                    [0, 1],
-                    "committed out of SSN order"
-                );
+                assert_eq!(*committed.lock().unwrap(), [0, 1], "committed out of SSN order");
             });
         });
-        assert!(
-            found.is_err(),
-            "loom did not find the out-of-order interleaving"
-        );
+        assert!(found.is_err(), "loom did not find the out-of-order interleaving");
     }
 }

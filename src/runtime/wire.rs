@@ -16,9 +16,7 @@ pub const MAX_FRAME: usize = 16 << 20;
 
 /// The codec of every connection.
 pub fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME)
-        .new_codec()
+    LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
 }
 
 /// The first frame on a connection: who is calling, for which cluster and protocol.

@@ -43,10 +43,7 @@ impl Client {
     fn send(&self, s: &ClientState, o: &mut O) {
         if s.done < self.cfg.requests {
             let node = (self.fragment() + s.attempt) % self.cfg.nodes;
-            let update = Msg::Update {
-                f: self.fragment(),
-                seq: s.done,
-            };
+            let update = Msg::Update { f: self.fragment(), seq: s.done };
             o.send(Id::from(usize::from(node)), update);
             if s.resends_left > 0 {
                 o.set_timer(Timer::Resend, model_timeout());
@@ -56,11 +53,7 @@ impl Client {
 
     /// Sends the first update to the fragment's initial primary.
     pub fn on_start(&self, _: Id, _: &Option<()>, o: &mut O) -> ClientState {
-        let s = ClientState {
-            done: 0,
-            attempt: 0,
-            resends_left: self.cfg.resends,
-        };
+        let s = ClientState { done: 0, attempt: 0, resends_left: self.cfg.resends };
         self.send(&s, o);
         s
     }

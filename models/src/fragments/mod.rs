@@ -95,9 +95,7 @@ impl NodeSet {
 /// among `members` of `n` nodes — the first and second members met walking the circle from
 /// node `f`.
 pub fn dictionary(f: FragmentId, members: u8, n: u8) -> (Option<u8>, Option<u8>) {
-    let mut on_circle = (0..n)
-        .map(|k| (f + k) % n)
-        .filter(|i| members & (1 << i) != 0);
+    let mut on_circle = (0..n).map(|k| (f + k) % n).filter(|i| members & (1 << i) != 0);
     (on_circle.next(), on_circle.next())
 }
 

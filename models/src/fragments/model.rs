@@ -135,9 +135,7 @@ fn live(state: &State, i: u8) -> Option<&Live> {
 }
 
 fn within_boundary(cfg: &Config, state: &State) -> bool {
-    let down = (0..cfg.nodes)
-        .filter(|i| matches!(node(state, *i), ServerState::Down(_)))
-        .count();
+    let down = (0..cfg.nodes).filter(|i| matches!(node(state, *i), ServerState::Down(_))).count();
     let suspicions: u8 = (0..cfg.nodes)
         .map(|i| match node(state, i) {
             ServerState::Live(l) => l.suspicions,
@@ -241,18 +239,11 @@ pub fn build(cfg: Config) -> Model {
         .environment(cfg.ordered, cfg.lossy, 0)
         .record_msg_out(record_decided)
         .within_boundary(within_boundary)
-        .property(
-            Expectation::Always,
-            "single-primary-per-epoch",
-            single_primary_per_epoch,
-        )
+        .property(Expectation::Always, "single-primary-per-epoch", single_primary_per_epoch)
         .property(Expectation::Always, "2-safety", two_safety);
     if !cfg.lossy {
-        model = model.property(
-            Expectation::Eventually,
-            "fragment-availability",
-            fragment_availability,
-        );
+        model =
+            model.property(Expectation::Eventually, "fragment-availability", fragment_availability);
     }
     model
 }

@@ -145,12 +145,9 @@ impl Server {
                 let client = (from - usize::from(self.cfg.nodes)) as u8;
                 self.on_update(me, &mut n, f, (client, seq), src, o)?
             }
-            Msg::Log {
-                set,
-                f,
-                index,
-                update,
-            } => self.on_log(me, &mut n, set, f, index, update, from as u8, o)?,
+            Msg::Log { set, f, index, update } => {
+                self.on_log(me, &mut n, set, f, index, update, from as u8, o)?
+            }
             Msg::Ack { set, f, index } => {
                 let (_, standby) = n.roles(&self.cfg, f);
                 let r = &n.replicas[usize::from(f)];
@@ -313,17 +310,10 @@ impl Server {
 
     fn build(&self, me: u8, n: &mut Live, o: &mut O) {
         let counter = n.set.id.counter.max(n.promised.counter) + 1;
-        let builder = if self.cfg.variant == Variant::CounterOnlyIds {
-            0
-        } else {
-            me
-        };
+        let builder = if self.cfg.variant == Variant::CounterOnlyIds { 0 } else { me };
         let id = NodeSetId { counter, builder };
         n.promised = id;
-        n.building = Some(Building {
-            id,
-            answered: 1 << me,
-        });
+        n.building = Some(Building { id, answered: 1 << me });
         for m in n.set.nodes(self.cfg.nodes).filter(|m| *m != me) {
             o.send(Id::from(usize::from(m)), Msg::Build { id });
         }
@@ -335,10 +325,7 @@ impl Server {
         let Some(b) = n.building else {
             return ServerState::Live(n);
         };
-        let set = NodeSet {
-            id: b.id,
-            members: b.answered,
-        };
+        let set = NodeSet { id: b.id, members: b.answered };
         for m in n.set.nodes(self.cfg.nodes).filter(|m| *m != me) {
             o.send(Id::from(usize::from(m)), Msg::Install { set });
         }
@@ -374,26 +361,11 @@ impl Server {
                 Some(sb) => {
                     let to = Id::from(usize::from(sb));
                     if !r.standby_current && self.cfg.variant != Variant::NoSelfRepair {
-                        o.send(
-                            to,
-                            Msg::Copy {
-                                set: set.id,
-                                f,
-                                log: r.log.clone(),
-                            },
-                        );
+                        o.send(to, Msg::Copy { set: set.id, f, log: r.log.clone() });
                     }
                     if let Some(update) = r.pending {
                         let index = r.log.len() as u8;
-                        o.send(
-                            to,
-                            Msg::Log {
-                                set: set.id,
-                                f,
-                                index,
-                                update,
-                            },
-                        );
+                        o.send(to, Msg::Log { set: set.id, f, index, update });
                     }
                 }
                 None if r.pending.is_some() => self.commit(&mut n, f, o),
@@ -407,13 +379,7 @@ impl Server {
     }
 
     fn on_update(
-        &self,
-        me: u8,
-        n: &mut Live,
-        f: FragmentId,
-        update: Update,
-        client: Id,
-        o: &mut O,
+        &self, me: u8, n: &mut Live, f: FragmentId, update: Update, client: Id, o: &mut O,
     ) -> Option<()> {
         if f >= self.cfg.nodes || !n.is_primary(&self.cfg, me, f) {
             return None;
@@ -435,15 +401,7 @@ impl Server {
             Some(sb) => {
                 let index = r.log.len() as u8;
                 let set = n.set.id;
-                o.send(
-                    Id::from(usize::from(sb)),
-                    Msg::Log {
-                        set,
-                        f,
-                        index,
-                        update,
-                    },
-                );
+                o.send(Id::from(usize::from(sb)), Msg::Log { set, f, index, update });
             }
             None => self.commit(n, f, o),
         }
@@ -454,15 +412,8 @@ impl Server {
     /// has installed and only for the primary that set names (fencing).
     #[allow(clippy::too_many_arguments)]
     fn on_log(
-        &self,
-        me: u8,
-        n: &mut Live,
-        set: NodeSetId,
-        f: FragmentId,
-        index: u8,
-        update: Update,
-        from: u8,
-        o: &mut O,
+        &self, me: u8, n: &mut Live, set: NodeSetId, f: FragmentId, index: u8, update: Update,
+        from: u8, o: &mut O,
     ) -> Option<()> {
         let (primary, standby) = n.roles(&self.cfg, f);
         if set != n.set.id || standby != Some(me) || primary != Some(from) {

@@ -117,10 +117,7 @@ pub struct Backup<S> {
 impl<S: Service> Backup<S> {
     /// The backup of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Backup {
-            cfg,
-            _s: PhantomData,
-        }
+        Backup { cfg, _s: PhantomData }
     }
 
     /// Starts empty, or reboots from its durable state and asks to catch up (soft failure).
@@ -134,20 +131,11 @@ impl<S: Service> Backup<S> {
                 restarts: 0,
                 serving: None,
             },
-            Some(d) => BackupState {
-                restarts: d.restarts.saturating_add(1),
-                ..d.clone()
-            },
+            Some(d) => BackupState { restarts: d.restarts.saturating_add(1), ..d.clone() },
         };
         o.save(s.clone());
         if storage.is_some() && s.serving.is_none() {
-            o.send(
-                Id::from(0),
-                Msg::Rejoin {
-                    incarnation: s.restarts,
-                    next: s.next,
-                },
-            );
+            o.send(Id::from(0), Msg::Rejoin { incarnation: s.restarts, next: s.next });
         }
         s
     }
@@ -168,13 +156,7 @@ impl<S: Service> Backup<S> {
                 return None; // a stale resend
             }
             if let Some((done, reply)) = table.get(&src).filter(|(done, _)| *done == seq) {
-                o.send(
-                    src,
-                    Msg::Reply {
-                        seq: *done,
-                        reply: reply.clone(),
-                    },
-                );
+                o.send(src, Msg::Reply { seq: *done, reply: reply.clone() });
                 return None;
             }
             if !S::changes_state(&op) {
@@ -198,11 +180,9 @@ impl<S: Service> Backup<S> {
                 n.serving = Some(table.into_iter().map(|(c, seq, r)| (c, (seq, r))).collect());
                 o.save(n.clone());
             }
-            Msg::CopyObject {
-                incarnation,
-                attempt,
-                objects,
-            } if incarnation == s.restarts && attempt >= s.attempt => {
+            Msg::CopyObject { incarnation, attempt, objects }
+                if incarnation == s.restarts && attempt >= s.attempt =>
+            {
                 let key = objects.last()?.0;
                 for (k, object, generation) in objects {
                     install_object(&mut n.service, &mut n.gens, &k, object, Some(generation));
@@ -212,11 +192,9 @@ impl<S: Service> Backup<S> {
                 o.save(n.clone());
                 o.send(src, Msg::CopyAck { attempt, key });
             }
-            Msg::CopyDone {
-                incarnation,
-                attempt,
-                noted,
-            } if incarnation == s.restarts && attempt >= s.attempt => {
+            Msg::CopyDone { incarnation, attempt, noted }
+                if incarnation == s.restarts && attempt >= s.attempt =>
+            {
                 if let (true, Some(next)) = (attempt == s.attempt, s.next) {
                     o.send(src, Msg::LogAck { next }); // a re-sent CopyDone
                     return None;

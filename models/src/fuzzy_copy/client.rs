@@ -36,11 +36,7 @@ type Cs<S> = ClientState<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Client<S> {
     /// Client number `index` of configuration `cfg`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client {
-            cfg,
-            index,
-            _s: PhantomData,
-        }
+        Client { cfg, index, _s: PhantomData }
     }
 
     /// The outstanding request: the submitted operation, or the workload's next one.
@@ -79,22 +75,14 @@ impl<S: Service> Client<S> {
         if self.outstanding(s).is_some() {
             return None;
         }
-        let n = ClientState {
-            submitted: Some(op),
-            resends_left: self.cfg.resends,
-            ..s.clone()
-        };
+        let n = ClientState { submitted: Some(op), resends_left: self.cfg.resends, ..s.clone() };
         self.send_next(&n, o);
         Some(n)
     }
 
     /// Takes the reply to the outstanding request and sends the next.
     pub fn on_msg(
-        &self,
-        s: &Cs<S>,
-        _: Id,
-        msg: Msg<S::Op, S::Reply, S::Key, S::Object>,
-        o: &mut Out<Node<S>>,
+        &self, s: &Cs<S>, _: Id, msg: Msg<S::Op, S::Reply, S::Key, S::Object>, o: &mut Out<Node<S>>,
     ) -> Option<Cs<S>> {
         let (seq, _) = self.outstanding(s)?;
         match msg {
@@ -107,10 +95,7 @@ impl<S: Service> Client<S> {
                 Some(n)
             }
             Msg::Moved if s.server == 0 => {
-                let n = ClientState {
-                    server: 1,
-                    ..s.clone()
-                };
+                let n = ClientState { server: 1, ..s.clone() };
                 self.send_next(&n, o);
                 Some(n)
             }

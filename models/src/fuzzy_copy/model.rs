@@ -29,12 +29,8 @@ pub(crate) const REQUESTS: ParamSpec = params::requests(4, "3");
 pub(crate) const RESENDS: ParamSpec = params::resends(3, "0");
 pub(crate) const CRASHES: ParamSpec =
     params::crashes(2, "1").with_help("backup crashes (soft failures) in all");
-pub(crate) const TABLE: ParamSpec = ParamSpec::uint(
-    "table",
-    (1, 8),
-    "4",
-    "log entries the primary's history table retains",
-);
+pub(crate) const TABLE: ParamSpec =
+    ParamSpec::uint("table", (1, 8), "4", "log entries the primary's history table retains");
 pub(crate) const LOSSY: ParamSpec = params::lossy(false);
 
 const BATCH: ParamSpec = ParamSpec::uint(
@@ -108,11 +104,7 @@ impl Config {
             crashes: p.uint("crashes")? as usize,
             table: p.uint("table")? as usize,
             // The rolling upgrade copies one object at a time.
-            batch: if upgrade {
-                1
-            } else {
-                p.uint("batch")? as usize
-            },
+            batch: if upgrade { 1 } else { p.uint("batch")? as usize },
             ordered: p.choice("network")? == "ordered",
             lossy: p.bool("lossy")?,
             upgrade,
@@ -128,18 +120,8 @@ pub type State<S> = ActorModelState<Node<S>, History<S>>;
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    let restarts = state
-        .actor_storages
-        .get(1)
-        .and_then(Option::as_ref)
-        .map(|d| d.restarts);
-    within_crash_budget(
-        &state.crashed,
-        SERVERS,
-        restarts.into_iter(),
-        |i| i == 1,
-        cfg.crashes,
-    )
+    let restarts = state.actor_storages.get(1).and_then(Option::as_ref).map(|d| d.restarts);
+    within_crash_budget(&state.crashed, SERVERS, restarts.into_iter(), |i| i == 1, cfg.crashes)
 }
 
 fn logical_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
@@ -179,20 +161,14 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .environment(cfg.ordered, cfg.lossy, cfg.crashes.min(1))
         .within_boundary(within_boundary::<S>)
         .record_msg_out(|cfg, h, env| {
-            cfg.upgrade
-                .then(|| history::record(h, env, Seen::Sent, SERVERS, |c, _| c))
-                .flatten()
+            cfg.upgrade.then(|| history::record(h, env, Seen::Sent, SERVERS, |c, _| c)).flatten()
         })
         .record_msg_in(|cfg, h, env| {
             cfg.upgrade
                 .then(|| history::record(h, env, Seen::Delivered, SERVERS, |c, _| c))
                 .flatten()
         })
-        .property(
-            Expectation::Always,
-            "logical-equivalence",
-            logical_equivalence::<S>,
-        );
+        .property(Expectation::Always, "logical-equivalence", logical_equivalence::<S>);
     match (upgrade, reliable) {
         (false, _) => model,
         (true, false) => {
@@ -200,11 +176,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         }
         (true, true) => model
             .property(Expectation::Always, "linearizability", linearizability::<S>)
-            .property(
-                Expectation::Eventually,
-                "upgrade-liveness",
-                upgrade_liveness::<S>,
-            ),
+            .property(Expectation::Eventually, "upgrade-liveness", upgrade_liveness::<S>),
     }
 }
 

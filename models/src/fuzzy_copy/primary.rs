@@ -84,10 +84,7 @@ const BACKUP: usize = 1;
 impl<S: Service> Primary<S> {
     /// The primary of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Primary {
-            cfg,
-            _s: PhantomData,
-        }
+        Primary { cfg, _s: PhantomData }
     }
 
     /// A new backup joins at once: the copy begins, noting SSN 1.
@@ -113,9 +110,7 @@ impl<S: Service> Primary<S> {
 
     /// The keys of the copy batch that starts at object number `first` of the key space.
     fn batch(&self, first: u32) -> Vec<S::Key> {
-        (first as usize..first as usize + self.cfg.batch.max(1))
-            .map_while(S::nth_key)
-            .collect()
+        (first as usize..first as usize + self.cfg.batch.max(1)).map_while(S::nth_key).collect()
     }
 
     /// Sends the batch of objects from number `key` of the key space as they are now (the
@@ -140,11 +135,7 @@ impl<S: Service> Primary<S> {
             .collect();
         o.send(
             Id::from(BACKUP),
-            Msg::CopyObject {
-                incarnation: n.incarnation,
-                attempt: n.attempt,
-                objects,
-            },
+            Msg::CopyObject { incarnation: n.incarnation, attempt: n.attempt, objects },
         );
         n.phase = Phase::Copying { noted, key };
     }
@@ -167,26 +158,16 @@ impl<S: Service> Primary<S> {
             o.set_timer(Timer::Handover, model_timeout());
             return None; // not yet: the timer stays armed
         }
-        let table = s
-            .answered
-            .iter()
-            .map(|(c, (seq, reply))| (*c, *seq, reply.clone()))
-            .collect();
+        let table = s.answered.iter().map(|(c, (seq, reply))| (*c, *seq, reply.clone())).collect();
         o.send(Id::from(BACKUP), Msg::Handover { table });
-        Some(PrimaryState {
-            retired: true,
-            ..s.clone()
-        })
+        Some(PrimaryState { retired: true, ..s.clone() })
     }
 
     /// Log entry `ssn` if the history table still holds it (its SSNs are consecutive).
     fn holds(n: &St<S>, ssn: u64) -> Option<&S::Op> {
         let first = n.history.front()?.0;
         let i = usize::try_from(ssn.checked_sub(first)?).ok()?;
-        n.history
-            .get(i)
-            .filter(|(s, _)| *s == ssn)
-            .map(|(_, op)| op)
+        n.history.get(i).filter(|(s, _)| *s == ssn).map(|(_, op)| op)
     }
 
     /// Ships the batch of log entries from `ssn` (or finishes catch-up when there is none
@@ -197,9 +178,7 @@ impl<S: Service> Primary<S> {
             return;
         }
         let end = n.next_ssn.min(ssn + self.cfg.batch.max(1) as u64);
-        let Some(ops) = (ssn..end)
-            .map(|e| Self::holds(n, e).cloned())
-            .collect::<Option<Vec<_>>>()
+        let Some(ops) = (ssn..end).map(|e| Self::holds(n, e).cloned()).collect::<Option<Vec<_>>>()
         else {
             // Recycled while catching up: start over with a full copy.
             self.start_over(n, o);
@@ -262,15 +241,9 @@ impl<S: Service> Primary<S> {
                 } else {
                     o.send(
                         Id::from(BACKUP),
-                        Msg::CopyDone {
-                            incarnation: s.incarnation,
-                            attempt,
-                            noted,
-                        },
+                        Msg::CopyDone { incarnation: s.incarnation, attempt, noted },
                     );
-                    n.phase = Phase::Shipping {
-                        acked: noted.saturating_sub(1),
-                    };
+                    n.phase = Phase::Shipping { acked: noted.saturating_sub(1) };
                 }
                 Some(n)
             }
@@ -296,21 +269,13 @@ impl<S: Service> Primary<S> {
                                 noted: oldest,
                             },
                         );
-                        n.phase = Phase::Shipping {
-                            acked: oldest.saturating_sub(1),
-                        };
+                        n.phase = Phase::Shipping { acked: oldest.saturating_sub(1) };
                     }
                     _ => self.start_over(&mut n, o),
                 }
                 if let (Phase::Current, Some((_, _, _, ssn))) = (n.phase, &n.pending) {
                     if let Some(op) = Self::holds(&n, *ssn).cloned() {
-                        o.send(
-                            Id::from(BACKUP),
-                            Msg::Log {
-                                ssn: *ssn,
-                                ops: vec![op],
-                            },
-                        );
+                        o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, ops: vec![op] });
                     }
                 }
                 Some(n)
@@ -320,38 +285,21 @@ impl<S: Service> Primary<S> {
     }
 
     fn on_request(
-        &self,
-        s: &St<S>,
-        client: Id,
-        seq: u64,
-        op: S::Op,
-        o: &mut O<S>,
+        &self, s: &St<S>, client: Id, seq: u64, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
         if let Some((answered_seq, reply)) = s.answered.get(&client) {
             if *answered_seq > seq {
                 return None; // a stale resend of a request answered long ago
             }
             if *answered_seq == seq {
-                o.send(
-                    client,
-                    Msg::Reply {
-                        seq,
-                        reply: reply.clone(),
-                    },
-                );
+                o.send(client, Msg::Reply { seq, reply: reply.clone() });
                 return None;
             }
         }
         if let Some((c, pseq, _, ssn)) = &s.pending {
             if *c == client && *pseq == seq {
                 if let Some(op) = Self::holds(s, *ssn) {
-                    o.send(
-                        Id::from(BACKUP),
-                        Msg::Log {
-                            ssn: *ssn,
-                            ops: vec![op.clone()],
-                        },
-                    );
+                    o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, ops: vec![op.clone()] });
                 }
             }
             return None; // one checkpoint at a time

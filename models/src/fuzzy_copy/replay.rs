@@ -16,11 +16,7 @@ pub type Generations<K> = imbl::OrdMap<K, u64>;
 /// Applies log entry `ssn: op` to a replica, skipping it if `filter` is on and the object
 /// already reflects it. Returns whether it was applied.
 pub fn replay<S: Service>(
-    replica: &mut S,
-    gens: &mut Generations<S::Key>,
-    ssn: u64,
-    op: &S::Op,
-    filter: bool,
+    replica: &mut S, gens: &mut Generations<S::Key>, ssn: u64, op: &S::Op, filter: bool,
 ) -> bool {
     let key = S::key(op);
     if filter && gens.get(&key).copied().unwrap_or(0) >= ssn {
@@ -33,10 +29,7 @@ pub fn replay<S: Service>(
 
 /// Applies an update at the primary: executes it and labels the object with the SSN.
 pub fn execute<S: Service>(
-    primary: &mut S,
-    gens: &mut Generations<S::Key>,
-    ssn: u64,
-    op: &S::Op,
+    primary: &mut S, gens: &mut Generations<S::Key>, ssn: u64, op: &S::Op,
 ) -> S::Reply {
     let reply = primary.apply(op);
     if S::changes_state(op) {
@@ -47,27 +40,15 @@ pub fn execute<S: Service>(
 
 /// Copies object `key` (value and generation) from the primary to a replica.
 pub fn copy_object<S: Service>(
-    from: &S,
-    from_gens: &Generations<S::Key>,
-    to: &mut S,
-    to_gens: &mut Generations<S::Key>,
+    from: &S, from_gens: &Generations<S::Key>, to: &mut S, to_gens: &mut Generations<S::Key>,
     key: &S::Key,
 ) {
-    install_object(
-        to,
-        to_gens,
-        key,
-        from.object(key),
-        from_gens.get(key).copied(),
-    );
+    install_object(to, to_gens, key, from.object(key), from_gens.get(key).copied());
 }
 
 /// Installs a copied object at a replica with its generation (`None`: no label).
 pub fn install_object<S: Service>(
-    to: &mut S,
-    to_gens: &mut Generations<S::Key>,
-    key: &S::Key,
-    object: Option<S::Object>,
+    to: &mut S, to_gens: &mut Generations<S::Key>, key: &S::Key, object: Option<S::Object>,
     generation: Option<u64>,
 ) {
     to.set_object(key, object);
@@ -86,9 +67,7 @@ mod tests {
     /// A history of updates (SSN 1, 2, …) and, for each object of the key space, after how
     /// many updates it is copied; the copy starts (the SSN is noted) before the first object.
     fn fuzzy_copy_then_replay<S: Service>(
-        ops: &[S::Op],
-        copy_after: &[usize],
-        filter: bool,
+        ops: &[S::Op], copy_after: &[usize], filter: bool,
     ) -> (S, S) {
         let keys = S::key_space();
         let mut primary = S::default();
@@ -118,10 +97,7 @@ mod tests {
     }
 
     fn counter_adds() -> impl Strategy<Value = Vec<CounterOp>> {
-        prop::collection::vec(
-            (0u8..2, 1u8..4).prop_map(|(k, n)| CounterOp::Add(k, n)),
-            0..12,
-        )
+        prop::collection::vec((0u8..2, 1u8..4).prop_map(|(k, n)| CounterOp::Add(k, n)), 0..12)
     }
 
     proptest! {

@@ -45,9 +45,8 @@ pub const PROPERTIES: &[PropertySpec] = &[
 ];
 
 /// The parameters: the fuzzy-copy model's bounds, and the variants of this model.
-pub const PARAMS: &[ParamSpec] = &[
-    CLIENTS, REQUESTS, RESENDS, CRASHES, TABLE, NETWORK, LOSSY, VARIANT,
-];
+pub const PARAMS: &[ParamSpec] =
+    &[CLIENTS, REQUESTS, RESENDS, CRASHES, TABLE, NETWORK, LOSSY, VARIANT];
 
 /// The model's entry in the catalogue.
 pub const SPEC: ModelSpec = ModelSpec {

@@ -43,19 +43,12 @@ type O<S> = Out<Node<S>>;
 impl<S: Service> Client<S> {
     /// Client number `index` of configuration `cfg`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client {
-            cfg,
-            index,
-            _service: PhantomData,
-        }
+        Client { cfg, index, _service: PhantomData }
     }
 
     /// The outstanding request (number and operation), if any.
     fn outstanding(s: &ClientState<S::Op, S::Reply>) -> Option<Msg<S::Op, S::Reply>> {
-        s.current.as_ref().map(|op| Msg::Request {
-            seq: s.replies.len() as u32,
-            op: op.clone(),
-        })
+        s.current.as_ref().map(|op| Msg::Request { seq: s.replies.len() as u32, op: op.clone() })
     }
 
     /// The workload's next operation after `done` replies, if the workload has one.
@@ -76,10 +69,7 @@ impl<S: Service> Client<S> {
     /// Submits `op` as the next request (the runtime's client library; the model's clients
     /// take their operations from the workload instead). `None` while a request is outstanding.
     pub fn submit(
-        &self,
-        s: &ClientState<S::Op, S::Reply>,
-        op: S::Op,
-        o: &mut O<S>,
+        &self, s: &ClientState<S::Op, S::Reply>, op: S::Op, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
         if s.current.is_some() {
             return None;
@@ -93,10 +83,7 @@ impl<S: Service> Client<S> {
 
     /// Sends the first request to server 0, the initial primary.
     pub fn on_start(
-        &self,
-        _id: Id,
-        _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, _id: Id, _storage: &Option<super::server::Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> ClientState<S::Op, S::Reply> {
         let s = ClientState {
             primary: Id::from(0),
@@ -111,11 +98,7 @@ impl<S: Service> Client<S> {
 
     /// Handles a reply or an announcement.
     pub fn on_msg(
-        &self,
-        s: &ClientState<S::Op, S::Reply>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &ClientState<S::Op, S::Reply>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
         match msg {
             Msg::Reply { seq, reply } if s.current.is_some() && seq as usize == s.replies.len() => {
@@ -155,10 +138,7 @@ impl<S: Service> Client<S> {
 
     /// Resends the outstanding request to the believed primary, within the resend budget.
     pub fn on_timeout(
-        &self,
-        s: &ClientState<S::Op, S::Reply>,
-        timer: &Timer,
-        o: &mut O<S>,
+        &self, s: &ClientState<S::Op, S::Reply>, timer: &Timer, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
         let req = Self::outstanding(s)?;
         if *timer != Timer::Resend || s.resends_left == 0 {

@@ -176,11 +176,7 @@ pub struct Timing {
 impl Timing {
     /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
     pub fn model() -> Timing {
-        Timing {
-            resend: model_timeout(),
-            heartbeat: model_timeout(),
-            suspect: model_timeout(),
-        }
+        Timing { resend: model_timeout(), heartbeat: model_timeout(), suspect: model_timeout() }
     }
 }
 

@@ -175,9 +175,8 @@ pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    let epochs_within = (0..cfg.servers)
-        .filter_map(|i| saved(state, i))
-        .all(|d| d.epoch <= cfg.takeovers);
+    let epochs_within =
+        (0..cfg.servers).filter_map(|i| saved(state, i)).all(|d| d.epoch <= cfg.takeovers);
     epochs_within
         && within_crash_budget(
             &state.crashed,
@@ -225,10 +224,8 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(ad) = saved(state, a) else {
         return false;
     };
-    acknowledged(&m.cfg, state)
-        .iter()
-        .filter(|(_, _, op, _)| S::changes_state(op))
-        .all(|(c, seq, _, _)| {
+    acknowledged(&m.cfg, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(
+        |(c, seq, _, _)| {
             // On the serving primary's disk, and on that of every server that could take
             // over (a backup): no single failure — a crash, or a takeover — loses it.
             holds::<S>(&ad.log, *c, *seq)
@@ -236,7 +233,8 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
                     saved(state, j)
                         .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq))
                 })
-        })
+        },
+    )
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -253,24 +251,20 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(ad) = authority(&m.cfg, state).and_then(|a| saved(state, a)) else {
         return false;
     };
-    acknowledged(&m.cfg, state)
-        .iter()
-        .filter(|(_, _, op, _)| S::changes_state(op))
-        .all(|(c, seq, _, reply)| {
+    acknowledged(&m.cfg, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(
+        |(c, seq, _, reply)| {
             // Exactly once: present, and (checked above) no request twice in any history.
             ad.log.find(*c, *seq).is_some_and(|e| e.reply == *reply)
-        })
+        },
+    )
 }
 
 fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    let logs: Vec<&Log<S>> = (0..m.cfg.servers)
-        .filter_map(|i| saved(state, i).map(|d| &d.log))
-        .collect();
-    logs.iter().enumerate().all(|(i, a)| {
-        logs[i + 1..]
-            .iter()
-            .all(|b| a.agrees_on_prefix(b, a.len().min(b.len())))
-    })
+    let logs: Vec<&Log<S>> =
+        (0..m.cfg.servers).filter_map(|i| saved(state, i).map(|d| &d.log)).collect();
+    logs.iter()
+        .enumerate()
+        .all(|(i, a)| logs[i + 1..].iter().all(|b| a.agrees_on_prefix(b, a.len().min(b.len()))))
 }
 
 fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
@@ -283,10 +277,7 @@ fn single_primary_per_epoch<S: Service>(m: &Model<S>, state: &State<S>) -> bool 
         .filter(|d| d.role == Role::Primary)
         .map(|d| d.epoch)
         .collect();
-    primaries
-        .iter()
-        .enumerate()
-        .all(|(i, e)| !primaries[i + 1..].contains(e))
+    primaries.iter().enumerate().all(|(i, e)| !primaries[i + 1..].contains(e))
 }
 
 fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -303,11 +294,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     let mut model = ActorModel::new(cfg.clone(), History::<S>::new())
         .actors(servers)
         .actors(clients)
-        .environment(
-            cfg.network == NetworkKind::Ordered,
-            cfg.lossy,
-            cfg.crashes.min(1),
-        )
+        .environment(cfg.network == NetworkKind::Ordered, cfg.lossy, cfg.crashes.min(1))
         .record_msg_out(|cfg, h, env| history::record(h, env, Seen::Sent, cfg.servers, |c, _| c))
         .record_msg_in(|cfg, h, env| {
             history::record(h, env, Seen::Delivered, cfg.servers, |c, _| c)
@@ -317,11 +304,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
         .property(Expectation::Always, "atomicity", atomicity::<S>)
         .property(Expectation::Always, "linearizability", linearizability::<S>)
-        .property(
-            Expectation::Always,
-            "single-primary-per-epoch",
-            single_primary_per_epoch::<S>,
-        );
+        .property(Expectation::Always, "single-primary-per-epoch", single_primary_per_epoch::<S>);
     if !cfg.lossy {
         model = model.property(Expectation::Eventually, "liveness", liveness::<S>);
     }

@@ -148,9 +148,7 @@ impl<Op, Reply> Pending<Op, Reply> {
     fn is_request(&self, client: Id, seq: u32) -> bool {
         match self {
             Pending::Update(e) => e.is_request(client, seq),
-            Pending::Read {
-                client: c, seq: s, ..
-            } => *c == client && *s == seq,
+            Pending::Read { client: c, seq: s, .. } => *c == client && *s == seq,
         }
     }
 }
@@ -231,10 +229,7 @@ type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Server<S> {
     /// A server of the configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Server {
-            cfg,
-            _service: PhantomData,
-        }
+        Server { cfg, _service: PhantomData }
     }
 
     /// The other server: the backup of a primary, the primary of a backup.
@@ -257,18 +252,11 @@ impl<S: Service> Server<S> {
     /// Starts a server: fresh (server 0 is the primary, server 1 the backup) or from its
     /// durable state after a crash.
     pub fn on_start(
-        &self,
-        id: Id,
-        storage: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
-                role: if id == Id::from(0) {
-                    Role::Primary
-                } else {
-                    Role::Backup
-                },
+                role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
                 epoch: 0,
                 level: self.cfg.level,
                 log: CommitLog::new(),
@@ -330,13 +318,7 @@ impl<S: Service> Server<S> {
     /// stand-by again): a retired server asks the primary of its epoch for the history.
     fn rejoin(&self, s: &St<S>, o: &mut O<S>) {
         if self.cfg.takeback && s.epoch > 0 {
-            o.send(
-                Self::peer(s),
-                Msg::Rejoin {
-                    epoch: s.epoch,
-                    len: s.log.len() as u32,
-                },
-            );
+            o.send(Self::peer(s), Msg::Rejoin { epoch: s.epoch, len: s.log.len() as u32 });
         }
     }
 
@@ -372,13 +354,7 @@ impl<S: Service> Server<S> {
                     Some(Pending::Read { client, seq, reply })
                         if (index as usize) == s.log.len() =>
                     {
-                        o.send(
-                            *client,
-                            Msg::Reply {
-                                seq: *seq,
-                                reply: reply.clone(),
-                            },
-                        );
+                        o.send(*client, Msg::Reply { seq: *seq, reply: reply.clone() });
                         let mut n = s.clone();
                         n.pending = None;
                         Some(n)
@@ -431,13 +407,7 @@ impl<S: Service> Server<S> {
                     // The bug: welcome the old primary back as backup with whatever it has.
                     o.send(src, Msg::Welcome { epoch });
                 } else {
-                    o.send(
-                        src,
-                        Msg::CatchUp {
-                            epoch,
-                            log: s.log.clone(),
-                        },
-                    );
+                    o.send(src, Msg::CatchUp { epoch, log: s.log.clone() });
                 }
                 n
             }
@@ -449,21 +419,12 @@ impl<S: Service> Server<S> {
                 o.send(src, Msg::Welcome { epoch });
                 None
             }
-            (
-                Role::Retired,
-                Msg::ChangeBuffer {
-                    epoch,
-                    index,
-                    entry,
-                },
-            ) if epoch == s.epoch && self.cfg.takeback => {
+            (Role::Retired, Msg::ChangeBuffer { epoch, index, entry })
+                if epoch == s.epoch && self.cfg.takeback =>
+            {
                 // The primary has upgraded: store and ack like a backup (the index check
                 // takes only the step that extends what it holds).
-                let cb = Msg::ChangeBuffer {
-                    epoch,
-                    index,
-                    entry,
-                };
+                let cb = Msg::ChangeBuffer { epoch, index, entry };
                 self.on_backup_msg(s, src, cb, o)
             }
             (Role::Retired, Msg::CatchUp { epoch, log })
@@ -477,13 +438,7 @@ impl<S: Service> Server<S> {
                 n.install_all();
                 n.level = self.cfg.level;
                 self.save(&n, o);
-                o.send(
-                    src,
-                    Msg::CaughtUp {
-                        epoch,
-                        len: n.log.len() as u32,
-                    },
-                );
+                o.send(src, Msg::CaughtUp { epoch, len: n.log.len() as u32 });
                 Some(n)
             }
             (Role::Retired, Msg::Welcome { epoch }) if epoch == s.epoch && self.cfg.takeback => {
@@ -539,23 +494,12 @@ impl<S: Service> Server<S> {
     }
 
     fn on_request(
-        &self,
-        s: &St<S>,
-        client: Id,
-        seq: u32,
-        op: S::Op,
-        o: &mut O<S>,
+        &self, s: &St<S>, client: Id, seq: u32, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
         if self.cfg.variant != Variant::NoDuplicateDetection {
             if let Some(e) = s.find(client, seq) {
                 // A resend of a committed request: the stored reply, not a second execution.
-                o.send(
-                    client,
-                    Msg::Reply {
-                        seq,
-                        reply: e.reply.clone(),
-                    },
-                );
+                o.send(client, Msg::Reply { seq, reply: e.reply.clone() });
                 return None;
             }
         }
@@ -577,12 +521,7 @@ impl<S: Service> Server<S> {
             }
             n.pending = Some(Pending::Read { client, seq, reply });
         } else {
-            let entry = Entry {
-                client,
-                seq,
-                op,
-                reply: reply.clone(),
-            };
+            let entry = Entry { client, seq, op, reply: reply.clone() };
             if !has_backup || self.cfg.variant == Variant::OneSafe {
                 // No backup (normal), or the 1-safe bug: commit and reply at once; the 1-safe
                 // primary propagates the change buffer after its commit.
@@ -591,14 +530,7 @@ impl<S: Service> Server<S> {
                 self.save(&n, o);
                 o.send(client, Msg::Reply { seq, reply });
                 if has_backup {
-                    o.send(
-                        Self::peer(s),
-                        Msg::ChangeBuffer {
-                            epoch: s.epoch,
-                            index,
-                            entry,
-                        },
-                    );
+                    o.send(Self::peer(s), Msg::ChangeBuffer { epoch: s.epoch, index, entry });
                 }
                 return Some(n);
             }
@@ -614,26 +546,17 @@ impl<S: Service> Server<S> {
     fn ship(&self, s: &St<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
         let index = s.log.len() as u32;
         let msg = match p {
-            Pending::Update(entry) => Msg::ChangeBuffer {
-                epoch: s.epoch,
-                index,
-                entry: entry.clone(),
-            },
-            Pending::Read { .. } => Msg::Confirm {
-                epoch: s.epoch,
-                index,
-            },
+            Pending::Update(entry) => {
+                Msg::ChangeBuffer { epoch: s.epoch, index, entry: entry.clone() }
+            }
+            Pending::Read { .. } => Msg::Confirm { epoch: s.epoch, index },
         };
         o.send(Self::peer(s), msg);
     }
 
     fn on_backup_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match msg {
-            Msg::ChangeBuffer {
-                epoch,
-                index,
-                entry,
-            } if epoch == s.epoch => {
+            Msg::ChangeBuffer { epoch, index, entry } if epoch == s.epoch => {
                 let len = s.log.len();
                 if (index as usize) < len {
                     // A retransmission of a step already stored: ack it again.
@@ -672,13 +595,7 @@ impl<S: Service> Server<S> {
                 None
             }
             Msg::Inquire { epoch } if epoch == s.epoch => {
-                o.send(
-                    src,
-                    Msg::ProcessState {
-                        epoch,
-                        log: s.log.clone(),
-                    },
-                );
+                o.send(src, Msg::ProcessState { epoch, log: s.log.clone() });
                 None
             }
             _ => None,

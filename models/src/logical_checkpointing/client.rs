@@ -40,18 +40,11 @@ type O<S> = Out<Node<S>>;
 impl<S: Service> Client<S> {
     /// Client number `index`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client {
-            cfg,
-            index,
-            _s: PhantomData,
-        }
+        Client { cfg, index, _s: PhantomData }
     }
 
     fn request(&self, seq: u8) -> Msg<S::Op, S::Reply> {
-        Msg::Request {
-            seq,
-            op: S::workload(self.index, usize::from(seq)),
-        }
+        Msg::Request { seq, op: S::workload(self.index, usize::from(seq)) }
     }
 
     /// The requests issued and not answered.
@@ -73,10 +66,7 @@ impl<S: Service> Client<S> {
 
     /// Issues the first `window` requests to server 0.
     pub fn on_start(
-        &self,
-        _id: Id,
-        _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, _id: Id, _storage: &Option<super::server::Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> ClientState<S::Reply> {
         let s = ClientState {
             primary: Id::from(0),
@@ -93,11 +83,7 @@ impl<S: Service> Client<S> {
 
     /// Takes a response (issuing the next request of its slot) or an announcement.
     pub fn on_msg(
-        &self,
-        s: &ClientState<S::Reply>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &ClientState<S::Reply>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<ClientState<S::Reply>> {
         match msg {
             Msg::Reply { seq, reply } if self.outstanding(s).contains(&seq) => {
@@ -125,10 +111,7 @@ impl<S: Service> Client<S> {
 
     /// A path failure: reconnect and resend every outstanding request.
     pub fn on_timeout(
-        &self,
-        s: &ClientState<S::Reply>,
-        timer: &Timer,
-        o: &mut O<S>,
+        &self, s: &ClientState<S::Reply>, timer: &Timer, o: &mut O<S>,
     ) -> Option<ClientState<S::Reply>> {
         if *timer != Timer::Resend || s.resends_left == 0 || self.outstanding(s).is_empty() {
             return None;

@@ -148,27 +148,18 @@ fn answered<S: Service>(m: &Model<S>, state: &State<S>) -> Vec<(Id, u8, S::Op, S
 }
 
 fn copies<S: Service>(d: &Durable<S::Op, S::Reply>, c: Id, s: u8) -> usize {
-    d.history
-        .iter()
-        .filter(|e| e.client == c && e.seq == s)
-        .count()
-        + d.log
-            .values()
-            .filter(|l| l.client == c && l.seq == s)
-            .count()
+    d.history.iter().filter(|e| e.client == c && e.seq == s).count()
+        + d.log.values().filter(|l| l.client == c && l.seq == s).count()
 }
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = authority(state) else {
         return false;
     };
-    answered(m, state)
-        .iter()
-        .filter(|(_, _, op, _)| S::changes_state(op))
-        .all(|(c, s, _, _)| {
-            copies::<S>(a, *c, *s) > 0
-                && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, *c, *s) > 0))
-        })
+    answered(m, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(|(c, s, _, _)| {
+        copies::<S>(a, *c, *s) > 0
+            && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, *c, *s) > 0))
+    })
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -200,10 +191,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     answered(m, state).iter().all(|(c, s, _, reply)| {
         (0..SERVERS).filter_map(|i| saved(state, i)).all(|d| {
-            d.history
-                .iter()
-                .filter(|e| e.client == *c && e.seq == *s)
-                .all(|e| e.reply == *reply)
+            d.history.iter().filter(|e| e.client == *c && e.seq == *s).all(|e| e.reply == *reply)
         })
     })
 }

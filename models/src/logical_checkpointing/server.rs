@@ -79,11 +79,7 @@ impl<S: Service> ServerState<S> {
     }
 
     fn find_logged(&self, c: Id, s: u8) -> Option<u8> {
-        self.d
-            .log
-            .iter()
-            .find(|(_, l)| l.client == c && l.seq == s)
-            .map(|(n, _)| *n)
+        self.d.log.iter().find(|(_, l)| l.client == c && l.seq == s).map(|(n, _)| *n)
     }
 
     /// Whether this primary still has a backup (only the first epoch does: after a takeover
@@ -96,21 +92,9 @@ impl<S: Service> ServerState<S> {
         if let Some(l) = self.d.log.remove(&ssn) {
             let reply = self.service.apply(&l.op);
             if self.d.role == Role::Primary {
-                o.send(
-                    l.client,
-                    Msg::Reply {
-                        seq: l.seq,
-                        reply: reply.clone(),
-                    },
-                );
+                o.send(l.client, Msg::Reply { seq: l.seq, reply: reply.clone() });
             }
-            self.d.history.push(Committed {
-                ssn,
-                client: l.client,
-                seq: l.seq,
-                op: l.op,
-                reply,
-            });
+            self.d.history.push(Committed { ssn, client: l.client, seq: l.seq, op: l.op, reply });
         }
     }
 
@@ -141,10 +125,7 @@ type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Server<S> {
     /// A server of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Server {
-            cfg,
-            _s: PhantomData,
-        }
+        Server { cfg, _s: PhantomData }
     }
 
     fn save(&self, s: &St<S>, o: &mut O<S>) {
@@ -153,19 +134,12 @@ impl<S: Service> Server<S> {
 
     /// Starts fresh (server 0 primary, server 1 backup) or restarts from the durable state.
     pub fn on_start(
-        &self,
-        id: Id,
-        storage: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
                 d: Durable {
-                    role: if id == Id::from(0) {
-                        Role::Primary
-                    } else {
-                        Role::Backup
-                    },
+                    role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
                     epoch: 0,
                     history: Vec::new(),
                     log: BTreeMap::new(),
@@ -222,30 +196,15 @@ impl<S: Service> Server<S> {
                     _ => None,
                 }
             }
-            (
-                Role::Backup,
-                Msg::Checkpoint {
-                    epoch,
-                    ssn,
-                    client,
-                    seq,
-                    op,
-                },
-            ) if epoch == s.d.epoch => {
+            (Role::Backup, Msg::Checkpoint { epoch, ssn, client, seq, op })
+                if epoch == s.d.epoch =>
+            {
                 if usize::from(ssn) < s.d.history.len() || s.d.log.contains_key(&ssn) {
                     o.send(src, Msg::Ack { epoch, ssn }); // a re-sent checkpoint
                     return None;
                 }
                 let mut n = s.clone();
-                n.d.log.insert(
-                    ssn,
-                    Logged {
-                        client,
-                        seq,
-                        op,
-                        ready: false,
-                    },
-                );
+                n.d.log.insert(ssn, Logged { client, seq, op, ready: false });
                 if self.cfg.variant == Variant::AckBeforeLog {
                     // The bug: acked before the intention log entry is durable.
                     self.save(s, o);
@@ -264,29 +223,14 @@ impl<S: Service> Server<S> {
         if self.cfg.variant != Variant::NoTableLookup {
             if let Some(e) = s.find_committed(client, seq) {
                 // Fig. 4A: the response from the message table, no second execution.
-                o.send(
-                    client,
-                    Msg::Reply {
-                        seq,
-                        reply: e.reply.clone(),
-                    },
-                );
+                o.send(client, Msg::Reply { seq, reply: e.reply.clone() });
                 return None;
             }
         }
         if let Some(ssn) = s.find_logged(client, seq) {
             if s.has_backup() {
                 // Still waiting for the ack: the checkpoint may have been lost on the way.
-                o.send(
-                    Id::from(1),
-                    Msg::Checkpoint {
-                        epoch: s.d.epoch,
-                        ssn,
-                        client,
-                        seq,
-                        op,
-                    },
-                );
+                o.send(Id::from(1), Msg::Checkpoint { epoch: s.d.epoch, ssn, client, seq, op });
                 return None;
             }
             if self.cfg.variant != Variant::AnswerBeforeCommit {
@@ -310,30 +254,13 @@ impl<S: Service> Server<S> {
         let ssn = n.d.next_ssn;
         n.d.next_ssn += 1;
         let ready = !s.has_backup();
-        n.d.log.insert(
-            ssn,
-            Logged {
-                client,
-                seq,
-                op: op.clone(),
-                ready,
-            },
-        );
+        n.d.log.insert(ssn, Logged { client, seq, op: op.clone(), ready });
         let mut replies = Out::new();
         n.commit_in_order(&mut replies);
         self.save(&n, o);
         o.append(&mut replies);
         if s.has_backup() {
-            o.send(
-                Id::from(1),
-                Msg::Checkpoint {
-                    epoch: s.d.epoch,
-                    ssn,
-                    client,
-                    seq,
-                    op,
-                },
-            );
+            o.send(Id::from(1), Msg::Checkpoint { epoch: s.d.epoch, ssn, client, seq, op });
         }
         Some(n)
     }

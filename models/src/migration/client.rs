@@ -37,11 +37,7 @@ type St<S> = ClientState<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Client<S> {
     /// Client number `index` of configuration `cfg`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client {
-            cfg,
-            index,
-            _service: PhantomData,
-        }
+        Client { cfg, index, _service: PhantomData }
     }
 
     /// The process this client uses.
@@ -55,21 +51,15 @@ impl<S: Service> Client<S> {
 
     fn send(&self, s: &St<S>, o: &mut O<S>) {
         if let Some(op) = &s.current {
-            let req = Msg::Request {
-                p: self.process(),
-                seq: s.replies.len() as u32,
-                op: op.clone(),
-            };
+            let req =
+                Msg::Request { p: self.process(), seq: s.replies.len() as u32, op: op.clone() };
             o.send(s.server, req);
         }
     }
 
     /// Sends the first request to server 0.
     pub fn on_start(
-        &self,
-        _id: Id,
-        _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, _id: Id, _storage: &Option<super::server::Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
         let s = ClientState {
             server: Id::from(0),
@@ -86,11 +76,7 @@ impl<S: Service> Client<S> {
 
     /// Handles a reply or a forwarding address.
     pub fn on_msg(
-        &self,
-        s: &St<S>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<St<S>> {
         match msg {
             Msg::Reply { p, seq, reply }

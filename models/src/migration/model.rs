@@ -51,12 +51,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
 pub const PARAMS: &[ParamSpec] = &[
     params::service(&["counter", "register"], "counter")
         .with_help("replicated application (counter: increments are not idempotent)"),
-    ParamSpec::uint(
-        "servers",
-        (2, 3),
-        "2",
-        "servers: 0 is shut down, the others are targets",
-    ),
+    ParamSpec::uint("servers", (2, 3), "2", "servers: 0 is shut down, the others are targets"),
     ParamSpec::uint(
         "processes",
         (1, 2),
@@ -148,27 +143,20 @@ pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 fn record_out<S: Service>(
-    cfg: &Config,
-    h: &History<S>,
-    env: Envelope<&M<S>>,
+    cfg: &Config, h: &History<S>, env: Envelope<&M<S>>,
 ) -> Option<History<S>> {
     let (p, ..) = env.msg.request()?;
-    at_process(h, p, |hp| {
-        history::record(hp, env, Seen::Sent, cfg.servers + 1, |c, _| c)
-    })
+    at_process(h, p, |hp| history::record(hp, env, Seen::Sent, cfg.servers + 1, |c, _| c))
 }
 
 fn record_in<S: Service>(cfg: &Config, h: &History<S>, env: Envelope<&M<S>>) -> Option<History<S>> {
     let (p, ..) = env.msg.reply()?;
-    at_process(h, p, |hp| {
-        history::record(hp, env, Seen::Delivered, cfg.servers + 1, |c, _| c)
-    })
+    at_process(h, p, |hp| history::record(hp, env, Seen::Delivered, cfg.servers + 1, |c, _| c))
 }
 
 /// The histories with process `p`'s replaced by what `f` makes of it, if anything.
 fn at_process<S: Service>(
-    h: &History<S>,
-    p: usize,
+    h: &History<S>, p: usize,
     f: impl FnOnce(&history::History<Id, S>) -> Option<history::History<Id, S>>,
 ) -> Option<History<S>> {
     let next = f(h.get(p)?)?;
@@ -179,13 +167,7 @@ fn at_process<S: Service>(
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    within_crash_budget(
-        &state.crashed,
-        cfg.servers,
-        restarts,
-        |i| cfg.may_crash(i),
-        cfg.crashes,
-    )
+    within_crash_budget(&state.crashed, cfg.servers, restarts, |i| cfg.may_crash(i), cfg.crashes)
 }
 
 // ---- Properties -------------------------------------------------------------------------
@@ -194,16 +176,10 @@ type Rep<S> = Replica<<S as Service>::Op, <S as Service>::Reply>;
 
 /// Every server's saved replica of process `p`, with the server's index.
 fn replicas<'a, S: Service>(
-    cfg: &Config,
-    state: &'a State<S>,
-    p: ProcessId,
+    cfg: &Config, state: &'a State<S>, p: ProcessId,
 ) -> Vec<(usize, &'a Rep<S>)> {
     (0..cfg.servers)
-        .filter_map(|i| {
-            saved(state, i)
-                .and_then(|d| d.replicas.get(&p))
-                .map(|r| (i, r))
-        })
+        .filter_map(|i| saved(state, i).and_then(|d| d.replicas.get(&p)).map(|r| (i, r)))
         .collect()
 }
 
@@ -216,13 +192,7 @@ fn owner<'a, S: Service>(cfg: &Config, state: &'a State<S>, p: ProcessId) -> Opt
 }
 
 /// A reply a client received: (process, client, seq, op, reply).
-type Acked<S> = (
-    ProcessId,
-    Id,
-    u32,
-    <S as Service>::Op,
-    <S as Service>::Reply,
-);
+type Acked<S> = (ProcessId, Id, u32, <S as Service>::Op, <S as Service>::Reply);
 
 /// Every (process, client, seq, op, reply) a client has received a reply for.
 fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<Acked<S>> {
@@ -247,12 +217,11 @@ fn migration_atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 }
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    acknowledged(&m.cfg, state)
-        .iter()
-        .filter(|(_, _, _, op, _)| S::changes_state(op))
-        .all(|(p, c, seq, _, _)| {
+    acknowledged(&m.cfg, state).iter().filter(|(_, _, _, op, _)| S::changes_state(op)).all(
+        |(p, c, seq, _, _)| {
             owner(&m.cfg, state, *p).is_some_and(|r| r.log.find(*c, *seq).is_some())
-        })
+        },
+    )
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -261,14 +230,13 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .flat_map(|d| d.replicas.values())
         .all(|r| !r.log.has_duplicates());
     no_duplicates
-        && acknowledged(&m.cfg, state)
-            .iter()
-            .filter(|(_, _, _, op, _)| S::changes_state(op))
-            .all(|(p, c, seq, _, reply)| {
+        && acknowledged(&m.cfg, state).iter().filter(|(_, _, _, op, _)| S::changes_state(op)).all(
+            |(p, c, seq, _, reply)| {
                 owner(&m.cfg, state, *p)
                     .and_then(|r| r.log.find(*c, *seq))
                     .is_some_and(|e| e.reply == *reply)
-            })
+            },
+        )
 }
 
 fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
@@ -303,11 +271,7 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .record_msg_out(record_out::<S>)
         .record_msg_in(record_in::<S>)
         .within_boundary(within_boundary::<S>)
-        .property(
-            Expectation::Always,
-            "migration-atomicity",
-            migration_atomicity::<S>,
-        )
+        .property(Expectation::Always, "migration-atomicity", migration_atomicity::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
         .property(Expectation::Always, "linearizability", linearizability::<S>);

@@ -32,10 +32,7 @@ type O<S> = Out<Node<S>>;
 impl<S: Service> Planner<S> {
     /// The planner of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Planner {
-            cfg,
-            _service: PhantomData,
-        }
+        Planner { cfg, _service: PhantomData }
     }
 
     /// Per process on server 0, the least loaded other server (ties: the lowest id).
@@ -51,55 +48,34 @@ impl<S: Service> Planner<S> {
     }
 
     fn order(&self, o: &mut O<S>) {
-        o.send(
-            Id::from(0),
-            Msg::MigrateAll {
-                targets: Self::targets(&self.cfg),
-            },
-        );
+        o.send(Id::from(0), Msg::MigrateAll { targets: Self::targets(&self.cfg) });
     }
 
     /// Orders server 0 drained.
     pub fn on_start(
-        &self,
-        _id: Id,
-        _storage: &Option<super::server::Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, _id: Id, _storage: &Option<super::server::Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> PlannerState {
         self.order(o);
         if self.cfg.reorders > 0 {
             o.set_timer(Timer::Resend, model_timeout());
         }
-        PlannerState {
-            drained: false,
-            resends_left: self.cfg.reorders,
-        }
+        PlannerState { drained: false, resends_left: self.cfg.reorders }
     }
 
     /// Server 0 is drained.
     pub fn on_msg(
-        &self,
-        s: &PlannerState,
-        _src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &PlannerState, _src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<PlannerState> {
         if msg != Msg::Drained || s.drained {
             return None;
         }
         o.cancel_timer(Timer::Resend);
-        Some(PlannerState {
-            drained: true,
-            resends_left: s.resends_left,
-        })
+        Some(PlannerState { drained: true, resends_left: s.resends_left })
     }
 
     /// Resends the order, within the budget.
     pub fn on_timeout(
-        &self,
-        s: &PlannerState,
-        _timer: &Timer,
-        o: &mut O<S>,
+        &self, s: &PlannerState, _timer: &Timer, o: &mut O<S>,
     ) -> Option<PlannerState> {
         if s.drained || s.resends_left == 0 {
             return None;
@@ -108,9 +84,6 @@ impl<S: Service> Planner<S> {
         if s.resends_left > 1 {
             o.set_timer(Timer::Resend, model_timeout());
         }
-        Some(PlannerState {
-            drained: false,
-            resends_left: s.resends_left - 1,
-        })
+        Some(PlannerState { drained: false, resends_left: s.resends_left - 1 })
     }
 }

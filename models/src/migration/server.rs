@@ -109,10 +109,7 @@ type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Server<S> {
     /// A server of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Server {
-            cfg,
-            _service: PhantomData,
-        }
+        Server { cfg, _service: PhantomData }
     }
 
     /// The durable state a server starts with: server 0 runs every process, at level normal.
@@ -134,31 +131,20 @@ impl<S: Service> Server<S> {
         } else {
             BTreeMap::new()
         };
-        Durable {
-            replicas,
-            restarts: 0,
-        }
+        Durable { replicas, restarts: 0 }
     }
 
     /// Starts from the durable state (saving the restart first) and resumes every migration.
     pub fn on_start(
-        &self,
-        id: Id,
-        storage: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
         let durable = match storage {
             None => Self::initial(&self.cfg, id),
-            Some(d) => Durable {
-                replicas: d.replicas.clone(),
-                restarts: d.restarts.saturating_add(1),
-            },
+            Some(d) => {
+                Durable { replicas: d.replicas.clone(), restarts: d.restarts.saturating_add(1) }
+            }
         };
-        let s = ServerState {
-            durable,
-            acked: BTreeMap::new(),
-            pending: BTreeMap::new(),
-        };
+        let s = ServerState { durable, acked: BTreeMap::new(), pending: BTreeMap::new() };
         o.save(s.durable.clone());
         if storage.is_some() {
             for p in s.durable.replicas.keys() {
@@ -170,11 +156,7 @@ impl<S: Service> Server<S> {
 
     /// Handles a message.
     pub fn on_msg(
-        &self,
-        s: &St<S>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<St<S>> {
         match msg {
             Msg::MigrateAll { targets } => self.on_migrate_all(s, src, &targets, o),
@@ -183,19 +165,10 @@ impl<S: Service> Server<S> {
             Msg::Installed { p, epoch, inc, log } => {
                 self.on_installed(s, src, p, epoch, inc, log, o)
             }
-            Msg::ChangeBuffer {
-                p,
-                epoch,
-                inc,
-                index,
-                entry,
-            } => self.on_change_buffer(s, src, p, epoch, inc, index, entry, o),
-            Msg::Ack {
-                p,
-                epoch,
-                inc,
-                index,
-            } => self.on_ack(s, src, p, epoch, inc, index, o),
+            Msg::ChangeBuffer { p, epoch, inc, index, entry } => {
+                self.on_change_buffer(s, src, p, epoch, inc, index, entry, o)
+            }
+            Msg::Ack { p, epoch, inc, index } => self.on_ack(s, src, p, epoch, inc, index, o),
             Msg::Switch { p, epoch } => self.on_switch(s, src, p, epoch, o),
             Msg::SwitchDone { p, epoch } => self.on_switch_done(s, src, p, epoch, o),
             Msg::Reply { .. } | Msg::Moved { .. } | Msg::Drained => None,
@@ -273,12 +246,7 @@ impl<S: Service> Server<S> {
             Role::Primary => match s.acked.get(&p) {
                 None => o.send(
                     t,
-                    Msg::Copy {
-                        p,
-                        epoch: r.epoch,
-                        inc: s.durable.restarts,
-                        log: r.log.clone(),
-                    },
+                    Msg::Copy { p, epoch: r.epoch, inc: s.durable.restarts, log: r.log.clone() },
                 ),
                 Some(&acked) => {
                     let next = match s.pending.get(&p) {
@@ -307,11 +275,7 @@ impl<S: Service> Server<S> {
     /// The planner asks this server to move each process to its target: the upgrade starts
     /// with a copy of the image. A resent `MigrateAll` resends what each migration waits on.
     fn on_migrate_all(
-        &self,
-        s: &St<S>,
-        planner: Id,
-        targets: &[(ProcessId, Id)],
-        o: &mut O<S>,
+        &self, s: &St<S>, planner: Id, targets: &[(ProcessId, Id)], o: &mut O<S>,
     ) -> Option<St<S>> {
         let mut n = s.clone();
         let mut changed = false;
@@ -337,13 +301,7 @@ impl<S: Service> Server<S> {
     }
 
     fn on_request(
-        &self,
-        s: &St<S>,
-        client: Id,
-        p: ProcessId,
-        seq: u32,
-        op: S::Op,
-        o: &mut O<S>,
+        &self, s: &St<S>, client: Id, p: ProcessId, seq: u32, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         match r.role {
@@ -362,14 +320,7 @@ impl<S: Service> Server<S> {
             Role::Backup => return None,
         }
         if let Some(e) = r.log.find(client, seq) {
-            o.send(
-                client,
-                Msg::Reply {
-                    p,
-                    seq,
-                    reply: e.reply.clone(),
-                },
-            );
+            o.send(client, Msg::Reply { p, seq, reply: e.reply.clone() });
             return None;
         }
         if s.pending.contains_key(&p) {
@@ -385,12 +336,7 @@ impl<S: Service> Server<S> {
             o.send(client, Msg::Reply { p, seq, reply });
             return None;
         }
-        let entry = Entry {
-            client,
-            seq,
-            op,
-            reply,
-        };
+        let entry = Entry { client, seq, op, reply };
         let mut n = s.clone();
         if critical {
             n.pending.insert(p, entry);
@@ -404,14 +350,8 @@ impl<S: Service> Server<S> {
     /// At the target: install P's image as backup, or keep its own if it is longer.
     #[allow(clippy::too_many_arguments)]
     fn on_copy(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        inc: u8,
-        log: CommitLog<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, inc: u8,
+        log: CommitLog<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<St<S>> {
         let mut n = s.clone();
         let changed = match n.durable.replicas.get_mut(&p) {
@@ -445,29 +385,15 @@ impl<S: Service> Server<S> {
             self.save(&n, o);
         }
         let r = &n.durable.replicas[&p];
-        o.send(
-            src,
-            Msg::Installed {
-                p,
-                epoch,
-                inc,
-                log: r.log.clone(),
-            },
-        );
+        o.send(src, Msg::Installed { p, epoch, inc, log: r.log.clone() });
         changed.then_some(n)
     }
 
     /// At the source: the target holds P. Upgrade P to critical, then catch the target up.
     #[allow(clippy::too_many_arguments)]
     fn on_installed(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        inc: u8,
-        log: CommitLog<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, inc: u8,
+        log: CommitLog<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         if !r.is(Role::Primary, src, epoch) || inc != s.durable.restarts || s.acked.contains_key(&p)
@@ -503,26 +429,14 @@ impl<S: Service> Server<S> {
     /// At the target: apply and save the change buffer, then ack (hot standby).
     #[allow(clippy::too_many_arguments)]
     fn on_change_buffer(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        inc: u8,
-        index: u32,
-        entry: Entry<S::Op, S::Reply>,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, inc: u8, index: u32,
+        entry: Entry<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         if !r.is(Role::Backup, src, epoch) || r.inc != inc {
             return None;
         }
-        let ack = Msg::Ack {
-            p,
-            epoch,
-            inc,
-            index,
-        };
+        let ack = Msg::Ack { p, epoch, inc, index };
         let len = r.log.len() as u32;
         if index < len {
             if r.log.get(index as usize) == Some(&entry) {
@@ -544,14 +458,7 @@ impl<S: Service> Server<S> {
     /// next, or — current — switch.
     #[allow(clippy::too_many_arguments)]
     fn on_ack(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        inc: u8,
-        index: u32,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, inc: u8, index: u32, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         let acked = *s.acked.get(&p)?;
@@ -599,12 +506,7 @@ impl<S: Service> Server<S> {
 
     /// At the target: the source stopped executing P; run it here, at level normal.
     fn on_switch(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         let done = Msg::SwitchDone { p, epoch };
@@ -628,12 +530,7 @@ impl<S: Service> Server<S> {
 
     /// At the source: the target runs P. Delete P's image; keep where it went.
     fn on_switch_done(
-        &self,
-        s: &St<S>,
-        src: Id,
-        p: ProcessId,
-        epoch: u8,
-        o: &mut O<S>,
+        &self, s: &St<S>, src: Id, p: ProcessId, epoch: u8, o: &mut O<S>,
     ) -> Option<St<S>> {
         let r = s.durable.replicas.get(&p)?;
         if !r.is(Role::Handing, src, epoch) {

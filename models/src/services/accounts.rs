@@ -40,11 +40,7 @@ impl std::fmt::Debug for Account {
 impl Account {
     /// Account `id`'s row as the table is loaded: balance 0.
     pub fn initial(id: u32) -> Account {
-        Account {
-            branch: id / 100_000,
-            balance: 0,
-            filler: vec![(id % 251) as u8; 84],
-        }
+        Account { branch: id / 100_000, balance: 0, filler: vec![(id % 251) as u8; 84] }
     }
 }
 
@@ -74,9 +70,7 @@ pub struct Accounts<const N: u32> {
 
 impl<const N: u32> Default for Accounts<N> {
     fn default() -> Self {
-        Accounts {
-            rows: (0..N).map(|id| (id, Account::initial(id))).collect(),
-        }
+        Accounts { rows: (0..N).map(|id| (id, Account::initial(id))).collect() }
     }
 }
 
@@ -102,10 +96,7 @@ impl<const N: u32> Service for Accounts<N> {
     fn apply(&mut self, op: &AccountsOp) -> AccountsReply {
         match *op {
             AccountsOp::Deposit { account, delta } => {
-                let row = self
-                    .rows
-                    .entry(account)
-                    .or_insert_with(|| Account::initial(account));
+                let row = self.rows.entry(account).or_insert_with(|| Account::initial(account));
                 row.balance += i64::from(delta);
                 AccountsReply(row.balance)
             }
@@ -137,9 +128,7 @@ impl<const N: u32> Service for Accounts<N> {
 
     /// A spare starts with an empty table: the fuzzy copy brings every row.
     fn spare() -> Self {
-        Accounts {
-            rows: imbl::OrdMap::new(),
-        }
+        Accounts { rows: imbl::OrdMap::new() }
     }
 
     fn nth_key(i: usize) -> Option<u32> {
@@ -148,12 +137,8 @@ impl<const N: u32> Service for Accounts<N> {
 
     /// A uniformly spread account (a hash of client and index) and an amount in -999..=999.
     fn workload(client: usize, index: usize) -> AccountsOp {
-        let h = fnv1a(
-            (client as u64)
-                .to_le_bytes()
-                .into_iter()
-                .chain((index as u64).to_le_bytes()),
-        );
+        let h =
+            fnv1a((client as u64).to_le_bytes().into_iter().chain((index as u64).to_le_bytes()));
         AccountsOp::Deposit {
             account: (h % u64::from(N.max(1))) as u32,
             delta: ((h >> 32) % 1999) as i32 - 999,

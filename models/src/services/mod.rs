@@ -312,9 +312,7 @@ impl Service for Counter {
     const NAME: &'static str = "counter";
 
     fn apply(&mut self, op: &CounterOp) -> CounterReply {
-        op.apply(self.value(Self::key(op)), |k| {
-            self.values.entry(k).or_insert(0)
-        })
+        op.apply(self.value(Self::key(op)), |k| self.values.entry(k).or_insert(0))
     }
 
     fn changes_state(op: &CounterOp) -> bool {
@@ -543,11 +541,7 @@ impl Bank {
     /// The sum of all branch balances (TPC-B's consistency condition: equal to the sums of
     /// tellers and of accounts).
     pub fn totals(&self) -> (i64, i64, i64) {
-        (
-            self.accounts.values().sum(),
-            self.tellers.values().sum(),
-            self.branches.values().sum(),
-        )
+        (self.accounts.values().sum(), self.tellers.values().sum(), self.branches.values().sum())
     }
 }
 
@@ -560,12 +554,7 @@ impl Service for Bank {
 
     fn apply(&mut self, op: &BankOp) -> BankReply {
         match *op {
-            BankOp::Transfer {
-                account,
-                teller,
-                branch,
-                delta,
-            } => {
+            BankOp::Transfer { account, teller, branch, delta } => {
                 let d = i64::from(delta);
                 let a = self.accounts.entry(account).or_insert(0);
                 *a += d;
@@ -611,12 +600,8 @@ impl Service for Bank {
     /// A uniformly spread account (a hash of client and index), its teller, branch 0, and an
     /// amount in -999..=999, as TPC-B draws them.
     fn workload(client: usize, index: usize) -> BankOp {
-        let h = fnv1a(
-            (client as u64)
-                .to_le_bytes()
-                .into_iter()
-                .chain((index as u64).to_le_bytes()),
-        );
+        let h =
+            fnv1a((client as u64).to_le_bytes().into_iter().chain((index as u64).to_le_bytes()));
         let account = (h % u64::from(BANK_ACCOUNTS)) as u32;
         BankOp::Transfer {
             account,

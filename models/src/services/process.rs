@@ -123,11 +123,7 @@ impl ProcessDb {
         let mut p = self.processes.get(&pid)?.clone();
         let i = usize::from(activity);
         let mut a = p.activities.get(i)?.clone();
-        a.state = if done {
-            ActivityState::Done
-        } else {
-            ActivityState::Running
-        };
+        a.state = if done { ActivityState::Done } else { ActivityState::Running };
         a.record = record.to_vec();
         p.activities.set(i, a);
         if done {
@@ -139,11 +135,8 @@ impl ProcessDb {
                 }
             }
         }
-        let executable = p
-            .activities
-            .iter()
-            .filter(|a| a.state == ActivityState::Executable)
-            .count() as u8;
+        let executable =
+            p.activities.iter().filter(|a| a.state == ActivityState::Executable).count() as u8;
         self.processes.insert(pid, p);
         Some(executable)
     }
@@ -158,11 +151,7 @@ impl Service for ProcessDb {
 
     fn apply(&mut self, op: &ProcessOp) -> ProcessReply {
         match op {
-            ProcessOp::Inst {
-                pid,
-                activities,
-                image,
-            } => {
+            ProcessOp::Inst { pid, activities, image } => {
                 let n = usize::from((*activities).max(1));
                 let part = image.len().div_ceil(n).max(1);
                 let mut acts: imbl::Vector<Activity> = image
@@ -186,16 +175,12 @@ impl Service for ProcessDb {
                 self.processes.insert(*pid, Process { activities: acts });
                 ProcessReply::Executable(Some(1))
             }
-            ProcessOp::Start {
-                pid,
-                activity,
-                record,
-            } => ProcessReply::Executable(self.record(*pid, *activity, record, false)),
-            ProcessOp::Term {
-                pid,
-                activity,
-                record,
-            } => ProcessReply::Executable(self.record(*pid, *activity, record, true)),
+            ProcessOp::Start { pid, activity, record } => {
+                ProcessReply::Executable(self.record(*pid, *activity, record, false))
+            }
+            ProcessOp::Term { pid, activity, record } => {
+                ProcessReply::Executable(self.record(*pid, *activity, record, true))
+            }
             ProcessOp::State { pid, activity } => ProcessReply::State(
                 self.processes
                     .get(pid)
@@ -211,16 +196,14 @@ impl Service for ProcessDb {
 
     fn digest(&self) -> u64 {
         fnv1a(self.processes.iter().flat_map(|(pid, p)| {
-            pid.to_le_bytes()
-                .into_iter()
-                .chain(p.activities.iter().flat_map(|a| {
-                    [a.state as u8]
-                        .into_iter()
-                        .chain((a.data.len() as u64).to_le_bytes())
-                        .chain(a.data.iter().copied())
-                        .chain((a.record.len() as u64).to_le_bytes())
-                        .chain(a.record.iter().copied())
-                }))
+            pid.to_le_bytes().into_iter().chain(p.activities.iter().flat_map(|a| {
+                [a.state as u8]
+                    .into_iter()
+                    .chain((a.data.len() as u64).to_le_bytes())
+                    .chain(a.data.iter().copied())
+                    .chain((a.record.len() as u64).to_le_bytes())
+                    .chain(a.record.iter().copied())
+            }))
         }))
     }
 
@@ -241,21 +224,9 @@ impl Service for ProcessDb {
         let pid = client as u32;
         let activity = ((index.saturating_sub(1) / 2) % 4) as u8;
         match index {
-            0 => ProcessOp::Inst {
-                pid,
-                activities: 4,
-                image: vec![client as u8; 8],
-            },
-            i if i % 2 == 1 => ProcessOp::Start {
-                pid,
-                activity,
-                record: vec![index as u8; 4],
-            },
-            _ => ProcessOp::Term {
-                pid,
-                activity,
-                record: vec![index as u8; 4],
-            },
+            0 => ProcessOp::Inst { pid, activities: 4, image: vec![client as u8; 8] },
+            i if i % 2 == 1 => ProcessOp::Start { pid, activity, record: vec![index as u8; 4] },
+            _ => ProcessOp::Term { pid, activity, record: vec![index as u8; 4] },
         }
     }
 }
@@ -265,11 +236,7 @@ mod tests {
     use super::*;
 
     fn inst(pid: u32) -> ProcessOp {
-        ProcessOp::Inst {
-            pid,
-            activities: 10,
-            image: vec![7; 50_000],
-        }
+        ProcessOp::Inst { pid, activities: 10, image: vec![7; 50_000] }
     }
 
     #[test]
@@ -280,38 +247,20 @@ mod tests {
         assert_eq!(p.activities.len(), 10);
         assert_eq!(p.activities[0].data.len(), 5_000);
         let before = db.clone();
-        let start = ProcessOp::Start {
-            pid: 3,
-            activity: 0,
-            record: vec![1; 300],
-        };
+        let start = ProcessOp::Start { pid: 3, activity: 0, record: vec![1; 300] };
         assert_eq!(db.apply(&start), ProcessReply::Executable(Some(0)));
-        let term = ProcessOp::Term {
-            pid: 3,
-            activity: 0,
-            record: vec![2; 300],
-        };
+        let term = ProcessOp::Term { pid: 3, activity: 0, record: vec![2; 300] };
         assert_eq!(db.apply(&term), ProcessReply::Executable(Some(1)));
         assert_eq!(
-            db.apply(&ProcessOp::State {
-                pid: 3,
-                activity: 1
-            }),
+            db.apply(&ProcessOp::State { pid: 3, activity: 1 }),
             ProcessReply::State(Some(ActivityState::Executable))
         );
         assert_ne!(db.digest(), before.digest());
-        assert_eq!(
-            before.process(3).unwrap().activities[0].state,
-            ActivityState::Executable
-        );
+        assert_eq!(before.process(3).unwrap().activities[0].state, ActivityState::Executable);
         // A missing instance or activity changes nothing.
         let d = db.digest();
         assert_eq!(
-            db.apply(&ProcessOp::Start {
-                pid: 9,
-                activity: 0,
-                record: vec![]
-            }),
+            db.apply(&ProcessOp::Start { pid: 9, activity: 0, record: vec![] }),
             ProcessReply::Executable(None)
         );
         assert_eq!(db.digest(), d);

@@ -19,11 +19,7 @@ pub struct Client<S> {
 impl<S> Client<S> {
     /// Client number `index` of configuration `cfg`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client {
-            cfg,
-            index,
-            _s: PhantomData,
-        }
+        Client { cfg, index, _s: PhantomData }
     }
 }
 
@@ -45,10 +41,7 @@ pub struct ClientState<Reply> {
 impl<S: Service> Client<S> {
     fn current(&self, s: &ClientState<S::Reply>) -> Msg<S::Op, S::Reply> {
         if usize::from(s.next) < self.cfg.ops {
-            Msg::Op {
-                i: s.next,
-                op: S::workload(self.index, usize::from(s.next)),
-            }
+            Msg::Op { i: s.next, op: S::workload(self.index, usize::from(s.next)) }
         } else {
             Msg::Commit
         }
@@ -65,10 +58,7 @@ impl<S: Service> Client<S> {
 impl<S: Service> Client<S> {
     /// Sends the first request of the transaction to server 0.
     pub fn on_start(
-        &self,
-        _: Id,
-        _: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut Out<Node<S>>,
+        &self, _: Id, _: &Option<Durable<S::Op, S::Reply>>, o: &mut Out<Node<S>>,
     ) -> ClientState<S::Reply> {
         let s = ClientState {
             next: 0,
@@ -83,11 +73,7 @@ impl<S: Service> Client<S> {
 
     /// Moves through the transaction; restarts it at a new primary.
     pub fn on_msg(
-        &self,
-        s: &ClientState<S::Reply>,
-        src: Id,
-        msg: Msg<S::Op, S::Reply>,
-        o: &mut Out<Node<S>>,
+        &self, s: &ClientState<S::Reply>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut Out<Node<S>>,
     ) -> Option<ClientState<S::Reply>> {
         if s.committed.is_some() {
             return None;
@@ -117,10 +103,7 @@ impl<S: Service> Client<S> {
 
     /// Resends the current request, within the budget.
     pub fn on_timeout(
-        &self,
-        s: &ClientState<S::Reply>,
-        _: &Timer,
-        o: &mut Out<Node<S>>,
+        &self, s: &ClientState<S::Reply>, _: &Timer, o: &mut Out<Node<S>>,
     ) -> Option<ClientState<S::Reply>> {
         if s.committed.is_some() || s.resends_left == 0 {
             return None;

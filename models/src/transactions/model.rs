@@ -34,10 +34,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
         about: "a transaction a client saw committed is durable at the serving server and, while \
                 there is one, at the backup",
     },
-    PropertySpec {
-        name: "exactly-once",
-        about: "no transaction commits twice at any server",
-    },
+    PropertySpec { name: "exactly-once", about: "no transaction commits twice at any server" },
 ];
 
 /// The parameters.
@@ -82,11 +79,7 @@ impl Config {
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         Ok(Config {
             variant: Variant::from_params(p)?,
-            mode: if p.choice("mode")? == "batch" {
-                Mode::Batch
-            } else {
-                Mode::Entry
-            },
+            mode: if p.choice("mode")? == "batch" { Mode::Batch } else { Mode::Entry },
             clients: p.uint("clients")? as usize,
             ops: p.uint("ops")? as usize,
             resends: p.uint("resends")? as u8,
@@ -116,15 +109,11 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 }
 
 fn histories<S: Service>(state: &State<S>) -> Vec<&[Txn<S::Op, S::Reply>]> {
-    (0..SERVERS)
-        .filter_map(|i| saved(state, i).map(|d| d.history.as_slice()))
-        .collect()
+    (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.history.as_slice())).collect()
 }
 
 fn transaction_atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    histories(state)
-        .iter()
-        .all(|h| h.iter().all(|t| t.ops.len() == m.cfg.ops))
+    histories(state).iter().all(|h| h.iter().all(|t| t.ops.len() == m.cfg.ops))
 }
 
 fn serial_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
@@ -157,11 +146,9 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    histories(state).iter().all(|h| {
-        m.cfg
-            .client_ids()
-            .all(|c| h.iter().filter(|t| t.client == c).count() <= 1)
-    })
+    histories(state)
+        .iter()
+        .all(|h| m.cfg.client_ids().all(|c| h.iter().filter(|t| t.client == c).count() <= 1))
 }
 
 /// Builds the model of `cfg` over service `S`.
@@ -171,16 +158,8 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
         .actors((0..cfg.clients).map(|k| Node::Client(Client::new(cfg.clone(), k))))
         .within_boundary(within_boundary::<S>)
-        .property(
-            Expectation::Always,
-            "transaction-atomicity",
-            transaction_atomicity::<S>,
-        )
-        .property(
-            Expectation::Always,
-            "serial-equivalence",
-            serial_equivalence::<S>,
-        )
+        .property(Expectation::Always, "transaction-atomicity", transaction_atomicity::<S>)
+        .property(Expectation::Always, "serial-equivalence", serial_equivalence::<S>)
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
 }

@@ -102,20 +102,10 @@ impl<S: Service> ServerState<S> {
     fn commit_txn(&mut self, ssn: u8, client: Id, ops: Vec<S::Op>, o: &mut O<S>) {
         let replies: Vec<S::Reply> = ops.iter().map(|op| self.service.apply(op)).collect();
         if self.d.role == Role::Primary {
-            o.send(
-                client,
-                Msg::Committed {
-                    replies: replies.clone(),
-                },
-            );
+            o.send(client, Msg::Committed { replies: replies.clone() });
         }
         self.work.remove(&client);
-        self.d.history.push(Txn {
-            ssn,
-            client,
-            ops,
-            replies,
-        });
+        self.d.history.push(Txn { ssn, client, ops, replies });
     }
 
     /// Processes ready items in SSN order.
@@ -147,27 +137,17 @@ impl<S: Service> ServerState<S> {
 impl<S: Service> Server<S> {
     /// A server of configuration `cfg`.
     pub fn new(cfg: Config) -> Self {
-        Server {
-            cfg,
-            _s: PhantomData,
-        }
+        Server { cfg, _s: PhantomData }
     }
 
     /// Starts fresh or restarts: a failed primary goes to the spare pool.
     pub fn on_start(
-        &self,
-        id: Id,
-        storage: &Option<Durable<S::Op, S::Reply>>,
-        o: &mut O<S>,
+        &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
         let mut s = match storage {
             None => ServerState {
                 d: Durable {
-                    role: if id == Id::from(0) {
-                        Role::Primary
-                    } else {
-                        Role::Backup
-                    },
+                    role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
                     epoch: 0,
                     history: Vec::new(),
                     log: BTreeMap::new(),
@@ -183,11 +163,7 @@ impl<S: Service> Server<S> {
                 let service = S::from_ops(d.history.iter().flat_map(|t| &t.ops));
                 let mut d = d.clone();
                 d.restarts = d.restarts.saturating_add(1);
-                ServerState {
-                    d,
-                    work: BTreeMap::new(),
-                    service,
-                }
+                ServerState { d, work: BTreeMap::new(), service }
             }
         };
         if storage.is_some() && s.d.role == Role::Primary && s.d.epoch == 0 {
@@ -206,14 +182,7 @@ impl<S: Service> Server<S> {
         let ready = !n.has_backup();
         n.d.log.insert(ssn, (item.clone(), ready));
         if !ready {
-            o.send(
-                Id::from(BACKUP),
-                Msg::Checkpoint {
-                    epoch: n.d.epoch,
-                    ssn,
-                    item,
-                },
-            );
+            o.send(Id::from(BACKUP), Msg::Checkpoint { epoch: n.d.epoch, ssn, item });
         }
         ssn
     }
@@ -261,12 +230,7 @@ impl<S: Service> Server<S> {
     fn on_op(&self, s: &St<S>, c: Id, i: u8, op: S::Op, o: &mut O<S>) -> Option<St<S>> {
         if let Some(t) = s.committed(c) {
             if self.cfg.variant != Variant::NoTxnDedup {
-                o.send(
-                    c,
-                    Msg::Committed {
-                        replies: t.replies.clone(),
-                    },
-                );
+                o.send(c, Msg::Committed { replies: t.replies.clone() });
                 return None;
             }
         }
@@ -276,14 +240,9 @@ impl<S: Service> Server<S> {
             match s.pending(
                 |it| matches!(it, Item::Entry { client, i: j, .. } if *client == c && *j == i),
             ) {
-                Some((ssn, item)) if s.has_backup() => o.send(
-                    Id::from(BACKUP),
-                    Msg::Checkpoint {
-                        epoch: s.d.epoch,
-                        ssn,
-                        item,
-                    },
-                ),
+                Some((ssn, item)) if s.has_backup() => {
+                    o.send(Id::from(BACKUP), Msg::Checkpoint { epoch: s.d.epoch, ssn, item })
+                }
                 Some(_) => {}
                 None => o.send(c, Msg::Executed { i }),
             }
@@ -312,26 +271,14 @@ impl<S: Service> Server<S> {
     fn on_commit(&self, s: &St<S>, c: Id, o: &mut O<S>) -> Option<St<S>> {
         if let Some(t) = s.committed(c) {
             if self.cfg.variant != Variant::NoTxnDedup {
-                o.send(
-                    c,
-                    Msg::Committed {
-                        replies: t.replies.clone(),
-                    },
-                );
+                o.send(c, Msg::Committed { replies: t.replies.clone() });
                 return None;
             }
         }
         let is_commit = |it: &Item<S::Op>| matches!(it, Item::CommitRecord { client } | Item::Batch { client, .. } if *client == c);
         if let Some((ssn, item)) = s.pending(is_commit) {
             if s.has_backup() {
-                o.send(
-                    Id::from(BACKUP),
-                    Msg::Checkpoint {
-                        epoch: s.d.epoch,
-                        ssn,
-                        item,
-                    },
-                );
+                o.send(Id::from(BACKUP), Msg::Checkpoint { epoch: s.d.epoch, ssn, item });
             }
             return None;
         }
@@ -353,14 +300,7 @@ impl<S: Service> Server<S> {
             n.process(&mut replies);
             o.save(n.d.clone());
             o.append(&mut replies);
-            o.send(
-                Id::from(BACKUP),
-                Msg::Checkpoint {
-                    epoch: n.d.epoch,
-                    ssn,
-                    item,
-                },
-            );
+            o.send(Id::from(BACKUP), Msg::Checkpoint { epoch: n.d.epoch, ssn, item });
             return Some(n);
         }
         self.checkpoint(&mut n, item, &mut replies);

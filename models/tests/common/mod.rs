@@ -79,9 +79,7 @@ where
 /// step sends before its last save. Returns how many steps were examined.
 #[allow(dead_code)]
 pub fn assert_saves_before_sends<A, C, H>(
-    label: &str,
-    model: &ActorModel<A, C, H>,
-    limit: usize,
+    label: &str, model: &ActorModel<A, C, H>, limit: usize,
 ) -> usize
 where
     A: Actor + Clone,
@@ -119,10 +117,7 @@ where
             let first_send = o.iter().position(|c| matches!(c, Command::Send(..)));
             let last_save = o.iter().rposition(|c| matches!(c, Command::Save(..)));
             if let (Some(send), Some(save)) = (first_send, last_save) {
-                assert!(
-                    save < send,
-                    "{label}: a send precedes a save in {a:?}: {o:?}"
-                );
+                assert!(save < send, "{label}: a send precedes a save in {a:?}: {o:?}");
             }
             steps += 1;
         }

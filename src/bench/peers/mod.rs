@@ -53,10 +53,7 @@ pub fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {
         Ok(pair) => {
             let pair = Rc::new(pair);
             for mode in ["on", "remote_apply"] {
-                out.push(Box::new(Pg {
-                    pair: pair.clone(),
-                    mode,
-                }));
+                out.push(Box::new(Pg { pair: pair.clone(), mode }));
             }
         }
         Err(why) => {
@@ -75,10 +72,7 @@ pub fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {
             Ok(pair) => out.push(Box::new(pair)),
             Err(why) => {
                 r.notes.push(format!("{system} skipped: {why}"));
-                out.push(Box::new(Skipped {
-                    system,
-                    why: why.to_string(),
-                }));
+                out.push(Box::new(Skipped { system, why: why.to_string() }));
             }
         }
     }
@@ -93,10 +87,7 @@ pub(super) fn temp_dir(name: &str) -> Result<PathBuf, BenchError> {
 }
 
 pub(super) fn run_ok(cmd: &mut Command, what: &str) -> Result<String, BenchError> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(BenchError::at(what))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(BenchError::at(what))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(BenchError::Program {

@@ -49,35 +49,23 @@ impl PgPair {
     fn new(port: u16, name: &str) -> Result<PgPair, BenchError> {
         let bin = PathBuf::from("/usr/lib/postgresql/15/bin");
         if !bin.join("postgres").exists() {
-            return Err(
-                "PostgreSQL 15 is not installed (Debian package postgresql-15; \
+            return Err("PostgreSQL 15 is not installed (Debian package postgresql-15; \
                         benches/peers.sh installs it)"
-                    .into(),
-            );
+                .into());
         }
         let root = is_root();
         let dir = temp_dir(name)?;
         if root {
             run_ok(
-                Command::new("chown")
-                    .args(["-R", "postgres:postgres"])
-                    .arg(&dir),
+                Command::new("chown").args(["-R", "postgres:postgres"]).arg(&dir),
                 "chown the temporary directory to postgres",
             )?;
         }
-        let version = run_ok(
-            Command::new(bin.join("postgres")).arg("--version"),
-            "postgres --version",
-        )?
-        .trim()
-        .to_string();
-        Ok(PgPair {
-            bin,
-            dir,
-            port,
-            root,
-            version,
-        })
+        let version =
+            run_ok(Command::new(bin.join("postgres")).arg("--version"), "postgres --version")?
+                .trim()
+                .to_string();
+        Ok(PgPair { bin, dir, port, root, version })
     }
 
     /// The TPC-B pair: primary and synchronous standby up, pgbench's tables loaded.
@@ -87,11 +75,7 @@ impl PgPair {
         pair.start_standby()?;
         pair.wait_sync(Duration::from_secs(20))?;
         let scale = if smoke { "1" } else { "10" };
-        run_ok(
-            pair.client("pgbench")
-                .args(["-i", "-q", "-s", scale, "postgres"]),
-            "pgbench -i",
-        )?;
+        run_ok(pair.client("pgbench").args(["-i", "-q", "-s", scale, "postgres"]), "pgbench -i")?;
         Ok(pair)
     }
 
@@ -120,9 +104,7 @@ impl PgPair {
             i.write_all(lines.as_bytes())
                 .map_err(BenchError::at(format!("append to {}", file.display())))?;
         }
-        child
-            .wait()
-            .map_err(BenchError::at(format!("append to {}", file.display())))?;
+        child.wait().map_err(BenchError::at(format!("append to {}", file.display())))?;
         Ok(())
     }
 
@@ -219,14 +201,7 @@ impl PgPair {
     /// A client `program` (psql, pgbench) pointed at the primary as `postgres`.
     fn client(&self, program: &str) -> Command {
         let mut c = Command::new(self.bin.join(program));
-        c.args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-U",
-            "postgres",
-        ]);
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"]);
         c
     }
 
@@ -298,10 +273,7 @@ impl Target for Pg {
         if latencies_us.is_empty() {
             return Err("pgbench logged no transaction".into());
         }
-        Ok(Sample {
-            latencies_us,
-            elapsed_s: elapsed,
-        })
+        Ok(Sample { latencies_us, elapsed_s: elapsed })
     }
 }
 
@@ -372,9 +344,7 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
             pair.wait_for("state", "streaming", left)
         })
         .and_then(|()| {
-            pair.psql(&format!(
-                "alter system set synchronous_standby_names = '{SYNC_STANDBY}'"
-            ))?;
+            pair.psql(&format!("alter system set synchronous_standby_names = '{SYNC_STANDBY}'"))?;
             pair.psql("select pg_reload_conf()")?;
             pair.wait_sync(Duration::from_secs(secs))?;
             Ok(t0.elapsed().as_secs_f64())
@@ -396,10 +366,8 @@ pub fn pg_catchup(n: u32, rate: f64, after: f64, budget: f64) -> Result<CatchupR
         )));
     }
     let start = wall0.duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
-    let mut timeline: Vec<(f64, f64)> = pgbench_log(&logs)?
-        .lines()
-        .filter_map(|l| paced_transaction(l, start))
-        .collect();
+    let mut timeline: Vec<(f64, f64)> =
+        pgbench_log(&logs)?.lines().filter_map(|l| paced_transaction(l, start)).collect();
     if timeline.is_empty() {
         return Err("pgbench logged no transaction".into());
     }
@@ -430,10 +398,7 @@ fn pgbench_log(dir: &Path) -> Result<String, BenchError> {
 /// script_no time_epoch time_us schedule_lag`; with `--rate`, `time` counts from the
 /// transaction's scheduled start, so the schedule lag is taken off to get the latency.
 fn paced_transaction(line: &str, start: f64) -> Option<(f64, f64)> {
-    let f: Vec<f64> = line
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(f64::NAN))
-        .collect();
+    let f: Vec<f64> = line.split_whitespace().map(|x| x.parse().unwrap_or(f64::NAN)).collect();
     let [_, _, time, _, epoch, us, lag, ..] = f[..] else {
         return None;
     };
@@ -453,13 +418,7 @@ mod tests {
         assert!((done - 10.5).abs() < 1e-6, "{done}");
         assert!((ms - 1.0).abs() < 1e-9, "{ms}");
         // Without --rate there is no lag field; a skipped transaction has no number.
-        assert_eq!(
-            paced_transaction("3 17 1250 0 1700000010 500000", 0.0),
-            None
-        );
-        assert_eq!(
-            paced_transaction("3 17 skipped 0 1700000010 500000 250", 0.0),
-            None
-        );
+        assert_eq!(paced_transaction("3 17 1250 0 1700000010 500000", 0.0), None);
+        assert_eq!(paced_transaction("3 17 skipped 0 1700000010 500000 250", 0.0), None);
     }
 }

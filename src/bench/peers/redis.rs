@@ -59,12 +59,8 @@ fn redis_installed() -> Result<(PathBuf, String), BenchError> {
     let exe = redis_server().ok_or(
         "Redis is not installed (Debian package redis-server; benches/peers.sh installs it)",
     )?;
-    let version = run_ok(
-        Command::new(&exe).arg("--version"),
-        "redis-server --version",
-    )?
-    .trim()
-    .to_string();
+    let version =
+        run_ok(Command::new(&exe).arg("--version"), "redis-server --version")?.trim().to_string();
     Ok((exe, version))
 }
 
@@ -72,13 +68,7 @@ impl RedisPair {
     pub(super) fn start(port: u16, aof: bool) -> Result<RedisPair, BenchError> {
         let (exe, version) = redis_installed()?;
         let dir = temp_dir(if aof { "redis-aof" } else { "redis" })?;
-        let mut pair = RedisPair {
-            port,
-            aof,
-            children: Vec::new(),
-            dir,
-            version,
-        };
+        let mut pair = RedisPair { port, aof, children: Vec::new(), dir, version };
         for (i, p) in [port, port + 1].into_iter().enumerate() {
             let d = pair.dir.join(format!("n{i}"));
             std::fs::create_dir_all(&d)
@@ -201,10 +191,7 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
                         return Err(BenchError::Run(format!("Redis: {}", line.trim())));
                     }
                 }
-                out.push((
-                    t0.elapsed().as_secs_f64(),
-                    sent.elapsed().as_secs_f64() * 1000.0,
-                ));
+                out.push((t0.elapsed().as_secs_f64(), sent.elapsed().as_secs_f64() * 1000.0));
                 j += 1;
             }
             Ok(out)
@@ -233,15 +220,8 @@ pub fn redis_catchup(n: u32, aof: bool, rate: f64, after: f64) -> Result<Catchup
         std::thread::sleep(Duration::from_secs_f64(after));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let timeline = load
-        .join()
-        .map_err(|_| "the Redis load thread panicked".to_string())??;
-    Ok(CatchupRun {
-        timeline,
-        current_s: current?,
-        version,
-        copied_mb: None,
-    })
+    let timeline = load.join().map_err(|_| "the Redis load thread panicked".to_string())??;
+    Ok(CatchupRun { timeline, current_s: current?, version, copied_mb: None })
 }
 impl Target for RedisPair {
     fn system(&self) -> String {
@@ -267,9 +247,6 @@ impl Target for RedisPair {
         for h in handles {
             latencies_us.extend(h.join().map_err(|_| "a client thread panicked")??);
         }
-        Ok(Sample {
-            latencies_us,
-            elapsed_s: t.elapsed().as_secs_f64(),
-        })
+        Ok(Sample { latencies_us, elapsed_s: t.elapsed().as_secs_f64() })
     }
 }

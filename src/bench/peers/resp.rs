@@ -18,10 +18,7 @@ pub(super) fn command(port: u16, cmd: &str) -> Result<String, BenchError> {
     let Some(len) = head.strip_prefix('$') else {
         return Ok(head);
     };
-    let len: usize = len
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad reply {head:?}"))?;
+    let len: usize = len.trim().parse().map_err(|_| format!("bad reply {head:?}"))?;
     let mut body = vec![0u8; len + 2];
     std::io::Read::read_exact(&mut r, &mut body)?;
     Ok(String::from_utf8_lossy(&body).into_owned())
@@ -37,13 +34,7 @@ pub(super) fn resp(args: &[&str]) -> String {
 
 /// One TPC-B-like transaction and its WAIT, as one write; the reply is 11 lines.
 pub(super) fn transaction(op: &BankOp) -> String {
-    let BankOp::Transfer {
-        account,
-        teller,
-        branch,
-        delta,
-    } = *op
-    else {
+    let BankOp::Transfer { account, teller, branch, delta } = *op else {
         return String::new();
     };
     let d = delta.to_string();
@@ -91,12 +82,7 @@ mod tests {
 
     #[test]
     fn a_transaction_is_five_commands_then_wait() {
-        let t = transaction(&BankOp::Transfer {
-            account: 7,
-            teller: 1,
-            branch: 0,
-            delta: -5,
-        });
+        let t = transaction(&BankOp::Transfer { account: 7, teller: 1, branch: 0, delta: -5 });
         assert_eq!(t.matches("\r\n*").count() + 1, 7);
         assert!(t.starts_with("*1\r\n$5\r\nMULTI\r\n"));
         assert!(t.ends_with("*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$1\r\n0\r\n"));
