@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{lines, run};
+use common::{lines, run, BACKUP, CLIENT, PRIMARY};
 use stateright::actor::Id;
 use twosafe_models::fuzzy_copy::backup::{Backup, BackupState};
 use twosafe_models::fuzzy_copy::msg::{Msg, Timer};
@@ -15,10 +15,6 @@ use twosafe_models::services::{Counter, CounterOp, CounterReply, Service};
 
 type M = Msg<CounterOp, CounterReply, u8, u32>;
 type N = Node<Counter>;
-
-const PRIMARY: usize = 0;
-const BACKUP: usize = 1;
-const CLIENT: usize = 2;
 
 fn cfg(upgrade: bool) -> Config {
     if upgrade {

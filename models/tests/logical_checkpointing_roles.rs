@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{lines, run};
+use common::{lines, run, BACKUP, CLIENT, PRIMARY};
 use stateright::actor::Id;
 use twosafe_models::logical_checkpointing::msg::{Msg, Timer};
 use twosafe_models::logical_checkpointing::server::{Role, Server, ServerState};
@@ -15,10 +15,6 @@ use twosafe_models::services::{Counter, CounterOp, CounterReply};
 type M = Msg<CounterOp, CounterReply>;
 type St = ServerState<Counter>;
 type N = Node<Counter>;
-
-const PRIMARY: usize = 0;
-const BACKUP: usize = 1;
-const CLIENT: usize = 2;
 
 fn server() -> Server<Counter> {
     let p = common::params("logical-checkpointing", &[("service", "counter")]);

@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{lines, run};
+use common::{lines, run, BACKUP, CLIENT, PRIMARY};
 use stateright::actor::Id;
 use twosafe_models::services::{Counter, CounterOp, CounterReply};
 use twosafe_models::transactions::msg::{Item, Msg, Timer};
@@ -15,10 +15,6 @@ use twosafe_models::transactions::{Config, Node};
 type M = Msg<CounterOp, CounterReply>;
 type St = ServerState<Counter>;
 type N = Node<Counter>;
-
-const PRIMARY: usize = 0;
-const BACKUP: usize = 1;
-const CLIENT: usize = 2;
 
 /// The server of mode `mode` with transactions of two updates.
 fn server(mode: &str) -> Server<Counter> {

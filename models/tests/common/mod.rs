@@ -8,6 +8,14 @@ use std::collections::{HashSet, VecDeque};
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
+/// The actor ids of a primary-backup model: the primary, the backup, the first client.
+#[allow(dead_code)]
+pub const PRIMARY: usize = 0;
+#[allow(dead_code)]
+pub const BACKUP: usize = 1;
+#[allow(dead_code)]
+pub const CLIENT: usize = 2;
+
 fn digest<T: Hash>(s: &T) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     s.hash(&mut h);
