@@ -9,7 +9,7 @@ use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{self, within_crash_budget, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
-use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -180,8 +180,4 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     }
 }
 
-/// Builds the model that `params` describes and hands it to `visitor`.
-pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
-    let cfg = Config::from_params(params)?;
-    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
-}
+crate::visit_over_service!();

@@ -13,7 +13,7 @@ use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
-use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -230,8 +230,4 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "linearizability", linearizability::<S>)
 }
 
-/// Builds the model that `params` describes and hands it to `visitor`.
-pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
-    let cfg = Config::from_params(params)?;
-    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
-}
+crate::visit_over_service!();

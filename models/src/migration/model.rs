@@ -13,7 +13,7 @@ use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, V
 use crate::history::{self, saved, within_crash_budget, ClientMessage, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
-use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Envelope, Id};
 use stateright::Expectation;
 
@@ -281,8 +281,4 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
     model
 }
 
-/// Builds the model that `params` describes and hands it to `visitor`.
-pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
-    let cfg = Config::from_params(params)?;
-    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
-}
+crate::visit_over_service!();

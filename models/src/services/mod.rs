@@ -74,6 +74,23 @@ macro_rules! for_service {
     };
 }
 
+/// Declares a protocol's `visit` (see [`crate::spec::ModelSpec`]): reads its `Config` from the
+/// parameters, builds the model over the service the `service` parameter names with the
+/// protocol's `build`, and hands it to the visitor.
+#[macro_export]
+macro_rules! visit_over_service {
+    () => {
+        /// Builds the model that `params` describes and hands it to `visitor`.
+        pub fn visit<V: $crate::spec::ModelVisitor>(
+            params: &$crate::params::Params,
+            visitor: V,
+        ) -> Result<V::Output, $crate::params::ParamError> {
+            let cfg = Config::from_params(params)?;
+            $crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
+        }
+    };
+}
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;

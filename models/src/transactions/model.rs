@@ -10,7 +10,7 @@ use super::{Config, Mode, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{saved, PairFaults};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
-use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
+use crate::spec::{ModelSpec, PropertySpec};
 use stateright::actor::{ActorModel, ActorModelState, Id};
 use stateright::Expectation;
 
@@ -164,8 +164,4 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
 }
 
-/// Builds the model that `params` describes and hands it to `visitor`.
-pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
-    let cfg = Config::from_params(params)?;
-    crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
-}
+crate::visit_over_service!();
