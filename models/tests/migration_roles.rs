@@ -192,3 +192,68 @@ fn switch_degrade_and_forwarding() {
     let r = &src.unwrap().durable.replicas[&0];
     assert_eq!((r.role, r.log.len()), (Role::Moved, 0), "image deleted, address kept");
 }
+
+/// The planner (Hagen & Alonso §4): one `migrate_all` order to server 0, resent within its
+/// budget until server 0 reports it is drained.
+mod planner {
+    use super::*;
+    use twosafe_models::migration::planner::{Planner, PlannerState};
+
+    role_steps!(Planner<Counter>, PlannerState, N, M, Timer);
+
+    fn planner(set: &[(&str, &str)]) -> Planner<Counter> {
+        Planner::new(Config::from_params(&common::params("migration", set)).unwrap())
+    }
+
+    #[test]
+    fn each_process_goes_to_the_least_loaded_other_server_ties_to_the_lowest_id() {
+        let p = common::params("migration", &[("servers", "3"), ("processes", "2")]);
+        let targets = Planner::<Counter>::targets(&Config::from_params(&p).unwrap());
+        assert_eq!(targets, [(0, Id::from(1)), (1, Id::from(2))]);
+        let p = common::params("migration", &[("servers", "2"), ("processes", "2")]);
+        let targets = Planner::<Counter>::targets(&Config::from_params(&p).unwrap());
+        assert_eq!(targets, [(0, Id::from(1)), (1, Id::from(1))], "one target takes all");
+    }
+
+    #[test]
+    fn the_order_goes_out_at_start_with_a_resend_timer_only_when_resends_are_allowed() {
+        let with = planner(&[("reorders", "1")]);
+        let (s, cmds) = common::run::<N, _>(|o| with.on_start(Id::from(PLANNER), &None, o));
+        assert_eq!(
+            common::lines(&cmds),
+            ["send 0 MigrateAll { targets: [(0, Id(1))] }", "set Resend"]
+        );
+        assert_eq!(s, PlannerState { drained: false, resends_left: 1 });
+        let without = planner(&[("reorders", "0")]);
+        let (_, cmds) = common::run::<N, _>(|o| without.on_start(Id::from(PLANNER), &None, o));
+        assert_eq!(common::lines(&cmds), ["send 0 MigrateAll { targets: [(0, Id(1))] }"]);
+    }
+
+    #[test]
+    fn drained_ends_the_resends_once_and_nothing_else_moves_the_planner() {
+        let pl = planner(&[("reorders", "1")]);
+        let s = start(&pl, PLANNER);
+        let (d, cmds) = deliver(&pl, &s, SOURCE, Msg::Drained);
+        assert_eq!(cmds, ["cancel Resend"]);
+        let d = d.unwrap();
+        assert!(d.drained);
+        ignored(&pl, &d, SOURCE, Msg::Drained, "a duplicate report");
+        ignored(&pl, &s, TARGET, Msg::Switch { p: 0, epoch: 1 }, "not a report");
+        let (_, cmds) = fire(&pl, &d, Timer::Resend);
+        assert!(cmds.is_empty(), "no resend once drained");
+    }
+
+    #[test]
+    fn the_order_is_resent_within_its_budget_the_last_resend_arming_no_timer() {
+        let pl = planner(&[("reorders", "2")]);
+        let s = start(&pl, PLANNER);
+        let (s, cmds) = fire(&pl, &s, Timer::Resend);
+        assert_eq!(cmds, ["send 0 MigrateAll { targets: [(0, Id(1))] }", "set Resend"]);
+        let (s, cmds) = fire(&pl, &s.unwrap(), Timer::Resend);
+        assert_eq!(cmds, ["send 0 MigrateAll { targets: [(0, Id(1))] }"], "the last resend");
+        let s = s.unwrap();
+        assert_eq!(s.resends_left, 0);
+        let (n, cmds) = fire(&pl, &s, Timer::Resend);
+        assert!(n.is_none() && cmds.is_empty(), "the budget is spent");
+    }
+}
