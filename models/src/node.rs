@@ -102,3 +102,26 @@ macro_rules! protocol_node {
         }
     };
 }
+
+/// Declares a role that holds nothing but the model's configuration (its state lives in the
+/// role's state type): `pub struct $name<S> { pub cfg: Config, .. }` and `$name::new(cfg)`.
+/// `Config` is the protocol's, in scope where the macro is used.
+#[macro_export]
+macro_rules! role {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub struct $name<S> {
+            /// The model's configuration.
+            pub cfg: Config,
+            _service: std::marker::PhantomData<S>,
+        }
+
+        impl<S> $name<S> {
+            /// The role of configuration `cfg`.
+            pub fn new(cfg: Config) -> Self {
+                $name { cfg, _service: std::marker::PhantomData }
+            }
+        }
+    };
+}

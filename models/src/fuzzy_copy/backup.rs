@@ -13,7 +13,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 type M<S> =
     Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
@@ -106,20 +105,12 @@ where
     }
 }
 
-/// The backup actor.
-#[derive(Clone, Debug)]
-pub struct Backup<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _s: PhantomData<S>,
+crate::role! {
+    /// The backup actor.
+    Backup
 }
 
 impl<S: Service> Backup<S> {
-    /// The backup of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Backup { cfg, _s: PhantomData }
-    }
-
     /// Starts empty, or reboots from its durable state and asks to catch up (soft failure).
     pub fn on_start(&self, _: Id, storage: &Option<St<S>>, o: &mut O<S>) -> St<S> {
         let s = match storage {

@@ -13,7 +13,6 @@ use super::{Config, Node, Variant};
 use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 type M<S> =
     Msg<<S as Service>::Op, <S as Service>::Reply, <S as Service>::Key, <S as Service>::Object>;
@@ -71,22 +70,14 @@ pub struct PrimaryState<S: Service> {
     pub retired: bool,
 }
 
-/// The primary actor.
-#[derive(Clone, Debug)]
-pub struct Primary<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _s: PhantomData<S>,
+crate::role! {
+    /// The primary actor.
+    Primary
 }
 
 const BACKUP: usize = 1;
 
 impl<S: Service> Primary<S> {
-    /// The primary of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Primary { cfg, _s: PhantomData }
-    }
-
     /// A new backup joins at once: the copy begins, noting SSN 1.
     pub fn on_start(&self, _: Id, _: &Option<BackupState<S>>, o: &mut O<S>) -> St<S> {
         let mut s = PrimaryState {

@@ -27,7 +27,6 @@ use crate::journaled::Journaled;
 use crate::services::Service;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
-use std::marker::PhantomData;
 
 /// The part of a server's state that survives a crash (saved with the Actor's `save`).
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
@@ -214,12 +213,9 @@ impl<S: Service> ServerState<S> {
     }
 }
 
-/// The server actor's fixed configuration.
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _service: PhantomData<S>,
+crate::role! {
+    /// The server actor's fixed configuration.
+    Server
 }
 
 type O<S> = Out<Node<S>>;
@@ -227,11 +223,6 @@ type St<S> = ServerState<S>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 impl<S: Service> Server<S> {
-    /// A server of the configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Server { cfg, _service: PhantomData }
-    }
-
     /// The other server: the backup of a primary, the primary of a backup.
     fn peer(s: &St<S>) -> Id {
         Id::from(1 - usize::from(s.me).min(1))

@@ -21,7 +21,6 @@ use crate::services::Service;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 /// What a server does.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -110,12 +109,9 @@ impl<S: Service> ServerState<S> {
     }
 }
 
-/// The server actor's configuration.
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _s: PhantomData<S>,
+crate::role! {
+    /// The server actor's configuration.
+    Server
 }
 
 type O<S> = Out<Node<S>>;
@@ -123,11 +119,6 @@ type St<S> = ServerState<S>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 impl<S: Service> Server<S> {
-    /// A server of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Server { cfg, _s: PhantomData }
-    }
-
     fn save(&self, s: &St<S>, o: &mut O<S>) {
         o.save(s.d.clone());
     }

@@ -8,7 +8,6 @@ use super::msg::{Msg, Timer};
 use super::{Config, Node, ProcessId};
 use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
-use std::marker::PhantomData;
 
 /// The planner's state.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
@@ -19,22 +18,14 @@ pub struct PlannerState {
     pub resends_left: u8,
 }
 
-/// The planner actor.
-#[derive(Clone, Debug)]
-pub struct Planner<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _service: PhantomData<S>,
+crate::role! {
+    /// The planner actor.
+    Planner
 }
 
 type O<S> = Out<Node<S>>;
 
 impl<S: Service> Planner<S> {
-    /// The planner of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Planner { cfg, _service: PhantomData }
-    }
-
     /// Per process on server 0, the least loaded other server (ties: the lowest id).
     pub fn targets(cfg: &Config) -> Vec<(ProcessId, Id)> {
         let mut load = vec![0usize; cfg.servers];

@@ -31,7 +31,6 @@ use crate::services::Service;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 /// What a server is for one process, as saved.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -94,12 +93,9 @@ pub struct ServerState<Op: Clone, Reply: Clone> {
     pub pending: BTreeMap<ProcessId, Entry<Op, Reply>>,
 }
 
-/// The server actor.
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _service: PhantomData<S>,
+crate::role! {
+    /// The server actor.
+    Server
 }
 
 type O<S> = Out<Node<S>>;
@@ -107,11 +103,6 @@ type St<S> = ServerState<<S as Service>::Op, <S as Service>::Reply>;
 type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 
 impl<S: Service> Server<S> {
-    /// A server of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Server { cfg, _service: PhantomData }
-    }
-
     /// The durable state a server starts with: server 0 runs every process, at level normal.
     pub fn initial(cfg: &Config, id: Id) -> Durable<S::Op, S::Reply> {
         let replicas = if id == Id::from(0) {

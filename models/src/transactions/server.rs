@@ -10,7 +10,6 @@ use super::{Config, Mode, Node, Variant};
 use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
-use std::marker::PhantomData;
 
 /// What a server does.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -69,12 +68,9 @@ pub struct ServerState<S: Service> {
     pub service: S,
 }
 
-/// The server actor.
-#[derive(Clone, Debug)]
-pub struct Server<S> {
-    /// The model's configuration.
-    pub cfg: Config,
-    _s: PhantomData<S>,
+crate::role! {
+    /// The server actor.
+    Server
 }
 
 type O<S> = Out<Node<S>>;
@@ -135,11 +131,6 @@ impl<S: Service> ServerState<S> {
 }
 
 impl<S: Service> Server<S> {
-    /// A server of configuration `cfg`.
-    pub fn new(cfg: Config) -> Self {
-        Server { cfg, _s: PhantomData }
-    }
-
     /// Starts fresh or restarts: a failed primary goes to the spare pool.
     pub fn on_start(
         &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
