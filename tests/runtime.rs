@@ -243,6 +243,89 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The connection caps: one connection over `max_connections` is refused while the clients
+/// already connected are served; a client frame over `client_frame_bytes` and a client silent
+/// for `client_idle_ms` close only that connection; below the cap again, new clients connect.
+#[test]
+fn a_reached_cap_refuses_or_closes_only_the_connection_that_reached_it() {
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_util::codec::{Framed, LengthDelimitedCodec};
+    use twosafe::runtime::config::ServiceKind;
+    use twosafe::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
+
+    let dir = std::env::temp_dir().join(format!("twosafe-caps-{}", std::process::id()));
+    let cluster =
+        LocalCluster::launch(exe(), &dir, Durability::Memory, ServiceKind::Counter, false, |c| {
+            c.max_connections = 6;
+            c.client_idle_ms = 400;
+            c.client_frame_bytes = 4096;
+        })
+        .unwrap();
+    let cfg = cluster.cfg.clone();
+    let addr = cfg.node[0].addr;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        type Conn = Framed<TcpStream, LengthDelimitedCodec>;
+        let connect =
+            || async { Framed::new(TcpStream::connect(addr).await.unwrap(), wire::codec()) };
+        let hello = |id: u64| {
+            let h = Hello {
+                cluster: "local".into(),
+                id,
+                protocol: "linear-2pc".into(),
+                wire: WIRE_VERSION,
+            };
+            Bytes::from(wire::encode(&Frame::<()>::Hello(h)))
+        };
+        // The reason of the Error frame the node closes with (None: closed without one).
+        async fn reason(f: &mut Conn) -> Option<String> {
+            loop {
+                match tokio::time::timeout(Duration::from_secs(5), f.next()).await {
+                    Ok(Some(Ok(b))) => match wire::decode::<()>(&b) {
+                        Ok(Frame::Error(r)) => return Some(r),
+                        _ => continue,
+                    },
+                    _ => return None,
+                }
+            }
+        }
+        // Node 0 holds its peer's connection and, once it has sent, this session's.
+        let session = Session::<Counter>::open(&cfg, 2).unwrap();
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(1));
+        // Four silent connections fill the cap of six; the next is refused.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(connect().await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut over = connect().await;
+        assert_eq!(reason(&mut over).await.as_deref(), Some("too many connections"));
+        // The connected client is still served at the cap (within its idle limit).
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(2));
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Below the cap again: a client whose frame is over its limit is closed, alone.
+        let mut big = connect().await;
+        big.send(hello(3)).await.unwrap();
+        big.send(Bytes::from(vec![0u8; 8192])).await.unwrap();
+        let why = reason(&mut big).await.unwrap_or_default();
+        assert!(why.contains("frame size too big"), "{why:?}");
+        // A client that says nothing after its handshake is closed after client_idle_ms.
+        let mut quiet = connect().await;
+        quiet.send(hello(4)).await.unwrap();
+        let why = reason(&mut quiet).await.unwrap_or_default();
+        assert_eq!(why, "idle for 400 ms");
+        // And the node serves old and new clients (the session reconnects after its idle close).
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(3));
+        let other = Session::<Counter>::open(&cfg, 5).unwrap();
+        assert_eq!(other.submit(CounterOp::Get(0)).await.unwrap(), CounterReply(3));
+    });
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Replays a register history through stateright's LinearizabilityTester in real-time order
 /// (at equal timestamps invocations first, which only adds freedom); `true` if linearizable.
 fn register_linearizable(

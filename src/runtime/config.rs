@@ -12,6 +12,9 @@
 //! suspect_ms = 300
 //! resend_ms = 200
 //! partition_ms = 1000         # how long SIGUSR1 cuts a node off (fault injection)
+//! max_connections = 1024      # connections a server holds at once (more are refused)
+//! client_idle_ms = 60000      # a client connection silent this long is closed
+//! client_frame_bytes = 65536  # the largest frame a client may send
 //!
 //! [[node]]
 //! addr = "127.0.0.1:7100"
@@ -22,6 +25,8 @@
 //! data = "data/1"
 //! ```
 
+use crate::runtime::connections::Limits;
+use crate::runtime::wire;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -142,6 +147,15 @@ fn default_partition() -> u64 {
 fn default_clients() -> usize {
     64
 }
+fn default_max_connections() -> usize {
+    Limits::default().max_connections
+}
+fn default_client_idle() -> u64 {
+    Limits::default().client_idle.as_millis() as u64
+}
+fn default_client_frame() -> usize {
+    Limits::default().client_frame
+}
 
 /// A cluster configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -172,6 +186,15 @@ pub struct ClusterConfig {
     /// How long a node stays cut off after SIGUSR1 (fault injection: a partition).
     #[serde(default = "default_partition")]
     pub partition_ms: u64,
+    /// Connections a server holds at once, its peers' included; more are refused.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A client connection with nothing received for this long is closed.
+    #[serde(default = "default_client_idle")]
+    pub client_idle_ms: u64,
+    /// The largest frame a client may send (a server's may be up to the wire's limit).
+    #[serde(default = "default_client_frame")]
+    pub client_frame_bytes: usize,
     /// The servers: node 0 starts as primary, node 1 as backup.
     pub node: Vec<NodeConfig>,
 }
@@ -233,7 +256,33 @@ impl ClusterConfig {
         if self.resend_ms == 0 {
             return bad("resend_ms must be positive".into());
         }
+        if self.max_connections < self.node.len() {
+            return bad(format!(
+                "max_connections = {} must hold at least the servers ({})",
+                self.max_connections,
+                self.node.len()
+            ));
+        }
+        if self.client_idle_ms == 0 {
+            return bad("client_idle_ms must be positive".into());
+        }
+        if !(1024..=wire::MAX_FRAME).contains(&self.client_frame_bytes) {
+            return bad(format!(
+                "client_frame_bytes = {} must be in 1024..={}",
+                self.client_frame_bytes,
+                wire::MAX_FRAME
+            ));
+        }
         Ok(())
+    }
+
+    /// What a server's connections may hold.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            client_idle: Duration::from_millis(self.client_idle_ms),
+            client_frame: self.client_frame_bytes,
+        }
     }
 
     /// Number of servers.
@@ -285,6 +334,9 @@ impl ClusterConfig {
             suspect_ms: default_suspect(),
             resend_ms: default_resend(),
             partition_ms: default_partition(),
+            max_connections: default_max_connections(),
+            client_idle_ms: default_client_idle(),
+            client_frame_bytes: default_client_frame(),
             node: (0..2)
                 .map(|i| NodeConfig {
                     addr: SocketAddr::from(([127, 0, 0, 1], base_port + i)),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 use twosafe_models::stateright::actor::{Actor, Id};
@@ -46,6 +46,32 @@ pub(crate) const QUEUE: usize = 4096;
 /// send client requests). It judges message *kinds*, never protocol state.
 pub type Admit<M> = fn(from_server: bool, msg: &M) -> bool;
 
+/// What a server's connections may hold, so that no one peer or client can take the node's
+/// memory or file descriptors from the others. A cap reached is a WARN line, and refuses or
+/// closes only the connection that reached it.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct Limits {
+    /// Connections accepted and not yet closed (handshaking or established, the peers'
+    /// included); one more is answered "too many connections" and closed.
+    pub max_connections: usize,
+    /// A client connection with nothing received for this long is closed (the client
+    /// library reconnects when it next sends).
+    pub client_idle: Duration,
+    /// The largest frame before the handshake and from a client (a server's may be up to
+    /// [`wire::MAX_FRAME`]): what a half-sent frame can hold of the node's memory.
+    pub client_frame: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            client_idle: Duration::from_secs(60),
+            client_frame: 64 << 10,
+        }
+    }
+}
+
 /// Where a node is in the cluster.
 #[derive(Clone, Debug)]
 pub struct Placement {
@@ -62,6 +88,8 @@ pub struct Placement {
     /// Fault injection: while this is `true` the node is cut off (every connection closed,
     /// none made or accepted, what it sends dropped): a partition by disconnect.
     pub isolated: Option<watch::Receiver<bool>>,
+    /// What the node's accepted connections may hold.
+    pub limits: Limits,
 }
 
 /// Resolves when `iso` becomes `value` (never, without a switch).
@@ -208,6 +236,22 @@ pub(crate) async fn outbound<A>(
     }
 }
 
+/// Resolves after `idle` (never, without one).
+async fn silence(idle: Option<Duration>) {
+    match idle {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers a connection it will not serve with an `Error` frame (within a second), then
+/// closes it.
+async fn refuse(stream: TcpStream, reason: String) {
+    let mut framed = Framed::new(stream, wire::codec());
+    let frame = Bytes::from(wire::encode(&Frame::<()>::Error(reason)));
+    let _ = tokio::time::timeout(Duration::from_secs(1), framed.send(frame)).await;
+}
+
 /// Why a handshake was refused.
 fn check_hello(p: &Placement, h: &Hello) -> Result<(), String> {
     if h.wire != WIRE_VERSION {
@@ -256,8 +300,13 @@ where
     A::Msg: DeserializeOwned + Send + 'static,
     A::Timer: Send + 'static,
 {
-    /// Accepts connections on `listener` until the node stops.
+    /// Accepts connections on `listener` until the node stops, at most
+    /// `limits.max_connections` at once: one more is answered "too many connections" and
+    /// closed, and the cap reached is one WARN line (and one when it clears).
     pub async fn accept(self, listener: TcpListener) {
+        let max = self.placement.limits.max_connections;
+        let slots = Arc::new(Semaphore::new(max));
+        let mut full = false;
         loop {
             match listener.accept().await {
                 Ok((stream, from)) => {
@@ -265,8 +314,20 @@ where
                         drop(stream); // cut off: refuse everyone
                         continue;
                     }
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        if !full {
+                            warn!("{max} connections open (max_connections): refusing new ones");
+                            full = true;
+                        }
+                        tokio::spawn(refuse(stream, "too many connections".into()));
+                        continue;
+                    };
+                    if full {
+                        warn!("below max_connections ({max}) again: accepting");
+                        full = false;
+                    }
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(self.clone().inbound(stream, from));
+                    tokio::spawn(self.clone().inbound(stream, from, slot));
                 }
                 Err(e) => {
                     warn!("accept: {e}");
@@ -277,8 +338,10 @@ where
     }
 
     /// Serves one accepted connection: the handshake, then its messages.
-    async fn inbound(self, stream: TcpStream, from: SocketAddr) {
-        let mut framed = Framed::new(stream, wire::codec());
+    async fn inbound(self, stream: TcpStream, from: SocketAddr, _slot: OwnedSemaphorePermit) {
+        let limits = self.placement.limits;
+        // Small frames until the caller is known to be a server.
+        let mut framed = Framed::new(stream, wire::codec_up_to(limits.client_frame));
         let refuse = |reason: String| Bytes::from(wire::encode(&Frame::<()>::Error(reason)));
         let first = tokio::time::timeout(Duration::from_secs(5), framed.next()).await;
         let hello = match first {
@@ -316,6 +379,11 @@ where
         }
         let id = Id::from(hello.id as usize);
         let from_server = (hello.id as usize) < self.placement.servers.len();
+        if from_server {
+            framed.codec_mut().set_max_frame_length(wire::MAX_FRAME);
+        }
+        // A client silent this long is closed; a server's silence is the protocol's business.
+        let idle = (!from_server).then_some(limits.client_idle);
         info!("{from}: node {} connected", hello.id);
         let (mut sink, mut stream) = framed.split();
         // A client is answered on its own connection; a server on ours to it.
@@ -335,6 +403,9 @@ where
             let next = tokio::select! {
                 n = stream.next() => n,
                 _ = isolation_is(&iso, true) => break None,
+                _ = silence(idle) => {
+                    break Some(format!("idle for {} ms", limits.client_idle.as_millis()))
+                }
             };
             match next {
                 None => break None,

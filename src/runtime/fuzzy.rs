@@ -11,7 +11,7 @@
 
 use crate::runtime::client::{ClientError, HostedSession};
 use crate::runtime::config::Durability;
-use crate::runtime::connections::{BindError, Placement};
+use crate::runtime::connections::{BindError, Limits, Placement};
 use crate::runtime::host::{Event, Host, HostError, Observer, Setup};
 use crate::runtime::journal::{Journal, JournalError};
 use std::net::SocketAddr;
@@ -73,6 +73,7 @@ pub fn placement(servers: [SocketAddr; 2], id: usize, clients: usize) -> Placeme
         servers: servers.to_vec(),
         clients: 2..2 + clients,
         isolated: None,
+        limits: Limits::default(),
     }
 }
 

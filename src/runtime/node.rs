@@ -64,6 +64,7 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
         servers: cfg.node.iter().map(|n| n.addr).collect(),
         clients: servers..servers + cfg.clients,
         isolated: None,
+        limits: cfg.limits(),
     }
 }
 

@@ -16,7 +16,13 @@ pub const MAX_FRAME: usize = 16 << 20;
 
 /// The codec of every connection.
 pub fn codec() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
+    codec_up_to(MAX_FRAME)
+}
+
+/// The codec of a connection whose frames may be at most `max` bytes (a longer one is an
+/// error that closes the connection before its bytes are buffered).
+pub fn codec_up_to(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().max_frame_length(max.min(MAX_FRAME)).new_codec()
 }
 
 /// The first frame on a connection: who is calling, for which cluster and protocol.
