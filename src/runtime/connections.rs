@@ -4,7 +4,8 @@
 //! id is refused with an `Error` frame. A malformed or oversize frame, or a message the sender
 //! may not send, closes that connection only. Clients are answered on their own connection,
 //! servers on ours to them. What comes in is handed to the host as [`Event::Msg`]; nothing here
-//! looks at protocol state.
+//! looks at protocol state. The [`Limits`] (connections at once, a client's frame size, a
+//! client's silence) keep one caller from taking the node's memory or descriptors from others.
 
 use crate::runtime::host::Event;
 use crate::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
