@@ -1,5 +1,7 @@
 //! What the model checker records beside the actors, shared by every protocol: the
-//! client-visible history judged for linearizability, the crash budget, and the network.
+//! client-visible history judged for linearizability and how client messages are recorded in
+//! it ([`record`]), an actor's saved storage, the crash budget, the faults of a primary-backup
+//! pair ([`PairFaults`]), and the network ([`Environment`]).
 
 use crate::services::{SequentialService, Service};
 use stateright::actor::{Actor, ActorModel, ActorModelState, Envelope, Id, LossyNetwork, Network};

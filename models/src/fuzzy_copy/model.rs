@@ -120,7 +120,7 @@ pub type State<S> = ActorModelState<Node<S>, History<S>>;
 pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    let restarts = state.actor_storages.get(1).and_then(Option::as_ref).map(|d| d.restarts);
+    let restarts = history::saved(state, 1).map(|d| d.restarts);
     within_crash_budget(&state.crashed, SERVERS, restarts.into_iter(), |i| i == 1, cfg.crashes)
 }
 
