@@ -51,6 +51,9 @@ fn bench(c: &mut Criterion) {
         log: (0..10_000).map(entry).collect(),
         applied: 10_000,
         restarts: 0,
+        wipes: 0,
+        incarnation: 0,
+        joined: 0,
     };
     let _ = std::fs::remove_dir_all(&dir);
     if let Ok((mut j, _, _)) = Journal::open(&dir, Durability::Memory) {

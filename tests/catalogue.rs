@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use twosafe::check::{self, Options, Row, Verdict};
 
+/// The shallow configurations, or (`deep`) only the deep ones.
 fn run_all(deep: bool) -> Vec<Row> {
     let opts = Options::default();
     check::plan(&[], &[], deep)
         .expect("the catalogue's own parameters are valid")
         .iter()
         .filter(|(spec, config, _)| {
-            deep || !spec.checks().iter().any(|c| c.config == config && c.deep)
+            spec.checks().iter().any(|c| c.config == config && c.deep) == deep
         })
         .flat_map(|(spec, config, params)| check::run(spec, config, params, &opts).expect("runs"))
         .collect()
@@ -108,6 +109,38 @@ fn skipping_reconfiguration_lets_histories_diverge() {
             "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
         ]
     );
+}
+
+#[test]
+fn a_learner_caught_up_in_the_same_epoch_lets_an_ack_of_its_lost_storage_count() {
+    // The backup acks (step 2), loses its storage, is caught up without the change buffer,
+    // and its old ack commits the update: acknowledged, and on one disk only.
+    assert_eq!(
+        counterexample("bug/join-in-same-epoch"),
+        [
+            "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
+            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(2), seq: 0, op: Put(0, 1), reply: PutOk } }",
+            "server 1: timer StorageLost fires",
+            "server 1 -> server 0: Join { inc: 1 }",
+            "server 0 -> server 1: CatchUp { epoch: 0, inc: 1, log: [] }",
+            "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
+            "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+            "server 1 -> server 0: CaughtUp { epoch: 0, inc: 1, len: 0 }",
+            "server 0 -> server 1: Welcome { epoch: 0, inc: 1 }",
+        ]
+    );
+}
+
+#[test]
+fn a_wiped_node_that_starts_fresh_or_answers_the_inquiry_loses_an_acknowledged_update() {
+    let fresh = counterexample("bug/wiped-starts-fresh");
+    assert_eq!(fresh.len(), 5, "{fresh:#?}");
+    assert_eq!(fresh[4], "server 0: timer StorageLost fires");
+    let cut = counterexample("bug/trust-cut-journal");
+    assert_eq!(cut[4], "server 1: timer StorageLost fires", "{cut:#?}");
+    let answers = counterexample("bug/learner-answers-inquiry");
+    assert_eq!(answers.len(), 9, "{answers:#?}");
+    assert_eq!(answers[8], "server 1 -> server 0: ProcessState { epoch: 0, log: [] }");
 }
 
 #[test]

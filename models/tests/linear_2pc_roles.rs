@@ -162,6 +162,9 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
         log: Default::default(),
         applied: 0,
         restarts: 0,
+        wipes: 0,
+        incarnation: 0,
+        joined: 0,
     };
     let (r, cmds) = start(&s, PRIMARY, Some(durable));
     assert_eq!(r.role, Role::Reconfiguring);
@@ -323,4 +326,62 @@ mod journaled {
             }
         }
     }
+}
+
+fn takeback_server() -> Server<Register> {
+    let spec = catalogue::model("linear-2pc").unwrap();
+    let mut p = spec.defaults();
+    p.set(spec.params, "takeback", "true").unwrap();
+    Server::new(Config::from_params(&p).unwrap())
+}
+
+#[test]
+fn a_learner_joins_in_a_new_epoch_and_never_answers_an_inquiry_it_cannot() {
+    let s = takeback_server();
+    // A server started from a learner's storage asks to join, with its incarnation.
+    let (l, cmds) = start(&s, BACKUP, Some(D::learner(Level::Critical, 7)));
+    assert_eq!(l.role, Role::Learner);
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Learner e0 log0 applied0", "send 0 Join { inc: 7 }", "set Join"]
+    );
+    // Not caught up: a restarted primary's inquiry gets "I hold nothing", not a history.
+    let (n, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 0 });
+    assert!(n.is_none());
+    assert_eq!(sends(&cmds), vec!["send 0 Empty { epoch: 0 }"]);
+    // It does not serve clients.
+    let (n, cmds) = deliver(&s, &l, CLIENT, put(0, 1));
+    assert!(n.is_none() && cmds.is_empty());
+
+    // The primary answers the join in a new epoch, saved before the catch-up leaves.
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, cmds) = deliver(&s, &p, BACKUP, Msg::Join { inc: 7 });
+    let p = p.unwrap();
+    assert_eq!((p.epoch, p.joined), (1, 7));
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Primary e1 log0 applied0", "send 1 CatchUp { epoch: 1, inc: 7, log: [] }"]
+    );
+    // A resent join of the same incarnation: the catch-up again, no new epoch.
+    let (n, cmds) = deliver(&s, &p, BACKUP, Msg::Join { inc: 7 });
+    assert!(n.is_none());
+    assert_eq!(sends(&cmds), vec!["send 1 CatchUp { epoch: 1, inc: 7, log: [] }"]);
+
+    // A catch-up meant for another incarnation is ignored; its own is adopted with the epoch.
+    let stale = Msg::CatchUp { epoch: 1, inc: 0, log: Default::default() };
+    assert!(deliver(&s, &l, PRIMARY, stale).0.is_none());
+    let (l, cmds) =
+        deliver(&s, &l, PRIMARY, Msg::CatchUp { epoch: 1, inc: 7, log: vec![entry(0, 1)].into() });
+    let l = l.unwrap();
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Learner e1 log1 applied1", "send 0 CaughtUp { epoch: 1, inc: 7, len: 1 }"]
+    );
+    // Caught up in epoch 1, it holds the commit decisions of that epoch.
+    let (_, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 1 });
+    assert_eq!(sends(&cmds).len(), 1);
+    assert!(sends(&cmds)[0].starts_with("send 0 ProcessState { epoch: 1"), "{cmds:?}");
+    // Welcomed: the backup again.
+    let (b, _) = deliver(&s, &l, PRIMARY, Msg::Welcome { epoch: 1, inc: 7 });
+    assert_eq!(b.unwrap().role, Role::Backup);
 }

@@ -312,6 +312,7 @@ impl ClusterConfig {
             heartbeats: true,
             takeback: true,
             takeovers: u8::MAX,
+            wipes: 0,
             timing: Timing {
                 resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
                 heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),

@@ -245,6 +245,9 @@ mod tests {
                 .collect(),
             applied: n,
             restarts: 0,
+            wipes: 0,
+            incarnation: 0,
+            joined: 0,
         }
     }
 

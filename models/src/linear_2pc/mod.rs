@@ -124,6 +124,26 @@ crate::variants! {
         PromotionWithoutPendingCommits = "promotion-without-pending-commits":
             "a promoted cold standby drops its stored, not yet applied change buffers",
             breaks ["2-safety"], check [level = "important", crashes = "0"];
+        /// A server that lost its storage starts as if new: server 0 as the primary, server 1
+        /// as the backup, at epoch 0 (what the runtime did with a wiped data directory).
+        WipedStartsFresh = "wiped-starts-fresh":
+            "a server that lost its storage starts as if new (server 0 primary at epoch 0)",
+            breaks ["2-safety"], check [takeback = "true", wipes = "1", crash = "primary", crashes = "0"];
+        /// A learner is caught up in the primary's current epoch, so an ack that its lost
+        /// storage sent before the loss still counts.
+        JoinInSameEpoch = "join-in-same-epoch":
+            "a server that lost its storage is caught up without a new epoch (its old acks count)",
+            breaks ["2-safety"], check [takeback = "true", wipes = "1", crash = "backup", crashes = "0"];
+        /// A server whose journal is damaged cuts it at the first bad record and trusts the
+        /// rest: it keeps its role with a history that lacks what it acknowledged.
+        TrustCutJournal = "trust-cut-journal":
+            "a damaged journal is cut at the first bad record and the rest trusted",
+            breaks ["2-safety"], check [takeback = "true", wipes = "1", crash = "backup", crashes = "0"];
+        /// A learner answers a restarted primary's `Inquire` with its (empty) history, as if
+        /// it were the backup that holds the commit decisions.
+        LearnerAnswersInquiry = "learner-answers-inquiry":
+            "a server that lost its storage answers the reconfiguration as an authority",
+            breaks ["2-safety"], check [takeback = "true", wipes = "1", crash = "any", crashes = "1"];
     }
 }
 
@@ -156,6 +176,10 @@ pub struct Config {
     pub heartbeats: bool,
     /// Whether a deposed primary rejoins as backup (takeback).
     pub takeback: bool,
+    /// Storage losses explored in all: a server crashes and comes back with its storage
+    /// lost, detected (it rejoins as a learner). Only a server whose peer holds everything it
+    /// acknowledged may lose it (see [`server`]); 0 in the runtime.
+    pub wipes: u8,
     /// The highest epoch explored (the checker's bound on takeovers; the runtime's is 255).
     pub takeovers: u8,
     /// The timers' durations (the model checker ignores them; the runtime waits them out).

@@ -85,7 +85,15 @@ pub const PARAMS: &[ParamSpec] = &[
         "takeovers",
         (1, 4),
         "1",
-        "takeovers explored in all (the epoch bound; takeback makes more than one possible)",
+        "takeovers explored in all (the epoch bound, plus one epoch per learner caught up; \
+         takeback makes more than one takeover possible)",
+    ),
+    ParamSpec::uint(
+        "wipes",
+        (0, 2),
+        "0",
+        "storage losses in all: a server crashes and comes back with its journal lost or \
+         damaged, which it detects, and rejoins as a learner by catch-up (needs takeback)",
     ),
     VARIANT,
 ];
@@ -117,8 +125,14 @@ pub const SPEC: ModelSpec = ModelSpec {
         "cold/takeback/crash-primary": takeback = "true", level = "important", crash = "primary";
         "hot/takeback/two-takeovers": takeback = "true", crashes = "0", takeovers = "2";
         "hot/takeback/two-takeovers-reliable": takeback = "true", crashes = "0", takeovers = "2", lossy = "false";
+        "hot/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
+        "hot/storage-loss/primary": takeback = "true", wipes = "1", crash = "primary", crashes = "0", requests = "1";
+        "cold/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1", level = "important";
+        "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
+        deep "deep/hot/storage-loss/then-crash": takeback = "true", wipes = "1", crash = "any", crashes = "1", requests = "1";
+        deep "deep/hot/storage-loss/two-requests": takeback = "true", wipes = "1", crash = "any", crashes = "0";
         deep "deep/cold/two-clients-crash-backup": level = "important", clients = "2", requests = "1", crash = "backup";
     ],
 };
@@ -132,6 +146,16 @@ impl Config {
             _ => Level::Normal,
         };
         let variant = Variant::from_params(p)?;
+        let (wipes, takeback) = (p.uint("wipes")?, p.bool("takeback")?);
+        if wipes > 0 && !takeback {
+            return Err(ParamError::BadValue {
+                name: "wipes".into(),
+                value: wipes.to_string(),
+                expected: "0 unless takeback = true (a server that lost its storage rejoins by \
+                           takeback's catch-up)"
+                    .into(),
+            });
+        }
         Ok(Config {
             variant,
             level,
@@ -151,13 +175,15 @@ impl Config {
             },
             lossy: p.bool("lossy")?,
             heartbeats: p.bool("heartbeats")?,
-            takeback: p.bool("takeback")?,
+            takeback,
             takeovers: p.uint("takeovers")? as u8,
+            wipes: wipes as u8,
             timing: Timing::model(),
         })
     }
 
-    fn may_crash(&self, server: usize) -> bool {
+    /// Whether the model may crash `server` (or make it lose its storage).
+    pub(crate) fn may_crash(&self, server: usize) -> bool {
         match self.crash {
             CrashTarget::Primary => server == 0,
             CrashTarget::Backup => server == 1,
@@ -175,8 +201,12 @@ pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    let epochs_within =
-        (0..cfg.servers).filter_map(|i| saved(state, i)).all(|d| d.epoch <= cfg.takeovers);
+    let durable = || (0..cfg.servers).filter_map(|i| saved(state, i));
+    let wipes: u8 = durable().map(|d| d.wipes).sum();
+    // Epochs come from takeovers (bounded) and from learners caught up (one each, bounded by
+    // the storage losses): the bound counts takeovers only.
+    let joins = durable().filter(|d| d.joined != 0).count() as u8;
+    let epochs_within = wipes <= cfg.wipes && durable().all(|d| d.epoch <= cfg.takeovers + joins);
     epochs_within
         && within_crash_budget(
             &state.crashed,
@@ -191,13 +221,12 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 
 type Log<S> = CommitLog<<S as Service>::Op, <S as Service>::Reply>;
 
-/// The server whose durable state says primary with the highest epoch: the one that serves.
+/// The server whose durable state says primary with the highest epoch: the one that serves;
+/// with none (the primary lost its storage), the backup: the one that will take over.
 fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
-    (0..cfg.servers)
-        .filter_map(|i| saved(state, i).map(|d| (i, d)))
-        .filter(|(_, d)| d.role == Role::Primary)
-        .max_by_key(|(_, d)| d.epoch)
-        .map(|(i, _)| i)
+    let durable = || (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| (i, d)));
+    let highest = |role| durable().filter(|(_, d)| d.role == role).max_by_key(|(_, d)| d.epoch);
+    highest(Role::Primary).or_else(|| highest(Role::Backup)).map(|(i, _)| i)
 }
 
 /// Every (client, seq, op, reply) a client has received a reply for.

@@ -9,6 +9,8 @@
 //! | `IAmAlive` primary → backup (heartbeat)  | `AliveAck` backup → primary            |
 //! | `Rejoin` retired server → primary        | `CatchUp` (its history)                |
 //! | `CaughtUp` rejoining server → primary    | `Welcome` (upgraded; backup again)     |
+//! | `Join` learner (storage lost) → peer     | `CatchUp` (from the primary only)      |
+//! | `Inquire` restarted primary → learner    | `Empty` (it holds nothing to adopt)    |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
 //! | `NotPrimary` backup/retired → client     | (the client turns to the other server) |
 //!
@@ -99,11 +101,15 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         epoch: u8,
         /// The length of the history the sender holds.
         len: u32,
+        /// The sender's incarnation (echoed by the answers, so that none reaches a later one).
+        inc: u64,
     },
     /// Takeback: the primary's committed history.
     CatchUp {
         /// The primary's epoch.
         epoch: u8,
+        /// The incarnation of the server it answers.
+        inc: u64,
         /// The history.
         log: CommitLog<Op, Reply>,
     },
@@ -111,12 +117,29 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     CaughtUp {
         /// Its epoch.
         epoch: u8,
+        /// Its incarnation.
+        inc: u64,
         /// The history's length.
         len: u32,
     },
     /// Takeback: the primary has upgraded; the receiver is its backup again.
     Welcome {
         /// The primary's epoch.
+        epoch: u8,
+        /// The incarnation of the server welcomed.
+        inc: u64,
+    },
+    /// A server that lost its storage (a learner) asks its peer for the process's history;
+    /// only a primary answers (`CatchUp`), whatever its epoch, which the learner adopts.
+    Join {
+        /// The learner's incarnation: new at every loss of storage (the model counts them;
+        /// the runtime draws one at random), so a `Join` of an earlier one is told apart.
+        inc: u64,
+    },
+    /// A learner's answer to `Inquire`: it lost its storage and holds nothing, so the
+    /// restarted primary's own history is the longest one that survives.
+    Empty {
+        /// The epoch of the `Inquire` answered.
         epoch: u8,
     },
     /// To a client: the sender is not the primary of `epoch`; the other server is (for a
@@ -141,6 +164,12 @@ pub enum Timer {
     Takeover,
     /// The primary sends an I-am-alive message to the backup.
     Heartbeat,
+    /// A learner resends `Join` (the path to its peer may have lost it).
+    Join,
+    /// Model only, armed only when the model explores storage faults (`wipes`): the server
+    /// crashes and comes back with its storage lost. The runtime never arms it; there, a
+    /// node whose journal is lost or damaged is started as a learner (`twosafe node --rejoin`).
+    StorageLost,
 }
 
 crate::client_message! {

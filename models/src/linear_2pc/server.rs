@@ -14,6 +14,13 @@
 //!   from the old epoch with `TakenOver`.
 //! - **Reconfiguring**: a restarted primary asks the backup for the process state and adopts
 //!   the backup's committed history (the commit decision was taken there), or retires.
+//! - **Learner**: a server that lost its storage (an empty or damaged journal, which it
+//!   detects) knows nothing, not even the epoch. It never serves, never takes over and never
+//!   answers the reconfiguration as an authority: it asks its peer to `Join`, and only a
+//!   primary answers, with a catch-up (takeback's path); welcomed, it is the backup again.
+//!   Only a server whose peer holds everything it acknowledged may lose its storage in the
+//!   model (a backup, a deposed server, or the first primary, whose every commit its backup
+//!   acked): losing the only copy of an update is a second failure, outside 2-safety.
 //!
 //! A request that a server cannot take now (busy with a step, or not primary) is left in the
 //! network untouched: the handler emits nothing, which both the checker and the runtime treat
@@ -43,6 +50,31 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     pub applied: u32,
     /// How many times this server has restarted (bounds crashes in the model).
     pub restarts: u8,
+    /// How many times this server lost its storage (bounds storage faults in the model; a
+    /// real node that lost its storage has lost this count too, and the runtime keeps 0).
+    pub wipes: u8,
+    /// This server's incarnation: 0 at first, new each time it lost its storage.
+    pub incarnation: u64,
+    /// The incarnation of the last learner this server caught up as primary (a `Join` of it
+    /// again is a resend: caught up again, no new epoch).
+    pub joined: u64,
+}
+
+impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
+    /// What a server that lost its storage starts from: a learner that knows nothing.
+    pub fn learner(level: Level, incarnation: u64) -> Self {
+        Durable {
+            role: Role::Learner,
+            epoch: 0,
+            level,
+            log: CommitLog::new(),
+            applied: 0,
+            restarts: 0,
+            wipes: 0,
+            incarnation,
+            joined: 0,
+        }
+    }
 }
 
 /// A save of a server as a change: the scalar fields whole, the history as the entries
@@ -59,6 +91,12 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     pub applied: u32,
     /// Restarts.
     pub restarts: u8,
+    /// Storage losses.
+    pub wipes: u8,
+    /// The incarnation.
+    pub incarnation: u64,
+    /// The last learner caught up.
+    pub joined: u64,
     /// How the history changed.
     pub log: LogChange<Op, Reply>,
 }
@@ -93,6 +131,9 @@ where
             level: self.level,
             applied: self.applied,
             restarts: self.restarts,
+            wipes: self.wipes,
+            incarnation: self.incarnation,
+            joined: self.joined,
             log: if extends {
                 LogChange::Append(self.log.suffix(n))
             } else {
@@ -107,6 +148,9 @@ where
         self.level = c.level;
         self.applied = c.applied;
         self.restarts = c.restarts;
+        self.wipes = c.wipes;
+        self.incarnation = c.incarnation;
+        self.joined = c.joined;
         match c.log {
             LogChange::Append(entries) => self.log.extend(entries),
             LogChange::Replace(entries) => self.log = entries,
@@ -125,6 +169,8 @@ pub enum Role {
     Reconfiguring,
     /// Deposed: the backup has taken over; the process was removed from this server.
     Retired,
+    /// Lost its storage: asks its peer to `Join` and catches up; never serves or takes over.
+    Learner,
 }
 
 /// A step the primary has executed and not yet committed or answered.
@@ -171,8 +217,16 @@ pub struct ServerState<S: Service> {
     pub pending: Option<Pending<S::Op, S::Reply>>,
     /// Restarts so far.
     pub restarts: u8,
+    /// Storage losses so far.
+    pub wipes: u8,
+    /// The incarnation (see [`Durable::incarnation`]).
+    pub incarnation: u64,
+    /// The last learner caught up (see [`Durable::joined`]).
+    pub joined: u64,
     /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
     pub awaiting_alive: bool,
+    /// `Join` resends left (learner only; the model's bound, like a client's resends).
+    pub joins_left: u8,
     /// This server's id (constant).
     pub me: Id,
 }
@@ -191,6 +245,9 @@ impl<S: Service> ServerState<S> {
             log: self.log.clone(),
             applied: self.applied,
             restarts: self.restarts,
+            wipes: self.wipes,
+            incarnation: self.incarnation,
+            joined: self.joined,
         }
     }
 
@@ -245,38 +302,58 @@ impl<S: Service> Server<S> {
     pub fn on_start(
         &self, id: Id, storage: &Option<Durable<S::Op, S::Reply>>, o: &mut O<S>,
     ) -> St<S> {
-        let mut s = match storage {
-            None => ServerState {
-                role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
-                epoch: 0,
-                level: self.cfg.level,
-                log: CommitLog::new(),
-                applied: 0,
-                service: S::default(),
-                pending: None,
-                restarts: 0,
-                awaiting_alive: false,
-                me: id,
-            },
-            Some(d) => {
-                // Recovery reinstalls the process image by interpreting the change buffers
-                // (Hagen & Alonso (OPERA) §4: "re-executing all original transactions").
-                let service = S::from_ops(d.log.iter().take(d.applied as usize).map(|e| &e.op));
-                ServerState {
-                    role: d.role,
-                    epoch: d.epoch,
-                    level: d.level,
-                    log: d.log.clone(),
-                    applied: d.applied,
-                    service,
-                    pending: None,
-                    restarts: d.restarts.saturating_add(1),
-                    awaiting_alive: false,
-                    me: id,
-                }
-            }
-        };
-        let restarted_primary = s.role == Role::Primary && storage.is_some();
+        match storage {
+            None => self.start(self.fresh(id), false, o),
+            Some(d) => self.start(self.restored(id, d, d.restarts.saturating_add(1)), true, o),
+        }
+    }
+
+    /// A server's state at its very first start.
+    fn fresh(&self, id: Id) -> St<S> {
+        ServerState {
+            role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
+            epoch: 0,
+            level: self.cfg.level,
+            log: CommitLog::new(),
+            applied: 0,
+            service: S::default(),
+            pending: None,
+            restarts: 0,
+            wipes: 0,
+            incarnation: 0,
+            joined: 0,
+            awaiting_alive: false,
+            joins_left: 0,
+            me: id,
+        }
+    }
+
+    /// A server's state rebuilt from its durable state `d`.
+    fn restored(&self, id: Id, d: &Durable<S::Op, S::Reply>, restarts: u8) -> St<S> {
+        // Recovery reinstalls the process image by interpreting the change buffers
+        // (Hagen & Alonso (OPERA) §4: "re-executing all original transactions").
+        let service = S::from_ops(d.log.iter().take(d.applied as usize).map(|e| &e.op));
+        ServerState {
+            role: d.role,
+            epoch: d.epoch,
+            level: d.level,
+            log: d.log.clone(),
+            applied: d.applied,
+            service,
+            pending: None,
+            restarts,
+            wipes: d.wipes,
+            incarnation: d.incarnation,
+            joined: d.joined,
+            awaiting_alive: false,
+            joins_left: 0,
+            me: id,
+        }
+    }
+
+    /// Runs a server from state `s`, `restarted` from a durable state or not.
+    fn start(&self, mut s: St<S>, restarted: bool, o: &mut O<S>) -> St<S> {
+        let restarted_primary = s.role == Role::Primary && restarted;
         let reconfigure = restarted_primary
             && s.level != Level::Normal
             && self.cfg.variant != Variant::SkipReconfiguration;
@@ -293,23 +370,76 @@ impl<S: Service> Server<S> {
         match s.role {
             Role::Backup => {
                 o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
-                if self.cfg.heartbeats && storage.is_some() {
+                if self.cfg.heartbeats && restarted {
                     // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
                     o.send(Self::peer(&s), Msg::AliveAck { epoch: s.epoch });
                 }
             }
             Role::Primary => self.arm_heartbeat(&s, o),
-            Role::Retired if storage.is_some() => self.rejoin(&s, o),
+            Role::Retired if restarted => self.rejoin(&s, o),
+            Role::Learner => {
+                s.joins_left = self.cfg.resends;
+                self.join(&s, o);
+            }
             _ => {}
         }
+        if s.wipes < self.cfg.wipes && self.cfg.may_crash(usize::from(s.me)) {
+            o.set_timer(Timer::StorageLost, self.cfg.timing.suspect.clone());
+        }
         s
+    }
+
+    /// Whether this server's peer holds everything it acknowledged, so that losing its
+    /// storage loses nothing a client saw: a backup, a deposed or rejoining server, or the
+    /// first primary (epoch 0, with a backup: every commit was acked by the backup first).
+    fn may_lose_storage(s: &St<S>) -> bool {
+        match s.role {
+            Role::Backup | Role::Retired | Role::Learner => true,
+            Role::Primary | Role::Reconfiguring => s.epoch == 0 && s.level != Level::Normal,
+        }
+    }
+
+    /// The model's storage fault: the server crashes and comes back with its storage lost,
+    /// and starts as a learner (or, in the seeded bugs, trusts what is left).
+    fn lose_storage(&self, s: &St<S>, o: &mut O<S>) -> St<S> {
+        for t in [Timer::Takeover, Timer::Heartbeat, Timer::Join] {
+            o.cancel_timer(t);
+        }
+        let mut d = match self.cfg.variant {
+            Variant::WipedStartsFresh => {
+                let mut n = self.fresh(s.me);
+                (n.restarts, n.wipes, n.incarnation) =
+                    (s.restarts, s.wipes + 1, u64::from(s.wipes) + 1);
+                return self.start(n, false, o);
+            }
+            Variant::TrustCutJournal => {
+                // The bug: the journal cut at its first bad record, the rest trusted.
+                let mut d = s.durable();
+                d.log.clear();
+                d.applied = 0;
+                d
+            }
+            _ => Durable::learner(self.cfg.level, u64::from(s.wipes) + 1),
+        };
+        d.wipes = s.wipes + 1;
+        self.start(self.restored(s.me, &d, s.restarts), true, o)
+    }
+
+    /// A learner asks its peer for the history, and asks again on its `Join` timer while it
+    /// has resends left.
+    fn join(&self, s: &St<S>, o: &mut O<S>) {
+        o.send(Self::peer(s), Msg::Join { inc: s.incarnation });
+        if s.joins_left > 0 {
+            o.set_timer(Timer::Join, self.cfg.timing.resend.clone());
+        }
     }
 
     /// Takeback (Hvasshovd et al. (ClustRa) §3.3-§4: a repaired node is brought up to date and becomes the
     /// stand-by again): a retired server asks the primary of its epoch for the history.
     fn rejoin(&self, s: &St<S>, o: &mut O<S>) {
         if self.cfg.takeback && s.epoch > 0 {
-            o.send(Self::peer(s), Msg::Rejoin { epoch: s.epoch, len: s.log.len() as u32 });
+            let (epoch, len, inc) = (s.epoch, s.log.len() as u32, s.incarnation);
+            o.send(Self::peer(s), Msg::Rejoin { epoch, len, inc });
         }
     }
 
@@ -387,7 +517,9 @@ impl<S: Service> Server<S> {
                 self.arm_heartbeat(&n, o);
                 Some(n)
             }
-            (Role::Primary, Msg::Rejoin { epoch, .. }) if epoch == s.epoch && self.cfg.takeback => {
+            (Role::Primary, Msg::Rejoin { epoch, inc, .. })
+                if epoch == s.epoch && self.cfg.takeback =>
+            {
                 // Upgrade first (every later step needs the rejoining server's ack), then send
                 // the history as of the upgrade: from here on the rejoining server holds all
                 // of it — the catch-up, then each change buffer it acks. (Waiting for the
@@ -396,21 +528,77 @@ impl<S: Service> Server<S> {
                 let n = self.upgrade(s, o);
                 if self.cfg.variant == Variant::TakebackWithoutCatchUp {
                     // The bug: welcome the old primary back as backup with whatever it has.
-                    o.send(src, Msg::Welcome { epoch });
+                    o.send(src, Msg::Welcome { epoch, inc });
                 } else {
-                    o.send(src, Msg::CatchUp { epoch, log: s.log.clone() });
+                    o.send(src, Msg::CatchUp { epoch, inc, log: s.log.clone() });
                 }
                 n
             }
-            (Role::Primary, Msg::CaughtUp { epoch, .. })
+            (Role::Primary, Msg::Join { inc }) if self.cfg.takeback => {
+                // A learner (it lost its storage) is caught up as in a takeback, in a new
+                // epoch: an ack its lost storage sent may still be on its way, and must not
+                // count (the new epoch fences the server's previous incarnation). A resent
+                // `Join` of the learner already caught up is answered again, in this epoch.
+                let mut n = s.clone();
+                if inc != s.joined {
+                    if self.cfg.variant != Variant::JoinInSameEpoch {
+                        n.epoch = s.epoch.saturating_add(1);
+                    }
+                    n.joined = inc;
+                    n.level = self.cfg.level;
+                    n.awaiting_alive = false;
+                    self.save(&n, o);
+                    self.arm_heartbeat(&n, o);
+                }
+                o.send(src, Msg::CatchUp { epoch: n.epoch, inc, log: n.log.clone() });
+                if let Some(p) = &n.pending {
+                    // The step in flight goes again, in the new epoch.
+                    self.ship(&n, p, o);
+                }
+                (n != *s).then_some(n)
+            }
+            (Role::Learner, Msg::Inquire { epoch }) => {
+                // A restarted primary asks for the commit decisions. A learner that has caught
+                // up in that epoch holds them (the primary's history as of the catch-up and
+                // every step it acked since); one that has not holds nothing, and says so:
+                // the inquirer's own history is then the longest that survives.
+                let caught_up = epoch == s.epoch && !s.log.is_empty();
+                if caught_up || self.cfg.variant == Variant::LearnerAnswersInquiry {
+                    o.send(src, Msg::ProcessState { epoch, log: s.log.clone() });
+                } else {
+                    o.send(src, Msg::Empty { epoch });
+                }
+                None
+            }
+            (Role::Reconfiguring, Msg::Empty { epoch }) if epoch == s.epoch => {
+                // The backup lost its storage: resume with our own history, and the learner
+                // catches up from it.
+                let mut n = s.clone();
+                n.role = Role::Primary;
+                self.save(&n, o);
+                self.announce(n.epoch, o);
+                self.arm_heartbeat(&n, o);
+                Some(n)
+            }
+            (Role::Learner, Msg::Welcome { epoch, inc })
+                if epoch == s.epoch && inc == s.incarnation =>
+            {
+                let mut n = s.clone();
+                n.role = Role::Backup;
+                self.save(&n, o);
+                o.cancel_timer(Timer::Join);
+                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                Some(n)
+            }
+            (Role::Primary, Msg::CaughtUp { epoch, inc, .. })
                 if epoch == s.epoch && self.cfg.takeback && s.level != Level::Normal =>
             {
                 // It holds the history as of the upgrade and has acked every step since: it
                 // is current, and may take over from now on.
-                o.send(src, Msg::Welcome { epoch });
+                o.send(src, Msg::Welcome { epoch, inc });
                 None
             }
-            (Role::Retired, Msg::ChangeBuffer { epoch, index, entry })
+            (Role::Retired | Role::Learner, Msg::ChangeBuffer { epoch, index, entry })
                 if epoch == s.epoch && self.cfg.takeback =>
             {
                 // The primary has upgraded: store and ack like a backup (the index check
@@ -418,21 +606,28 @@ impl<S: Service> Server<S> {
                 let cb = Msg::ChangeBuffer { epoch, index, entry };
                 self.on_backup_msg(s, src, cb, o)
             }
-            (Role::Retired, Msg::CatchUp { epoch, log })
-                if epoch == s.epoch && self.cfg.takeback && log.len() >= s.log.len() =>
+            (Role::Retired | Role::Learner, Msg::CatchUp { epoch, inc, log })
+                if inc == s.incarnation
+                    && self.cfg.takeback
+                    && ((epoch == s.epoch && log.len() >= s.log.len())
+                        || (s.role == Role::Learner && epoch > s.epoch)) =>
             {
                 // Histories of one epoch only grow: a delayed, shorter catch-up is ignored.
+                // A learner learns the epoch from its first catch-up.
                 let mut n = s.clone();
+                n.epoch = epoch;
                 n.log = log;
                 n.applied = 0;
                 n.service = S::default();
                 n.install_all();
                 n.level = self.cfg.level;
                 self.save(&n, o);
-                o.send(src, Msg::CaughtUp { epoch, len: n.log.len() as u32 });
+                o.send(src, Msg::CaughtUp { epoch, inc, len: n.log.len() as u32 });
                 Some(n)
             }
-            (Role::Retired, Msg::Welcome { epoch }) if epoch == s.epoch && self.cfg.takeback => {
+            (Role::Retired, Msg::Welcome { epoch, inc })
+                if epoch == s.epoch && inc == s.incarnation && self.cfg.takeback =>
+            {
                 // Current, and the primary has upgraded: the stand-by again, with the right
                 // to take over.
                 let mut n = s.clone();
@@ -606,6 +801,20 @@ impl<S: Service> Server<S> {
             n.awaiting_alive = true;
             o.send(Self::peer(s), Msg::IAmAlive { epoch: s.epoch });
             self.arm_heartbeat(&n, o);
+            return Some(n);
+        }
+        if *timer == Timer::StorageLost {
+            if !Self::may_lose_storage(s) {
+                // Not now: its peer may lack something it acknowledged. Maybe later.
+                o.set_timer(Timer::StorageLost, self.cfg.timing.suspect.clone());
+                return None;
+            }
+            return Some(self.lose_storage(s, o));
+        }
+        if *timer == Timer::Join && s.role == Role::Learner && s.joins_left > 0 {
+            let mut n = s.clone();
+            n.joins_left -= 1;
+            self.join(&n, o);
             return Some(n);
         }
         if *timer != Timer::Takeover || s.role != Role::Backup {
