@@ -14,7 +14,7 @@ use twosafe::models::linear_2pc::Node;
 use twosafe::models::services::{Counter, CounterOp, CounterReply};
 use twosafe::models::stateright::actor::{Id, Out};
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
-use twosafe::runtime::journal::Journal;
+use twosafe::runtime::journal::{self, Identity, Journal};
 use twosafe::runtime::wire::{self, Frame};
 
 type M = Msg<CounterOp, CounterReply>;
@@ -56,7 +56,15 @@ fn bench(c: &mut Criterion) {
         joined: 0,
     };
     let _ = std::fs::remove_dir_all(&dir);
-    if let Ok((mut j, _, _)) = Journal::open(&dir, Durability::Memory) {
+    let me = Identity {
+        cluster: "bench".into(),
+        protocol: "linear-2pc".into(),
+        service: "counter".into(),
+        node: 1,
+    };
+    let opened =
+        journal::format(&dir, &me).and_then(|()| Journal::open(&dir, Durability::Memory, &me));
+    if let Ok((mut j, _, _)) = opened {
         j.save(&d);
         let _ = j.commit();
         let mut n = d.log.len() as u32;
@@ -92,6 +100,10 @@ fn commit_path(c: &mut Criterion) {
             Err(_) => 7900,
         };
         let cfg = ClusterConfig::local(&dir, port, ServiceKind::Counter, durability);
+        if let Err(e) = twosafe::runtime::node::format(&cfg, 0..2) {
+            eprintln!("commit path: cannot format the journals: {e}");
+            return;
+        }
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let stop_rx = std::sync::Arc::new(std::sync::Mutex::new(stop_rx));
         let nodes: Vec<_> = (0..2)
@@ -113,7 +125,7 @@ fn commit_path(c: &mut Criterion) {
                             }
                         }
                     };
-                    let _ = rt.block_on(twosafe::runtime::node::serve(&cfg, id, None, stop));
+                    let _ = rt.block_on(twosafe::runtime::node::serve(&cfg, id, None, false, stop));
                 })
             })
             .collect();

@@ -79,6 +79,23 @@ enum Command {
         /// Record every step (event and commands) here as JSON lines, for `twosafe conform`.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// Rebuild this node's storage from its peer: its journal (damaged, or missing) is moved
+        /// aside and the node starts as a learner, caught up by the primary in a new epoch.
+        /// For a node that refused to start; the peer must hold the data.
+        #[arg(long)]
+        rejoin: bool,
+    },
+    /// Write the first journal of every node of a configuration (or of one, `--id`): what a
+    /// node starts from the first time. A node never starts from an empty data directory, so
+    /// that a wiped one is not taken for a new one; `twosafe cluster` formats a new cluster
+    /// (no node has a journal) itself.
+    Format {
+        /// The cluster configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this node.
+        #[arg(long)]
+        id: Option<usize>,
     },
     /// Fault test: a local 2-node cluster under load; the backup is killed (-9) and restarted
     /// at seeded points, then the primary (takeover, then takeback), twice by default; the
@@ -195,8 +212,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { config, id, trace } => {
-            runtime_cli::node_cmd(&config, id, trace.as_deref())?;
+        Command::Node { config, id, trace, rejoin } => {
+            runtime_cli::node_cmd(&config, id, trace.as_deref(), rejoin)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Format { config, id } => {
+            runtime_cli::format_cmd(&config, id)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Chaos(args) => runtime_cli::chaos_cmd(args),

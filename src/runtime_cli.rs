@@ -38,9 +38,22 @@ async fn shutdown() {
 }
 
 /// `twosafe node`.
-pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>) -> Result<()> {
+pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>, rejoin: bool) -> Result<()> {
     let cfg = ClusterConfig::load(config)?;
-    runtime()?.block_on(node::serve(&cfg, id, trace, shutdown()))?;
+    runtime()?.block_on(node::serve(&cfg, id, trace, rejoin, shutdown()))?;
+    Ok(())
+}
+
+/// `twosafe format`.
+pub fn format_cmd(config: &Path, id: Option<usize>) -> Result<()> {
+    let cfg = ClusterConfig::load(config)?;
+    let ids: Vec<usize> = match id {
+        Some(id) => vec![id],
+        None => (0..cfg.servers()).collect(),
+    };
+    for journal in node::format(&cfg, ids)? {
+        eprintln!("formatted {}", journal.display());
+    }
     Ok(())
 }
 
@@ -63,6 +76,15 @@ pub struct ChaosArgs {
     /// than the suspicion timeout (default 1).
     #[arg(long)]
     pub partitions: Option<usize>,
+    /// Storage faults after the backup kills, alternately to the backup and to the primary:
+    /// the node is killed, its data damaged, and it is restarted; a node that refuses to
+    /// start is restarted with --rejoin (default 0).
+    #[arg(long, default_value_t = 0)]
+    pub storage_faults: usize,
+    /// Which storage faults to draw from, in turn (repeatable; default all): torn-tail,
+    /// flipped-byte, garbage, empty-journal, deleted-dir.
+    #[arg(long = "storage-kind", value_name = "KIND")]
+    pub storage_kinds: Vec<chaos::StorageFault>,
     /// memory or fsync.
     #[arg(long, default_value = "fsync", value_parser = crate::parse_durability)]
     pub durability: Durability,
@@ -77,8 +99,22 @@ pub struct ChaosArgs {
 
 /// `twosafe chaos`.
 pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
-    let ChaosArgs { seconds, seed, backup_kills, primary_kills, partitions, durability, dir, json } =
-        a;
+    let ChaosArgs {
+        seconds,
+        seed,
+        backup_kills,
+        primary_kills,
+        partitions,
+        storage_faults,
+        storage_kinds,
+        durability,
+        dir,
+        json,
+    } = a;
+    let kinds =
+        if storage_kinds.is_empty() { chaos::StorageFault::ALL.to_vec() } else { storage_kinds };
+    let storage_faults: Vec<_> =
+        (0..storage_faults).map(|i| kinds[(seed as usize + i) % kinds.len()]).collect();
     if !(1.0..=3600.0).contains(&seconds) {
         bail!("--seconds must be between 1 and 3600");
     }
@@ -95,11 +131,13 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         primary_kills: primary_kills.unwrap_or(2),
         partitions: partitions.unwrap_or(1),
         window: 3,
+        storage_faults,
     };
     if !json {
         eprintln!(
-            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} partitions, {} primary kills, durability {durability:?}, in {}",
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, in {}",
             spec.backup_kills,
+            spec.storage_faults.len(),
             spec.partitions,
             spec.primary_kills,
             dir.display()
@@ -120,6 +158,12 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
             "history (no lost update, at most once, real-time order): {}",
             report.history_violation.as_deref().unwrap_or("ok")
         );
+        if !spec.storage_faults.is_empty() {
+            println!(
+                "storage (damage refused, torn tails cut): {}",
+                report.storage_violation.as_deref().unwrap_or("ok")
+            );
+        }
         println!(
             "conformance ({} node steps replayed through the model): {}",
             report.steps_conformed,
@@ -161,6 +205,12 @@ pub fn config_cmd(
 pub fn cluster_cmd(config: &Path) -> Result<()> {
     let cfg = ClusterConfig::load(config)?;
     let exe = std::env::current_exe().context("cannot find the twosafe executable")?;
+    // A new cluster (no node has a journal) is formatted; a cluster of which some node has
+    // lost its journal is not: that node refuses to start and says how to rejoin.
+    if cfg.node.iter().all(|n| !twosafe::runtime::journal::exists(&n.data)) {
+        node::format(&cfg, 0..cfg.servers())?;
+        eprintln!("new cluster {:?}: {} journals formatted", cfg.cluster, cfg.servers());
+    }
     let mut children: Vec<Child> = Vec::new();
     for (id, n) in cfg.node.iter().enumerate() {
         let child = Process::new(&exe)

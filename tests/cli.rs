@@ -198,3 +198,39 @@ fn node_config_errors_are_one_line_and_nonzero() {
     drop(busy);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A node never starts from a data directory without a journal (a wiped node is not a new
+/// one): it refuses in one line naming `--rejoin` and `twosafe format`. `format` writes the
+/// first journals and never overwrites one; another cluster's journal is refused.
+#[test]
+fn a_node_starts_only_from_its_own_formatted_journal() {
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-format-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, good, _) =
+        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
+    assert_eq!(code, 0);
+    let config = dir.join("c.toml");
+    std::fs::write(&config, &good).unwrap();
+    let config = config.to_str().unwrap();
+    let (code, _, err) = twosafe(&["node", "--config", config, "--id", "0"]);
+    assert_ne!(code, 0);
+    let line = err.trim().lines().last().unwrap_or_default();
+    for needle in ["no journal", "--rejoin", "twosafe format"] {
+        assert!(line.contains(needle), "{line:?} should say {needle:?}");
+    }
+    let (code, _, err) = twosafe(&["format", "--config", config]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches("formatted").count(), 2, "{err}");
+    let (code, _, err) = twosafe(&["format", "--config", config, "--id", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already exists"), "{err}");
+    // Node 1's journal under another cluster's name is not node 1's.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, good.replacen("cluster = \"local\"", "cluster = \"other\"", 1)).unwrap();
+    let (code, _, err) = twosafe(&["node", "--config", other.to_str().unwrap(), "--id", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("belongs to node 1 of cluster \"local\""), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

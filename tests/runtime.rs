@@ -32,6 +32,7 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
         primary_kills,
         partitions: 1,
         window: 3,
+        storage_faults: Vec::new(),
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("durability {durability:?}, seed {seed}: {r:?}");

@@ -38,6 +38,9 @@ pub enum ChaosError {
     /// The configuration could not be written.
     #[error("cannot write the configuration: {0}")]
     Config(String),
+    /// The nodes' journals could not be formatted.
+    #[error(transparent)]
+    Node(#[from] Box<crate::runtime::node::NodeError>),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ChaosError {
@@ -105,6 +108,7 @@ impl LocalCluster {
         let config = dir.join("cluster.toml");
         let text = toml::to_string(&cfg).map_err(|e| ChaosError::Config(e.to_string()))?;
         std::fs::write(&config, text).map_err(io(format!("write {}", config.display())))?;
+        node::format(&cfg, 0..cfg.servers()).map_err(Box::new)?;
         let mut c = LocalCluster { exe: exe.to_owned(), config, cfg, nodes: Vec::new(), trace };
         for id in 0..c.cfg.node.len() {
             c.nodes.push(None);
@@ -123,16 +127,27 @@ impl LocalCluster {
         self.config.with_file_name(format!("trace-{id}.jsonl"))
     }
 
+    /// Node `id`'s log (its standard error).
+    pub fn log(&self, id: usize) -> PathBuf {
+        self.config.with_file_name(format!("node{id}.log"))
+    }
+
     /// Starts node `id` (again).
     pub fn restart(&mut self, id: usize) -> Result<(), ChaosError> {
+        self.restart_with(id, &[])
+    }
+
+    /// Starts node `id` (again) with extra arguments (`--rejoin`).
+    pub fn restart_with(&mut self, id: usize, extra: &[&str]) -> Result<(), ChaosError> {
         let mut cmd = Command::new(&self.exe);
         cmd.args(["node", "--config"]).arg(&self.config).args(["--id", &id.to_string()]);
+        cmd.args(extra);
         if self.trace {
             cmd.arg("--trace").arg(self.trace(id));
         }
         // The node's log (warnings about refused connections while its peer is down, say)
         // goes to a file beside its data, not into the terminal of whoever runs the cluster.
-        let log = self.config.with_file_name(format!("node{id}.log"));
+        let log = self.log(id);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,6 +175,25 @@ impl LocalCluster {
             }
         }
         Ok(())
+    }
+
+    /// Whether node `id` exits within `wait` (a node that refuses to start exits at once), and
+    /// with what status.
+    pub fn exited_within(
+        &mut self, id: usize, wait: Duration,
+    ) -> Result<Option<std::process::ExitStatus>, ChaosError> {
+        let until = Instant::now() + wait;
+        while let Some(c) = &mut self.nodes[id] {
+            if let Some(status) = c.try_wait().map_err(io(format!("wait for node {id}")))? {
+                self.nodes[id] = None;
+                return Ok(Some(status));
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(None)
     }
 
     /// Kills node `id` with SIGKILL.
@@ -213,6 +247,101 @@ impl Rng {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// A storage fault that `chaos` injects into a killed node's data before restarting it
+/// (issue-17's matrix; the journal's recovery rules are in [`crate::runtime::journal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StorageFault {
+    /// What a crash in the middle of an append leaves: the start of a record after the last
+    /// whole one. The node cuts it and starts (as a learner if it was a backup).
+    TornTail,
+    /// One byte of the journal flipped, anywhere.
+    FlippedByte,
+    /// Random bytes appended after the last record.
+    Garbage,
+    /// The journal emptied.
+    EmptyJournal,
+    /// The data directory deleted.
+    DeletedDir,
+}
+
+impl StorageFault {
+    /// Every fault, in the order `--storage-faults` cycles through them.
+    pub const ALL: [StorageFault; 5] = [
+        StorageFault::TornTail,
+        StorageFault::FlippedByte,
+        StorageFault::Garbage,
+        StorageFault::EmptyJournal,
+        StorageFault::DeletedDir,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageFault::TornTail => "torn-tail",
+            StorageFault::FlippedByte => "flipped-byte",
+            StorageFault::Garbage => "garbage",
+            StorageFault::EmptyJournal => "empty-journal",
+            StorageFault::DeletedDir => "deleted-dir",
+        }
+    }
+
+    /// Whether a node must refuse to start from what this fault leaves (everything but a torn
+    /// tail, which is what a crash leaves).
+    pub fn refused(self) -> bool {
+        self != StorageFault::TornTail
+    }
+
+    /// Does it to the data directory `dir`; says what was done.
+    pub fn inject(self, dir: &Path, rng: &mut Rng) -> std::io::Result<String> {
+        let path = crate::runtime::journal::path(dir);
+        let mut bytes = match self {
+            StorageFault::DeletedDir => Vec::new(),
+            _ => std::fs::read(&path)?,
+        };
+        let size = bytes.len();
+        let what = match self {
+            StorageFault::TornTail => {
+                let torn = crate::runtime::journal::torn_record(1 + rng.below(200) as usize);
+                bytes.extend_from_slice(&torn);
+                format!("a torn record of {} bytes appended to its journal", torn.len())
+            }
+            StorageFault::FlippedByte => {
+                let at = rng.below(size as u64) as usize;
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= 1 << rng.below(8);
+                }
+                format!("byte {at} of its {size}-byte journal flipped")
+            }
+            StorageFault::Garbage => {
+                let n = 16 + rng.below(240) as usize;
+                bytes.extend((0..n).map(|_| rng.below(256) as u8 | 1));
+                format!("{n} bytes of garbage appended to its journal")
+            }
+            StorageFault::EmptyJournal => {
+                bytes.clear();
+                format!("its {size}-byte journal emptied")
+            }
+            StorageFault::DeletedDir => {
+                std::fs::remove_dir_all(dir)?;
+                return Ok(format!("its data directory {} deleted", dir.display()));
+            }
+        };
+        std::fs::write(&path, &bytes)?;
+        Ok(what)
+    }
+}
+
+impl std::str::FromStr for StorageFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|f| f.name()).collect();
+            format!("{s:?}: expected one of {}", names.join(", "))
+        })
     }
 }
 
@@ -299,6 +428,10 @@ pub struct ChaosSpec {
     pub partitions: usize,
     /// Sessions of the load.
     pub window: usize,
+    /// Storage faults, in order, after the backup kills: the first to the backup, the next to
+    /// the primary (a takeover), and so on alternately. Each kills the node, damages its data,
+    /// restarts it, and, when it refuses to start, restarts it with `--rejoin`.
+    pub storage_faults: Vec<StorageFault>,
 }
 
 /// One injected fault.
@@ -319,6 +452,9 @@ pub struct ChaosReport {
     pub history_violation: Option<String>,
     /// `None` when every trace conforms to the model; otherwise the first divergence.
     pub conformance_violation: Option<String>,
+    /// `None` when every node with damaged storage refused to start (and every torn tail was
+    /// cut and the node started); otherwise the first that did not.
+    pub storage_violation: Option<String>,
     /// Requests answered.
     pub answered: u64,
     /// Requests without a reply.
@@ -340,6 +476,7 @@ impl ChaosReport {
     pub fn passed(&self) -> bool {
         self.history_violation.is_none()
             && self.conformance_violation.is_none()
+            && self.storage_violation.is_none()
             && self.unanswered == 0
     }
 }
@@ -381,6 +518,59 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         std::thread::sleep(Duration::from_millis(20 + rng.below(budget.max(40) / 2)));
         cluster.restart(backup)?;
         faults.push(Fault { at_ms: at(start), what: format!("restart node {backup}") });
+    }
+    let mut storage_violation = None;
+    for (i, fault) in spec.storage_faults.iter().enumerate() {
+        let victim = if i % 2 == 0 { 1 - primary } else { primary };
+        let role = if victim == primary { "primary" } else { "backup" };
+        std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
+        cluster.kill(victim);
+        let data = &cfg.node[victim].data;
+        let what =
+            fault.inject(data, &mut rng).map_err(io(format!("damage {}", data.display())))?;
+        faults.push(Fault {
+            at_ms: at(start),
+            what: format!("kill -9 node {victim} ({role}); {what}"),
+        });
+        if victim == primary {
+            // The backup takes over before the damaged node is back, as in a primary kill.
+            std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
+        }
+        cluster.restart(victim)?;
+        let refused = cluster.exited_within(victim, Duration::from_millis(1000))?;
+        let said = std::fs::read_to_string(cluster.log(victim)).unwrap_or_default();
+        let said = said.lines().last().unwrap_or_default().to_owned();
+        match refused {
+            Some(_) => {
+                faults.push(Fault { at_ms: at(start), what: format!("node {victim}: {said}") });
+                if !fault.refused() || !said.contains("--rejoin") {
+                    storage_violation.get_or_insert(format!(
+                        "node {victim} refused to start after {}: {said:?}",
+                        fault.name()
+                    ));
+                }
+                cluster.restart_with(victim, &["--rejoin"])?;
+                faults.push(Fault {
+                    at_ms: at(start),
+                    what: format!("restart node {victim} --rejoin"),
+                });
+            }
+            None if fault.refused() => {
+                storage_violation.get_or_insert(format!(
+                    "node {victim} started from a damaged journal ({})",
+                    fault.name()
+                ));
+            }
+            None => faults.push(Fault {
+                at_ms: at(start),
+                what: format!("node {victim} restarted from its journal, the torn record cut"),
+            }),
+        }
+        if victim == primary {
+            primary = 1 - primary;
+        }
+        // Time for the join (or the takeback), the catch-up and the welcome.
+        std::thread::sleep(Duration::from_millis(1000));
     }
     for _ in 0..spec.partitions {
         // Cut off the primary or the backup for longer than the suspicion timeout: the backup
@@ -440,6 +630,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         spec: spec.clone(),
         history_violation,
         conformance_violation,
+        storage_violation,
         answered: report.answered,
         unanswered: report.unanswered,
         throughput: report.throughput(),

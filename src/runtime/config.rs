@@ -225,6 +225,16 @@ impl ClusterConfig {
         Ok(cfg)
     }
 
+    /// Whose journal node `id`'s is: written by `twosafe format`, checked at every start.
+    pub fn identity(&self, id: usize) -> crate::runtime::journal::Identity {
+        crate::runtime::journal::Identity {
+            cluster: self.cluster.clone(),
+            protocol: self.protocol.clone(),
+            service: format!("{:?}", self.service).to_lowercase(),
+            node: id as u32,
+        }
+    }
+
     /// Checks the values against what the runtime supports.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));

@@ -13,7 +13,7 @@ use crate::runtime::client::{ClientError, HostedSession};
 use crate::runtime::config::Durability;
 use crate::runtime::connections::{BindError, Limits, Placement};
 use crate::runtime::host::{Event, Host, HostError, Observer, Setup};
-use crate::runtime::journal::{Journal, JournalError};
+use crate::runtime::journal::{self, Identity, Journal, JournalError};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -116,7 +116,16 @@ where
         listener.set_nonblocking(true).map_err(BindError::at(addr))?;
         let (journal, storage) = match role {
             Role::Backup => {
-                let (j, storage, _) = Journal::open(data, durability)?;
+                let me = Identity {
+                    cluster: place.cluster.clone(),
+                    protocol: place.protocol.clone(),
+                    service: std::any::type_name::<S>().into(),
+                    node: place.id as u32,
+                };
+                if !journal::exists(data) {
+                    journal::format(data, &me)?;
+                }
+                let (j, storage, _) = Journal::open(data, durability, &me)?;
                 (Some(j), storage)
             }
             Role::Primary => (None, None),

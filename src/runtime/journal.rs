@@ -1,13 +1,26 @@
 //! A node's durable storage: an append-only journal of checksummed records, each a
-//! [`Journaled`] change against the previous save (O(change)), or a snapshot.
+//! [`Journaled`] change against the previous save (O(change)), or a snapshot; the first record
+//! says whose journal it is ([`Identity`]).
 //!
-//! Record layout: `len: u32 LE | crc32(payload): u32 LE | payload` where the payload is the
-//! postcard encoding of a [`Record`]. Several saves made while a batch of events is handled are
-//! appended together and forced once (group commit). At open, the records are read back until
-//! the first torn or corrupt one, and the file is cut there (a crash mid-append loses only a
-//! save whose messages never left the node: write-ahead). When the changes since the last
-//! snapshot outgrow it, the journal is rewritten as one snapshot (to a temporary file, synced,
-//! renamed over the old one, directory synced).
+//! Record layout: `len: u32 LE | crc32(payload): u32 LE | crc32(the 8 bytes before): u32 LE |
+//! payload`, the payload the postcard encoding of a [`Record`]. Several saves made while a
+//! batch of events is handled are appended together and forced once (group commit). When the
+//! changes since the last snapshot outgrow it, the journal is rewritten as the identity and one
+//! snapshot (to a temporary file, synced, renamed over the old one, directory synced).
+//!
+//! **Recovery tells a torn tail from damage** (the storage fault model of Alagappan et al.,
+//! "Protocol-Aware Recovery for Consensus-Based Storage", FAST 2018, §3-4, in the small). At
+//! open, records are read back in order:
+//! - an incomplete *final* record (a partial header, a payload shorter than its checksummed
+//!   length, or a zero-filled tail) is what a crash in the middle of an append leaves: it is
+//!   cut, and [`Recovery::cut`] says how much; by the write-ahead rule, no message of that
+//!   save left the node while the save was incomplete;
+//! - anything else that does not check — a header or payload checksum that fails, a record that
+//!   does not decode, a journal with no identity or another node's — is damage inside what the
+//!   node may have acknowledged: [`JournalError::Damaged`] or [`JournalError::Foreign`], and the
+//!   node does not start from it;
+//! - a missing journal is [`JournalError::Missing`]: a first start needs [`format`], so an
+//!   emptied or deleted data directory is never taken for a new node.
 
 use crate::runtime::config::Durability;
 use serde::{Deserialize, Serialize};
@@ -17,7 +30,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use twosafe_models::journaled::Journaled;
 
-/// A storage failure; the node stops rather than send a message whose save is not durable.
+/// A storage failure; the node stops (or does not start) rather than send a message whose
+/// save is not durable, or serve from a journal it cannot trust.
 #[derive(Debug, Error)]
 pub enum JournalError {
     /// An IO error on the journal (full disk, unreadable directory, …).
@@ -28,34 +42,80 @@ pub enum JournalError {
         /// Why.
         source: std::io::Error,
     },
-    /// A record that passed its checksum did not decode (a different protocol's journal?).
-    #[error("journal {path}: record at offset {offset} does not decode: {message}")]
-    Decode {
+    /// No journal: the node's storage is lost, or it was never formatted.
+    #[error("no journal at {path}: this node's storage is lost, or it was never formatted")]
+    Missing {
+        /// The file that is not there.
+        path: PathBuf,
+    },
+    /// A journal where one was to be created.
+    #[error("journal {path} already exists")]
+    Exists {
         /// The file.
         path: PathBuf,
-        /// Where.
-        offset: u64,
-        /// The decoder's message.
-        message: String,
     },
+    /// A record that does not check, before the final one: damage inside what the node may
+    /// have acknowledged.
+    #[error("journal {path} is damaged at byte {offset} of {size}: {what}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Where the first bad record starts.
+        offset: u64,
+        /// The file's size.
+        size: u64,
+        /// What is wrong there.
+        what: String,
+    },
+    /// The journal belongs to another node, cluster, protocol or service.
+    #[error("journal {path} belongs to {found}, not to {expected}")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// Whose it is.
+        found: Box<Identity>,
+        /// Whose it should be.
+        expected: Box<Identity>,
+    },
+}
+
+/// Whose journal this is: its first record, written by [`format`], checked at every open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The protocol.
+    pub protocol: String,
+    /// The replicated service.
+    pub service: String,
+    /// The node's id in the cluster.
+    pub node: u32,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Identity { cluster, protocol, service, node } = self;
+        write!(f, "node {node} of cluster {cluster:?} ({protocol}, {service})")
+    }
 }
 
 /// One journal record.
 #[derive(Serialize, Deserialize)]
 enum Record<D, C> {
+    Identity(Identity),
     Snapshot(D),
     Change(C),
 }
 
 const JOURNAL: &str = "journal.log";
-const HEADER: usize = 8;
+const HEADER: usize = 12;
 
 /// What opening a journal found.
 #[derive(Debug, Default)]
 pub struct Recovery {
     /// Records read.
     pub records: u64,
-    /// Bytes cut from a torn or corrupt tail.
+    /// Bytes cut from a torn final record.
     pub cut: u64,
 }
 
@@ -64,6 +124,7 @@ pub struct Journal<D: Journaled> {
     dir: PathBuf,
     file: File,
     durability: Durability,
+    identity: Identity,
     /// The last value saved (what the next change is taken against).
     last: Option<D>,
     /// Bytes written since the last snapshot, and that snapshot's size.
@@ -77,67 +138,193 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
 }
 
 fn frame(payload: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let header_crc = crc32fast::hash(&out[start..start + 8]);
+    out.extend_from_slice(&header_crc.to_le_bytes());
     out.extend_from_slice(payload);
 }
 
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// The journal file of data directory `dir`.
+pub fn path(dir: &Path) -> PathBuf {
+    dir.join(JOURNAL)
+}
+
+/// Whether `dir` holds a journal (of any state).
+pub fn exists(dir: &Path) -> bool {
+    path(dir).exists()
+}
+
+/// Creates `dir`'s journal holding only `identity`: a node's first start. Refuses if a journal
+/// is there.
+pub fn format(dir: &Path, identity: &Identity) -> Result<(), JournalError> {
+    write_new::<(), ()>(dir, identity, None)
+}
+
+/// Writes a new journal, `identity` then `first` if given, synced, directory synced.
+fn write_new<D: Serialize, C: Serialize>(
+    dir: &Path, identity: &Identity, first: Option<&D>,
+) -> Result<(), JournalError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = path(dir);
+    let mut bytes = Vec::new();
+    let payload = postcard::to_allocvec(&Record::<&D, C>::Identity(identity.clone()))
+        .map_err(|e| JournalError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+    frame(&payload, &mut bytes);
+    if let Some(d) = first {
+        let payload = postcard::to_allocvec(&Record::<&D, C>::Snapshot(d)).map_err(|e| {
+            JournalError::Io { path: path.clone(), source: std::io::Error::other(e) }
+        })?;
+        frame(&payload, &mut bytes);
+    }
+    let mut f = OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            JournalError::Exists { path: path.clone() }
+        } else {
+            JournalError::Io { path: path.clone(), source: e }
+        }
+    })?;
+    f.write_all(&bytes).map_err(io(&path))?;
+    f.sync_all().map_err(io(&path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+    Ok(())
+}
+
+/// Moves `dir`'s journal aside (to `journal.log.damaged-<unix seconds>`, kept for a post
+/// mortem) and writes a new one holding `identity` and `first`: a node that lost its storage
+/// starting again as what `first` says (a learner). Returns where the old journal went.
+pub fn replace<D: Journaled>(
+    dir: &Path, identity: &Identity, first: &D,
+) -> Result<Option<PathBuf>, JournalError> {
+    let path = path(dir);
+    let mut aside = None;
+    if path.exists() {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let to = dir.join(format!("{JOURNAL}.damaged-{secs}"));
+        std::fs::rename(&path, &to).map_err(io(&path))?;
+        aside = Some(to);
+    }
+    write_new::<D, D::Change>(dir, identity, Some(first))?;
+    Ok(aside)
+}
+
+/// What a crash in the middle of appending a record of `payload` bytes leaves: its header and
+/// all of its payload but the last byte (for fault injection: `twosafe chaos`).
+pub fn torn_record(payload: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    frame(&vec![0x5a; payload.max(1)], &mut bytes);
+    bytes.pop();
+    bytes
+}
+
+/// How a record at `pos` of `bytes` reads.
+enum Found<'a> {
+    /// A whole record whose checksums hold.
+    Whole(&'a [u8]),
+    /// What a crash in the middle of the final append leaves.
+    Torn,
+    /// Damage.
+    Bad(&'static str),
+}
+
+fn read_record(bytes: &[u8], pos: usize) -> Found<'_> {
+    let rest = &bytes[pos..];
+    if rest.len() < HEADER || rest.iter().all(|&b| b == 0) {
+        return Found::Torn;
+    }
+    if crc32fast::hash(&rest[..8]) != u32_at(rest, 8) {
+        return Found::Bad("a record header fails its checksum");
+    }
+    let len = u32_at(rest, 0) as usize;
+    let Some(payload) = rest.get(HEADER..HEADER + len) else {
+        return Found::Torn;
+    };
+    if crc32fast::hash(payload) != u32_at(rest, 4) {
+        return Found::Bad("a record fails its checksum");
+    }
+    Found::Whole(payload)
+}
+
 impl<D: Journaled> Journal<D> {
-    /// Opens (or creates) the journal in `dir` and returns the last saved value, if any.
+    /// Opens the journal in `dir`, which must be `identity`'s, and returns the last saved value
+    /// (`None` on a first start) and what recovery found. A torn final record is cut; any other
+    /// damage is an error (see the module's doc).
     pub fn open(
-        dir: &Path, durability: Durability,
+        dir: &Path, durability: Durability, identity: &Identity,
     ) -> Result<(Journal<D>, Option<D>, Recovery), JournalError> {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let path = dir.join(JOURNAL);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io(&path))?;
+        let path = path(dir);
+        let mut file = match OpenOptions::new().read(true).append(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(JournalError::Missing { path });
+            }
+            Err(e) => return Err(JournalError::Io { path, source: e }),
+        };
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io(&path))?;
+        let size = bytes.len() as u64;
+        let damaged = |offset: usize, what: String| JournalError::Damaged {
+            path: path.clone(),
+            offset: offset as u64,
+            size,
+            what,
+        };
         let mut rec = Recovery::default();
         let mut value: Option<D> = None;
+        let mut identified = false;
         let (mut pos, mut snapshot_size, mut since) = (0usize, 0u64, 0u64);
-        while bytes.len() - pos >= HEADER {
-            let len =
-                u32::from_le_bytes([bytes[pos], bytes[pos + 1], bytes[pos + 2], bytes[pos + 3]])
-                    as usize;
-            let crc = u32::from_le_bytes([
-                bytes[pos + 4],
-                bytes[pos + 5],
-                bytes[pos + 6],
-                bytes[pos + 7],
-            ]);
-            let Some(payload) = bytes.get(pos + HEADER..pos + HEADER + len) else {
-                break;
+        while pos < bytes.len() {
+            let payload = match read_record(&bytes, pos) {
+                Found::Whole(p) => p,
+                Found::Torn => break,
+                Found::Bad(what) => return Err(damaged(pos, what.into())),
             };
-            if crc32fast::hash(payload) != crc {
-                break;
-            }
-            let record: Record<D, D::Change> =
-                postcard::from_bytes(payload).map_err(|e| JournalError::Decode {
-                    path: path.clone(),
-                    offset: pos as u64,
-                    message: e.to_string(),
-                })?;
-            let size = (HEADER + len) as u64;
+            let record: Record<D, D::Change> = postcard::from_bytes(payload)
+                .map_err(|e| damaged(pos, format!("a record does not decode ({e})")))?;
+            let size = (HEADER + payload.len()) as u64;
             match record {
+                Record::Identity(found) => {
+                    if identified || pos != 0 {
+                        return Err(damaged(pos, "a second identity record".into()));
+                    }
+                    if &found != identity {
+                        return Err(JournalError::Foreign {
+                            path,
+                            found: Box::new(found),
+                            expected: Box::new(identity.clone()),
+                        });
+                    }
+                    identified = true;
+                }
+                _ if !identified => {
+                    return Err(damaged(pos, "the journal does not start with its identity".into()))
+                }
                 Record::Snapshot(d) => {
                     value = Some(d);
                     snapshot_size = size;
                     since = 0;
                 }
                 Record::Change(c) => {
-                    if let Some(v) = value.as_mut() {
-                        v.apply(c);
-                    }
+                    let Some(v) = value.as_mut() else {
+                        return Err(damaged(pos, "a change before any snapshot".into()));
+                    };
+                    v.apply(c);
                     since += size;
                 }
             }
             rec.records += 1;
-            pos += HEADER + len;
+            pos += HEADER + payload.len();
+        }
+        if !identified {
+            return Err(damaged(0, "no identity record (an empty or truncated journal)".into()));
         }
         if pos < bytes.len() {
             rec.cut = (bytes.len() - pos) as u64;
@@ -149,6 +336,7 @@ impl<D: Journaled> Journal<D> {
             dir: dir.to_owned(),
             file,
             durability,
+            identity: identity.clone(),
             last: value.clone(),
             since_snapshot: since,
             snapshot_size,
@@ -209,17 +397,19 @@ impl<D: Journaled> Journal<D> {
         };
         let path = self.dir.join(JOURNAL);
         let tmp = self.dir.join("journal.log.tmp");
-        let payload =
-            postcard::to_allocvec(&Record::<&D, D::Change>::Snapshot(last)).unwrap_or_default();
-        let mut bytes = Vec::with_capacity(payload.len() + HEADER);
-        frame(&payload, &mut bytes);
+        let mut bytes = Vec::new();
+        let identity = Record::<&D, D::Change>::Identity(self.identity.clone());
+        frame(&postcard::to_allocvec(&identity).unwrap_or_default(), &mut bytes);
+        let identity_size = bytes.len();
+        let snapshot = Record::<&D, D::Change>::Snapshot(last);
+        frame(&postcard::to_allocvec(&snapshot).unwrap_or_default(), &mut bytes);
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&bytes).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
         self.file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
-        self.snapshot_size = bytes.len() as u64;
+        self.snapshot_size = (bytes.len() - identity_size) as u64;
         self.since_snapshot = 0;
         Ok(())
     }
@@ -257,11 +447,42 @@ mod tests {
         d
     }
 
+    fn me() -> Identity {
+        Identity {
+            cluster: "test".into(),
+            protocol: "linear-2pc".into(),
+            service: "counter".into(),
+            node: 1,
+        }
+    }
+
+    /// A formatted journal in a new directory `name`, opened.
+    fn formatted(name: &str, durability: Durability) -> (PathBuf, Journal<D>) {
+        let dir = tempdir(name);
+        format(&dir, &me()).unwrap();
+        let (j, none, rec) = Journal::<D>::open(&dir, durability, &me()).unwrap();
+        assert!(none.is_none(), "a formatted journal holds no save");
+        assert_eq!((rec.records, rec.cut), (1, 0));
+        (dir, j)
+    }
+
+    /// A journal of five saves, `durable(0..5)`, closed; its directory.
+    fn five_saves(name: &str) -> PathBuf {
+        let (dir, mut j) = formatted(name, Durability::Memory);
+        for n in 0..5 {
+            j.save(&durable(n));
+            j.commit().unwrap();
+        }
+        dir
+    }
+
+    fn reopen(dir: &Path) -> Result<(Journal<D>, Option<D>, Recovery), JournalError> {
+        Journal::<D>::open(dir, Durability::Memory, &me())
+    }
+
     #[test]
     fn saves_come_back_and_each_costs_its_change() {
-        let dir = tempdir("roundtrip");
-        let (mut j, none, _) = Journal::<D>::open(&dir, Durability::Fsync).unwrap();
-        assert!(none.is_none());
+        let (dir, mut j) = formatted("roundtrip", Durability::Fsync);
         let mut sizes = Vec::new();
         for n in 0..50 {
             let before = std::fs::metadata(dir.join(JOURNAL)).unwrap().len();
@@ -272,54 +493,118 @@ mod tests {
         // O(change): the 50th save writes no more than the 2nd.
         assert!(sizes[49] <= sizes[1], "{sizes:?}");
         drop(j);
-        let (_, back, rec) = Journal::<D>::open(&dir, Durability::Fsync).unwrap();
+        let (_, back, rec) = reopen(&dir).unwrap();
         assert_eq!(back, Some(durable(49)));
-        assert_eq!((rec.records, rec.cut), (50, 0));
+        assert_eq!((rec.records, rec.cut), (51, 0));
     }
 
+    /// What a crash in the middle of an append leaves — the final record shorter than its
+    /// header says, a partial header, a zero-filled tail — is cut; the saves before it come
+    /// back, and the journal takes new saves after the cut.
     #[test]
-    fn a_torn_or_corrupt_tail_is_cut_and_the_rest_kept() {
-        for damage in ["torn", "flipped"] {
-            let dir = tempdir(damage);
-            let (mut j, _, _) = Journal::<D>::open(&dir, Durability::Memory).unwrap();
-            for n in 0..5 {
-                j.save(&durable(n));
-                j.commit().unwrap();
-            }
-            drop(j);
+    fn a_torn_final_record_is_cut_and_the_rest_kept() {
+        for (torn, back_to) in [("short", 3), ("header", 4), ("zeros", 4)] {
+            let dir = five_saves(torn);
             let path = dir.join(JOURNAL);
             let mut bytes = std::fs::read(&path).unwrap();
-            let len = bytes.len();
-            if damage == "torn" {
-                bytes.truncate(len - 3);
-            } else {
-                bytes[len - 2] ^= 0xff;
+            match torn {
+                "short" => bytes.truncate(bytes.len() - 3),
+                "header" => bytes.extend_from_slice(&[9, 0, 0, 0, 1]),
+                _ => bytes.extend_from_slice(&[0; 40]),
             }
             std::fs::write(&path, &bytes).unwrap();
-            let (mut j, back, rec) = Journal::<D>::open(&dir, Durability::Memory).unwrap();
-            assert_eq!(back, Some(durable(3)), "{damage}");
-            assert!(rec.cut > 0, "{damage}");
-            // Appending after the cut works and survives a reopen.
+            let (mut j, back, rec) = reopen(&dir).unwrap();
+            assert_eq!(back, Some(durable(back_to)), "{torn}");
+            assert!(rec.cut > 0, "{torn}");
             j.save(&durable(7));
             j.commit().unwrap();
             drop(j);
-            let (_, back, _) = Journal::<D>::open(&dir, Durability::Memory).unwrap();
-            assert_eq!(back, Some(durable(7)), "{damage}");
+            assert_eq!(reopen(&dir).unwrap().1, Some(durable(7)), "{torn}");
         }
     }
 
+    /// Damage anywhere a save was complete — a flipped byte in a payload or in a length, in
+    /// the middle or in the final record, garbage after the last record, an emptied journal —
+    /// is refused with where it is; so are a missing journal and another node's, and nothing
+    /// is cut or written.
     #[test]
-    fn compaction_keeps_the_last_save() {
-        let dir = tempdir("compact");
-        let (mut j, _, _) = Journal::<D>::open(&dir, Durability::Memory).unwrap();
+    fn damage_a_missing_journal_and_another_nodes_are_refused_untouched() {
+        type Damage = fn(&mut Vec<u8>);
+        let cases: [(&str, Damage); 6] = [
+            ("payload", |b| {
+                let middle = b.len() / 2;
+                b[middle] ^= 0x10
+            }),
+            ("length", |b| {
+                let second = frame_len(b, 0);
+                b[second] ^= 0x01;
+            }),
+            ("final", |b| {
+                let n = b.len();
+                b[n - 2] ^= 0xff
+            }),
+            ("garbage", |b| b.extend((1..=64u8).map(|i| i.wrapping_mul(37) | 1))),
+            ("empty", |b| b.clear()),
+            ("identity", |b| {
+                b.drain(..frame_len(b, 0));
+            }),
+        ];
+        for (name, damage) in cases {
+            let dir = five_saves(name);
+            let path = dir.join(JOURNAL);
+            let mut bytes = std::fs::read(&path).unwrap();
+            damage(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            match reopen(&dir) {
+                Err(JournalError::Damaged { offset, size, .. }) => {
+                    assert_eq!(size, bytes.len() as u64, "{name}");
+                    assert!(offset <= size, "{name}");
+                }
+                other => panic!("{name}: {:?}", other.map(|(_, v, r)| (v, r))),
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: left as it was");
+        }
+        let dir = five_saves("foreign");
+        let other = Identity { node: 0, ..me() };
+        let r = Journal::<D>::open(&dir, Durability::Memory, &other);
+        assert!(matches!(r, Err(JournalError::Foreign { .. })), "{:?}", r.map(|x| x.1));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(reopen(&dir), Err(JournalError::Missing { .. })));
+        format(&dir, &me()).unwrap();
+        assert!(matches!(format(&dir, &me()), Err(JournalError::Exists { .. })));
+    }
+
+    /// The size of the record at `pos` (header and payload).
+    fn frame_len(bytes: &[u8], pos: usize) -> usize {
+        HEADER + u32_at(bytes, pos) as usize
+    }
+
+    #[test]
+    fn replace_keeps_the_old_journal_aside_and_starts_from_the_given_save() {
+        let dir = five_saves("replace");
+        let aside = replace(&dir, &me(), &durable(2)).unwrap().unwrap();
+        assert!(aside.exists());
+        let (_, back, rec) = reopen(&dir).unwrap();
+        assert_eq!((back, rec.records), (Some(durable(2)), 2));
+        let post_mortem = tempdir("replace-aside");
+        std::fs::create_dir_all(&post_mortem).unwrap();
+        std::fs::copy(&aside, post_mortem.join(JOURNAL)).unwrap();
+        assert_eq!(reopen(&post_mortem).unwrap().1, Some(durable(4)));
+    }
+
+    #[test]
+    fn compaction_keeps_the_identity_and_the_last_save() {
+        let (dir, mut j) = formatted("compact", Durability::Memory);
         for n in 0..3000 {
             j.save(&durable(n % 200));
             j.commit().unwrap();
         }
         drop(j);
         let size = std::fs::metadata(dir.join(JOURNAL)).unwrap().len();
-        let (_, back, _) = Journal::<D>::open(&dir, Durability::Memory).unwrap();
+        let (_, back, _) = reopen(&dir).unwrap();
         assert_eq!(back, Some(durable(2999 % 200)));
         assert!(size < 3 << 20, "compacted: {size} bytes");
+        let other = Identity { cluster: "other".into(), ..me() };
+        assert!(Journal::<D>::open(&dir, Durability::Memory, &other).is_err());
     }
 }

@@ -1,21 +1,23 @@
 //! A linear-2PC server as a process (`twosafe node`): the model's `Server` role (Hagen & Alonso (OPERA)
 //! §3.1, with the I-am-alive failure detection of Hvasshovd et al. (ClustRa) §3.3) hosted on a TCP listener and a
 //! journal. This file binds the protocol to the host: which actor, which messages a client may
-//! send, where it listens. Nothing here decides anything the protocol decides.
+//! send, where it listens, and what a node starts from — its formatted journal, or, when that
+//! is damaged or lost, the model's learner (`--rejoin`; linear 2PC's storage faults). Nothing
+//! here decides anything the protocol decides.
 
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
 use crate::runtime::connections::{BindError, Placement};
 use crate::runtime::host::{Event, Host, Setup};
-use crate::runtime::journal::{Journal, JournalError};
+use crate::runtime::journal::{self, Journal, JournalError};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 use twosafe_models::linear_2pc::msg::Msg;
-use twosafe_models::linear_2pc::server::Server;
+use twosafe_models::linear_2pc::server::{Durable, Server};
 use twosafe_models::linear_2pc::Node;
 use twosafe_models::services::Service;
 
@@ -36,6 +38,19 @@ pub enum NodeError {
     /// The journal could not be opened or written.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The node's storage is missing, damaged or another node's: it does not start from it.
+    #[error(
+        "node {id} will not start: {source}; to rebuild its storage from its peer, start it \
+         once with --rejoin{hint}"
+    )]
+    Refused {
+        /// The node.
+        id: usize,
+        /// What is wrong with its journal.
+        source: JournalError,
+        /// What else may be meant.
+        hint: &'static str,
+    },
     /// The trace file could not be opened.
     #[error("cannot write the trace {path}: {source}")]
     Trace {
@@ -69,11 +84,103 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
 }
 
 /// Runs node `id` of `cfg` until `stop` completes (or the journal fails).
-/// Records its steps to `trace` (JSON lines, appended) if given.
+/// Records its steps to `trace` (JSON lines, appended) if given. With `rejoin`, the node's
+/// journal (damaged, or missing) is first moved aside and replaced by a learner's
+/// ([`rejoin`]).
 pub async fn serve(
-    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, stop: impl Future<Output = ()>,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, rejoin: bool,
+    stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, stop).await)
+    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, rejoin, stop).await)
+}
+
+/// Writes the first journal of each node in `ids` (its identity only: a first start);
+/// refuses a node whose journal exists. Returns the journals written.
+pub fn format(
+    cfg: &ClusterConfig, ids: impl IntoIterator<Item = usize>,
+) -> Result<Vec<PathBuf>, NodeError> {
+    let mut written = Vec::new();
+    for id in ids {
+        let node = cfg.node.get(id).ok_or(NodeError::UnknownId { id, count: cfg.servers() })?;
+        journal::format(&node.data, &cfg.identity(id))?;
+        written.push(journal::path(&node.data));
+    }
+    Ok(written)
+}
+
+/// A new incarnation for a node that lost its storage: random, never 0 (a node's first).
+fn new_incarnation() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    h.write_u128(now.map(|d| d.as_nanos()).unwrap_or(0));
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}
+
+/// What a node that lost its storage starts from: the model's learner (Linear 2PC's storage
+/// faults, proofs.md), with a new incarnation.
+fn learner<S: Service>(cfg: &ClusterConfig) -> Durable<S::Op, S::Reply> {
+    Durable::learner(cfg.model_config().level, new_incarnation())
+}
+
+/// `--rejoin`: node `id`'s journal is moved aside (kept for a post mortem) and replaced by a
+/// learner's, which asks the primary to catch it up in a new epoch.
+fn rejoin<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<(), NodeError> {
+    let first = learner::<S>(cfg);
+    let aside = journal::replace(data, &cfg.identity(id), &first)?;
+    warn!(
+        "node {id} rejoins as a learner (incarnation {}){}",
+        first.incarnation,
+        match aside {
+            Some(p) => format!("; its old journal is kept as {}", p.display()),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
+type Storage<S> = Option<Durable<<S as Service>::Op, <S as Service>::Reply>>;
+type Opened<S> = (Journal<Durable<<S as Service>::Op, <S as Service>::Reply>>, Storage<S>);
+
+/// Opens node `id`'s journal; a journal whose final record was torn restarts the node as a
+/// learner when the model says its peer holds everything it acknowledged
+/// ([`Durable::peer_holds_all`]), and from what is left otherwise.
+fn open<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<Opened<S>, NodeError> {
+    let opened = Journal::<Durable<S::Op, S::Reply>>::open(data, cfg.durability, &cfg.identity(id));
+    let (mut journal, storage, rec) = opened.map_err(|source| match source {
+        JournalError::Io { .. } => NodeError::Journal(source),
+        JournalError::Missing { .. } => NodeError::Refused {
+            id,
+            source,
+            hint: " (for a new cluster, run `twosafe format` first)",
+        },
+        source => NodeError::Refused { id, source, hint: "" },
+    })?;
+    info!("node {id}: {} journal records; durability {:?}", rec.records, cfg.durability);
+    let storage = match storage {
+        Some(d) if rec.cut > 0 && d.peer_holds_all() => {
+            let l = learner::<S>(cfg);
+            warn!(
+                "node {id}: a torn final record of {} bytes cut; as a {:?} it may have \
+                 acknowledged it, so it restarts as a learner (incarnation {})",
+                rec.cut, d.role, l.incarnation
+            );
+            journal.save(&l);
+            journal.commit()?;
+            Some(l)
+        }
+        s => {
+            if rec.cut > 0 {
+                warn!(
+                    "node {id}: a torn final record of {} bytes cut (never acknowledged)",
+                    rec.cut
+                );
+            }
+            s
+        }
+    };
+    Ok((journal, storage))
 }
 
 /// Checks that the traces recorded by nodes of `cfg` are steps of the model's server role.
@@ -89,18 +196,16 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
 }
 
 async fn serve_service<S: Service>(
-    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, stop: impl Future<Output = ()>,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, rejoin: bool,
+    stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let node = cfg.node.get(id).ok_or(NodeError::UnknownId { id, count: cfg.servers() })?;
     let listener = TcpListener::bind(node.addr).await.map_err(BindError::at(node.addr))?;
-    let (journal, storage, rec) = Journal::open(&node.data, cfg.durability)?;
-    info!(
-        "node {id} on {} ({} journal records{}; durability {:?})",
-        node.addr,
-        rec.records,
-        if rec.cut > 0 { format!(", torn tail of {} bytes cut", rec.cut) } else { String::new() },
-        cfg.durability
-    );
+    if rejoin {
+        self::rejoin::<S>(cfg, id, &node.data)?;
+    }
+    let (journal, storage) = open::<S>(cfg, id, &node.data)?;
+    info!("node {id} on {}", node.addr);
     let mut place = placement(cfg, id);
     // SIGUSR1 cuts the node off for `partition_ms` (fault injection for `twosafe chaos`).
     let (iso_tx, iso_rx) = tokio::sync::watch::channel(false);

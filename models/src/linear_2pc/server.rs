@@ -77,6 +77,24 @@ impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
     }
 }
 
+impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
+    /// Whether the peer of a server that saved this holds everything the server acknowledged,
+    /// so that the server may lose its storage and rejoin as a learner (the model's
+    /// `StorageLost`): a backup, a deposed, rejoining or learner server, or the first primary
+    /// (epoch 0, with a backup). The runtime asks it of a journal whose final record was torn:
+    /// such a server restarts as a learner, the others from what is left.
+    pub fn peer_holds_all(&self) -> bool {
+        peer_holds_all(self.role, self.epoch, self.level)
+    }
+}
+
+fn peer_holds_all(role: Role, epoch: u8, level: Level) -> bool {
+    match role {
+        Role::Backup | Role::Retired | Role::Learner => true,
+        Role::Primary | Role::Reconfiguring => epoch == 0 && level != Level::Normal,
+    }
+}
+
 /// A save of a server as a change: the scalar fields whole, the history as the entries
 /// appended since the previous save (or whole, when it was replaced).
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
@@ -393,10 +411,7 @@ impl<S: Service> Server<S> {
     /// storage loses nothing a client saw: a backup, a deposed or rejoining server, or the
     /// first primary (epoch 0, with a backup: every commit was acked by the backup first).
     fn may_lose_storage(s: &St<S>) -> bool {
-        match s.role {
-            Role::Backup | Role::Retired | Role::Learner => true,
-            Role::Primary | Role::Reconfiguring => s.epoch == 0 && s.level != Level::Normal,
-        }
+        peer_holds_all(s.role, s.epoch, s.level)
     }
 
     /// The model's storage fault: the server crashes and comes back with its storage lost,
