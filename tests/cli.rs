@@ -175,6 +175,15 @@ fn node_config_errors_are_one_line_and_nonzero() {
         (dir.join("missing.toml").to_str().unwrap().to_owned(), "0", "cannot read"),
         (write("bad.toml", "cluster = [unclosed"), "0", "bad.toml"),
         (write("proto.toml", &good.replace("linear-2pc", "raft")), "0", "not supported"),
+        (
+            write(
+                "nosecret.toml",
+                &good.lines().filter(|l| !l.starts_with("secret")).collect::<Vec<_>>().join("\n"),
+            ),
+            "0",
+            "no `secret`",
+        ),
+        (write("odd.toml", &good.replace("secret = \"", "secret = \"0")), "0", "hexadecimal"),
         (write("good.toml", &good), "7", "node id 7 is not in the configuration"),
         (write("busy.toml", &good), "0", "cannot listen on"),
         (

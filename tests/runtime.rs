@@ -164,6 +164,7 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
                 id,
                 protocol: protocol.into(),
                 wire,
+                nonce: [0; 16],
             })))
         };
         // The reason in the Error frame the node answers with, or None if it just closed.
@@ -225,8 +226,29 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
         f.send(hello("local", 4, "linear-2pc", WIRE_VERSION)).await.unwrap();
         f.send(Bytes::from_static(&[0x07, 0xff, 0xff, 0xff, 0xff, 0xff])).await.unwrap();
         refused.push(answer(&mut f).await);
-        let expected =
-            ["cluster", "protocol", "wire version", "unknown node id", "", "", "does not take", ""];
+        // A spoofed peer: a hello with the backup's id, then a wrong proof of the cluster's
+        // secret, or no proof but the message that would depose the primary.
+        let mut f = connect().await;
+        f.send(hello("local", 1, "linear-2pc", WIRE_VERSION)).await.unwrap();
+        f.send(Bytes::from(wire::encode(&Frame::<()>::Proof([0x42; 32])))).await.unwrap();
+        refused.push(answer(&mut f).await);
+        let mut f = connect().await;
+        f.send(hello("local", 1, "linear-2pc", WIRE_VERSION)).await.unwrap();
+        let depose: Msg<CounterOp, CounterReply> = Msg::TakenOver { epoch: 9 };
+        f.send(Bytes::from(wire::encode(&Frame::Msg(depose)))).await.unwrap();
+        refused.push(answer(&mut f).await);
+        let expected = [
+            "cluster",
+            "protocol",
+            "wire version",
+            "unknown node id",
+            "",
+            "",
+            "does not take",
+            "",
+            "wrong proof of the cluster's secret",
+            "expected a proof",
+        ];
         for (got, want) in refused.iter().zip(expected) {
             let got = got.as_deref().unwrap_or("");
             assert!(got.contains(want), "refusal {got:?} should mention {want:?}");
@@ -235,12 +257,54 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
             refused.iter().skip(4).all(|r| r.is_some()),
             "every refusal is explained: {refused:?}"
         );
-        // Still serving, with the forged change buffer ignored: exactly one add so far.
+        // Still serving as the primary, the forged change buffer and the spoofed peer ignored:
+        // exactly one add so far.
         assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(2));
         let other = Session::<Counter>::open(&cfg, 5).unwrap();
         assert_eq!(other.submit(CounterOp::Get(0)).await.unwrap(), CounterReply(2));
     });
     drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A process that listens at a server's address without the cluster's secret gets nothing from
+/// the server that calls it: a welcome without a challenge, or a challenge with a wrong proof,
+/// and the caller hangs up before sending any message, saying why in its log.
+#[test]
+fn a_server_sends_nothing_to_a_peer_that_cannot_prove_the_secret() {
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpListener;
+    use tokio_util::codec::Framed;
+    use twosafe::runtime::wire::{self, Frame};
+
+    let dir = std::env::temp_dir().join(format!("twosafe-spoofed-listener-{}", std::process::id()));
+    let mut cluster = LocalCluster::start(exe(), &dir, Durability::Memory).unwrap();
+    cluster.kill(1);
+    let cfg = cluster.cfg.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let listener = TcpListener::bind(cfg.node[1].addr).await.unwrap();
+        let fake_answers =
+            [Frame::<()>::Welcome, Frame::<()>::Challenge { nonce: [1; 16], proof: [2; 32] }];
+        for answer in fake_answers {
+            let (stream, _) = tokio::time::timeout(Duration::from_secs(5), listener.accept())
+                .await
+                .unwrap()
+                .unwrap();
+            let mut f = Framed::new(stream, wire::codec());
+            let hello = f.next().await.unwrap().unwrap();
+            assert!(matches!(wire::decode::<()>(&hello), Ok(Frame::Hello(h)) if h.id == 0));
+            f.send(Bytes::from(wire::encode(&answer))).await.unwrap();
+            // Node 0 hangs up without a message (its I-am-alives and change buffers stay home).
+            let next = tokio::time::timeout(Duration::from_secs(3), f.next()).await.unwrap();
+            assert!(next.is_none() || next.is_some_and(|r| r.is_err()), "{answer:?}");
+        }
+    });
+    drop(cluster);
+    let log = std::fs::read_to_string(dir.join("node0.log")).unwrap();
+    assert!(log.contains("it did not prove that it holds the cluster's secret"), "{log}");
+    assert!(log.contains("its proof of the cluster's secret is wrong"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -277,6 +341,7 @@ fn a_reached_cap_refuses_or_closes_only_the_connection_that_reached_it() {
                 id,
                 protocol: "linear-2pc".into(),
                 wire: WIRE_VERSION,
+                nonce: [0; 16],
             };
             Bytes::from(wire::encode(&Frame::<()>::Hello(h)))
         };

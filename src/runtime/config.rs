@@ -15,6 +15,7 @@
 //! max_connections = 1024      # connections a server holds at once (more are refused)
 //! client_idle_ms = 60000      # a client connection silent this long is closed
 //! client_frame_bytes = 65536  # the largest frame a client may send
+//! secret = "9f3c…"            # 64 hex digits: servers prove they hold it (`twosafe config`)
 //!
 //! [[node]]
 //! addr = "127.0.0.1:7100"
@@ -195,6 +196,11 @@ pub struct ClusterConfig {
     /// The largest frame a client may send (a server's may be up to the wire's limit).
     #[serde(default = "default_client_frame")]
     pub client_frame_bytes: usize,
+    /// The cluster's secret (hex, at least 16 bytes): a server proves it holds it in every
+    /// handshake with another server, so no one without it can pose as one. Clients do not
+    /// need it. `twosafe config` writes a random one; keep the file private.
+    #[serde(default)]
+    pub secret: String,
     /// The servers: node 0 starts as primary, node 1 as backup.
     pub node: Vec<NodeConfig>,
 }
@@ -235,9 +241,22 @@ impl ClusterConfig {
         }
     }
 
+    /// The secret's bytes (empty if the configuration has none; `validate` refuses that).
+    pub fn secret(&self) -> Vec<u8> {
+        crate::runtime::auth::parse_secret(&self.secret).unwrap_or_default()
+    }
+
     /// Checks the values against what the runtime supports.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.secret.is_empty() {
+            return bad("no `secret`: servers authenticate each other with it; add `secret = \
+                        \"<64 hex digits>\"` (`twosafe config` writes a random one)"
+                .into());
+        }
+        if let Err(m) = crate::runtime::auth::parse_secret(&self.secret) {
+            return bad(m);
+        }
         if self.protocol != twosafe_models::linear_2pc::NAME {
             return bad(format!(
                 "protocol {:?} is not supported by the runtime (supported: {})",
@@ -348,6 +367,9 @@ impl ClusterConfig {
             max_connections: default_max_connections(),
             client_idle_ms: default_client_idle(),
             client_frame_bytes: default_client_frame(),
+            secret: crate::runtime::auth::new_secret().unwrap_or_else(|_| {
+                crate::runtime::auth::process_secret().iter().map(|b| format!("{b:02x}")).collect()
+            }),
             node: (0..2)
                 .map(|i| NodeConfig {
                     addr: SocketAddr::from(([127, 0, 0, 1], base_port + i)),

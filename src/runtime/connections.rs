@@ -1,12 +1,14 @@
 //! The connections of a node (the host's network side): a connection to every other server,
 //! kept open with backoff, and the connections servers accept from peers and clients. Every
 //! connection starts with a [`Hello`]; a wrong cluster, protocol, wire version or an unknown
-//! id is refused with an `Error` frame. A malformed or oversize frame, or a message the sender
+//! id is refused with an `Error` frame, and a caller that says it is a server must prove that
+//! it holds the cluster's secret, as must the server it calls ([`crate::runtime::auth`]). A malformed or oversize frame, or a message the sender
 //! may not send, closes that connection only. Clients are answered on their own connection,
 //! servers on ours to them. What comes in is handed to the host as [`Event::Msg`]; nothing here
 //! looks at protocol state. The [`Limits`] (connections at once, a client's frame size, a
 //! client's silence) keep one caller from taking the node's memory or descriptors from others.
 
+use crate::runtime::auth::{self, Nonce, Side};
 use crate::runtime::host::Event;
 use crate::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
 use bytes::Bytes;
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tracing::{debug, info, warn};
 use twosafe_models::stateright::actor::{Actor, Id};
 
@@ -91,6 +93,15 @@ pub struct Placement {
     pub isolated: Option<watch::Receiver<bool>>,
     /// What the node's accepted connections may hold.
     pub limits: Limits,
+    /// The cluster's secret, which servers prove they hold in the handshake.
+    pub secret: Arc<[u8]>,
+}
+
+impl Placement {
+    /// Whether `id` is a server's.
+    fn is_server(&self, id: u64) -> bool {
+        usize::try_from(id).is_ok_and(|id| id < self.servers.len())
+    }
 }
 
 /// Resolves when `iso` becomes `value` (never, without a switch).
@@ -133,13 +144,85 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn hello(p: &Placement) -> Frame<()> {
-    Frame::Hello(Hello {
+/// The caller's side of the handshake on `framed`, to server `peer`: the hello, then (a server
+/// calling) the listener's challenge checked and answered, then the welcome. `Err` says why the
+/// connection is not used.
+async fn handshake_out(
+    framed: &mut Framed<TcpStream, LengthDelimitedCodec>, p: &Placement, peer: usize,
+) -> Result<(), String> {
+    let caller_nonce = auth::nonce().map_err(|e| format!("no random nonce: {e}"))?;
+    let hello = Frame::<()>::Hello(Hello {
         cluster: p.cluster.clone(),
         id: p.id as u64,
         protocol: p.protocol.clone(),
         wire: WIRE_VERSION,
-    })
+        nonce: caller_nonce,
+    });
+    framed.send(Bytes::from(wire::encode(&hello))).await.map_err(|e| e.to_string())?;
+    let i_am_server = p.is_server(p.id as u64);
+    // Whether the listener has proved that it holds the secret (a server calls only one that has).
+    let mut proven = !i_am_server;
+    loop {
+        let answer = match tokio::time::timeout(Duration::from_secs(2), framed.next()).await {
+            Ok(Some(Ok(b))) => wire::decode::<()>(&b).map_err(|e| e.to_string())?,
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(None) | Err(_) => return Err("no answer to the hello".into()),
+        };
+        match answer {
+            Frame::Welcome if proven => return Ok(()),
+            Frame::Welcome => {
+                return Err("it did not prove that it holds the cluster's secret".into())
+            }
+            Frame::Challenge { nonce, proof } if !proven => {
+                let exchange = auth::Exchange {
+                    cluster: &p.cluster,
+                    caller: p.id as u64,
+                    callee: peer as u64,
+                    caller_nonce,
+                    listener_nonce: nonce,
+                };
+                if !exchange.verify(&p.secret, Side::Listener, &proof) {
+                    return Err("its proof of the cluster's secret is wrong".into());
+                }
+                proven = true;
+                let mine = Frame::<()>::Proof(exchange.tag(&p.secret, Side::Caller));
+                framed.send(Bytes::from(wire::encode(&mine))).await.map_err(|e| e.to_string())?;
+            }
+            Frame::Error(reason) => return Err(format!("it refused the handshake: {reason}")),
+            _ => return Err("unexpected handshake answer".into()),
+        }
+    }
+}
+
+/// The listener's side of the handshake with server `caller` (whose hello carried
+/// `caller_nonce`): the challenge, with our proof, and the caller's proof checked.
+async fn challenge(
+    framed: &mut Framed<TcpStream, LengthDelimitedCodec>, p: &Placement, caller: u64,
+    caller_nonce: Nonce,
+) -> Result<(), String> {
+    let listener_nonce = auth::nonce().map_err(|e| format!("no random nonce: {e}"))?;
+    let exchange = auth::Exchange {
+        cluster: &p.cluster,
+        caller,
+        callee: p.id as u64,
+        caller_nonce,
+        listener_nonce,
+    };
+    let ours = Frame::<()>::Challenge {
+        nonce: listener_nonce,
+        proof: exchange.tag(&p.secret, Side::Listener),
+    };
+    framed.send(Bytes::from(wire::encode(&ours))).await.map_err(|e| e.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(2), framed.next()).await {
+        Ok(Some(Ok(b))) => match wire::decode::<()>(&b) {
+            Ok(Frame::Proof(tag)) if exchange.verify(&p.secret, Side::Caller, &tag) => Ok(()),
+            Ok(Frame::Proof(_)) => {
+                Err("authentication failed: wrong proof of the cluster's secret".into())
+            }
+            _ => Err("authentication failed: expected a proof".into()),
+        },
+        _ => Err("authentication failed: no proof within 2 s".into()),
+    }
 }
 
 /// Keeps a connection to server `peer` open, sending what is queued for it and handing what
@@ -175,26 +258,10 @@ pub(crate) async fn outbound<A>(
         };
         let _ = stream.set_nodelay(true);
         let mut framed = Framed::new(stream, wire::codec());
-        if framed.send(Bytes::from(wire::encode(&hello(&placement)))).await.is_err() {
+        if let Err(reason) = handshake_out(&mut framed, &placement, peer).await {
+            warn!("server {peer} at {addr}: not connected: {reason}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
-        }
-        match tokio::time::timeout(Duration::from_secs(2), framed.next()).await {
-            Ok(Some(Ok(b))) => match wire::decode::<()>(&b) {
-                Ok(Frame::Welcome) => {}
-                Ok(Frame::Error(reason)) => {
-                    warn!("server {peer} refused the handshake: {reason}");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-                _ => {
-                    warn!("server {peer}: unexpected handshake answer");
-                    continue;
-                }
-            },
-            _ => {
-                tokio::time::sleep(backoff).await;
-                continue;
-            }
         }
         backoff = Duration::from_millis(10);
         debug!("connected to {peer} at {addr}");
@@ -375,11 +442,20 @@ where
             let _ = framed.send(refuse(reason)).await;
             return;
         }
+        let from_server = self.placement.is_server(hello.id);
+        if from_server {
+            if let Err(reason) =
+                challenge(&mut framed, &self.placement, hello.id, hello.nonce).await
+            {
+                warn!("{from}: says it is server {} but {reason}", hello.id);
+                let _ = framed.send(refuse(reason)).await;
+                return;
+            }
+        }
         if framed.send(Bytes::from(wire::encode(&Frame::<()>::Welcome))).await.is_err() {
             return;
         }
         let id = Id::from(hello.id as usize);
-        let from_server = (hello.id as usize) < self.placement.servers.len();
         if from_server {
             framed.codec_mut().set_max_frame_length(wire::MAX_FRAME);
         }

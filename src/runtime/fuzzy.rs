@@ -74,6 +74,7 @@ pub fn placement(servers: [SocketAddr; 2], id: usize, clients: usize) -> Placeme
         clients: 2..2 + clients,
         isolated: None,
         limits: Limits::default(),
+        secret: crate::runtime::auth::process_secret(),
     }
 }
 

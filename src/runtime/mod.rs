@@ -12,6 +12,7 @@
 //! - [`conform`]: step traces and their replay through the model (`twosafe conform`);
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
+pub mod auth;
 pub mod chaos;
 pub mod client;
 pub mod config;

@@ -80,6 +80,7 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
         clients: servers..servers + cfg.clients,
         isolated: None,
         limits: cfg.limits(),
+        secret: cfg.secret().into(),
     }
 }
 
@@ -110,12 +111,17 @@ pub fn format(
 
 /// A new incarnation for a node that lost its storage: random, never 0 (a node's first).
 fn new_incarnation() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    h.write_u128(now.map(|d| d.as_nanos()).unwrap_or(0));
-    h.write_u32(std::process::id());
-    h.finish().max(1)
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without the OS generator: the process's random hash keys, the clock and the pid.
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        h.write_u128(now.map(|d| d.as_nanos()).unwrap_or(0));
+        h.write_u32(std::process::id());
+        bytes = h.finish().to_le_bytes();
+    }
+    u64::from_le_bytes(bytes).max(1)
 }
 
 /// What a node that lost its storage starts from: the model's learner (Linear 2PC's storage

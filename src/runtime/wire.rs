@@ -1,14 +1,17 @@
 //! The wire: length-delimited frames (tokio-util's codec, a 4-byte length prefix and a frame
 //! size limit) carrying postcard-encoded [`Frame`]s. Every connection starts with a
 //! [`Hello`] from the side that connected; the listener answers `Welcome` or an `Error` frame
-//! and closes.
+//! and closes. A caller that says it is a server is first challenged: the listener sends
+//! `Challenge` (its nonce and its own proof), the caller checks it and answers `Proof`
+//! ([`crate::runtime::auth`]).
 
+use crate::runtime::auth::{Nonce, Tag};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use thiserror::Error;
 use tokio_util::codec::LengthDelimitedCodec;
 
 /// The wire format's version; a peer speaking another one is refused at the handshake.
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;
 
 /// The largest frame accepted (a bigger one closes the connection). A takeback's catch-up
 /// carries the whole committed history, so this bounds the history a node can rejoin with.
@@ -36,6 +39,8 @@ pub struct Hello {
     pub protocol: String,
     /// The caller's wire version.
     pub wire: u32,
+    /// The caller's fresh nonce (what the listener's proof is about).
+    pub nonce: Nonce,
 }
 
 /// One frame.
@@ -43,6 +48,16 @@ pub struct Hello {
 pub enum Frame<M> {
     /// The handshake's first frame.
     Hello(Hello),
+    /// The listener's challenge to a caller that says it is a server: its nonce, and its own
+    /// proof that it holds the cluster's secret.
+    Challenge {
+        /// The listener's nonce.
+        nonce: Nonce,
+        /// The listener's proof.
+        proof: Tag,
+    },
+    /// The caller's proof that it holds the cluster's secret.
+    Proof(Tag),
     /// The handshake was accepted.
     Welcome,
     /// A protocol message from the connection's peer.
@@ -75,7 +90,7 @@ mod tests {
 
     quickcheck! {
         fn round_trip(id: u64, cluster: String, payload: Vec<u8>) -> bool {
-            let hello: Frame<Vec<u8>> = Frame::Hello(Hello { cluster, id, protocol: "p".into(), wire: WIRE_VERSION });
+            let hello: Frame<Vec<u8>> = Frame::Hello(Hello { cluster, id, protocol: "p".into(), wire: WIRE_VERSION, nonce: [7; 16] });
             let msg: Frame<Vec<u8>> = Frame::Msg(payload);
             decode::<Vec<u8>>(&encode(&hello)).ok() == Some(hello)
                 && decode::<Vec<u8>>(&encode(&msg)).ok() == Some(msg)
