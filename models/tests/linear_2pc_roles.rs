@@ -385,3 +385,28 @@ fn a_learner_joins_in_a_new_epoch_and_never_answers_an_inquiry_it_cannot() {
     let (b, _) = deliver(&s, &l, PRIMARY, Msg::Welcome { epoch: 1, inc: 7 });
     assert_eq!(b.unwrap().role, Role::Backup);
 }
+
+/// Epochs do not run out: a backup restarted at epoch 255 (what a u8 could hold) takes over
+/// into 256, and the deposed primary of 255 is fenced by it.
+#[test]
+fn a_takeover_after_255_epochs_still_starts_a_new_one() {
+    let s = server("critical");
+    let durable = D {
+        role: Role::Backup,
+        epoch: 255,
+        level: Level::Critical,
+        log: Default::default(),
+        applied: 0,
+        restarts: 0,
+        wipes: 0,
+        incarnation: 0,
+        joined: 0,
+    };
+    let (b, _) = start(&s, BACKUP, Some(durable));
+    let mut o = Out::<Node<Register>>::new();
+    let p = s.on_timeout(&b, &Timer::Takeover, &mut o).expect("takes over");
+    assert_eq!((p.role, p.epoch), (Role::Primary, 256));
+    let (_, cmds) =
+        deliver(&s, &p, PRIMARY, Msg::ChangeBuffer { epoch: 255, index: 0, entry: entry(0, 2) });
+    assert_eq!(sends(&cmds), vec!["send 0 TakenOver { epoch: 256 }"]);
+}

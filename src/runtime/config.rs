@@ -340,7 +340,7 @@ impl ClusterConfig {
             lossy: true,
             heartbeats: true,
             takeback: true,
-            takeovers: u8::MAX,
+            takeovers: u64::MAX,
             wipes: 0,
             timing: Timing {
                 resend: ms(self.resend_ms)..ms(self.resend_ms + 1),

@@ -7,7 +7,7 @@
 
 use super::msg::Msg;
 use super::msg::Timer;
-use super::{Config, Node};
+use super::{Config, Epoch, Node};
 use crate::services::Service;
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
@@ -18,7 +18,7 @@ pub struct ClientState<Op, Reply: Clone> {
     /// The server the client believes is the primary.
     pub primary: Id,
     /// The epoch in which `primary` announced itself.
-    pub primary_epoch: u8,
+    pub primary_epoch: Epoch,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
     /// Replies received, in request order (persistent: the runtime copies the state at every

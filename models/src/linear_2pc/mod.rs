@@ -51,6 +51,10 @@ use stateright::actor::{model_timeout, Id};
 use std::ops::Range;
 use std::time::Duration;
 
+/// An epoch: bumped by every takeover and by every learner caught up. A u64, so that a
+/// long-lived cluster never runs out of them (a u8 stopped at 255 takeovers).
+pub type Epoch = u64;
+
 /// OPERA's availability levels (Hagen & Alonso (OPERA) §3.1).
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum Level {
@@ -180,8 +184,8 @@ pub struct Config {
     /// lost, detected (it rejoins as a learner). Only a server whose peer holds everything it
     /// acknowledged may lose it (see [`server`]); 0 in the runtime.
     pub wipes: u8,
-    /// The highest epoch explored (the checker's bound on takeovers; the runtime's is 255).
-    pub takeovers: u8,
+    /// The highest epoch explored (the checker's bound on takeovers; the runtime has none).
+    pub takeovers: Epoch,
     /// The timers' durations (the model checker ignores them; the runtime waits them out).
     pub timing: Timing,
 }

@@ -8,7 +8,8 @@
 use super::client::Client;
 use super::server::{Role, Server};
 use super::{
-    Config, CrashTarget, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT, VARIANTS,
+    Config, CrashTarget, Epoch, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT,
+    VARIANTS,
 };
 use crate::commit_log::CommitLog;
 use crate::history::{self, saved, within_crash_budget, Environment, Seen};
@@ -176,7 +177,7 @@ impl Config {
             lossy: p.bool("lossy")?,
             heartbeats: p.bool("heartbeats")?,
             takeback,
-            takeovers: p.uint("takeovers")? as u8,
+            takeovers: p.uint("takeovers")? as Epoch,
             wipes: wipes as u8,
             timing: Timing::model(),
         })
@@ -205,7 +206,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let wipes: u8 = durable().map(|d| d.wipes).sum();
     // Epochs come from takeovers (bounded) and from learners caught up (one each, bounded by
     // the storage losses): the bound counts takeovers only.
-    let joins = durable().filter(|d| d.joined != 0).count() as u8;
+    let joins = durable().filter(|d| d.joined != 0).count() as Epoch;
     let epochs_within = wipes <= cfg.wipes && durable().all(|d| d.epoch <= cfg.takeovers + joins);
     epochs_within
         && within_crash_budget(
@@ -301,7 +302,7 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 }
 
 fn single_primary_per_epoch<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    let primaries: Vec<u8> = (0..m.cfg.servers)
+    let primaries: Vec<Epoch> = (0..m.cfg.servers)
         .filter_map(|i| saved(state, i))
         .filter(|d| d.role == Role::Primary)
         .map(|d| d.epoch)

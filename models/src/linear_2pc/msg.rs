@@ -17,6 +17,7 @@
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
 
+use super::Epoch;
 use crate::commit_log::CommitLog;
 pub use crate::commit_log::Entry;
 use serde::{Deserialize, Serialize};
@@ -41,7 +42,7 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// Phase one of the degenerate linear 2PC: the primary ships a step's change buffer.
     ChangeBuffer {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The position of the step in the process's committed history.
         index: u32,
         /// The change buffer.
@@ -50,55 +51,55 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// The backup committed (hot standby) or durably stored (cold standby) step `index`.
     Ack {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The step acknowledged.
         index: u32,
     },
     /// A read is about to be answered: is the sender still the primary, at this history length?
     Confirm {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The primary's committed history length.
         index: u32,
     },
     /// Yes: the backup has not taken over and holds a history of that length.
     Confirmed {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The history length confirmed.
         index: u32,
     },
     /// Reconfiguration protocol: a restarted primary asks for the process's actual state.
     Inquire {
         /// The epoch the restarted primary remembers.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// Reconfiguration protocol: the backup has not taken over; here is its committed history.
     ProcessState {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The backup's committed history (change buffers applied or stored).
         log: CommitLog<Op, Reply>,
     },
     /// The sender has taken over as primary in `epoch`: the receiver is deposed.
     TakenOver {
         /// The new primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// I am alive: the primary of `epoch` to its backup, every heartbeat period.
     IAmAlive {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// The backup's answer to `IAmAlive`.
     AliveAck {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// Takeback: a retired server asks the primary of `epoch` to bring it up to date.
     Rejoin {
         /// The epoch in which the sender was deposed.
-        epoch: u8,
+        epoch: Epoch,
         /// The length of the history the sender holds.
         len: u32,
         /// The sender's incarnation (echoed by the answers, so that none reaches a later one).
@@ -107,7 +108,7 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// Takeback: the primary's committed history.
     CatchUp {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The incarnation of the server it answers.
         inc: u64,
         /// The history.
@@ -116,7 +117,7 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// Takeback: the rejoining server holds (durably) a history of this length.
     CaughtUp {
         /// Its epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// Its incarnation.
         inc: u64,
         /// The history's length.
@@ -125,7 +126,7 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// Takeback: the primary has upgraded; the receiver is its backup again.
     Welcome {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The incarnation of the server welcomed.
         inc: u64,
     },
@@ -140,18 +141,18 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     /// restarted primary's own history is the longest one that survives.
     Empty {
         /// The epoch of the `Inquire` answered.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// To a client: the sender is not the primary of `epoch`; the other server is (for a
     /// client that missed the announcement).
     NotPrimary {
         /// The sender's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// The sender is now the primary of `epoch` (client redirection).
     NewPrimary {
         /// The new primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
 }
 

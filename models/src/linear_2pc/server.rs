@@ -28,7 +28,7 @@
 
 use super::msg::Timer;
 use super::msg::{Entry, Msg};
-use super::{Config, Level, Node, Variant};
+use super::{Config, Epoch, Level, Node, Variant};
 use crate::commit_log::CommitLog;
 use crate::journaled::Journaled;
 use crate::services::Service;
@@ -41,7 +41,7 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     /// The role as last made durable (`Reconfiguring` is never saved).
     pub role: Role,
     /// The epoch: bumped by every takeover.
-    pub epoch: u8,
+    pub epoch: Epoch,
     /// The process's availability level (degraded to normal by a takeover).
     pub level: Level,
     /// The committed history: every change buffer committed (or, cold standby, stored).
@@ -88,7 +88,7 @@ impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
     }
 }
 
-fn peer_holds_all(role: Role, epoch: u8, level: Level) -> bool {
+fn peer_holds_all(role: Role, epoch: Epoch, level: Level) -> bool {
     match role {
         Role::Backup | Role::Retired | Role::Learner => true,
         Role::Primary | Role::Reconfiguring => epoch == 0 && level != Level::Normal,
@@ -102,7 +102,7 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     /// The role.
     pub role: Role,
     /// The epoch.
-    pub epoch: u8,
+    pub epoch: Epoch,
     /// The level.
     pub level: Level,
     /// Entries applied.
@@ -222,7 +222,7 @@ pub struct ServerState<S: Service> {
     /// What the server is doing.
     pub role: Role,
     /// The current epoch.
-    pub epoch: u8,
+    pub epoch: Epoch,
     /// The availability level.
     pub level: Level,
     /// The committed history.
@@ -303,7 +303,7 @@ impl<S: Service> Server<S> {
         Id::from(1 - usize::from(s.me).min(1))
     }
 
-    fn announce(&self, epoch: u8, o: &mut O<S>) {
+    fn announce(&self, epoch: Epoch, o: &mut O<S>) {
         if self.cfg.variant != Variant::NoRedirect {
             for c in self.cfg.client_ids() {
                 o.send(c, Msg::NewPrimary { epoch });
