@@ -520,11 +520,7 @@ impl<S: Service> Server<S> {
                 n.applied = 0;
                 n.service = S::default();
                 n.install_all();
-                n.role = Role::Primary;
-                self.save(&n, o);
-                self.announce(n.epoch, o);
-                self.arm_heartbeat(&n, o);
-                Some(n)
+                Some(self.resume_as_primary(n, o))
             }
             (Role::Primary, Msg::AliveAck { epoch }) if epoch == s.epoch && s.awaiting_alive => {
                 let mut n = s.clone();
@@ -588,22 +584,7 @@ impl<S: Service> Server<S> {
             (Role::Reconfiguring, Msg::Empty { epoch }) if epoch == s.epoch => {
                 // The backup lost its storage: resume with our own history, and the learner
                 // catches up from it.
-                let mut n = s.clone();
-                n.role = Role::Primary;
-                self.save(&n, o);
-                self.announce(n.epoch, o);
-                self.arm_heartbeat(&n, o);
-                Some(n)
-            }
-            (Role::Learner, Msg::Welcome { epoch, inc })
-                if epoch == s.epoch && inc == s.incarnation =>
-            {
-                let mut n = s.clone();
-                n.role = Role::Backup;
-                self.save(&n, o);
-                o.cancel_timer(Timer::Join);
-                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
-                Some(n)
+                Some(self.resume_as_primary(s.clone(), o))
             }
             (Role::Primary, Msg::CaughtUp { epoch, inc, .. })
                 if epoch == s.epoch && self.cfg.takeback && s.level != Level::Normal =>
@@ -640,15 +621,18 @@ impl<S: Service> Server<S> {
                 o.send(src, Msg::CaughtUp { epoch, inc, len: n.log.len() as u32 });
                 Some(n)
             }
-            (Role::Retired, Msg::Welcome { epoch, inc })
+            (Role::Retired | Role::Learner, Msg::Welcome { epoch, inc })
                 if epoch == s.epoch && inc == s.incarnation && self.cfg.takeback =>
             {
                 // Current, and the primary has upgraded: the stand-by again, with the right
-                // to take over.
+                // to take over (a learner stops asking to join).
                 let mut n = s.clone();
                 n.role = Role::Backup;
                 n.level = self.cfg.level;
                 self.save(&n, o);
+                if s.role == Role::Learner {
+                    o.cancel_timer(Timer::Join);
+                }
                 o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
                 Some(n)
             }
@@ -679,6 +663,16 @@ impl<S: Service> Server<S> {
             }
             _ => None,
         }
+    }
+
+    /// A reconfiguring primary that knows the process state serves again: durably primary,
+    /// announced, its heartbeat armed.
+    fn resume_as_primary(&self, mut n: St<S>, o: &mut O<S>) -> St<S> {
+        n.role = Role::Primary;
+        self.save(&n, o);
+        self.announce(n.epoch, o);
+        self.arm_heartbeat(&n, o);
+        n
     }
 
     /// A degraded primary returns to the configured level (durably, before anything of the
