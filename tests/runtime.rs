@@ -392,6 +392,104 @@ fn a_reached_cap_refuses_or_closes_only_the_connection_that_reached_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The caps under load, as a measurement (`cargo test --release --test runtime -- --ignored
+/// caps_hold --nocapture`): 2,000 connections held open after a client hello and 20 clients
+/// each holding a half-sent frame just under `client_frame_bytes`, while a session keeps
+/// adding. Asserts that the connections over `max_connections` were refused, that every add
+/// was answered in order, and prints the primary's resident memory and the adds' latency.
+#[test]
+#[ignore = "a measurement: 2,000 connections; run it by name"]
+fn caps_hold_under_2000_held_connections_and_20_half_frame_senders() {
+    use bytes::Bytes;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    use tokio_util::codec::Framed;
+    use twosafe::runtime::wire::{self, Frame, Hello, WIRE_VERSION};
+
+    let dir = std::env::temp_dir().join(format!("twosafe-caps-load-{}", std::process::id()));
+    let cluster = LocalCluster::start(exe(), &dir, Durability::Memory).unwrap();
+    let cfg = cluster.cfg.clone();
+    let addr = cfg.node[0].addr;
+    let pid = cluster.pid(0).unwrap();
+    let rss_kib = || {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let hello = Bytes::from(wire::encode(&Frame::<()>::Hello(Hello {
+            cluster: cfg.cluster.clone(),
+            id: 10,
+            protocol: cfg.protocol.clone(),
+            wire: WIRE_VERSION,
+            nonce: [0; 16],
+        })));
+        let session = Session::<Counter>::open(&cfg, 2).unwrap();
+        assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(1));
+        let before = rss_kib();
+        // 20 half-frame senders: a length just under the client frame cap, then half of it.
+        let frame = cfg.client_frame_bytes - 64;
+        let mut half = Vec::new();
+        for _ in 0..20 {
+            let mut raw = TcpStream::connect(addr).await.unwrap();
+            let mut hello_bytes = (hello.len() as u32).to_be_bytes().to_vec();
+            hello_bytes.extend_from_slice(&hello);
+            raw.write_all(&hello_bytes).await.unwrap();
+            raw.write_all(&(frame as u32).to_be_bytes()).await.unwrap();
+            raw.write_all(&vec![0u8; frame / 2]).await.unwrap();
+            half.push(raw);
+        }
+        // 2,000 held connections, each after a client hello.
+        let mut held = Vec::new();
+        let mut refused = 0;
+        for _ in 0..2000 {
+            let mut f = Framed::new(TcpStream::connect(addr).await.unwrap(), wire::codec());
+            f.send(hello.clone()).await.unwrap();
+            held.push(f);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        for f in &mut held {
+            if let Ok(Some(Ok(b))) = tokio::time::timeout(Duration::from_millis(5), f.next()).await
+            {
+                if matches!(wire::decode::<()>(&b), Ok(Frame::Error(r)) if r == "too many connections") {
+                    refused += 1;
+                }
+            }
+        }
+        let mut latencies = Vec::new();
+        for i in 0..500u32 {
+            let t = std::time::Instant::now();
+            assert_eq!(session.submit(CounterOp::Add(0, 1)).await.unwrap(), CounterReply(i + 2));
+            latencies.push(t.elapsed().as_micros() as u64);
+        }
+        latencies.sort_unstable();
+        let during = rss_kib();
+        println!(
+            "caps: {} of 2000 held connections refused (max_connections {}); 20 half frames of \
+             {} bytes; primary RSS {} KiB before, {} KiB with them; 500 adds answered, \
+             latency p50 {} us, p99 {} us, max {} us",
+            refused,
+            cfg.max_connections,
+            frame / 2,
+            before,
+            during,
+            latencies[250],
+            latencies[495],
+            latencies[499]
+        );
+        assert!(refused >= 2000 + 20 + 2 - cfg.max_connections, "the cap refused the rest");
+        drop(held);
+        drop(half);
+    });
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Replays a register history through stateright's LinearizabilityTester in real-time order
 /// (at equal timestamps invocations first, which only adds freedom); `true` if linearizable.
 fn register_linearizable(

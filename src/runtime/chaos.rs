@@ -196,6 +196,11 @@ impl LocalCluster {
         Ok(None)
     }
 
+    /// Node `id`'s process id, while it runs.
+    pub fn pid(&self, id: usize) -> Option<u32> {
+        self.nodes.get(id)?.as_ref().map(|c| c.id())
+    }
+
     /// Kills node `id` with SIGKILL.
     pub fn kill(&mut self, id: usize) {
         if let Some(mut c) = self.nodes[id].take() {
