@@ -2,8 +2,9 @@
 //! kept open with backoff, and the connections servers accept from peers and clients. Every
 //! connection starts with a [`Hello`]; a wrong cluster, protocol, wire version or an unknown
 //! id is refused with an `Error` frame, and a caller that says it is a server must prove that
-//! it holds the cluster's secret, as must the server it calls ([`crate::runtime::auth`]). A malformed or oversize frame, or a message the sender
-//! may not send, closes that connection only. Clients are answered on their own connection,
+//! it holds the cluster's secret, as must the server it calls ([`crate::runtime::auth`]). A
+//! malformed or oversize frame, or a message the sender may not send, closes that connection
+//! only. Clients are answered on their own connection,
 //! servers on ours to them. What comes in is handed to the host as [`Event::Msg`]; nothing here
 //! looks at protocol state. The [`Limits`] (connections at once, a client's frame size, a
 //! client's silence) keep one caller from taking the node's memory or descriptors from others.
