@@ -20,7 +20,13 @@ use twosafe::runtime::wire::{self, Frame};
 type M = Msg<CounterOp, CounterReply>;
 
 fn entry(seq: u32) -> Entry<CounterOp, CounterReply> {
-    Entry { client: Id::from(2), seq, op: CounterOp::Add(0, 1), reply: CounterReply(seq + 1) }
+    Entry {
+        client: Id::from(2),
+        session: 1,
+        seq,
+        op: CounterOp::Add(0, 1),
+        reply: CounterReply(seq + 1),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -39,7 +45,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("primary step/request to change buffer", |b| {
         b.iter(|| {
             let mut o = Out::<Node<Counter>>::new();
-            let req = Msg::Request { seq: 0, op: CounterOp::Add(0, 1) };
+            let req = Msg::Request { session: 1, seq: 0, op: CounterOp::Add(0, 1) };
             server.on_msg(black_box(&primary), Id::from(2), req, &mut o)
         })
     });
@@ -57,6 +63,7 @@ fn bench(c: &mut Criterion) {
     };
     let _ = std::fs::remove_dir_all(&dir);
     let me = Identity {
+        format: journal::FORMAT,
         cluster: "bench".into(),
         protocol: "linear-2pc".into(),
         service: "counter".into(),

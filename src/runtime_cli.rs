@@ -249,8 +249,8 @@ pub struct LoadArgs {
     /// How long to send.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
-    /// The first session's client id (default: the first client id). Client ids must
-    /// not be reused against the same cluster: requests are deduplicated by (client, seq).
+    /// The first session's client id (default: the first client id). A later run may use
+    /// the same ids (each run's sessions are newer); two runs at once need disjoint ids.
     #[arg(long)]
     pub first_client: Option<usize>,
     /// Write the client-visible history here, one JSON object per request.

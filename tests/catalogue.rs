@@ -90,8 +90,8 @@ fn one_safe_loses_an_acknowledged_update_in_two_steps() {
     assert_eq!(
         counterexample("bug/one-safe"),
         [
-            "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
-            "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+            "client 2 -> server 0: Request { session: 1, seq: 0, op: Put(0, 1) }",
+            "server 0 -> client 2: Reply { session: 1, seq: 0, reply: PutOk }",
         ]
     );
 }
@@ -101,11 +101,11 @@ fn skipping_reconfiguration_lets_histories_diverge() {
     assert_eq!(
         counterexample("bug/skip-reconfiguration"),
         [
-            "client 3 -> server 0: Request { seq: 0, op: Add(1, 1) }",
-            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(3), seq: 0, op: Add(1, 1), reply: CounterReply(1) } }",
+            "client 3 -> server 0: Request { session: 1, seq: 0, op: Add(1, 1) }",
+            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(3), session: 1, seq: 0, op: Add(1, 1), reply: CounterReply(1) } }",
             "server 0 CRASHES",
             "server 0 restarts from its durable state",
-            "client 2 -> server 0: Request { seq: 0, op: Add(0, 1) }",
+            "client 2 -> server 0: Request { session: 1, seq: 0, op: Add(0, 1) }",
             "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
         ]
     );
@@ -118,13 +118,13 @@ fn a_learner_caught_up_in_the_same_epoch_lets_an_ack_of_its_lost_storage_count()
     assert_eq!(
         counterexample("bug/join-in-same-epoch"),
         [
-            "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
-            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(2), seq: 0, op: Put(0, 1), reply: PutOk } }",
+            "client 2 -> server 0: Request { session: 1, seq: 0, op: Put(0, 1) }",
+            "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(2), session: 1, seq: 0, op: Put(0, 1), reply: PutOk } }",
             "server 1: timer StorageLost fires",
             "server 1 -> server 0: Join { inc: 1 }",
             "server 0 -> server 1: CatchUp { epoch: 0, inc: 1, log: [] }",
             "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
-            "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+            "server 0 -> client 2: Reply { session: 1, seq: 0, reply: PutOk }",
             "server 1 -> server 0: CaughtUp { epoch: 0, inc: 1, len: 0 }",
             "server 0 -> server 1: Welcome { epoch: 0, inc: 1 }",
         ]
@@ -148,7 +148,7 @@ fn local_reads_return_a_stale_value_after_a_false_suspicion() {
     let trace = counterexample("bug/local-reads");
     assert_eq!(trace.len(), 8, "{trace:#?}");
     assert_eq!(trace[1], "server 1: timer Takeover fires");
-    assert_eq!(trace[7], "server 0 -> client 3: Reply { seq: 1, reply: GetOk(None) }");
+    assert_eq!(trace[7], "server 0 -> client 3: Reply { session: 1, seq: 1, reply: GetOk(None) }");
 }
 
 #[test]

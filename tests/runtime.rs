@@ -116,10 +116,9 @@ fn conform_accepts_a_real_run_with_a_takeover_and_rejects_an_edited_trace() {
     let (n, line) = primary
         .lines()
         .enumerate()
-        .find(|(_, l)| l.contains(r#""Reply":{"seq":0,"reply":"#))
+        .find(|(_, l)| l.contains(r#""Reply":{"session":"#) && l.contains(r#","seq":0,"reply":"#))
         .expect("the primary replied");
-    let edited_line =
-        line.replacen(r#""Reply":{"seq":0,"reply":"#, r#""Reply":{"seq":0,"reply":9"#, 1);
+    let edited_line = line.replacen(r#","seq":0,"reply":"#, r#","seq":0,"reply":9"#, 1);
     let mut lines: Vec<&str> = primary.lines().collect();
     lines[n] = &edited_line;
     let edited = dir.join("trace-0-edited.jsonl");
@@ -214,6 +213,7 @@ fn bad_input_closes_only_that_connection_and_the_node_keeps_serving() {
             index: 1,
             entry: Entry {
                 client: Id::from(3),
+                session: 1,
                 seq: 0,
                 op: CounterOp::Add(0, 100),
                 reply: CounterReply(100),
@@ -537,6 +537,48 @@ fn register_linearizable(
         k = end;
     }
     t.is_consistent()
+}
+
+/// `load` twice against one cluster with the same client ids: every acknowledged add of both
+/// runs is applied (before client sessions, the second run's first requests were answered with
+/// the first run's stored replies and never applied). Then a session numbered behind them (a
+/// clock set back): its requests are refused, not executed.
+#[test]
+fn a_second_load_with_the_same_client_ids_applies_every_update() {
+    use twosafe::runtime::client::ClientError;
+    use twosafe::runtime::load::{self, LoadSpec};
+    let dir = std::env::temp_dir().join(format!("twosafe-sessions-{}", std::process::id()));
+    let cluster = LocalCluster::start(exe(), &dir, Durability::Memory).unwrap();
+    let cfg = cluster.cfg.clone();
+    let first = cfg.servers();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spec = LoadSpec { window: 3, duration: Duration::from_millis(400), first_client: first };
+    let mut answered = 0;
+    for run in 0..2 {
+        let report = rt.block_on(load::run::<Counter>(&cfg, &spec, Default::default())).unwrap();
+        assert_eq!(report.unanswered, 0, "run {run}");
+        assert!(report.answered > 10, "run {run}: {} answered", report.answered);
+        answered += report.answered;
+    }
+    rt.block_on(async {
+        let reader = Session::<Counter>::open(&cfg, first + 3).unwrap();
+        let mut total = 0;
+        for key in 0..2 {
+            total += u64::from(reader.submit(CounterOp::Get(key)).await.unwrap().0);
+        }
+        assert_eq!(total, answered, "every acknowledged add of both runs is applied once");
+        let before = reader.submit(CounterOp::Get(0)).await.unwrap().0;
+        // A session whose number is behind the committed ones (a clock set back).
+        let behind = Session::<Counter>::open_session(&cfg, first, 1).unwrap();
+        let refused = behind.submit(CounterOp::Add(0, 1)).await;
+        assert!(matches!(refused, Err(ClientError::Expired(id)) if id == first), "{refused:?}");
+        let again = behind.submit(CounterOp::Get(0)).await;
+        assert!(matches!(again, Err(ClientError::Expired(_))), "{again:?}");
+        let after = reader.submit(CounterOp::Get(0)).await.unwrap().0;
+        assert_eq!(after, before, "the refused request was not executed");
+    });
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The register through a takeover and a takeback, judged by stateright's linearizability

@@ -45,11 +45,17 @@ fn deliver(
 }
 
 fn entry(seq: u32, v: u8) -> Entry<RegisterOp, RegisterReply> {
-    Entry { client: Id::from(CLIENT), seq, op: RegisterOp::Put(0, v), reply: RegisterReply::PutOk }
+    Entry {
+        client: Id::from(CLIENT),
+        session: 1,
+        seq,
+        op: RegisterOp::Put(0, v),
+        reply: RegisterReply::PutOk,
+    }
 }
 
 fn put(seq: u32, v: u8) -> M {
-    Msg::Request { seq, op: RegisterOp::Put(0, v) }
+    Msg::Request { session: 1, seq, op: RegisterOp::Put(0, v) }
 }
 
 fn sends(cmds: &[Cmd]) -> Vec<String> {
@@ -88,13 +94,13 @@ fn primary_commits_on_ack_durably_before_replying() {
     let (p, cmds) = deliver(&s, &p.unwrap(), BACKUP, Msg::Ack { epoch: 0, index: 0 });
     assert_eq!(
         sends(&cmds),
-        vec!["save Primary e0 log1 applied1", "send 2 Reply { seq: 0, reply: PutOk }"]
+        vec!["save Primary e0 log1 applied1", "send 2 Reply { session: 1, seq: 0, reply: PutOk }"]
     );
     let p = p.unwrap();
     // A resend of the committed request is answered from the history, not executed again.
     let (again, cmds) = deliver(&s, &p, CLIENT, put(0, 1));
     assert!(again.is_none());
-    assert_eq!(sends(&cmds), vec!["send 2 Reply { seq: 0, reply: PutOk }"]);
+    assert_eq!(sends(&cmds), vec!["send 2 Reply { session: 1, seq: 0, reply: PutOk }"]);
     // A stale ack changes nothing.
     let (stale, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, index: 0 });
     assert!(stale.is_none() && cmds.is_empty());
@@ -191,10 +197,10 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
 fn reads_are_confirmed_not_checkpointed() {
     let s = server("critical");
     let (p, _) = start(&s, PRIMARY, None);
-    let (p, cmds) = deliver(&s, &p, 3, Msg::Request { seq: 0, op: RegisterOp::Get(0) });
+    let (p, cmds) = deliver(&s, &p, 3, Msg::Request { session: 1, seq: 0, op: RegisterOp::Get(0) });
     assert_eq!(sends(&cmds), vec!["send 1 Confirm { epoch: 0, index: 0 }"]);
     let (_, cmds) = deliver(&s, &p.unwrap(), BACKUP, Msg::Confirmed { epoch: 0, index: 0 });
-    assert_eq!(sends(&cmds), vec!["send 3 Reply { seq: 0, reply: GetOk(None) }"]);
+    assert_eq!(sends(&cmds), vec!["send 3 Reply { session: 1, seq: 0, reply: GetOk(None) }"]);
 }
 
 #[test]
@@ -204,19 +210,19 @@ fn client_follows_the_new_primary_and_resends_within_budget() {
     let st = c.on_start(Id::from(CLIENT), &None, &mut o);
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
-        vec!["send 0 Request { seq: 0, op: Put(0, 1) }", "set Resend"]
+        vec!["send 0 Request { session: 1, seq: 0, op: Put(0, 1) }", "set Resend"]
     );
     let mut o = Out::<Node<Register>>::new();
     let st = c.on_msg(&st, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, &mut o).unwrap();
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
-        vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
+        vec!["send 1 Request { session: 1, seq: 0, op: Put(0, 1) }"]
     );
     let mut o = Out::<Node<Register>>::new();
     let st = c.on_timeout(&st, &Timer::Resend, &mut o).unwrap();
     assert_eq!(
         sends(&o.into_iter().collect::<Vec<_>>()),
-        vec!["send 1 Request { seq: 0, op: Put(0, 1) }"]
+        vec!["send 1 Request { session: 1, seq: 0, op: Put(0, 1) }"]
     );
     let mut o = Out::<Node<Register>>::new();
     assert!(c.on_timeout(&st, &Timer::Resend, &mut o).is_none(), "budget spent");
@@ -409,4 +415,53 @@ fn a_takeover_after_255_epochs_still_starts_a_new_one() {
     let (_, cmds) =
         deliver(&s, &p, PRIMARY, Msg::ChangeBuffer { epoch: 255, index: 0, entry: entry(0, 2) });
     assert_eq!(sends(&cmds), vec!["send 0 TakenOver { epoch: 256 }"]);
+}
+
+/// A later session of the client id starts its sequence numbers at 0 again and is executed,
+/// not answered from the earlier session's entry; once it has committed, a resend of the
+/// earlier session is refused with `Expired`, neither executed nor answered.
+#[test]
+fn a_later_session_is_executed_and_expires_the_earlier_one() {
+    let s = server("normal");
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, _) = deliver(&s, &p, CLIENT, put(0, 1));
+    let p = p.expect("committed at once (no backup)");
+    let later = Msg::Request { session: 2, seq: 0, op: RegisterOp::Put(0, 2) };
+    let (p, cmds) = deliver(&s, &p, CLIENT, later);
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Primary e0 log2 applied2", "send 2 Reply { session: 2, seq: 0, reply: PutOk }"]
+    );
+    let p = p.expect("executed");
+    assert_eq!(p.log.session(Id::from(CLIENT)), Some(2));
+    let (next, cmds) = deliver(&s, &p, CLIENT, put(0, 1));
+    assert!(next.is_none(), "not executed");
+    assert_eq!(sends(&cmds), vec!["send 2 Expired { session: 1, seq: 0 }"]);
+}
+
+/// The client's sessions in the model: after its `requests` replies it starts the next session
+/// at sequence number 0; a reply of the earlier session is ignored, and `Expired` for the
+/// current request stops it.
+#[test]
+fn a_client_starts_its_next_session_at_seq_0_and_stops_when_expired() {
+    let spec = catalogue::model("linear-2pc").unwrap();
+    let mut p = spec.defaults();
+    p.set(spec.params, "sessions", "2").unwrap();
+    p.set(spec.params, "requests", "1").unwrap();
+    let c = Client::<Register>::new(Config::from_params(&p).unwrap(), 0);
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_start(Id::from(CLIENT), &None, &mut o);
+    assert_eq!((st.session, st.seq()), (1, 0));
+    let reply = |session, seq| Msg::Reply { session, seq, reply: RegisterReply::PutOk };
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_msg(&st, Id::from(PRIMARY), reply(1, 0), &mut o).expect("answered");
+    assert_eq!((st.session, st.seq()), (2, 0));
+    let sent: Vec<String> = o.into_iter().map(|c| format!("{c:?}")).collect();
+    assert!(sent[0].contains("Request { session: 2, seq: 0, op: Put(0, 2) }"), "{sent:?}");
+    let mut o = Out::<Node<Register>>::new();
+    assert!(c.on_msg(&st, Id::from(PRIMARY), reply(1, 0), &mut o).is_none(), "stale reply");
+    let expired = Msg::Expired { session: 2, seq: 0 };
+    let st = c.on_msg(&st, Id::from(PRIMARY), expired, &mut o).expect("stops");
+    assert!(st.expired && st.current.is_none());
+    assert!(c.submit(&st, RegisterOp::Put(0, 9), &mut o).is_none(), "sends nothing more");
 }

@@ -124,6 +124,7 @@ fn a_restarted_source_adopts_the_targets_longer_history() {
     let mut theirs = CommitLog::new();
     theirs.push(Entry {
         client: Id::from(3),
+        session: 0,
         seq: 0,
         op: CounterOp::Add(0, 1),
         reply: Counter::default().apply(&CounterOp::Add(0, 1)),

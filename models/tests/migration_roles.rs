@@ -30,7 +30,13 @@ fn server() -> Server<Counter> {
 role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn entry(seq: u32, v: u32) -> Entry<CounterOp, CounterReply> {
-    Entry { client: Id::from(CLIENT), seq, op: CounterOp::Add(0, 1), reply: CounterReply(v) }
+    Entry {
+        client: Id::from(CLIENT),
+        session: 0,
+        seq,
+        op: CounterOp::Add(0, 1),
+        reply: CounterReply(v),
+    }
 }
 
 fn migrate() -> M {
@@ -119,7 +125,7 @@ fn a_critical_step_waits_for_the_targets_ack_then_commits_saved_before_the_reply
     let (src, cmds) = deliver(&s, &src, CLIENT, req.clone());
     assert_eq!(
         cmds,
-        ["send 1 ChangeBuffer { p: 0, epoch: 0, inc: 0, index: 0, entry: Entry { client: Id(3), seq: 0, op: Add(0, 1), reply: CounterReply(1) } }"]
+        ["send 1 ChangeBuffer { p: 0, epoch: 0, inc: 0, index: 0, entry: Entry { client: Id(3), session: 0, seq: 0, op: Add(0, 1), reply: CounterReply(1) } }"]
     );
     let src = src.unwrap();
     ignored(&s, &src, CLIENT, req, "a step in flight: the request waits");

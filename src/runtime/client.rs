@@ -3,6 +3,14 @@
 //! primary; or the fuzzy copy's, [`crate::runtime::fuzzy`]) hosted like any node, with
 //! `submit(op) -> reply` on top. A pipelined client is a window of sessions with distinct
 //! client ids, each with one request outstanding.
+//!
+//! A linear-2PC session's number is the wall clock in microseconds when it opens, so a client
+//! id used again (a second `twosafe load`) starts a later session: its requests are never
+//! answered with the earlier session's stored replies. A session whose number is behind a
+//! committed later one (a clock set back) has its requests refused ([`ClientError::Expired`]).
+//! Two clients on one id *at once* are not supported: the servers answer a client id on its
+//! latest connection, so the earlier session's requests go unanswered (and are not executed
+//! once the later session has committed an update) until it times out.
 
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::connections::Placement;
@@ -10,12 +18,13 @@ use crate::runtime::host::{Call, Event, Host, Setup};
 use crate::runtime::node::placement;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use twosafe_models::journaled::Journaled;
-use twosafe_models::linear_2pc::client::Client;
+use twosafe_models::linear_2pc::client::{Client, ClientState};
 use twosafe_models::linear_2pc::{Node, NodeState};
 use twosafe_models::services::Service;
 use twosafe_models::stateright::actor::{Actor, Out};
@@ -32,6 +41,15 @@ pub enum ClientError {
     /// A request is already outstanding on this session.
     #[error("a request is already outstanding on this session")]
     Busy,
+    /// A later session of the same client id has committed an update, which expired this
+    /// one: the request was refused (an earlier copy of it may have taken effect).
+    #[error(
+        "client id {0}: a later session of this client id has committed an update, so this \
+         session has expired and its request was refused (is another client using the same \
+         ids? give each its own --first-client range); an earlier copy of the request may \
+         have taken effect"
+    )]
+    Expired(usize),
     /// The client id is outside the configuration's client ids.
     #[error("client id {id} is not one of the cluster's client ids {first}..{end}")]
     UnknownId {
@@ -44,7 +62,7 @@ pub enum ClientError {
     },
 }
 
-type Pending<R> = Arc<Mutex<Option<oneshot::Sender<R>>>>;
+type Pending<R> = Arc<Mutex<Option<oneshot::Sender<Result<R, ClientError>>>>>;
 
 /// A protocol's client role as the library hosts it: how an operation is handed to the role
 /// (one step of the Actor), and what it has been answered so far.
@@ -58,14 +76,23 @@ pub trait ClientRole: Actor + Send + Sized + 'static {
     /// state is not a client's).
     fn answered(state: &Self::State) -> Option<(usize, Option<&Self::Reply>)>;
 
+    /// Whether the cluster said the client's session expired (it sends nothing more).
+    fn expired(_state: &Self::State) -> bool {
+        false
+    }
+
     /// The step that sends `op` as the client's next request.
     fn submit(&self, state: &Self::State, op: Self::Op, o: &mut Out<Self>) -> Option<Self::State>;
 }
 
 /// Implements [`ClientRole`] for a protocol's `Node<S>` (with its `NodeState<S>`) whose client
-/// role has `submit(state, op, out)` and whose client state keeps its `replies` in order.
+/// role has `submit(state, op, out)` and whose client state keeps its `replies` in order;
+/// optionally with how a client state says its session expired.
 macro_rules! client_role {
     ($node:ident, $state:ident) => {
+        $crate::runtime::client::client_role!($node, $state, |_| false);
+    };
+    ($node:ident, $state:ident, $expired:expr) => {
         impl<S: $crate::models::services::Service> $crate::runtime::client::ClientRole
             for $node<S>
         {
@@ -76,6 +103,13 @@ macro_rules! client_role {
                 match state {
                     $state::Client(c) => Some((c.replies.len(), c.replies.back())),
                     _ => None,
+                }
+            }
+
+            fn expired(state: &$state<S>) -> bool {
+                match state {
+                    $state::Client(c) => ($expired)(c),
+                    _ => false,
                 }
             }
 
@@ -95,7 +129,7 @@ macro_rules! client_role {
 }
 pub(crate) use client_role;
 
-client_role!(Node, NodeState);
+client_role!(Node, NodeState, |c: &ClientState<_, _>| c.expired);
 
 /// One client session of a linear-2PC cluster.
 pub type Session<S> = HostedSession<Node<S>>;
@@ -105,6 +139,7 @@ pub struct HostedSession<A: ClientRole> {
     id: usize,
     events: mpsc::Sender<Event<A>>,
     pending: Pending<A::Reply>,
+    expired: Arc<AtomicBool>,
     deadline: Duration,
 }
 
@@ -112,9 +147,18 @@ impl<S: Service> HostedSession<Node<S>> {
     /// Opens session `id` (a client id of `cfg`) to the cluster. Must be called inside a tokio
     /// runtime.
     pub fn open(cfg: &ClusterConfig, id: usize) -> Result<Session<S>, ClientError> {
+        // A session number no earlier session of this client id has (clocks permitting: one
+        // behind an earlier session's is refused with `Expired`, never answered wrongly).
+        Self::open_session(cfg, id, crate::runtime::conform::now_us())
+    }
+
+    /// Opens session number `session` of client id `id` ([`Self::open`] takes the clock).
+    pub fn open_session(
+        cfg: &ClusterConfig, id: usize, session: u64,
+    ) -> Result<Session<S>, ClientError> {
         let place = placement(cfg, id);
         let index = id.saturating_sub(place.clients.start);
-        let actor = Node::<S>::Client(Client::new(cfg.model_config(), index));
+        let actor = Node::<S>::Client(Client::in_session(cfg.model_config(), index, session));
         let deadline =
             Duration::from_millis(cfg.resend_ms.saturating_mul(100)).max(Duration::from_secs(10));
         HostedSession::start(actor, &place, deadline)
@@ -142,7 +186,8 @@ where
         }
         let pending: Pending<A::Reply> = Arc::default();
         let seen = Arc::new(Mutex::new(0usize));
-        let p = pending.clone();
+        let expired = Arc::new(AtomicBool::new(false));
+        let (p, gone) = (pending.clone(), expired.clone());
         let observer = Box::new(move |s: &A::State| {
             if let Some((count, last)) = A::answered(s) {
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +195,13 @@ where
                     *seen = count;
                     let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
                     if let (Some(w), Some(r)) = (waiter, last) {
-                        let _ = w.send(r.clone());
+                        let _ = w.send(Ok(r.clone()));
+                    }
+                } else if A::expired(s) {
+                    gone.store(true, Ordering::Relaxed);
+                    let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(w) = waiter {
+                        let _ = w.send(Err(ClientError::Expired(id)));
                     }
                 }
             }
@@ -159,7 +210,7 @@ where
         let (host, events, rx) =
             Host::start(actor, place, setup).map_err(|_| ClientError::Stopped)?;
         tokio::spawn(host.run(rx));
-        Ok(HostedSession { id, events, pending, deadline })
+        Ok(HostedSession { id, events, pending, expired, deadline })
     }
 
     /// This session's client id.
@@ -169,6 +220,9 @@ where
 
     /// Sends `op` and waits for its reply (resent and redirected as the protocol says).
     pub async fn submit(&self, op: A::Op) -> Result<A::Reply, ClientError> {
+        if self.expired.load(Ordering::Relaxed) {
+            return Err(ClientError::Expired(self.id));
+        }
         let (tx, rx) = oneshot::channel();
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -180,7 +234,7 @@ where
         let call: Call<A> = Box::new(move |a: &A, s: &A::State, o: &mut Out<A>| a.submit(s, op, o));
         self.events.send(Event::Call(call)).await.map_err(|_| ClientError::Stopped)?;
         match tokio::time::timeout(self.deadline, rx).await {
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ClientError::Stopped),
             Err(_) => {
                 self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();

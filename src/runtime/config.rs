@@ -210,8 +210,14 @@ impl ClusterConfig {
     pub fn load(path: &Path) -> Result<ClusterConfig, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut cfg: ClusterConfig = toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|r| text[..r.start.min(text.len())].lines().count().max(1));
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of cluster file `path` (named in errors; relative data
+    /// directories become relative to its folder).
+    pub fn parse(text: &str, path: &Path) -> Result<ClusterConfig, ConfigError> {
+        let mut cfg: ClusterConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().and_then(|r| text.get(..r.start)).map(|t| t.lines().count().max(1));
             let what = e.message().trim().replace('\n', "; ");
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -234,6 +240,7 @@ impl ClusterConfig {
     /// Whose journal node `id`'s is: written by `twosafe format`, checked at every start.
     pub fn identity(&self, id: usize) -> crate::runtime::journal::Identity {
         crate::runtime::journal::Identity {
+            format: crate::runtime::journal::FORMAT,
             cluster: self.cluster.clone(),
             protocol: self.protocol.clone(),
             service: format!("{:?}", self.service).to_lowercase(),
@@ -333,6 +340,7 @@ impl ClusterConfig {
             servers: self.servers(),
             clients: self.clients,
             requests: 0,
+            sessions: 1,
             resends: u8::MAX,
             crashes: usize::MAX,
             crash: CrashTarget::Any,

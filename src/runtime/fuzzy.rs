@@ -118,6 +118,7 @@ where
         let (journal, storage) = match role {
             Role::Backup => {
                 let me = Identity {
+                    format: journal::FORMAT,
                     cluster: place.cluster.clone(),
                     protocol: place.protocol.clone(),
                     service: std::any::type_name::<S>().into(),

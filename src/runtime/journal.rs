@@ -82,6 +82,8 @@ pub enum JournalError {
 /// Whose journal this is: its first record, written by [`format`], checked at every open.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The journal's format ([`FORMAT`] when written by this build).
+    pub format: u32,
     /// The cluster's name.
     pub cluster: String,
     /// The protocol.
@@ -94,10 +96,17 @@ pub struct Identity {
 
 impl std::fmt::Display for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Identity { cluster, protocol, service, node } = self;
-        write!(f, "node {node} of cluster {cluster:?} ({protocol}, {service})")
+        let Identity { format, cluster, protocol, service, node } = self;
+        write!(
+            f,
+            "node {node} of cluster {cluster:?} ({protocol}, {service}; journal format {format})"
+        )
     }
 }
+
+/// The journal format this build writes and reads: 2 since change buffers name the client's
+/// session (a journal of format 1, before sessions, has no format field and reads as damaged).
+pub const FORMAT: u32 = 2;
 
 /// One journal record.
 #[derive(Serialize, Deserialize)]
@@ -253,6 +262,87 @@ fn read_record(bytes: &[u8], pos: usize) -> Found<'_> {
     Found::Whole(payload)
 }
 
+/// What [`recover`] read from a journal's bytes.
+#[derive(Debug)]
+pub struct Recovered<D> {
+    /// The last saved value (`None`: formatted, nothing saved yet).
+    pub value: Option<D>,
+    /// Where the whole records end; what follows is a torn final record, to be cut.
+    pub end: usize,
+    /// Records read.
+    pub records: u64,
+    /// The size of the last snapshot's record.
+    pub snapshot_size: u64,
+    /// The size of the change records after it.
+    pub since: u64,
+}
+
+/// Why [`recover`] refused a journal's bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// A record that does not check, before the final one.
+    Damaged {
+        /// Where the first bad record starts.
+        offset: usize,
+        /// What is wrong there.
+        what: String,
+    },
+    /// The journal is this other node's.
+    Foreign(Box<Identity>),
+}
+
+/// Reads a journal's bytes back (the module's doc says how a torn tail is told from damage):
+/// pure, so that it can be fuzzed (`fuzz/`), and what [`Journal::open`] does before it cuts a
+/// torn tail.
+pub fn recover<D: Journaled>(bytes: &[u8], identity: &Identity) -> Result<Recovered<D>, Unusable> {
+    let damaged = |offset: usize, what: &str| Unusable::Damaged { offset, what: what.into() };
+    let mut value: Option<D> = None;
+    let mut identified = false;
+    let (mut pos, mut records, mut snapshot_size, mut since) = (0usize, 0u64, 0u64, 0u64);
+    while pos < bytes.len() {
+        let payload = match read_record(bytes, pos) {
+            Found::Whole(p) => p,
+            Found::Torn => break,
+            Found::Bad(what) => return Err(damaged(pos, what)),
+        };
+        let record: Record<D, D::Change> = postcard::from_bytes(payload)
+            .map_err(|e| damaged(pos, &format!("a record does not decode ({e})")))?;
+        let size = (HEADER + payload.len()) as u64;
+        match record {
+            Record::Identity(found) => {
+                if identified || pos != 0 {
+                    return Err(damaged(pos, "a second identity record"));
+                }
+                if &found != identity {
+                    return Err(Unusable::Foreign(Box::new(found)));
+                }
+                identified = true;
+            }
+            _ if !identified => {
+                return Err(damaged(pos, "the journal does not start with its identity"))
+            }
+            Record::Snapshot(d) => {
+                value = Some(d);
+                snapshot_size = size;
+                since = 0;
+            }
+            Record::Change(c) => {
+                let Some(v) = value.as_mut() else {
+                    return Err(damaged(pos, "a change before any snapshot"));
+                };
+                v.apply(c);
+                since += size;
+            }
+        }
+        records += 1;
+        pos += HEADER + payload.len();
+    }
+    if !identified {
+        return Err(damaged(0, "no identity record (an empty or truncated journal)"));
+    }
+    Ok(Recovered { value, end: pos, records, snapshot_size, since })
+}
+
 impl<D: Journaled> Journal<D> {
     /// Opens the journal in `dir`, which must be `identity`'s, and returns the last saved value
     /// (`None` on a first start) and what recovery found. A torn final record is cut; any other
@@ -271,64 +361,19 @@ impl<D: Journaled> Journal<D> {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io(&path))?;
         let size = bytes.len() as u64;
-        let damaged = |offset: usize, what: String| JournalError::Damaged {
-            path: path.clone(),
-            offset: offset as u64,
-            size,
-            what,
-        };
-        let mut rec = Recovery::default();
-        let mut value: Option<D> = None;
-        let mut identified = false;
-        let (mut pos, mut snapshot_size, mut since) = (0usize, 0u64, 0u64);
-        while pos < bytes.len() {
-            let payload = match read_record(&bytes, pos) {
-                Found::Whole(p) => p,
-                Found::Torn => break,
-                Found::Bad(what) => return Err(damaged(pos, what.into())),
-            };
-            let record: Record<D, D::Change> = postcard::from_bytes(payload)
-                .map_err(|e| damaged(pos, format!("a record does not decode ({e})")))?;
-            let size = (HEADER + payload.len()) as u64;
-            match record {
-                Record::Identity(found) => {
-                    if identified || pos != 0 {
-                        return Err(damaged(pos, "a second identity record".into()));
-                    }
-                    if &found != identity {
-                        return Err(JournalError::Foreign {
-                            path,
-                            found: Box::new(found),
-                            expected: Box::new(identity.clone()),
-                        });
-                    }
-                    identified = true;
-                }
-                _ if !identified => {
-                    return Err(damaged(pos, "the journal does not start with its identity".into()))
-                }
-                Record::Snapshot(d) => {
-                    value = Some(d);
-                    snapshot_size = size;
-                    since = 0;
-                }
-                Record::Change(c) => {
-                    let Some(v) = value.as_mut() else {
-                        return Err(damaged(pos, "a change before any snapshot".into()));
-                    };
-                    v.apply(c);
-                    since += size;
-                }
+        let found = recover::<D>(&bytes, identity).map_err(|e| match e {
+            Unusable::Damaged { offset, what } => {
+                JournalError::Damaged { path: path.clone(), offset: offset as u64, size, what }
             }
-            rec.records += 1;
-            pos += HEADER + payload.len();
-        }
-        if !identified {
-            return Err(damaged(0, "no identity record (an empty or truncated journal)".into()));
-        }
-        if pos < bytes.len() {
-            rec.cut = (bytes.len() - pos) as u64;
-            file.set_len(pos as u64).map_err(io(&path))?;
+            Unusable::Foreign(found) => JournalError::Foreign {
+                path: path.clone(),
+                found,
+                expected: Box::new(identity.clone()),
+            },
+        })?;
+        let rec = Recovery { records: found.records, cut: (bytes.len() - found.end) as u64 };
+        if rec.cut > 0 {
+            file.set_len(found.end as u64).map_err(io(&path))?;
             file.sync_all().map_err(io(&path))?;
         }
         file.seek(SeekFrom::End(0)).map_err(io(&path))?;
@@ -337,12 +382,12 @@ impl<D: Journaled> Journal<D> {
             file,
             durability,
             identity: identity.clone(),
-            last: value.clone(),
-            since_snapshot: since,
-            snapshot_size,
+            last: found.value.clone(),
+            since_snapshot: found.since,
+            snapshot_size: found.snapshot_size,
             buf: Vec::new(),
         };
-        Ok((journal, value, rec))
+        Ok((journal, found.value, rec))
     }
 
     /// Queues a save: the change against the previous save (a snapshot if it is the first).
@@ -431,7 +476,7 @@ mod tests {
             epoch: 0,
             level: Level::Critical,
             log: (0..n)
-                .map(|i| Entry { client: Id::from(2), seq: i, op: i as u8, reply: 0 })
+                .map(|i| Entry { client: Id::from(2), session: 1, seq: i, op: i as u8, reply: 0 })
                 .collect(),
             applied: n,
             restarts: 0,
@@ -449,6 +494,7 @@ mod tests {
 
     fn me() -> Identity {
         Identity {
+            format: FORMAT,
             cluster: "test".into(),
             protocol: "linear-2pc".into(),
             service: "counter".into(),

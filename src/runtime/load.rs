@@ -19,8 +19,8 @@ pub struct LoadSpec {
     pub window: usize,
     /// How long to send.
     pub duration: Duration,
-    /// The first session's client id (sessions use `first_client ..`; a client id must not be
-    /// reused against the same cluster, since requests are deduplicated by (client, seq)).
+    /// The first session's client id (sessions use `first_client ..`). A client id may be used
+    /// again by a later run: each session has its own number, larger than the earlier one's.
     pub first_client: usize,
 }
 

@@ -11,7 +11,7 @@ use thiserror::Error;
 use tokio_util::codec::LengthDelimitedCodec;
 
 /// The wire format's version; a peer speaking another one is refused at the handshake.
-pub const WIRE_VERSION: u32 = 2;
+pub const WIRE_VERSION: u32 = 3;
 
 /// The largest frame accepted (a bigger one closes the connection). A takeback's catch-up
 /// carries the whole committed history, so this bounds the history a node can rejoin with.

@@ -1,6 +1,13 @@
 //! The client role: issues its workload one request at a time, each with its client id (the
-//! actor id) and a request sequence number; resends on a timer (a path failure: the connection
-//! broke and was remade) and follows `NewPrimary` announcements (redirection after takeover).
+//! actor id), its session and a request sequence number; resends on a timer (a path failure:
+//! the connection broke and was remade) and follows `NewPrimary` announcements (redirection
+//! after takeover).
+//!
+//! A session is one run of a client id: its sequence numbers start at 0 and its number is
+//! larger than any earlier session's of the same id (the model's client runs sessions 1, 2, …
+//! one after another; the runtime's client library takes the wall clock in microseconds when it
+//! opens one). A request of a session that a later one has expired is answered `Expired`: the
+//! client stops (the runtime reports it).
 //!
 //! The client keeps every reply it received: the client-visible history that the properties
 //! judge (what a client saw committed must survive; a resend must get the original reply).
@@ -21,11 +28,27 @@ pub struct ClientState<Op, Reply: Clone> {
     pub primary_epoch: Epoch,
     /// Resends left for the outstanding request.
     pub resends_left: u8,
-    /// Replies received, in request order (persistent: the runtime copies the state at every
-    /// step, so a long-running session must not copy all its replies each time).
+    /// Replies received, in request order, across sessions (persistent: the runtime copies
+    /// the state at every step, so a long-running session must not copy all its replies each
+    /// time).
     pub replies: imbl::Vector<Reply>,
-    /// The outstanding request's operation: request number `replies.len()` while `Some`.
+    /// The outstanding request's operation: request number `replies.len() - first` of the
+    /// session while `Some`.
     pub current: Option<Op>,
+    /// The current session.
+    pub session: u64,
+    /// Replies received before the current session started.
+    pub first: u32,
+    /// Whether the server said the session expired (a later session of this client id has
+    /// committed a step): the client sends nothing more.
+    pub expired: bool,
+}
+
+impl<Op, Reply: Clone> ClientState<Op, Reply> {
+    /// The sequence number of the session's next (or outstanding) request.
+    pub fn seq(&self) -> u32 {
+        self.replies.len() as u32 - self.first
+    }
 }
 
 /// The client actor's fixed configuration.
@@ -35,25 +58,34 @@ pub struct Client<S> {
     pub cfg: Config,
     /// This client's number in the workload (0-based).
     pub index: usize,
+    /// The first session's number.
+    pub session: u64,
     _service: PhantomData<S>,
 }
 
 type O<S> = Out<Node<S>>;
 
 impl<S: Service> Client<S> {
-    /// Client number `index` of configuration `cfg`.
+    /// Client number `index` of configuration `cfg`, starting with session 1.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client { cfg, index, _service: PhantomData }
+        Self::in_session(cfg, index, 1)
+    }
+
+    /// Client number `index` of configuration `cfg`, starting with session `session`.
+    pub fn in_session(cfg: Config, index: usize, session: u64) -> Self {
+        Client { cfg, index, session, _service: PhantomData }
     }
 
     /// The outstanding request (number and operation), if any.
     fn outstanding(s: &ClientState<S::Op, S::Reply>) -> Option<Msg<S::Op, S::Reply>> {
-        s.current.as_ref().map(|op| Msg::Request { seq: s.replies.len() as u32, op: op.clone() })
+        let (session, seq) = (s.session, s.seq());
+        s.current.as_ref().map(|op| Msg::Request { session, seq, op: op.clone() })
     }
 
     /// The workload's next operation after `done` replies, if the workload has one.
     fn next_op(&self, done: usize) -> Option<S::Op> {
-        (done < self.cfg.requests).then(|| S::workload(self.index, done))
+        let all = self.cfg.requests * usize::from(self.cfg.sessions);
+        (done < all).then(|| S::workload(self.index, done))
     }
 
     /// Sends the outstanding request to the believed primary and arms the resend timer.
@@ -71,7 +103,7 @@ impl<S: Service> Client<S> {
     pub fn submit(
         &self, s: &ClientState<S::Op, S::Reply>, op: S::Op, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
-        if s.current.is_some() {
+        if s.current.is_some() || s.expired {
             return None;
         }
         let mut n = s.clone();
@@ -91,6 +123,9 @@ impl<S: Service> Client<S> {
             resends_left: self.cfg.resends,
             replies: imbl::Vector::new(),
             current: self.next_op(0),
+            session: self.session,
+            first: 0,
+            expired: false,
         };
         self.send(&s, o);
         s
@@ -101,10 +136,17 @@ impl<S: Service> Client<S> {
         &self, s: &ClientState<S::Op, S::Reply>, src: Id, msg: Msg<S::Op, S::Reply>, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
         match msg {
-            Msg::Reply { seq, reply } if s.current.is_some() && seq as usize == s.replies.len() => {
+            Msg::Reply { session, seq, reply }
+                if s.current.is_some() && session == s.session && seq == s.seq() =>
+            {
                 let mut n = s.clone();
                 n.replies.push_back(reply);
                 n.resends_left = self.cfg.resends;
+                if n.seq() as usize == self.cfg.requests {
+                    // The session's last request: the next one starts a new session.
+                    n.session += 1;
+                    n.first = n.replies.len() as u32;
+                }
                 n.current = self.next_op(n.replies.len());
                 if n.current.is_some() {
                     self.send(&n, o);
@@ -121,6 +163,15 @@ impl<S: Service> Client<S> {
                 if let Some(req) = Self::outstanding(s) {
                     o.send(n.primary, req);
                 }
+                Some(n)
+            }
+            Msg::Expired { session, seq }
+                if s.current.is_some() && session == s.session && seq == s.seq() =>
+            {
+                let mut n = s.clone();
+                n.current = None;
+                n.expired = true;
+                o.cancel_timer(Timer::Resend);
                 Some(n)
             }
             Msg::NewPrimary { epoch } if epoch >= s.primary_epoch => {

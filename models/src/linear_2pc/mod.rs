@@ -26,8 +26,10 @@
 //! - 2-safety: a client sees a reply only after the backup made the change buffer durable;
 //! - atomicity: the primary's committed history is always a prefix of the backup's, because the
 //!   backup commits first and a restarted primary adopts the backup's history before serving;
-//! - exactly-once: every committed step carries its (client, seq); a resend is answered from the
-//!   committed history, never executed twice, and the backup holds the same history;
+//! - exactly-once: every committed step carries its (client, session, seq); a resend is answered
+//!   from the committed history, never executed twice, and the backup holds the same history; a
+//!   client id used again by a later session expires the earlier session, whose requests are
+//!   then refused (`Expired`), never executed or answered with another request's reply;
 //! - linearizability: updates take effect at the backup's commit, reads are confirmed by the
 //!   backup, and a backup that took over answers an older epoch with `TakenOver`.
 //!
@@ -148,6 +150,17 @@ crate::variants! {
         LearnerAnswersInquiry = "learner-answers-inquiry":
             "a server that lost its storage answers the reconfiguration as an authority",
             breaks ["2-safety"], check [takeback = "true", wipes = "1", crash = "any", crashes = "1"];
+        /// The message table ignores sessions: a later session's request is answered with the
+        /// reply stored for the same sequence number of an earlier session of the client id
+        /// (what a second `twosafe load` got before sessions).
+        SessionBlind = "session-blind":
+            "a later session's request is answered with an earlier session's stored reply",
+            breaks ["exactly-once"], check [sessions = "2", crashes = "0"];
+        /// A request of an expired session is executed as a new one (the table no longer
+        /// holds its entry), so a late resend of an executed request is executed again.
+        ExpiredSessionExecutes = "expired-session-executes":
+            "a request of an expired session is executed as new",
+            breaks ["exactly-once"], check [sessions = "2", crashes = "0"];
     }
 }
 
@@ -162,8 +175,11 @@ pub struct Config {
     pub servers: usize,
     /// Number of clients.
     pub clients: usize,
-    /// Requests per client.
+    /// Requests per client session.
     pub requests: usize,
+    /// Sessions per client, one after another: each starts its sequence numbers at 0 with the
+    /// same client id and a larger session number (a client id used again).
+    pub sessions: u8,
     /// Timer-driven resends per request.
     pub resends: u8,
     /// Crashes in all.

@@ -64,6 +64,13 @@ pub const PARAMS: &[ParamSpec] = &[
     ),
     params::clients(4, "1"),
     params::requests(4, "2"),
+    ParamSpec::uint(
+        "sessions",
+        (1, 3),
+        "1",
+        "sessions per client, one after another, each with `requests` requests: the client id \
+         is used again, with sequence numbers from 0 and a larger session number",
+    ),
     params::resends(4, "1"),
     params::crashes(4, "1")
         .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
@@ -129,6 +136,8 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
         "hot/storage-loss/primary": takeback = "true", wipes = "1", crash = "primary", crashes = "0", requests = "1";
         "cold/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1", level = "important";
+        "hot/sessions": sessions = "2", requests = "1";
+        "hot/sessions/reliable": sessions = "2", requests = "1", lossy = "false";
         "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
@@ -163,6 +172,7 @@ impl Config {
             servers: if level == Level::Normal { 1 } else { 2 },
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
+            sessions: p.uint("sessions")? as u8,
             resends: p.uint("resends")? as u8,
             crashes: p.uint("crashes")? as usize,
             crash: match p.choice("crash")? {
@@ -230,21 +240,35 @@ fn authority<S: Service>(cfg: &Config, state: &State<S>) -> Option<usize> {
     highest(Role::Primary).or_else(|| highest(Role::Backup)).map(|(i, _)| i)
 }
 
-/// Every (client, seq, op, reply) a client has received a reply for.
-fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<(Id, u32, S::Op, S::Reply)> {
+/// A request a client has received a reply for.
+struct Acked<S: Service> {
+    client: Id,
+    session: u64,
+    seq: u32,
+    op: S::Op,
+    reply: S::Reply,
+}
+
+/// Every request a client has received a reply for (the model's client `k` runs sessions
+/// 1, 2, … of `requests` requests each, its workload numbered across them).
+fn acknowledged<S: Service>(cfg: &Config, state: &State<S>) -> Vec<Acked<S>> {
     let mut acked = Vec::new();
-    for (k, id) in cfg.client_ids().enumerate() {
-        if let NodeState::Client(c) = &*state.actor_states[usize::from(id)] {
-            for (seq, reply) in c.replies.iter().enumerate() {
-                acked.push((id, seq as u32, S::workload(k, seq), reply.clone()));
+    let per_session = cfg.requests.max(1);
+    for (k, client) in cfg.client_ids().enumerate() {
+        if let NodeState::Client(c) = &*state.actor_states[usize::from(client)] {
+            for (i, reply) in c.replies.iter().enumerate() {
+                let (session, seq) = ((i / per_session) as u64 + 1, (i % per_session) as u32);
+                let (op, reply) = (S::workload(k, i), reply.clone());
+                acked.push(Acked { client, session, seq, op, reply });
             }
         }
     }
     acked
 }
 
-fn holds<S: Service>(log: &Log<S>, client: Id, seq: u32) -> bool {
-    log.find(client, seq).is_some()
+/// Whether `log` holds request `a` (expired or not).
+fn holds<S: Service>(log: &Log<S>, a: &Acked<S>) -> bool {
+    log.scan(a.client, a.session, a.seq).is_some()
 }
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -254,17 +278,14 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(ad) = saved(state, a) else {
         return false;
     };
-    acknowledged(&m.cfg, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(
-        |(c, seq, _, _)| {
-            // On the serving primary's disk, and on that of every server that could take
-            // over (a backup): no single failure — a crash, or a takeover — loses it.
-            holds::<S>(&ad.log, *c, *seq)
-                && (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
-                    saved(state, j)
-                        .is_none_or(|d| d.role != Role::Backup || holds::<S>(&d.log, *c, *seq))
-                })
-        },
-    )
+    acknowledged(&m.cfg, state).iter().filter(|k| S::changes_state(&k.op)).all(|k| {
+        // On the serving primary's disk, and on that of every server that could take over (a
+        // backup): no single failure — a crash, or a takeover — loses it.
+        holds(&ad.log, k)
+            && (0..m.cfg.servers)
+                .filter(|j| *j != a)
+                .all(|j| saved(state, j).is_none_or(|d| d.role != Role::Backup || holds(&d.log, k)))
+    })
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -281,12 +302,10 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(ad) = authority(&m.cfg, state).and_then(|a| saved(state, a)) else {
         return false;
     };
-    acknowledged(&m.cfg, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(
-        |(c, seq, _, reply)| {
-            // Exactly once: present, and (checked above) no request twice in any history.
-            ad.log.find(*c, *seq).is_some_and(|e| e.reply == *reply)
-        },
-    )
+    acknowledged(&m.cfg, state).iter().filter(|k| S::changes_state(&k.op)).all(|k| {
+        // Exactly once: present, and (checked above) no request twice in any history.
+        ad.log.scan(k.client, k.session, k.seq).is_some_and(|e| e.reply == k.reply)
+    })
 }
 
 fn atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -313,7 +332,7 @@ fn single_primary_per_epoch<S: Service>(m: &Model<S>, state: &State<S>) -> bool 
 fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     m.cfg.client_ids().all(|id| {
         matches!(&*state.actor_states[usize::from(id)],
-            NodeState::Client(c) if c.replies.len() == m.cfg.requests)
+            NodeState::Client(c) if c.replies.len() == m.cfg.requests * usize::from(m.cfg.sessions))
     })
 }
 

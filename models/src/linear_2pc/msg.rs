@@ -13,6 +13,7 @@
 //! | `Inquire` restarted primary → learner    | `Empty` (it holds nothing to adopt)    |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
 //! | `NotPrimary` backup/retired → client     | (the client turns to the other server) |
+//! | `Request` of an expired session          | `Expired` primary → client             |
 //!
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
@@ -25,15 +26,20 @@ use serde::{Deserialize, Serialize};
 /// A message of the linear 2PC protocol.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum Msg<Op: Clone, Reply: Clone> {
-    /// A client's request number `seq`; resends carry the same `seq`.
+    /// A client's request number `seq` of its session `session`; resends carry the same
+    /// `seq`.
     Request {
-        /// The client's request sequence number.
+        /// The client's session: larger than any earlier session of the same client id.
+        session: u64,
+        /// The client's request sequence number in the session.
         seq: u32,
         /// The operation.
         op: Op,
     },
     /// The answer to request `seq`.
     Reply {
+        /// The session of the request answered.
+        session: u64,
         /// The sequence number of the request answered.
         seq: u32,
         /// The service's reply.
@@ -154,6 +160,21 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         /// The new primary's epoch.
         epoch: Epoch,
     },
+    /// To a client: request `seq` of `session` is not executed and not answered, because a
+    /// later session of the same client id has committed a step (the earlier one expired).
+    Expired {
+        /// The expired session.
+        session: u64,
+        /// The request's sequence number.
+        seq: u32,
+    },
+}
+
+/// The number the client-visible history knows a request by: its sequence number, told apart
+/// from the same number of the client's other sessions (the model's sessions are few, numbered
+/// from 1, and its requests fewer than 2^16).
+pub fn history_seq(session: u64, seq: u32) -> u32 {
+    ((session as u32) << 16) | (seq & 0xffff)
 }
 
 /// Timers: data, not durations; the model checker fires any timer that is set at any moment.
@@ -175,6 +196,6 @@ pub enum Timer {
 
 crate::client_message! {
     impl[Op: Clone, Reply: Clone] for Msg<Op, Reply>;
-    Msg::Request { seq, op } => (0, *seq, op);
-    Msg::Reply { seq, reply } => (0, *seq, reply);
+    Msg::Request { session, seq, op } => (0, history_seq(*session, *seq), op);
+    Msg::Reply { session, seq, reply } => (0, history_seq(*session, *seq), reply);
 }

@@ -200,6 +200,8 @@ pub enum Pending<Op, Reply> {
     Read {
         /// The client.
         client: Id,
+        /// The client's session.
+        session: u64,
         /// The request's sequence number.
         seq: u32,
         /// The reply, computed from the committed state.
@@ -208,10 +210,12 @@ pub enum Pending<Op, Reply> {
 }
 
 impl<Op, Reply> Pending<Op, Reply> {
-    fn is_request(&self, client: Id, seq: u32) -> bool {
+    fn is_request(&self, client: Id, session: u64, seq: u32) -> bool {
         match self {
-            Pending::Update(e) => e.is_request(client, seq),
-            Pending::Read { client: c, seq: s, .. } => *c == client && *s == seq,
+            Pending::Update(e) => e.is_request(client, session, seq),
+            Pending::Read { client: c, session: n, seq: s, .. } => {
+                *c == client && *n == session && *s == seq
+            }
         }
     }
 }
@@ -267,10 +271,6 @@ impl<S: Service> ServerState<S> {
             incarnation: self.incarnation,
             joined: self.joined,
         }
-    }
-
-    fn find(&self, client: Id, seq: u32) -> Option<&Entry<S::Op, S::Reply>> {
-        self.log.find(client, seq)
     }
 
     /// Applies every stored but not yet applied change buffer (cold standby's takeover work).
@@ -469,17 +469,20 @@ impl<S: Service> Server<S> {
     /// Handles a message; returns the next state if it changed.
     pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match (s.role, msg) {
-            (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
+            (Role::Primary, Msg::Request { session, seq, op }) => {
+                self.on_request(s, src, session, seq, op, o)
+            }
             (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
                 match &s.pending {
                     Some(Pending::Update(e)) if (index as usize) == s.log.len() => {
                         let mut n = s.clone();
-                        let (client, seq, reply) = (e.client, e.seq, e.reply.clone());
+                        let (client, session, seq) = (e.client, e.session, e.seq);
+                        let reply = e.reply.clone();
                         n.commit(e.clone());
                         n.pending = None;
                         // Write-ahead: the commit is saved before the reply leaves.
                         self.save(&n, o);
-                        o.send(client, Msg::Reply { seq, reply });
+                        o.send(client, Msg::Reply { session, seq, reply });
                         Some(n)
                     }
                     _ => None,
@@ -487,10 +490,11 @@ impl<S: Service> Server<S> {
             }
             (Role::Primary, Msg::Confirmed { epoch, index }) if epoch == s.epoch => {
                 match &s.pending {
-                    Some(Pending::Read { client, seq, reply })
+                    Some(Pending::Read { client, session, seq, reply })
                         if (index as usize) == s.log.len() =>
                     {
-                        o.send(*client, Msg::Reply { seq: *seq, reply: reply.clone() });
+                        let (session, seq, reply) = (*session, *seq, reply.clone());
+                        o.send(*client, Msg::Reply { session, seq, reply });
                         let mut n = s.clone();
                         n.pending = None;
                         Some(n)
@@ -689,17 +693,32 @@ impl<S: Service> Server<S> {
     }
 
     fn on_request(
-        &self, s: &St<S>, client: Id, seq: u32, op: S::Op, o: &mut O<S>,
+        &self, s: &St<S>, client: Id, session: u64, seq: u32, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
-        if self.cfg.variant != Variant::NoDuplicateDetection {
-            if let Some(e) = s.find(client, seq) {
+        let v = self.cfg.variant;
+        if v != Variant::NoDuplicateDetection {
+            let expired = s.log.session(client).is_some_and(|latest| session < latest);
+            if expired && v != Variant::ExpiredSessionExecutes {
+                // A later session of this client id has committed a step: this session's
+                // entries have expired from the message table, so the request can be neither
+                // answered from it nor executed (it may have been, before).
+                o.send(client, Msg::Expired { session, seq });
+                return None;
+            }
+            let stored = if v == Variant::SessionBlind {
+                // The bug: the stored reply of the same seq in any session of the client.
+                s.log.iter().find(|e| e.client == client && e.seq == seq)
+            } else {
+                s.log.find(client, session, seq)
+            };
+            if let Some(e) = stored {
                 // A resend of a committed request: the stored reply, not a second execution.
-                o.send(client, Msg::Reply { seq, reply: e.reply.clone() });
+                o.send(client, Msg::Reply { session, seq, reply: e.reply.clone() });
                 return None;
             }
         }
         if let Some(p) = &s.pending {
-            if p.is_request(client, seq) {
+            if p.is_request(client, session, seq) {
                 // A resend of the step in flight: the path to the backup may have lost it.
                 self.ship(s, p, o);
             }
@@ -711,19 +730,19 @@ impl<S: Service> Server<S> {
         let has_backup = s.level != Level::Normal;
         if !S::changes_state(&op) {
             if !has_backup || self.cfg.variant == Variant::LocalReads {
-                o.send(client, Msg::Reply { seq, reply });
+                o.send(client, Msg::Reply { session, seq, reply });
                 return None;
             }
-            n.pending = Some(Pending::Read { client, seq, reply });
+            n.pending = Some(Pending::Read { client, session, seq, reply });
         } else {
-            let entry = Entry { client, seq, op, reply: reply.clone() };
+            let entry = Entry { client, session, seq, op, reply: reply.clone() };
             if !has_backup || self.cfg.variant == Variant::OneSafe {
                 // No backup (normal), or the 1-safe bug: commit and reply at once; the 1-safe
                 // primary propagates the change buffer after its commit.
                 let index = s.log.len() as u32;
                 n.commit(entry.clone());
                 self.save(&n, o);
-                o.send(client, Msg::Reply { seq, reply });
+                o.send(client, Msg::Reply { session, seq, reply });
                 if has_backup {
                     o.send(Self::peer(s), Msg::ChangeBuffer { epoch: s.epoch, index, entry });
                 }

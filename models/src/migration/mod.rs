@@ -47,6 +47,10 @@ use planner::{Planner, PlannerState};
 use server::{Durable, Server, ServerState};
 use stateright::actor::Id;
 
+/// The session every migration request belongs to: migration's clients run once, so the
+/// message table's sessions ([`crate::commit_log`]) are not used.
+pub const SESSION: u64 = 0;
+
 /// A process: one replicated service instance, placed on servers by the planner.
 pub type ProcessId = u8;
 

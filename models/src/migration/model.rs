@@ -9,6 +9,7 @@ use super::client::Client;
 use super::msg::Msg;
 use super::planner::Planner;
 use super::server::{Replica, Role, Server};
+use super::SESSION;
 use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
 use crate::history::{self, saved, within_crash_budget, ClientMessage, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
@@ -219,7 +220,7 @@ fn migration_atomicity<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     acknowledged(&m.cfg, state).iter().filter(|(_, _, _, op, _)| S::changes_state(op)).all(
         |(p, c, seq, _, _)| {
-            owner(&m.cfg, state, *p).is_some_and(|r| r.log.find(*c, *seq).is_some())
+            owner(&m.cfg, state, *p).is_some_and(|r| r.log.find(*c, SESSION, *seq).is_some())
         },
     )
 }
@@ -233,7 +234,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         && acknowledged(&m.cfg, state).iter().filter(|(_, _, _, op, _)| S::changes_state(op)).all(
             |(p, c, seq, _, reply)| {
                 owner(&m.cfg, state, *p)
-                    .and_then(|r| r.log.find(*c, *seq))
+                    .and_then(|r| r.log.find(*c, SESSION, *seq))
                     .is_some_and(|e| e.reply == *reply)
             },
         )

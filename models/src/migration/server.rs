@@ -24,6 +24,7 @@
 //! finite on a lossy network; a request the server cannot take now stays in the network.
 
 use super::msg::{Msg, Timer};
+use super::SESSION;
 use super::{Config, Node, ProcessId, Variant};
 use crate::commit_log::CommitLog;
 use crate::commit_log::Entry;
@@ -310,7 +311,7 @@ impl<S: Service> Server<S> {
             }
             Role::Backup => return None,
         }
-        if let Some(e) = r.log.find(client, seq) {
+        if let Some(e) = r.log.find(client, SESSION, seq) {
             o.send(client, Msg::Reply { p, seq, reply: e.reply.clone() });
             return None;
         }
@@ -327,7 +328,7 @@ impl<S: Service> Server<S> {
             o.send(client, Msg::Reply { p, seq, reply });
             return None;
         }
-        let entry = Entry { client, seq, op, reply };
+        let entry = Entry { client, session: SESSION, seq, op, reply };
         let mut n = s.clone();
         if critical {
             n.pending.insert(p, entry);
