@@ -321,8 +321,9 @@ async fn refuse(stream: TcpStream, reason: String) {
     let _ = tokio::time::timeout(Duration::from_secs(1), framed.send(frame)).await;
 }
 
-/// Why a handshake was refused.
-fn check_hello(p: &Placement, h: &Hello) -> Result<(), String> {
+/// Why a handshake was refused (`Err`), or `Ok` if node `p` takes a connection that starts
+/// with `h` (a server's must then prove it holds the secret).
+pub fn check_hello(p: &Placement, h: &Hello) -> Result<(), String> {
     if h.wire != WIRE_VERSION {
         return Err(format!("wire version {} (this node speaks {WIRE_VERSION})", h.wire));
     }
