@@ -97,6 +97,20 @@ fn one_safe_loses_an_acknowledged_update_in_two_steps() {
 }
 
 #[test]
+fn degrading_while_the_backup_may_take_over_makes_two_primaries_of_one_epoch() {
+    assert_eq!(
+        counterexample("bug/degrade-with-takeover"),
+        [
+            "client 2 -> server 0: Request { session: 1, seq: 0, op: Put(0, 1) }",
+            "server 0: timer Degrade fires",
+            "server 1: timer Takeover fires",
+        ]
+    );
+    let volatile = counterexample("bug/volatile-degrade");
+    assert_eq!(volatile[1], "server 0: timer Degrade fires", "{volatile:#?}");
+}
+
+#[test]
 fn skipping_reconfiguration_lets_histories_diverge() {
     assert_eq!(
         counterexample("bug/skip-reconfiguration"),

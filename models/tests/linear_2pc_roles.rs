@@ -465,3 +465,42 @@ fn a_client_starts_its_next_session_at_seq_0_and_stops_when_expired() {
     assert!(st.expired && st.current.is_none());
     assert!(c.submit(&st, RegisterOp::Put(0, 9), &mut o).is_none(), "sends nothing more");
 }
+
+/// Degraded mode: the primary whose backup does not answer a step saves its new epoch and
+/// level normal before anything of the step leaves, commits the step alone, answers it, and
+/// fences the backup; the backup, fenced, retires and asks to rejoin; a late ack of the old
+/// epoch is answered with the fence again. The backup never arms a takeover.
+#[test]
+fn a_degrading_primary_saves_its_new_epoch_first_and_fences_the_backup() {
+    let spec = catalogue::model("linear-2pc").unwrap();
+    let mut p = spec.defaults();
+    p.set(spec.params, "takeback", "true").unwrap();
+    p.set(spec.params, "degrade", "true").unwrap();
+    let s = Server::<Register>::new(Config::from_params(&p).unwrap());
+    let (b, cmds) = start(&s, BACKUP, None);
+    assert!(!sends(&cmds).contains(&"set Takeover".to_string()), "{cmds:?}");
+    let (pr, _) = start(&s, PRIMARY, None);
+    let (pr, cmds) = deliver(&s, &pr, CLIENT, put(0, 1));
+    assert_eq!(sends(&cmds)[1], "set Degrade");
+    let (pr, cmds) = fire(&s, &pr.unwrap(), Timer::Degrade);
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e1 log1 applied1",
+            "cancel Heartbeat",
+            "send 1 TakenOver { epoch: 1 }",
+            "send 2 Reply { session: 1, seq: 0, reply: PutOk }",
+        ]
+    );
+    let pr = pr.unwrap();
+    assert_eq!(pr.level, Level::Normal);
+    let (late, cmds) = deliver(&s, &pr, BACKUP, Msg::Ack { epoch: 0, index: 0 });
+    assert!(late.is_none());
+    assert_eq!(sends(&cmds), vec!["send 1 TakenOver { epoch: 1 }"]);
+    let (b, cmds) = deliver(&s, &b, PRIMARY, Msg::TakenOver { epoch: 1 });
+    assert_eq!(b.map(|b| b.role), Some(Role::Retired));
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Retired e1 log0 applied0", "send 0 Rejoin { epoch: 1, len: 0, inc: 0 }"]
+    );
+}

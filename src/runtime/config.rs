@@ -348,12 +348,14 @@ impl ClusterConfig {
             lossy: true,
             heartbeats: true,
             takeback: true,
+            degrade: false,
             takeovers: u64::MAX,
             wipes: 0,
             timing: Timing {
                 resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
                 heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),
                 suspect: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
+                degrade: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
             },
         }
     }

@@ -156,6 +156,17 @@ crate::variants! {
         SessionBlind = "session-blind":
             "a later session's request is answered with an earlier session's stored reply",
             breaks ["exactly-once"], check [sessions = "2", crashes = "0"];
+        /// Degraded mode with the backup's automatic takeover still on: during a partition the
+        /// primary continues alone in a new epoch while the backup takes over in one too (two
+        /// servers cannot tell a dead peer from a cut link without a third party).
+        DegradeWithTakeover = "degrade-with-takeover":
+            "the primary degrades while the backup may still take over automatically",
+            breaks ["single-primary-per-epoch"], check [takeback = "true", degrade = "true", crashes = "0"];
+        /// The primary degrades without saving its new epoch and level first: restarted, it
+        /// runs the reconfiguration protocol and adopts the fenced backup's stale history.
+        VolatileDegrade = "volatile-degrade":
+            "the primary replies alone before its new epoch and level are durable",
+            breaks ["2-safety"], check [takeback = "true", degrade = "true", crash = "primary"];
         /// A request of an expired session is executed as a new one (the table no longer
         /// holds its entry), so a late resend of an executed request is executed again.
         ExpiredSessionExecutes = "expired-session-executes":
@@ -196,6 +207,11 @@ pub struct Config {
     pub heartbeats: bool,
     /// Whether a deposed primary rejoins as backup (takeback).
     pub takeback: bool,
+    /// Degraded mode (needs takeback): when the backup does not answer a step, the primary
+    /// fences it out with a durable new epoch and continues alone at level normal until the
+    /// backup rejoins by catch-up; the backup never takes over automatically. Without it the
+    /// primary blocks until the backup answers (and the backup may take over).
+    pub degrade: bool,
     /// Storage losses explored in all: a server crashes and comes back with its storage
     /// lost, detected (it rejoins as a learner). Only a server whose peer holds everything it
     /// acknowledged may lose it (see [`server`]); 0 in the runtime.
@@ -215,12 +231,20 @@ pub struct Timing {
     pub heartbeat: Range<Duration>,
     /// How long the backup waits without an I-am-alive before it suspects the primary.
     pub suspect: Range<Duration>,
+    /// How long the primary waits for the backup's answer to a step before it degrades
+    /// (with `degrade`).
+    pub degrade: Range<Duration>,
 }
 
 impl Timing {
     /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
     pub fn model() -> Timing {
-        Timing { resend: model_timeout(), heartbeat: model_timeout(), suspect: model_timeout() }
+        Timing {
+            resend: model_timeout(),
+            heartbeat: model_timeout(),
+            suspect: model_timeout(),
+            degrade: model_timeout(),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! crashes happen in all, each followed by a restart from the server's durable state.
 
 use super::client::Client;
-use super::server::{Role, Server};
+use super::server::{Durable, Role, Server};
 use super::{
     Config, CrashTarget, Epoch, Level, NetworkKind, Node, NodeState, Timing, Variant, VARIANT,
     VARIANTS,
@@ -89,6 +89,13 @@ pub const PARAMS: &[ParamSpec] = &[
         false,
         "a deposed primary rejoins as backup: catch-up, then the primary upgrades",
     ),
+    ParamSpec::flag(
+        "degrade",
+        false,
+        "degraded mode (needs takeback): a primary whose backup does not answer a step fences \
+         it out with a durable new epoch and continues alone until it rejoins; the backup \
+         never takes over on its own",
+    ),
     ParamSpec::uint(
         "takeovers",
         (1, 4),
@@ -138,6 +145,9 @@ pub const SPEC: ModelSpec = ModelSpec {
         "cold/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1", level = "important";
         "hot/sessions": sessions = "2", requests = "1";
         "hot/sessions/reliable": sessions = "2", requests = "1", lossy = "false";
+        "hot/degrade/crash-backup": takeback = "true", degrade = "true", crash = "backup";
+        "hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary";
+        "hot/degrade/reliable": takeback = "true", degrade = "true", lossy = "false", crashes = "0";
         "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
@@ -157,6 +167,16 @@ impl Config {
         };
         let variant = Variant::from_params(p)?;
         let (wipes, takeback) = (p.uint("wipes")?, p.bool("takeback")?);
+        let degrade = p.bool("degrade")?;
+        if degrade && !takeback {
+            return Err(ParamError::BadValue {
+                name: "degrade".into(),
+                value: "true".into(),
+                expected: "false unless takeback = true (a fenced backup rejoins by takeback's \
+                           catch-up)"
+                    .into(),
+            });
+        }
         if wipes > 0 && !takeback {
             return Err(ParamError::BadValue {
                 name: "wipes".into(),
@@ -187,6 +207,7 @@ impl Config {
             lossy: p.bool("lossy")?,
             heartbeats: p.bool("heartbeats")?,
             takeback,
+            degrade,
             takeovers: p.uint("takeovers")? as Epoch,
             wipes: wipes as u8,
             timing: Timing::model(),
@@ -280,11 +301,15 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     };
     acknowledged(&m.cfg, state).iter().filter(|k| S::changes_state(&k.op)).all(|k| {
         // On the serving primary's disk, and on that of every server that could take over (a
-        // backup): no single failure — a crash, or a takeover — loses it.
+        // backup): no single failure — a crash, or a takeover — loses it. A backup of an older
+        // epoch than the serving primary's is fenced out (degraded mode): it can neither
+        // commit a step nor take over, and rejoins by catch-up.
+        let fenced = |d: &Durable<S::Op, S::Reply>| d.epoch < ad.epoch;
         holds(&ad.log, k)
-            && (0..m.cfg.servers)
-                .filter(|j| *j != a)
-                .all(|j| saved(state, j).is_none_or(|d| d.role != Role::Backup || holds(&d.log, k)))
+            && (0..m.cfg.servers).filter(|j| *j != a).all(|j| {
+                saved(state, j)
+                    .is_none_or(|d| d.role != Role::Backup || fenced(d) || holds(&d.log, k))
+            })
     })
 }
 

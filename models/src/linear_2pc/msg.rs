@@ -188,6 +188,9 @@ pub enum Timer {
     Heartbeat,
     /// A learner resends `Join` (the path to its peer may have lost it).
     Join,
+    /// The primary's wait for the backup's answer to a step (with `degrade`): on expiry it
+    /// fences the backup out and continues alone.
+    Degrade,
     /// Model only, armed only when the model explores storage faults (`wipes`): the server
     /// crashes and comes back with its storage lost. The runtime never arms it; there, a
     /// node whose journal is lost or damaged is started as a learner (`twosafe node --rejoin`).

@@ -387,7 +387,7 @@ impl<S: Service> Server<S> {
         }
         match s.role {
             Role::Backup => {
-                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                self.arm_takeover(o);
                 if self.cfg.heartbeats && restarted {
                     // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
                     o.send(Self::peer(&s), Msg::AliveAck { epoch: s.epoch });
@@ -458,6 +458,55 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// Arms the backup's suspicion of the primary, which ends in a takeover; not in degraded
+    /// mode, where the primary is the authority and the backup never takes over on its own.
+    fn arm_takeover(&self, o: &mut O<S>) {
+        if !self.cfg.degrade || self.cfg.variant == Variant::DegradeWithTakeover {
+            o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+        }
+    }
+
+    /// The backup answered the pending step: no degradation for it.
+    fn answered(&self, o: &mut O<S>) {
+        if self.cfg.degrade {
+            o.cancel_timer(Timer::Degrade);
+        }
+    }
+
+    /// Degraded mode: the backup has not answered the pending step in time. The primary moves
+    /// to a new epoch at level normal — durably, before anything of the step leaves, so that a
+    /// restart does not ask the fenced backup for the process state — commits the step alone,
+    /// answers it, and tells the backup it is fenced (it rejoins by catch-up; takeback).
+    fn degrade(&self, s: &St<S>, o: &mut O<S>) -> Option<St<S>> {
+        if s.role != Role::Primary || s.level == Level::Normal || s.pending.is_none() {
+            return None;
+        }
+        let mut n = s.clone();
+        n.epoch = s.epoch.saturating_add(1);
+        n.level = Level::Normal;
+        n.awaiting_alive = false;
+        let pending = n.pending.take()?;
+        if let Pending::Update(e) = &pending {
+            n.commit(e.clone());
+        }
+        if self.cfg.variant == Variant::VolatileDegrade {
+            // The bug: the commit is saved, the new epoch and level are not.
+            let mut d = n.durable();
+            (d.epoch, d.level) = (s.epoch, s.level);
+            o.save(d);
+        } else {
+            self.save(&n, o);
+        }
+        o.cancel_timer(Timer::Heartbeat);
+        o.send(Self::peer(s), Msg::TakenOver { epoch: n.epoch });
+        let (client, session, seq, reply) = match pending {
+            Pending::Update(e) => (e.client, e.session, e.seq, e.reply),
+            Pending::Read { client, session, seq, reply } => (client, session, seq, reply),
+        };
+        o.send(client, Msg::Reply { session, seq, reply });
+        Some(n)
+    }
+
     /// Arms the I-am-alive timer of a primary that has a backup (Hvasshovd et al. (ClustRa) §3.3: "I am alive"
     /// messages; the backup suspects the primary when they stop).
     fn arm_heartbeat(&self, s: &St<S>, o: &mut O<S>) {
@@ -480,6 +529,7 @@ impl<S: Service> Server<S> {
                         let reply = e.reply.clone();
                         n.commit(e.clone());
                         n.pending = None;
+                        self.answered(o);
                         // Write-ahead: the commit is saved before the reply leaves.
                         self.save(&n, o);
                         o.send(client, Msg::Reply { session, seq, reply });
@@ -497,14 +547,18 @@ impl<S: Service> Server<S> {
                         o.send(*client, Msg::Reply { session, seq, reply });
                         let mut n = s.clone();
                         n.pending = None;
+                        self.answered(o);
                         Some(n)
                     }
                     _ => None,
                 }
             }
-            (Role::Primary | Role::Reconfiguring, Msg::TakenOver { epoch }) if epoch > s.epoch => {
+            (Role::Primary | Role::Reconfiguring | Role::Backup, Msg::TakenOver { epoch })
+                if epoch > s.epoch =>
+            {
                 // Deposed: "the process can be removed from the old primary's database since
-                // the new primary has elected a new backup during fail-over" (§3.1).
+                // the new primary has elected a new backup during fail-over" (§3.1). A backup
+                // hears it from a primary that degraded: fenced out, it rejoins by catch-up.
                 let mut n = s.clone();
                 n.role = Role::Retired;
                 n.epoch = epoch;
@@ -637,7 +691,7 @@ impl<S: Service> Server<S> {
                 if s.role == Role::Learner {
                     o.cancel_timer(Timer::Join);
                 }
-                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                self.arm_takeover(o);
                 Some(n)
             }
             (Role::Retired | Role::Backup, Msg::Request { .. })
@@ -654,6 +708,15 @@ impl<S: Service> Server<S> {
             {
                 // The bug: the new primary still acks the deposed one's change buffers.
                 o.send(src, Msg::Ack { epoch, index });
+                None
+            }
+            (Role::Primary, Msg::Ack { epoch, .. })
+            | (Role::Primary, Msg::Confirmed { epoch, .. })
+            | (Role::Primary, Msg::AliveAck { epoch })
+                if epoch < s.epoch && self.cfg.degrade =>
+            {
+                // A backup fenced out by our degradation has not heard of it: tell it again.
+                o.send(src, Msg::TakenOver { epoch: s.epoch });
                 None
             }
             (Role::Primary, Msg::ChangeBuffer { epoch, .. })
@@ -752,6 +815,9 @@ impl<S: Service> Server<S> {
         }
         if let Some(p) = &n.pending {
             self.ship(&n, p, o);
+            if self.cfg.degrade {
+                o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
+            }
         }
         Some(n)
     }
@@ -804,7 +870,7 @@ impl<S: Service> Server<S> {
             }
             Msg::IAmAlive { epoch } if epoch == s.epoch => {
                 // The primary lives: suspicion starts over.
-                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+                self.arm_takeover(o);
                 o.send(src, Msg::AliveAck { epoch });
                 None
             }
@@ -830,6 +896,9 @@ impl<S: Service> Server<S> {
             o.send(Self::peer(s), Msg::IAmAlive { epoch: s.epoch });
             self.arm_heartbeat(&n, o);
             return Some(n);
+        }
+        if *timer == Timer::Degrade {
+            return self.degrade(s, o);
         }
         if *timer == Timer::StorageLost {
             if !Self::may_lose_storage(s) {
