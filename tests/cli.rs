@@ -184,6 +184,24 @@ fn node_config_errors_are_one_line_and_nonzero() {
             "no `secret`",
         ),
         (write("odd.toml", &good.replace("secret = \"", "secret = \"0")), "0", "hexadecimal"),
+        (
+            write(
+                "degrade.toml",
+                &good
+                    .replace("silent_backup = \"block\"", "silent_backup = \"degrade\"")
+                    .replace("degrade_after_ms = 1000", "degrade_after_ms = 0"),
+            ),
+            "0",
+            "degrade_after_ms must be positive",
+        ),
+        (
+            write(
+                "silent.toml",
+                &good.replace("silent_backup = \"block\"", "silent_backup = \"maybe\""),
+            ),
+            "0",
+            "expected `block` or `degrade`",
+        ),
         (write("good.toml", &good), "7", "node id 7 is not in the configuration"),
         (write("busy.toml", &good), "0", "cannot listen on"),
         (

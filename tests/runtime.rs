@@ -581,6 +581,55 @@ fn a_second_load_with_the_same_client_ids_applies_every_update() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Degraded mode (`silent_backup = "degrade"`): with the backup killed during a load, the
+/// primary fences it out and answers every request alone; restarted, the backup learns it was
+/// fenced, rejoins by catch-up and ends as the backup of the new epoch holding every update.
+#[test]
+fn degraded_mode_serves_through_a_dead_backup_and_takes_it_back() {
+    use twosafe::models::linear_2pc::server::{Durable, Role};
+    use twosafe::runtime::config::{ServiceKind, SilentBackup};
+    use twosafe::runtime::journal;
+    use twosafe::runtime::load::{self, LoadSpec};
+    let dir = std::env::temp_dir().join(format!("twosafe-degrade-{}", std::process::id()));
+    let mut cluster =
+        LocalCluster::launch(exe(), &dir, Durability::Fsync, ServiceKind::Counter, false, |c| {
+            c.silent_backup = SilentBackup::Degrade;
+            c.degrade_after_ms = 300;
+        })
+        .unwrap();
+    let cfg = cluster.cfg.clone();
+    let spec = LoadSpec { window: 2, duration: Duration::from_millis(2500), first_client: 2 };
+    let load = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(load::run::<Counter>(&cfg, &spec, Default::default())).unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.kill(1);
+    std::thread::sleep(Duration::from_millis(1200));
+    cluster.restart(1).unwrap();
+    let report = load.join().unwrap();
+    assert_eq!(report.unanswered, 0, "every request answered, the backup dead or not");
+    let primary_log = std::fs::read_to_string(cluster.log(0)).unwrap();
+    assert!(primary_log.contains("without a backup (degraded"), "{primary_log}");
+    // The backup's journal, read without touching it, until it is the backup of epoch 1
+    // holding every acknowledged add.
+    let identity = cluster.cfg.identity(1);
+    let path = journal::path(&cluster.cfg.node[1].data);
+    let mut last = None;
+    for _ in 0..100 {
+        let bytes = std::fs::read(&path).unwrap();
+        let found = journal::recover::<Durable<CounterOp, CounterReply>>(&bytes, &identity);
+        last = found.ok().and_then(|f| f.value).map(|d| (d.role, d.epoch, d.log.len()));
+        if last == Some((Role::Backup, 1, report.answered as usize)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(last, Some((Role::Backup, 1, report.answered as usize)), "{primary_log}");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The register through a takeover and a takeback, judged by stateright's linearizability
 /// tester; the same history with one read's reply changed to a value never written is not.
 #[test]

@@ -12,6 +12,8 @@
 //! suspect_ms = 300
 //! resend_ms = 200
 //! partition_ms = 1000         # how long SIGUSR1 cuts a node off (fault injection)
+//! silent_backup = "block"     # or "degrade": continue alone after degrade_after_ms
+//! degrade_after_ms = 1000     # (proofs.md, "Degraded mode"; the backup then never takes over)
 //! max_connections = 1024      # connections a server holds at once (more are refused)
 //! client_idle_ms = 60000      # a client connection silent this long is closed
 //! client_frame_bytes = 65536  # the largest frame a client may send
@@ -145,6 +147,23 @@ fn default_resend() -> u64 {
 fn default_partition() -> u64 {
     1000
 }
+fn default_degrade_after() -> u64 {
+    1000
+}
+
+/// What a primary does when its backup does not answer a step.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SilentBackup {
+    /// Wait for the backup (PostgreSQL's synchronous replication); the backup may take over
+    /// when the primary falls silent.
+    #[default]
+    Block,
+    /// After `degrade_after_ms`, fence the backup out with a durable new epoch and continue
+    /// alone until it rejoins by catch-up (OPERA's degradation); the backup never takes over
+    /// on its own, so a primary that is down stops the service until it restarts.
+    Degrade,
+}
 fn default_clients() -> usize {
     64
 }
@@ -187,6 +206,13 @@ pub struct ClusterConfig {
     /// How long a node stays cut off after SIGUSR1 (fault injection: a partition).
     #[serde(default = "default_partition")]
     pub partition_ms: u64,
+    /// What the primary does when its backup does not answer a step.
+    #[serde(default)]
+    pub silent_backup: SilentBackup,
+    /// With `silent_backup = "degrade"`: how long the primary waits for the backup's answer to
+    /// a step before it degrades.
+    #[serde(default = "default_degrade_after")]
+    pub degrade_after_ms: u64,
     /// Connections a server holds at once, its peers' included; more are refused.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -289,6 +315,9 @@ impl ClusterConfig {
                 self.heartbeat_ms, self.suspect_ms
             ));
         }
+        if self.silent_backup == SilentBackup::Degrade && self.degrade_after_ms == 0 {
+            return bad("degrade_after_ms must be positive".into());
+        }
         if self.resend_ms == 0 {
             return bad("resend_ms must be positive".into());
         }
@@ -348,14 +377,14 @@ impl ClusterConfig {
             lossy: true,
             heartbeats: true,
             takeback: true,
-            degrade: false,
+            degrade: self.silent_backup == SilentBackup::Degrade,
             takeovers: u64::MAX,
             wipes: 0,
             timing: Timing {
                 resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
                 heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),
                 suspect: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
-                degrade: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
+                degrade: ms(self.degrade_after_ms)..ms(self.degrade_after_ms + 1),
             },
         }
     }
@@ -374,6 +403,8 @@ impl ClusterConfig {
             suspect_ms: default_suspect(),
             resend_ms: default_resend(),
             partition_ms: default_partition(),
+            silent_backup: SilentBackup::Block,
+            degrade_after_ms: default_degrade_after(),
             max_connections: default_max_connections(),
             client_idle_ms: default_client_idle(),
             client_frame_bytes: default_client_frame(),

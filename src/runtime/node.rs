@@ -17,8 +17,8 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use twosafe_models::linear_2pc::msg::Msg;
-use twosafe_models::linear_2pc::server::{Durable, Server};
-use twosafe_models::linear_2pc::Node;
+use twosafe_models::linear_2pc::server::{Durable, Role, Server};
+use twosafe_models::linear_2pc::{Level, Node, NodeState};
 use twosafe_models::services::Service;
 
 /// Why a node could not start or had to stop.
@@ -67,6 +67,30 @@ pub enum NodeError {
 /// Which messages a node takes from a client: requests only.
 pub fn admit<S: Service>(from_server: bool, m: &Msg<S::Op, S::Reply>) -> bool {
     from_server || matches!(m, Msg::Request { .. })
+}
+
+/// What node `id` says when its role, epoch or level changes (a takeover, a degradation, a
+/// takeback): one line each, WARN when it runs without a backup.
+fn report<S: Service>(id: usize) -> crate::runtime::host::Observer<Node<S>> {
+    let mut last = None;
+    Box::new(move |state: &NodeState<S>| {
+        let NodeState::Server(s) = state else {
+            return;
+        };
+        let now = (s.role, s.epoch, s.level);
+        if last.is_some_and(|l| l != now) {
+            let (role, epoch, level) = now;
+            if role == Role::Primary && level == Level::Normal && s.epoch > 0 {
+                warn!(
+                    "node {id}: primary of epoch {epoch} without a backup (degraded; {} steps)",
+                    s.log.len()
+                );
+            } else {
+                info!("node {id}: {role:?} of epoch {epoch}, level {level:?}");
+            }
+        }
+        last = Some(now);
+    })
 }
 
 /// Node `id`'s place in cluster `cfg`.
@@ -238,7 +262,7 @@ async fn serve_service<S: Service>(
         ),
         None => None,
     };
-    let setup = Setup { journal: Some(journal), storage, observer: None, trace };
+    let setup = Setup { journal: Some(journal), storage, observer: Some(report::<S>(id)), trace };
     let (host, tx, rx) = Host::start(actor, &place, setup)?;
     host.listen(listener, place, admit::<S>);
     let run = host.run(rx);
