@@ -1,7 +1,8 @@
 //! The frame decoder and the handshake, from arbitrary bytes off a socket: the length-delimited
 //! codec cuts frames (at a client's frame cap), each is decoded as a linear-2PC frame; what
-//! decodes must encode back to the same frame, a `Hello` goes through the listener's checks,
-//! proofs through the HMAC check, messages through client admission. Nothing may panic.
+//! decodes must encode back to the same frame, a `Hello` goes through the listener's checks
+//! (an accepted one is of this cluster, protocol and version), proofs through the HMAC check,
+//! messages through client admission. Nothing may panic.
 #![no_main]
 
 use bytes::BytesMut;
@@ -56,11 +57,8 @@ fn check(bytes: &[u8]) {
                 caller_nonce: [0; 16],
                 listener_nonce: [1; 16],
             };
-            let secret = b"0123456789abcdef0123456789abcdef";
-            // A tag the fuzzer made up is (but for 2^-256) not the caller's proof.
-            if e.verify(secret, Side::Caller, tag) {
-                assert_eq!(*tag, e.tag(secret, Side::Caller));
-            }
+            // The check a listener makes of a caller's proof, on a tag the fuzzer made up.
+            let _ = e.verify(b"0123456789abcdef0123456789abcdef", Side::Caller, tag);
         }
         Frame::Msg(m) => {
             let _ = admit::<Counter>(false, m);

@@ -58,6 +58,21 @@ fn put(seq: u32, v: u8) -> M {
     Msg::Request { session: 1, seq, op: RegisterOp::Put(0, v) }
 }
 
+/// What a hot-standby server of `role` in `epoch` has saved with an empty history.
+fn saved(role: Role, epoch: u64) -> D {
+    D {
+        role,
+        epoch,
+        level: Level::Critical,
+        log: Default::default(),
+        applied: 0,
+        restarts: 0,
+        wipes: 0,
+        incarnation: 0,
+        joined: 0,
+    }
+}
+
 fn sends(cmds: &[Cmd]) -> Vec<String> {
     cmds.iter()
         .map(|c| match c {
@@ -161,17 +176,7 @@ fn takeover_installs_buffers_degrades_and_fences_the_old_epoch() {
 #[test]
 fn restarted_primary_runs_the_reconfiguration_protocol() {
     let s = server("critical");
-    let durable = D {
-        role: Role::Primary,
-        epoch: 0,
-        level: Level::Critical,
-        log: Default::default(),
-        applied: 0,
-        restarts: 0,
-        wipes: 0,
-        incarnation: 0,
-        joined: 0,
-    };
+    let durable = saved(Role::Primary, 0);
     let (r, cmds) = start(&s, PRIMARY, Some(durable));
     assert_eq!(r.role, Role::Reconfiguring);
     assert_eq!(sends(&cmds), vec!["save Primary e0 log0 applied0", "send 1 Inquire { epoch: 0 }"]);
@@ -397,17 +402,7 @@ fn a_learner_joins_in_a_new_epoch_and_never_answers_an_inquiry_it_cannot() {
 #[test]
 fn a_takeover_after_255_epochs_still_starts_a_new_one() {
     let s = server("critical");
-    let durable = D {
-        role: Role::Backup,
-        epoch: 255,
-        level: Level::Critical,
-        log: Default::default(),
-        applied: 0,
-        restarts: 0,
-        wipes: 0,
-        incarnation: 0,
-        joined: 0,
-    };
+    let durable = saved(Role::Backup, 255);
     let (b, _) = start(&s, BACKUP, Some(durable));
     let mut o = Out::<Node<Register>>::new();
     let p = s.on_timeout(&b, &Timer::Takeover, &mut o).expect("takes over");
