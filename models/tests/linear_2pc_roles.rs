@@ -19,11 +19,23 @@ const PRIMARY: usize = 0;
 const BACKUP: usize = 1;
 const CLIENT: usize = 2;
 
-fn cfg(level: &str) -> Config {
+/// The model's configuration with its defaults and `settings` (parameter, value) on top.
+fn config_with(settings: &[(&str, &str)]) -> Config {
     let spec = catalogue::model("linear-2pc").unwrap();
     let mut p = spec.defaults();
-    p.set(spec.params, "level", level).unwrap();
+    for (name, value) in settings {
+        p.set(spec.params, name, value).unwrap();
+    }
     Config::from_params(&p).unwrap()
+}
+
+fn cfg(level: &str) -> Config {
+    config_with(&[("level", level)])
+}
+
+/// A server in degraded mode (with takeback, which it needs).
+fn degrade_server() -> Server<Register> {
+    Server::new(config_with(&[("takeback", "true"), ("degrade", "true")]))
 }
 
 fn server(level: &str) -> Server<Register> {
@@ -340,10 +352,7 @@ mod journaled {
 }
 
 fn takeback_server() -> Server<Register> {
-    let spec = catalogue::model("linear-2pc").unwrap();
-    let mut p = spec.defaults();
-    p.set(spec.params, "takeback", "true").unwrap();
-    Server::new(Config::from_params(&p).unwrap())
+    Server::new(config_with(&[("takeback", "true")]))
 }
 
 #[test]
@@ -439,11 +448,7 @@ fn a_later_session_is_executed_and_expires_the_earlier_one() {
 /// current request stops it.
 #[test]
 fn a_client_starts_its_next_session_at_seq_0_and_stops_when_expired() {
-    let spec = catalogue::model("linear-2pc").unwrap();
-    let mut p = spec.defaults();
-    p.set(spec.params, "sessions", "2").unwrap();
-    p.set(spec.params, "requests", "1").unwrap();
-    let c = Client::<Register>::new(Config::from_params(&p).unwrap(), 0);
+    let c = Client::<Register>::new(config_with(&[("sessions", "2"), ("requests", "1")]), 0);
     let mut o = Out::<Node<Register>>::new();
     let st = c.on_start(Id::from(CLIENT), &None, &mut o);
     assert_eq!((st.session, st.seq()), (1, 0));
@@ -464,14 +469,12 @@ fn a_client_starts_its_next_session_at_seq_0_and_stops_when_expired() {
 /// Degraded mode: the primary whose backup does not answer a step saves its new epoch and
 /// level normal before anything of the step leaves, commits the step alone, answers it, and
 /// fences the backup; the backup, fenced, retires and asks to rejoin; a late ack of the old
-/// epoch is answered with the fence again. The backup never arms a takeover.
+/// epoch is answered with the fence again, and so is the silence of a backup that never heard
+/// it (within the resend budget; restarted, the primary fences again). The backup never arms
+/// a takeover.
 #[test]
 fn a_degrading_primary_saves_its_new_epoch_first_and_fences_the_backup() {
-    let spec = catalogue::model("linear-2pc").unwrap();
-    let mut p = spec.defaults();
-    p.set(spec.params, "takeback", "true").unwrap();
-    p.set(spec.params, "degrade", "true").unwrap();
-    let s = Server::<Register>::new(Config::from_params(&p).unwrap());
+    let s = degrade_server();
     let (b, cmds) = start(&s, BACKUP, None);
     assert!(!sends(&cmds).contains(&"set Takeover".to_string()), "{cmds:?}");
     let (pr, _) = start(&s, PRIMARY, None);
@@ -484,11 +487,23 @@ fn a_degrading_primary_saves_its_new_epoch_first_and_fences_the_backup() {
             "save Primary e1 log1 applied1",
             "cancel Heartbeat",
             "send 1 TakenOver { epoch: 1 }",
+            "set Degrade",
             "send 2 Reply { session: 1, seq: 0, reply: PutOk }",
         ]
     );
     let pr = pr.unwrap();
     assert_eq!(pr.level, Level::Normal);
+    // The fence again on the timer, within the budget (the default: one resend).
+    let (again, cmds) = fire(&s, &pr, Timer::Degrade);
+    assert_eq!(sends(&cmds), vec!["send 1 TakenOver { epoch: 1 }"]);
+    let (spent, cmds) = fire(&s, &again.unwrap(), Timer::Degrade);
+    assert!(spent.is_none() && cmds.is_empty(), "{cmds:?}");
+    // Restarted from its durable state, it fences again.
+    let (_, cmds) = start(&s, PRIMARY, Some(pr.durable()));
+    assert!(
+        sends(&cmds).ends_with(&["send 1 TakenOver { epoch: 1 }".into(), "set Degrade".into()]),
+        "{cmds:?}"
+    );
     let (late, cmds) = deliver(&s, &pr, BACKUP, Msg::Ack { epoch: 0, index: 0 });
     assert!(late.is_none());
     assert_eq!(sends(&cmds), vec!["send 1 TakenOver { epoch: 1 }"]);
@@ -498,4 +513,59 @@ fn a_degrading_primary_saves_its_new_epoch_first_and_fences_the_backup() {
         sends(&cmds),
         vec!["save Retired e1 log0 applied0", "send 0 Rejoin { epoch: 1, len: 0, inc: 0 }"]
     );
+}
+
+/// Degraded mode while a learner joins: the primary upgraded for the learner's `Join`, the
+/// learner did not ack the next step in time, and the primary degraded. The learner's resent
+/// `Join` (same incarnation) upgrades the primary again, in the degradation's epoch, so that
+/// the `CaughtUp` it answers is welcomed. (Answering it with a catch-up alone, as for a resend
+/// before the degradation, left the learner asking forever: a live chaos run found it.)
+#[test]
+fn a_learner_whose_join_was_cut_by_a_degradation_is_welcomed_after_its_resent_join() {
+    let s = degrade_server();
+    let (pr, _) = start(&s, PRIMARY, None);
+    let (pr, _) = deliver(&s, &pr, BACKUP, Msg::Join { inc: 7 });
+    let pr = pr.unwrap();
+    assert_eq!((pr.epoch, pr.level), (1, Level::Critical));
+    let (pr, _) = deliver(&s, &pr, CLIENT, put(0, 1));
+    let (pr, _) = fire(&s, &pr.unwrap(), Timer::Degrade);
+    let pr = pr.unwrap();
+    assert_eq!((pr.epoch, pr.level, pr.joined), (2, Level::Normal, 7));
+    let (pr, cmds) = deliver(&s, &pr, BACKUP, Msg::Join { inc: 7 });
+    let pr = pr.expect("upgraded again");
+    assert_eq!((pr.epoch, pr.level), (2, Level::Critical));
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e2 log1 applied1",
+            "send 1 CatchUp { epoch: 2, inc: 7, log: [Entry { client: Id(2), session: 1, seq: 0, op: Put(0, 1), reply: PutOk }] }",
+        ]
+    );
+    let (_, cmds) = deliver(&s, &pr, BACKUP, Msg::CaughtUp { epoch: 2, inc: 7, len: 1 });
+    assert_eq!(sends(&cmds), vec!["send 1 Welcome { epoch: 2, inc: 7 }"]);
+}
+
+/// The runtime's resend budget, `FOREVER`, never runs out: a degraded primary keeps fencing a
+/// silent backup, and a learner keeps asking to join.
+#[test]
+fn a_forever_budget_never_runs_out() {
+    use twosafe_models::linear_2pc::FOREVER;
+    let mut c = config_with(&[("takeback", "true"), ("degrade", "true")]);
+    c.resends = FOREVER;
+    let s = Server::<Register>::new(c.clone());
+    let (pr, _) = start(&s, PRIMARY, None);
+    let (pr, _) = deliver(&s, &pr, CLIENT, put(0, 1));
+    let (mut pr, _) = fire(&s, &pr.unwrap(), Timer::Degrade);
+    for _ in 0..300 {
+        let (next, cmds) = fire(&s, pr.as_ref().unwrap(), Timer::Degrade);
+        assert_eq!(sends(&cmds), vec!["send 1 TakenOver { epoch: 1 }", "set Degrade"]);
+        assert_eq!(next.as_ref().map(|n| n.fences_left), Some(FOREVER));
+        pr = next;
+    }
+    let (mut l, _) = start(&s, BACKUP, Some(D::learner(Level::Critical, 7)));
+    for _ in 0..300 {
+        let (next, cmds) = fire(&s, &l, Timer::Join);
+        assert_eq!(sends(&cmds), vec!["send 0 Join { inc: 7 }", "set Join"]);
+        l = next.unwrap();
+    }
 }

@@ -196,7 +196,7 @@ impl<S: Service> Client<S> {
             return None;
         }
         let mut n = s.clone();
-        n.resends_left -= 1;
+        n.resends_left = super::spend(s.resends_left);
         o.send(s.primary, req);
         if n.resends_left > 0 {
             o.set_timer(Timer::Resend, self.cfg.timing.resend.clone());

@@ -148,6 +148,7 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/degrade/crash-backup": takeback = "true", degrade = "true", crash = "backup";
         "hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary";
         "hot/degrade/reliable": takeback = "true", degrade = "true", lossy = "false", crashes = "0";
+        "hot/degrade/storage-loss": takeback = "true", degrade = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
         "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";

@@ -189,7 +189,8 @@ pub enum Timer {
     /// A learner resends `Join` (the path to its peer may have lost it).
     Join,
     /// The primary's wait for the backup's answer to a step (with `degrade`): on expiry it
-    /// fences the backup out and continues alone.
+    /// fences the backup out and continues alone. Degraded, it waits for the fenced backup to
+    /// ask to rejoin, and on expiry sends the fence (`TakenOver`) again.
     Degrade,
     /// Model only, armed only when the model explores storage faults (`wipes`): the server
     /// crashes and comes back with its storage lost. The runtime never arms it; there, a

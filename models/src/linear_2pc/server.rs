@@ -249,6 +249,9 @@ pub struct ServerState<S: Service> {
     pub awaiting_alive: bool,
     /// `Join` resends left (learner only; the model's bound, like a client's resends).
     pub joins_left: u8,
+    /// `TakenOver` resends left (a degraded primary waiting for its fenced backup to ask to
+    /// rejoin; the model's bound, like a client's resends).
+    pub fences_left: u8,
     /// This server's id (constant).
     pub me: Id,
 }
@@ -342,6 +345,7 @@ impl<S: Service> Server<S> {
             joined: 0,
             awaiting_alive: false,
             joins_left: 0,
+            fences_left: 0,
             me: id,
         }
     }
@@ -365,6 +369,7 @@ impl<S: Service> Server<S> {
             joined: d.joined,
             awaiting_alive: false,
             joins_left: 0,
+            fences_left: 0,
             me: id,
         }
     }
@@ -384,6 +389,11 @@ impl<S: Service> Server<S> {
             o.send(Self::peer(&s), Msg::Inquire { epoch: s.epoch });
         } else if restarted_primary {
             self.announce(s.epoch, o);
+            if self.degraded(&s) {
+                // The fence may have been lost before the crash: the backup may still think
+                // itself the backup of the old epoch, and says nothing while we say nothing.
+                self.fence(&mut s, o);
+            }
         }
         match s.role {
             Role::Backup => {
@@ -498,13 +508,32 @@ impl<S: Service> Server<S> {
             self.save(&n, o);
         }
         o.cancel_timer(Timer::Heartbeat);
-        o.send(Self::peer(s), Msg::TakenOver { epoch: n.epoch });
+        self.fence(&mut n, o);
         let (client, session, seq, reply) = match pending {
             Pending::Update(e) => (e.client, e.session, e.seq, e.reply),
             Pending::Read { client, session, seq, reply } => (client, session, seq, reply),
         };
         o.send(client, Msg::Reply { session, seq, reply });
         Some(n)
+    }
+
+    /// Whether `s` is a degraded primary: one that fenced its backup out (degraded mode) and
+    /// serves alone until the backup asks to rejoin.
+    fn degraded(&self, s: &St<S>) -> bool {
+        self.cfg.degrade
+            && s.role == Role::Primary
+            && s.level == Level::Normal
+            && self.cfg.level != Level::Normal
+    }
+
+    /// Tells the backup it is fenced out of `s`'s epoch, and arms the resend of that fence
+    /// (the `Degrade` timer) until the backup asks to rejoin (which upgrades the primary).
+    fn fence(&self, s: &mut St<S>, o: &mut O<S>) {
+        o.send(Self::peer(s), Msg::TakenOver { epoch: s.epoch });
+        s.fences_left = self.cfg.resends;
+        if s.fences_left > 0 {
+            o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
+        }
     }
 
     /// Arms the I-am-alive timer of a primary that has a backup (Hvasshovd et al. (ClustRa) §3.3: "I am alive"
@@ -607,14 +636,19 @@ impl<S: Service> Server<S> {
                 // A learner (it lost its storage) is caught up as in a takeback, in a new
                 // epoch: an ack its lost storage sent may still be on its way, and must not
                 // count (the new epoch fences the server's previous incarnation). A resent
-                // `Join` of the learner already caught up is answered again, in this epoch.
+                // `Join` of the learner already caught up is answered again, in this epoch —
+                // upgraded again if the primary degraded since (the learner did not ack a step
+                // in time): the degradation's epoch fences what it acked before, and without
+                // the upgrade its `CaughtUp` is never welcomed.
                 let mut n = s.clone();
-                if inc != s.joined {
-                    if self.cfg.variant != Variant::JoinInSameEpoch {
+                let degraded_since = s.level == Level::Normal && self.cfg.level != Level::Normal;
+                if inc != s.joined || degraded_since {
+                    if inc != s.joined && self.cfg.variant != Variant::JoinInSameEpoch {
                         n.epoch = s.epoch.saturating_add(1);
                     }
                     n.joined = inc;
                     n.level = self.cfg.level;
+                    n.fences_left = 0;
                     n.awaiting_alive = false;
                     self.save(&n, o);
                     self.arm_heartbeat(&n, o);
@@ -750,6 +784,7 @@ impl<S: Service> Server<S> {
         }
         let mut n = s.clone();
         n.level = self.cfg.level;
+        n.fences_left = 0;
         self.save(&n, o);
         self.arm_heartbeat(&n, o);
         Some(n)
@@ -897,6 +932,20 @@ impl<S: Service> Server<S> {
             self.arm_heartbeat(&n, o);
             return Some(n);
         }
+        if *timer == Timer::Degrade && self.degraded(s) {
+            // Degraded and the backup has not asked to rejoin: the fence again (the path may
+            // have lost it, and a fenced backup that never heard it stays silent).
+            if s.fences_left == 0 {
+                return None;
+            }
+            let mut n = s.clone();
+            n.fences_left = super::spend(s.fences_left);
+            o.send(Self::peer(s), Msg::TakenOver { epoch: s.epoch });
+            if n.fences_left > 0 {
+                o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
+            }
+            return Some(n);
+        }
         if *timer == Timer::Degrade {
             return self.degrade(s, o);
         }
@@ -910,7 +959,7 @@ impl<S: Service> Server<S> {
         }
         if *timer == Timer::Join && s.role == Role::Learner && s.joins_left > 0 {
             let mut n = s.clone();
-            n.joins_left -= 1;
+            n.joins_left = super::spend(s.joins_left);
             self.join(&n, o);
             return Some(n);
         }
