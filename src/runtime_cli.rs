@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use twosafe::models::services::Service;
 use twosafe::runtime::chaos;
-use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
+use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
 use twosafe::runtime::load::{self, LoadSpec};
 use twosafe::runtime::node;
 
@@ -88,6 +88,12 @@ pub struct ChaosArgs {
     /// memory or fsync.
     #[arg(long, default_value = "fsync", value_parser = crate::parse_durability)]
     pub durability: Durability,
+    /// What the primary does when its backup is silent: block (the backup takes over when the
+    /// primary is) or degrade (after 300 ms the primary fences the backup out and continues
+    /// alone; the backup never takes over, so a primary kill is an outage until its restart,
+    /// and storage faults go to the backup only).
+    #[arg(long, default_value = "block")]
+    pub silent_backup: SilentBackup,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
     /// passing run).
     #[arg(long)]
@@ -108,6 +114,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         storage_faults,
         storage_kinds,
         durability,
+        silent_backup,
         dir,
         json,
     } = a;
@@ -132,10 +139,11 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         partitions: partitions.unwrap_or(1),
         window: 3,
         storage_faults,
+        silent_backup,
     };
     if !json {
         eprintln!(
-            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, in {}",
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, silent backup: {silent_backup:?}, in {}",
             spec.backup_kills,
             spec.storage_faults.len(),
             spec.partitions,
@@ -151,8 +159,18 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
             println!("{:>7} ms  {}", f.at_ms, f.what);
         }
         println!(
-            "{} requests answered ({} unanswered), {:.0} req/s; takeovers seen: {}; final counters {:?}",
-            report.answered, report.unanswered, report.throughput, report.takeovers, report.finals
+            "{} requests answered ({} unanswered), {:.0} req/s; takeovers: {}, degradations: {}; final counters {:?}",
+            report.answered,
+            report.unanswered,
+            report.throughput,
+            report.takeovers,
+            report.degradations,
+            report.finals
+        );
+        println!("{}", pauses_line(&report.pauses));
+        println!(
+            "roles (silent backup: {silent_backup:?}): {}",
+            report.policy_violation().as_deref().unwrap_or("ok")
         );
         println!(
             "history (no lost update, at most once, real-time order): {}",
@@ -180,6 +198,23 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         eprintln!("chaos: the run's files are kept in {}", dir.display());
         Ok(std::process::ExitCode::FAILURE)
     }
+}
+
+/// What a load's clients saw of its pauses, in one line.
+fn pauses_line(p: &load::Pauses) -> String {
+    let at: Vec<String> =
+        p.each_ms.iter().take(8).map(|(at, ms)| format!("{ms:.0} ms at {at:.0} ms")).collect();
+    let more = if p.count > 8 { ", …" } else { "" };
+    format!(
+        "pauses (no reply for ≥ {} ms): {}{}",
+        load::PAUSE.as_millis(),
+        p.count,
+        if p.count == 0 {
+            String::new()
+        } else {
+            format!(", longest {:.0} ms ({}{more})", p.longest_ms, at.join(", "))
+        }
+    )
 }
 
 /// `twosafe conform`.
@@ -336,6 +371,7 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
             "p99": report.latency_ms(0.99),
             "max": report.latency.max() as f64 / 1000.0,
         },
+        "pauses": report.pauses,
         "durability": cfg.durability,
     });
     if a.json {
@@ -354,6 +390,9 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
             spec.window,
             cfg.durability,
         );
+        if report.pauses.count > 0 {
+            println!("{}", pauses_line(&report.pauses));
+        }
     }
     if report.unanswered > 0 {
         bail!("{} requests got no reply", report.unanswered);

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use twosafe::runtime::chaos::{self, ChaosSpec, StorageFault};
-use twosafe::runtime::config::Durability;
+use twosafe::runtime::config::{Durability, SilentBackup};
 
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_twosafe"))
@@ -32,6 +32,7 @@ fn storage_round(fault: StorageFault, durability: Durability, seed: u64) {
         partitions: 0,
         window: 3,
         storage_faults: vec![fault; 4],
+        silent_backup: SilentBackup::Block,
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("{} in {durability:?} mode, seed {seed}: {r:#?}", fault.name());

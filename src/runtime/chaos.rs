@@ -2,13 +2,15 @@
 //! tests: a local cluster of `twosafe node` processes under a counter load, the backup killed
 //! (SIGKILL) and restarted at seeded random points, then the primary killed (the backup takes
 //! over) and restarted (it learns it was deposed and rejoins as backup: takeback), and again
-//! with the roles swapped. Afterwards the client-visible
+//! with the roles swapped. With `silent_backup = "degrade"` the backup never takes over: a
+//! primary kill is an outage until it restarts, and a silent backup is fenced out by a
+//! degradation instead. Afterwards the client-visible
 //! history is judged — no acknowledged update lost, none applied twice, real-time order kept —
 //! and the nodes' step traces are replayed through the model ([`crate::runtime::conform`]).
 //! Every process it starts is killed when it ends, however it ends.
 
 use crate::runtime::client::{ClientError, Session};
-use crate::runtime::config::{ClusterConfig, Durability, ServiceKind};
+use crate::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
 use crate::runtime::load::{self, Call, LoadSpec};
 use crate::runtime::node;
 use serde::Serialize;
@@ -85,9 +87,20 @@ impl LocalCluster {
     pub fn start_service(
         exe: &Path, dir: &Path, durability: Durability, service: ServiceKind,
     ) -> Result<Self, ChaosError> {
+        Self::start_policy(exe, dir, durability, service, SilentBackup::Block)
+    }
+
+    /// As [`LocalCluster::start_service`], the primary doing `silent_backup` when its backup
+    /// does not answer (degrading after 300 ms, less than a partition).
+    pub fn start_policy(
+        exe: &Path, dir: &Path, durability: Durability, service: ServiceKind,
+        silent_backup: SilentBackup,
+    ) -> Result<Self, ChaosError> {
         Self::launch(exe, dir, durability, service, true, |cfg| {
             cfg.suspect_ms = 500;
             cfg.partition_ms = 900;
+            cfg.silent_backup = silent_backup;
+            cfg.degrade_after_ms = 300;
         })
     }
 
@@ -222,13 +235,24 @@ impl Drop for LocalCluster {
 /// step on the `Takeover` timer that saved (a backup becoming primary; the timer saves
 /// nothing in any other role).
 pub fn takeovers_in(trace: &Path) -> Result<Vec<u64>, ChaosError> {
+    saving_timer_steps(trace, "Takeover")
+}
+
+/// When a node's trace records a degradation: a step on the `Degrade` timer that saved (the
+/// primary fencing its silent backup out with a new epoch; the timer saves nothing otherwise).
+pub fn degradations_in(trace: &Path) -> Result<Vec<u64>, ChaosError> {
+    saving_timer_steps(trace, "Degrade")
+}
+
+/// The times of the steps on `timer` that saved.
+fn saving_timer_steps(trace: &Path, timer: &str) -> Result<Vec<u64>, ChaosError> {
     let text = std::fs::read_to_string(trace).map_err(io(format!("read {}", trace.display())))?;
     Ok(text
         .lines()
-        .filter(|l| l.contains("Takeover")) // cheap: most steps are messages
+        .filter(|l| l.contains(timer)) // cheap: most steps are messages
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| {
-            v["event"]["Timer"]["timer"] == "Takeover"
+            v["event"]["Timer"]["timer"] == timer
                 && v["commands"]
                     .as_array()
                     .is_some_and(|cs| cs.iter().any(|c| c.get("Save").is_some()))
@@ -435,8 +459,15 @@ pub struct ChaosSpec {
     pub window: usize,
     /// Storage faults, in order, after the backup kills: the first to the backup, the next to
     /// the primary (a takeover), and so on alternately. Each kills the node, damages its data,
-    /// restarts it, and, when it refuses to start, restarts it with `--rejoin`.
+    /// restarts it, and, when it refuses to start, restarts it with `--rejoin`. With
+    /// `degrade`, every one goes to the backup: a degraded primary's updates live on its disk
+    /// alone and the backup never takes over, so a primary's lost storage is an outage and a
+    /// loss that degraded mode accepts (proofs.md), not something to test for.
     pub storage_faults: Vec<StorageFault>,
+    /// What the primary does when its backup does not answer. With `Degrade`, primary kills
+    /// and partitions move no role: a killed primary's restart ends the outage, and a silent
+    /// backup is fenced out (a degradation) and rejoins; the verdict expects no takeover.
+    pub silent_backup: SilentBackup,
 }
 
 /// One injected fault.
@@ -472,6 +503,11 @@ pub struct ChaosReport {
     pub faults: Vec<Fault>,
     /// Takeovers recorded in the nodes' traces.
     pub takeovers: usize,
+    /// Degradations recorded in the nodes' traces (a primary fencing its backup out).
+    pub degradations: usize,
+    /// The load's pauses: stretches of at least [`load::PAUSE`] in which no request was
+    /// answered (what a client sees of a takeover, a degradation or an outage).
+    pub pauses: load::Pauses,
     /// Trace steps replayed through the model.
     pub steps_conformed: usize,
 }
@@ -483,13 +519,37 @@ impl ChaosReport {
             && self.conformance_violation.is_none()
             && self.storage_violation.is_none()
             && self.unanswered == 0
+            && self.policy_violation().is_none()
+    }
+
+    /// `Some` when a role moved against the policy: a takeover in degraded mode (the backup
+    /// must never take over on its own there), or a degradation in blocking mode.
+    pub fn policy_violation(&self) -> Option<String> {
+        match self.spec.silent_backup {
+            SilentBackup::Degrade if self.takeovers > 0 => Some(format!(
+                "{} takeovers although the backup never takes over in degraded mode",
+                self.takeovers
+            )),
+            SilentBackup::Block if self.degradations > 0 => Some(format!(
+                "{} degradations although the primary blocks for a silent backup",
+                self.degradations
+            )),
+            _ => None,
+        }
     }
 }
 
 /// Runs `spec` in `dir` with the `twosafe` executable `exe`; `dir` is left with the cluster's
 /// configuration, journals and traces.
 pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, ChaosError> {
-    let mut cluster = LocalCluster::start(exe, dir, spec.durability)?;
+    let degrade = spec.silent_backup == SilentBackup::Degrade;
+    let mut cluster = LocalCluster::start_policy(
+        exe,
+        dir,
+        spec.durability,
+        ServiceKind::Counter,
+        spec.silent_backup,
+    )?;
     let cfg = cluster.cfg.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -526,7 +586,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     }
     let mut storage_violation = None;
     for (i, fault) in spec.storage_faults.iter().enumerate() {
-        let victim = if i % 2 == 0 { 1 - primary } else { primary };
+        let victim = if i % 2 == 0 || degrade { 1 - primary } else { primary };
         let role = if victim == primary { "primary" } else { "backup" };
         std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
         cluster.kill(victim);
@@ -593,7 +653,9 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
             ),
         });
         std::thread::sleep(Duration::from_millis(cfg.partition_ms + 700));
-        primary = 1 - primary;
+        if !degrade {
+            primary = 1 - primary;
+        }
     }
     for _ in 0..spec.primary_kills {
         let victim = primary;
@@ -602,10 +664,13 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         faults.push(Fault { at_ms: at(start), what: format!("kill -9 node {victim} (primary)") });
         std::thread::sleep(Duration::from_millis(cfg.suspect_ms + 300));
         cluster.restart(victim)?;
-        faults.push(Fault { at_ms: at(start), what: format!("restart node {victim} (takeback)") });
+        let after = if degrade { "the outage ends" } else { "takeback" };
+        faults.push(Fault { at_ms: at(start), what: format!("restart node {victim} ({after})") });
         // Time for the takeback (rejoin, catch-up, welcome) before the next primary dies.
         std::thread::sleep(Duration::from_millis(700));
-        primary = 1 - primary;
+        if !degrade {
+            primary = 1 - primary;
+        }
     }
     let (rt, report) =
         load.join().map_err(|_| ChaosError::Config("the load thread panicked".into()))?;
@@ -627,10 +692,12 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         Ok(steps) => (None, steps.iter().sum()),
         Err(e) => (Some(e.to_string()), 0),
     };
-    let mut takeovers = 0;
+    let (mut takeovers, mut degradations) = (0, 0);
     for t in &traces {
         takeovers += takeovers_in(t)?.len();
+        degradations += degradations_in(t)?.len();
     }
+    let pauses = report.pauses.clone();
     Ok(ChaosReport {
         spec: spec.clone(),
         history_violation,
@@ -642,6 +709,8 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         finals,
         faults,
         takeovers,
+        degradations,
+        pauses,
         steps_conformed,
     })
 }

@@ -164,6 +164,18 @@ pub enum SilentBackup {
     /// on its own, so a primary that is down stops the service until it restarts.
     Degrade,
 }
+
+impl std::str::FromStr for SilentBackup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "block" => Ok(SilentBackup::Block),
+            "degrade" => Ok(SilentBackup::Degrade),
+            _ => Err(format!("{s:?}: expected block or degrade")),
+        }
+    }
+}
+
 fn default_clients() -> usize {
     64
 }

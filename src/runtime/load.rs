@@ -1,7 +1,9 @@
 //! The workload driver behind `twosafe load` and the fault tests: a window of client sessions,
 //! each sending the service's workload back to back for a duration; latencies go into an HDR
 //! histogram, and every request into the client-visible history (one record per request:
-//! client id, sequence number, operation, reply, invoke and return times in microseconds).
+//! client id, sequence number, operation, reply, invoke and return times in microseconds),
+//! and the stretches in which no request was answered into its pauses: what a client sees of a
+//! takeover, a degradation (the primary waiting out its silent backup) or an outage.
 
 use crate::runtime::client::{ClientError, Session};
 use crate::runtime::config::ClusterConfig;
@@ -56,6 +58,50 @@ pub struct LoadReport<Op, Reply> {
     pub history: Vec<Call<Op, Reply>>,
     /// When the load started (the origin of the history's times), µs since the Unix epoch.
     pub started_us: u64,
+    /// The stretches in which no request was answered.
+    pub pauses: Pauses,
+}
+
+/// The shortest stretch without any reply that counts as a pause: far above a request's
+/// latency here (a fraction of a millisecond, a few with fsync), below every failure-detection
+/// time (a takeover's suspicion, a degradation's wait).
+pub const PAUSE: Duration = Duration::from_millis(100);
+
+/// The stretches of a load in which no request was answered, each at least [`PAUSE`] long.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Pauses {
+    /// How many.
+    pub count: usize,
+    /// The longest, in milliseconds.
+    pub longest_ms: f64,
+    /// All together, in milliseconds.
+    pub total_ms: f64,
+    /// Each as (start, length) in milliseconds since the load started.
+    pub each_ms: Vec<(f64, f64)>,
+}
+
+impl Pauses {
+    /// The pauses of a closed-loop history (each session sends its next request as soon as
+    /// the last is answered, so some request is outstanding all along): the gaps of at least
+    /// [`PAUSE`] between the load's start and consecutive replies.
+    pub fn of<Op, Reply>(history: &[Call<Op, Reply>]) -> Pauses {
+        let mut replies: Vec<u64> =
+            history.iter().filter(|c| c.reply.is_some()).map(|c| c.return_us).collect();
+        replies.sort_unstable();
+        let mut p = Pauses::default();
+        let mut last = 0;
+        for r in replies {
+            if r - last >= PAUSE.as_micros() as u64 {
+                let (at, len) = (last as f64 / 1000.0, (r - last) as f64 / 1000.0);
+                p.count += 1;
+                p.longest_ms = p.longest_ms.max(len);
+                p.total_ms += len;
+                p.each_ms.push((at, len));
+            }
+            last = r;
+        }
+        p
+    }
 }
 
 impl<Op, Reply> LoadReport<Op, Reply> {
@@ -125,7 +171,9 @@ pub async fn run<S: Service>(
             let _ = latency.record((c.return_us - c.invoke_us).max(1));
         }
     }
+    let pauses = Pauses::of(&history);
     Ok(LoadReport {
+        pauses,
         answered,
         unanswered: history.len() as u64 - answered,
         elapsed,
