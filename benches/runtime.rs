@@ -132,7 +132,13 @@ fn commit_path(c: &mut Criterion) {
                             }
                         }
                     };
-                    let _ = rt.block_on(twosafe::runtime::node::serve(&cfg, id, None, false, stop));
+                    let _ = rt.block_on(twosafe::runtime::node::serve(
+                        &cfg,
+                        id,
+                        None,
+                        twosafe::runtime::node::StartFrom::Journal,
+                        stop,
+                    ));
                 })
             })
             .collect();

@@ -81,9 +81,13 @@ enum Command {
         trace: Option<PathBuf>,
         /// Rebuild this node's storage from its peer: its journal (damaged, or missing) is moved
         /// aside and the node starts as a learner, caught up by the primary in a new epoch.
-        /// For a node that refused to start; the peer must hold the data.
+        /// For a node that refused to start; the peer must hold the data. A healthy journal
+        /// (it may hold the only copy of acknowledged updates) is refused without --force.
         #[arg(long)]
         rejoin: bool,
+        /// With --rejoin: set the journal aside even if it is healthy.
+        #[arg(long, requires = "rejoin")]
+        force: bool,
     },
     /// Write the first journal of every node of a configuration (or of one, `--id`): what a
     /// node starts from the first time. A node never starts from an empty data directory, so
@@ -166,15 +170,19 @@ pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // WARN and above unless RUST_LOG says otherwise: a cap reached or a refused peer shows.
+    // Not for `chaos`, whose own clients see the faults it injects (refused connections while
+    // a node is down) and report them in its verdicts; its nodes log to files beside their data.
+    let level = if matches!(cli.command, Command::Chaos(_)) { "error" } else { "warn" };
     tracing_subscriber::fmt()
-        // WARN and above unless RUST_LOG says otherwise: a cap reached or a refused peer shows.
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("twosafe: {e}");
@@ -212,8 +220,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node { config, id, trace, rejoin } => {
-            runtime_cli::node_cmd(&config, id, trace.as_deref(), rejoin)?;
+        Command::Node { config, id, trace, rejoin, force } => {
+            runtime_cli::node_cmd(&config, id, trace.as_deref(), rejoin, force)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Format { config, id } => {

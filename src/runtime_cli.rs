@@ -38,9 +38,16 @@ async fn shutdown() {
 }
 
 /// `twosafe node`.
-pub fn node_cmd(config: &Path, id: usize, trace: Option<&Path>, rejoin: bool) -> Result<()> {
+pub fn node_cmd(
+    config: &Path, id: usize, trace: Option<&Path>, rejoin: bool, force: bool,
+) -> Result<()> {
     let cfg = ClusterConfig::load(config)?;
-    runtime()?.block_on(node::serve(&cfg, id, trace, rejoin, shutdown()))?;
+    let from = match (rejoin, force) {
+        (false, _) => node::StartFrom::Journal,
+        (true, false) => node::StartFrom::Rejoin,
+        (true, true) => node::StartFrom::RejoinForced,
+    };
+    runtime()?.block_on(node::serve(&cfg, id, trace, from, shutdown()))?;
     Ok(())
 }
 

@@ -261,3 +261,66 @@ fn a_node_starts_only_from_its_own_formatted_journal() {
     assert!(err.contains("belongs to node 1 of cluster \"local\""), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--rejoin` sets aside only a journal that cannot be started from: a healthy one (it may
+/// hold the only copy of acknowledged updates) is refused, untouched, with a line naming
+/// `--force`; with `--force` it is set aside and the node starts as a learner.
+#[test]
+fn rejoin_refuses_a_healthy_journal_unless_forced() {
+    use twosafe::models::linear_2pc::server::{Durable, Role};
+    use twosafe::models::linear_2pc::Level;
+    use twosafe::models::services::{CounterOp, CounterReply};
+    use twosafe::runtime::config::ClusterConfig;
+    use twosafe::runtime::journal;
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-rejoin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, good, _) =
+        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
+    assert_eq!(code, 0);
+    let config = dir.join("c.toml");
+    std::fs::write(&config, &good).unwrap();
+    let cfg = ClusterConfig::load(&config).unwrap();
+    let config = config.to_str().unwrap();
+    // Node 0's journal: a primary that ran alone in epoch 2 (what a degraded primary holds).
+    let mut alone = Durable::<CounterOp, CounterReply>::learner(Level::Normal, 0);
+    (alone.role, alone.epoch) = (Role::Primary, 2);
+    journal::replace(&cfg.node[0].data, &cfg.identity(0), &alone).unwrap();
+    let path = journal::path(&cfg.node[0].data);
+    let before = std::fs::read(&path).unwrap();
+    let (code, _, err) = twosafe(&["node", "--config", config, "--id", "0", "--rejoin"]);
+    assert_ne!(code, 0);
+    let line = err.trim().lines().last().unwrap_or_default();
+    for needle in ["healthy", "Primary of epoch 2", "--force"] {
+        assert!(line.contains(needle), "{line:?} should say {needle:?}");
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the journal is untouched");
+    let (code, _, err) = twosafe(&["node", "--config", config, "--id", "0", "--force"]);
+    assert_ne!(code, 0, "--force needs --rejoin: {err}");
+    // Forced: set aside, and the node starts as a learner (it runs until killed).
+    let mut node = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["node", "--config", config, "--id", "0", "--rejoin", "--force"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    let aside = || {
+        std::fs::read_dir(&cfg.node[0].data)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().starts_with("journal.log.damaged-"))
+    };
+    while !aside() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let set_aside = aside();
+    let _ = node.kill();
+    let _ = node.wait();
+    assert!(set_aside, "the healthy journal was set aside under --force");
+    let bytes = std::fs::read(&path).unwrap();
+    let now = journal::recover::<Durable<CounterOp, CounterReply>>(&bytes, &cfg.identity(0));
+    assert_eq!(now.ok().and_then(|r| r.value).map(|d| d.role), Some(Role::Learner));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -61,18 +61,36 @@ pub struct LocalCluster {
     trace: bool,
 }
 
-/// A free loopback port `p` with `p + 1` free as well.
+/// A free loopback port `p` with `p + 1` free as well, below the kernel's ephemeral range
+/// (`ip_local_port_range`), so that no outgoing connection of another test or cluster is given
+/// it between this check and the node's bind; drawn at random, so that clusters started at
+/// once do not draw the same.
 pub fn free_port_pair() -> Result<u16, ChaosError> {
-    for _ in 0..100 {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
-        let p = a.local_addr().map_err(io("bind a free port"))?.port();
-        if p < 65000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral.saturating_sub(1));
+    let mut rng = Rng::new(crate::runtime::conform::now_us() ^ u64::from(std::process::id()));
+    for _ in 0..200 {
+        let p = if high > low + 1 {
+            low + rng.below(u64::from(high - low - 1)) as u16
+        } else {
+            // No room below the ephemeral range: any free port, as the kernel gives one.
+            let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind a free port"))?;
+            a.local_addr().map_err(io("bind a free port"))?.port()
+        };
+        let pair = (
+            std::net::TcpListener::bind(("127.0.0.1", p)),
+            std::net::TcpListener::bind(("127.0.0.1", p.saturating_add(1))),
+        );
+        if p < 65000 && pair.0.is_ok() && pair.1.is_ok() {
             return Ok(p);
         }
     }
     Err(ChaosError::Io {
         what: "find two free adjacent ports".into(),
-        source: std::io::Error::other("none found in 100 tries"),
+        source: std::io::Error::other("none found in 200 tries"),
     })
 }
 

@@ -51,6 +51,19 @@ pub enum NodeError {
         /// What else may be meant.
         hint: &'static str,
     },
+    /// `--rejoin` of a node whose journal is healthy: it may hold the only copy of updates
+    /// acknowledged to clients (a primary that ran alone), so it is not set aside unasked.
+    #[error(
+        "node {id}'s journal is healthy ({what}) and may hold the only copy of acknowledged \
+         updates: start it without --rejoin (it recovers from its journal by itself), or add \
+         --force to set the journal aside and rejoin as a learner anyway"
+    )]
+    Healthy {
+        /// The node.
+        id: usize,
+        /// What its journal holds.
+        what: String,
+    },
     /// The trace file could not be opened.
     #[error("cannot write the trace {path}: {source}")]
     Trace {
@@ -109,14 +122,14 @@ pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
 }
 
 /// Runs node `id` of `cfg` until `stop` completes (or the journal fails).
-/// Records its steps to `trace` (JSON lines, appended) if given. With `rejoin`, the node's
-/// journal (damaged, or missing) is first moved aside and replaced by a learner's
-/// ([`rejoin`]).
+/// Records its steps to `trace` (JSON lines, appended) if given. Started with a rejoin, the
+/// node's journal (damaged, or missing) is first moved aside and replaced by a learner's
+/// ([`StartFrom`]).
 pub async fn serve(
-    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, rejoin: bool,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, from: StartFrom,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, rejoin, stop).await)
+    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, from, stop).await)
 }
 
 /// Writes the first journal of each node in `ids` (its identity only: a first start);
@@ -154,9 +167,34 @@ fn learner<S: Service>(cfg: &ClusterConfig) -> Durable<S::Op, S::Reply> {
     Durable::learner(cfg.model_config().level, new_incarnation())
 }
 
+/// How a node starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Its journal (a torn final record cut; anything else wrong and it refuses).
+    Journal,
+    /// `--rejoin`: as a learner, its journal set aside, if the journal is missing, damaged, or
+    /// holds nothing saved yet; a healthy journal is refused ([`NodeError::Healthy`]).
+    Rejoin,
+    /// `--rejoin --force`: as a learner, whatever its journal holds.
+    RejoinForced,
+}
+
 /// `--rejoin`: node `id`'s journal is moved aside (kept for a post mortem) and replaced by a
-/// learner's, which asks the primary to catch it up in a new epoch.
-fn rejoin<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<(), NodeError> {
+/// learner's, which asks the primary to catch it up in a new epoch; unless `forced`, only if
+/// the journal could not be started from.
+fn rejoin<S: Service>(
+    cfg: &ClusterConfig, id: usize, data: &Path, forced: bool,
+) -> Result<(), NodeError> {
+    if !forced {
+        if let Ok(bytes) = std::fs::read(journal::path(data)) {
+            let found = journal::recover::<Durable<S::Op, S::Reply>>(&bytes, &cfg.identity(id));
+            if let Ok(journal::Recovered { value: Some(d), .. }) = found {
+                let what =
+                    format!("{:?} of epoch {} with {} updates", d.role, d.epoch, d.log.len());
+                return Err(NodeError::Healthy { id, what });
+            }
+        }
+    }
     let first = learner::<S>(cfg);
     let aside = journal::replace(data, &cfg.identity(id), &first)?;
     warn!(
@@ -226,13 +264,13 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
 }
 
 async fn serve_service<S: Service>(
-    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, rejoin: bool,
+    cfg: &ClusterConfig, id: usize, trace: Option<&Path>, from: StartFrom,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let node = cfg.node.get(id).ok_or(NodeError::UnknownId { id, count: cfg.servers() })?;
     let listener = TcpListener::bind(node.addr).await.map_err(BindError::at(node.addr))?;
-    if rejoin {
-        self::rejoin::<S>(cfg, id, &node.data)?;
+    if from != StartFrom::Journal {
+        rejoin::<S>(cfg, id, &node.data, from == StartFrom::RejoinForced)?;
     }
     let (journal, storage) = open::<S>(cfg, id, &node.data)?;
     info!("node {id} on {}", node.addr);
