@@ -6,14 +6,49 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Every command these tests run ends well within this; one that does not (a node that should
+/// have refused to start, say) is killed and fails the test instead of hanging it.
+const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `twosafe ARGS`: its exit code (-1 if killed), standard output and standard error.
 fn twosafe(args: &[&str]) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_twosafe")).args(args).output().expect("the binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+    let until = Instant::now() + COMMAND_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the binary") {
+            break Some(status);
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    let Some(status) = status else {
+        panic!(
+            "`twosafe {}` ran past {COMMAND_LIMIT:?}; it printed:\n{out}\n{err}",
+            args.join(" ")
+        );
+    };
+    (status.code().unwrap_or(-1), out, err)
 }
 
 #[test]
