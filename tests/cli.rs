@@ -261,20 +261,27 @@ fn node_config_errors_are_one_line_and_nonzero() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A fresh directory `twosafe-cli-NAME-PID` holding `c.toml`, the local two-node configuration
+/// `twosafe config` writes (on a free port): the directory, the file, and its text.
+fn local_config(name: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, text, err) =
+        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let config = dir.join("c.toml");
+    std::fs::write(&config, &text).unwrap();
+    (dir, config, text)
+}
+
 /// A node never starts from a data directory without a journal (a wiped node is not a new
 /// one): it refuses in one line naming `--rejoin` and `twosafe format`. `format` writes the
 /// first journals and never overwrites one; another cluster's journal is refused.
 #[test]
 fn a_node_starts_only_from_its_own_formatted_journal() {
-    let dir = std::env::temp_dir().join(format!("twosafe-cli-format-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (code, good, _) =
-        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
-    assert_eq!(code, 0);
-    let config = dir.join("c.toml");
-    std::fs::write(&config, &good).unwrap();
+    let (dir, config, good) = local_config("format");
     let config = config.to_str().unwrap();
     let (code, _, err) = twosafe(&["node", "--config", config, "--id", "0"]);
     assert_ne!(code, 0);
@@ -307,15 +314,7 @@ fn rejoin_refuses_a_healthy_journal_unless_forced() {
     use twosafe::models::services::{CounterOp, CounterReply};
     use twosafe::runtime::config::ClusterConfig;
     use twosafe::runtime::journal;
-    let dir = std::env::temp_dir().join(format!("twosafe-cli-rejoin-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (code, good, _) =
-        twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
-    assert_eq!(code, 0);
-    let config = dir.join("c.toml");
-    std::fs::write(&config, &good).unwrap();
+    let (dir, config, _) = local_config("rejoin");
     let cfg = ClusterConfig::load(&config).unwrap();
     let config = config.to_str().unwrap();
     // Node 0's journal: a primary that ran alone in epoch 2 (what a degraded primary holds).
