@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
 
     let dir = std::env::temp_dir().join(format!("twosafe-bench-{}", std::process::id()));
     let cfg = ClusterConfig::local(&dir, 1, ServiceKind::Counter, Durability::Memory);
-    let server = Server::<Counter>::new(cfg.model_config());
+    let server = Server::<Counter>::new(twosafe::runtime::binding::linear_2pc::model_config(&cfg));
     let mut o = Out::<Node<Counter>>::new();
     let primary = server.on_start(Id::from(0), &None, &mut o);
     c.bench_function("primary step/request to change buffer", |b| {

@@ -139,6 +139,9 @@ enum Command {
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
+        /// The protocol the cluster runs (the runtime hosts: linear-2pc).
+        #[arg(long, default_value = "linear-2pc")]
+        protocol: twosafe::runtime::binding::Protocol,
     },
     /// Send the service's workload to a cluster and print throughput and latency.
     Load(runtime_cli::LoadArgs),
@@ -237,8 +240,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runtime_cli::cluster_cmd(&config)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config { dir, port, service, durability } => {
-            runtime_cli::config_cmd(&dir, port, service, durability)?;
+        Command::Config { dir, port, service, durability, protocol } => {
+            runtime_cli::config_cmd(&dir, port, service, durability, protocol)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {

@@ -9,8 +9,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use twosafe::models::services::Service;
+use twosafe::runtime::binding::Binding;
 use twosafe::runtime::chaos;
-use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
+use twosafe::runtime::config::{ClusterConfig, Durability, Protocol, ServiceKind, SilentBackup};
 use twosafe::runtime::load::{self, LoadSpec};
 use twosafe::runtime::node;
 
@@ -236,9 +237,11 @@ pub fn conform_cmd(config: &Path, traces: &[PathBuf]) -> Result<()> {
 
 /// `twosafe config`: a local two-node configuration on stdout.
 pub fn config_cmd(
-    dir: &Path, port: u16, service: ServiceKind, durability: Durability,
+    dir: &Path, port: u16, service: ServiceKind, durability: Durability, protocol: Protocol,
 ) -> Result<()> {
-    let cfg = ClusterConfig::local(dir, port, service, durability);
+    let mut cfg = ClusterConfig::local(dir, port, service, durability);
+    cfg.protocol = protocol;
+    cfg.validate()?;
     print!("{}", toml::to_string(&cfg)?);
     Ok(())
 }
@@ -318,10 +321,13 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
         duration: Duration::from_secs_f64(a.seconds),
         first_client: first,
     };
-    twosafe::with_service!(cfg.service, S => load_service::<S>(&cfg, &spec, a))
+    twosafe::with_protocol!(cfg.protocol, P =>
+        twosafe::with_service!(cfg.service, S => load_service::<P, S>(&cfg, &spec, a)))
 }
 
-fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) -> Result<()> {
+fn load_service<P: Binding, S: Service>(
+    cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs,
+) -> Result<()> {
     let progress = Arc::new(AtomicU64::new(0));
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json {
         let b = ProgressBar::new((a.seconds * 10.0) as u64);
@@ -345,7 +351,7 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
                 }
             })
         });
-        let r = load::run::<S>(cfg, spec, progress.clone()).await;
+        let r = load::run::<P, S>(cfg, spec, progress.clone()).await;
         if let Some(t) = ticker {
             t.abort();
         }
@@ -366,6 +372,7 @@ fn load_service<S: Service>(cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs) 
         f.flush()?;
     }
     let summary = serde_json::json!({
+        "protocol": P::NAME,
         "service": S::NAME,
         "window": spec.window,
         "seconds": report.elapsed.as_secs_f64(),

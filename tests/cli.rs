@@ -199,6 +199,9 @@ fn node_config_errors_are_one_line_and_nonzero() {
     let (code, good, _) =
         twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
     assert_eq!(code, 0);
+    let (code, _, err) = twosafe(&["config", "--protocol", "transactions"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("\"transactions\" is modelled and checked"), "{err}");
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
@@ -210,6 +213,11 @@ fn node_config_errors_are_one_line_and_nonzero() {
         (dir.join("missing.toml").to_str().unwrap().to_owned(), "0", "cannot read"),
         (write("bad.toml", "cluster = [unclosed"), "0", "bad.toml"),
         (write("proto.toml", &good.replace("linear-2pc", "raft")), "0", "not supported"),
+        (
+            write("modelled.toml", &good.replace("linear-2pc", "fragments")),
+            "0",
+            "modelled and checked (`twosafe check fragments`) but not supported by the runtime",
+        ),
         (
             write(
                 "nosecret.toml",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use twosafe::models::services::{Counter, CounterOp, CounterReply};
+use twosafe::runtime::binding::linear_2pc::Linear2pc;
 use twosafe::runtime::chaos::{self, judge, ChaosSpec, LocalCluster};
 use twosafe::runtime::client::Session;
 use twosafe::runtime::config::{ClusterConfig, Durability, SilentBackup};
@@ -426,7 +427,7 @@ fn caps_hold_under_2000_held_connections_and_20_half_frame_senders() {
         let hello = Bytes::from(wire::encode(&Frame::<()>::Hello(Hello {
             cluster: cfg.cluster.clone(),
             id: 10,
-            protocol: cfg.protocol.clone(),
+            protocol: cfg.protocol.to_string(),
             wire: WIRE_VERSION,
             nonce: [0; 16],
         })));
@@ -556,7 +557,8 @@ fn a_second_load_with_the_same_client_ids_applies_every_update() {
     let spec = LoadSpec { window: 3, duration: Duration::from_millis(400), first_client: first };
     let mut answered = 0;
     for run in 0..2 {
-        let report = rt.block_on(load::run::<Counter>(&cfg, &spec, Default::default())).unwrap();
+        let report =
+            rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())).unwrap();
         assert_eq!(report.unanswered, 0, "run {run}");
         assert!(report.answered > 10, "run {run}: {} answered", report.answered);
         answered += report.answered;
@@ -602,7 +604,7 @@ fn degraded_mode_serves_through_a_dead_backup_and_takes_it_back() {
     let spec = LoadSpec { window: 2, duration: Duration::from_millis(2500), first_client: 2 };
     let load = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(load::run::<Counter>(&cfg, &spec, Default::default())).unwrap()
+        rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())).unwrap()
     });
     std::thread::sleep(Duration::from_millis(500));
     cluster.kill(1);
@@ -697,7 +699,7 @@ fn register_history_across_a_takeover_is_linearizable() {
             duration: Duration::from_millis(1800),
             first_client: cfg.servers(),
         };
-        rt.block_on(load::run::<Register>(&cfg, &spec, Default::default())).unwrap()
+        rt.block_on(load::run::<Linear2pc, Register>(&cfg, &spec, Default::default())).unwrap()
     });
     // Early, so that the requests before the cut span the takeover (they stall during it).
     std::thread::sleep(Duration::from_millis(60));

@@ -7,6 +7,7 @@ use super::report::{Kind, Metrics, Report, Row};
 use super::target::{mode, runtime, Ours, Target};
 use super::{grid, new_report, paper, peers, Options};
 use crate::bench::BenchError;
+use crate::runtime::binding::linear_2pc::Linear2pc;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -208,11 +209,11 @@ fn one_takeover(
     let rt = runtime()?;
     let warm =
         LoadSpec { window: 1, duration: Duration::from_millis(300), first_client: cfg.servers() };
-    rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
+    rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
     let spec = LoadSpec { window: 1, duration: before + after, first_client: cfg.servers() + 1 };
     let load_cfg = cfg.clone();
     let client = std::thread::spawn(move || {
-        rt.block_on(load::run::<Bank>(&load_cfg, &spec, Arc::new(AtomicU64::new(0))))
+        rt.block_on(load::run::<Linear2pc, Bank>(&load_cfg, &spec, Arc::new(AtomicU64::new(0))))
     });
     std::thread::sleep(before);
     let killed_wall = now_us();

@@ -4,6 +4,7 @@
 
 use super::report::{Kind, Metrics};
 use crate::bench::BenchError;
+use crate::runtime::binding::linear_2pc::Linear2pc;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -123,13 +124,14 @@ impl Target for Ours {
         // Warm-up (connections made, nodes started), then the measured run with fresh ids.
         let warm =
             LoadSpec { window: clients, duration: Duration::from_millis(300), first_client: first };
-        rt.block_on(load::run::<Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
+        rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
         let spec = LoadSpec {
             window: clients,
             duration: Duration::from_secs_f64(seconds),
             first_client: first + clients,
         };
-        let r = rt.block_on(load::run::<Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))?;
+        let r =
+            rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))?;
         drop(cluster);
         if r.unanswered > 0 {
             return Err(BenchError::Run(format!(

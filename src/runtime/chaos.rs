@@ -9,6 +9,7 @@
 //! and the nodes' step traces are replayed through the model ([`crate::runtime::conform`]).
 //! Every process it starts is killed when it ends, however it ends.
 
+use crate::runtime::binding::linear_2pc::Linear2pc;
 use crate::runtime::client::{ClientError, Session};
 use crate::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
 use crate::runtime::load::{self, Call, LoadSpec};
@@ -580,8 +581,11 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     };
     let load_cfg = cfg.clone();
     let load = std::thread::spawn(move || {
-        let r =
-            rt.block_on(load::run::<Counter>(&load_cfg, &load_spec, Arc::new(AtomicU64::new(0))));
+        let r = rt.block_on(load::run::<Linear2pc, Counter>(
+            &load_cfg,
+            &load_spec,
+            Arc::new(AtomicU64::new(0)),
+        ));
         (rt, r)
     });
     let start = Instant::now();

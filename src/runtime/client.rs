@@ -1,7 +1,7 @@
-//! The client library: a session is one instance of a model's client role (linear 2PC's, seed
-//! 000 §3.1: a client id, request sequence numbers, resends on a timer, redirection to a new
-//! primary; or the fuzzy copy's, [`crate::runtime::fuzzy`]) hosted like any node, with
-//! `submit(op) -> reply` on top. A pipelined client is a window of sessions with distinct
+//! The client library: a session is one instance of a protocol's client role (the binding's,
+//! [`Binding::client`]; linear 2PC's, Hagen & Alonso (OPERA) §3.1: a client id, request sequence
+//! numbers, resends on a timer, redirection to a new primary; or the fuzzy copy's,
+//! [`crate::runtime::fuzzy`]) hosted like any node, with `submit(op) -> reply` on top. A pipelined client is a window of sessions with distinct
 //! client ids, each with one request outstanding.
 //!
 //! A linear-2PC session's number is the wall clock in microseconds when it opens, so a client
@@ -12,6 +12,7 @@
 //! latest connection, so the earlier session's requests go unanswered (and are not executed
 //! once the later session has committed an update) until it times out.
 
+use crate::runtime::binding::{Binding, NodeOf};
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::connections::Placement;
 use crate::runtime::host::{Call, Event, Host, Setup};
@@ -24,8 +25,6 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use twosafe_models::journaled::Journaled;
-use twosafe_models::linear_2pc::client::{Client, ClientState};
-use twosafe_models::linear_2pc::{Node, NodeState};
 use twosafe_models::services::Service;
 use twosafe_models::stateright::actor::{Actor, Out};
 
@@ -129,10 +128,8 @@ macro_rules! client_role {
 }
 pub(crate) use client_role;
 
-client_role!(Node, NodeState, |c: &ClientState<_, _>| c.expired);
-
 /// One client session of a linear-2PC cluster.
-pub type Session<S> = HostedSession<Node<S>>;
+pub type Session<S> = HostedSession<twosafe_models::linear_2pc::Node<S>>;
 
 /// One client session (one request outstanding at a time) of any protocol's client role.
 pub struct HostedSession<A: ClientRole> {
@@ -143,25 +140,40 @@ pub struct HostedSession<A: ClientRole> {
     deadline: Duration,
 }
 
-impl<S: Service> HostedSession<Node<S>> {
-    /// Opens session `id` (a client id of `cfg`) to the cluster. Must be called inside a tokio
-    /// runtime.
+/// Opens a session of client id `id` (one of `cfg`'s) to the cluster, running protocol `P`'s
+/// client role. Must be called inside a tokio runtime.
+///
+/// The session's number is the wall clock in microseconds: one no earlier session of this
+/// client id has (clocks permitting: a session behind an earlier one's is refused with
+/// [`ClientError::Expired`], never answered wrongly).
+pub fn open<P: Binding, S: Service>(
+    cfg: &ClusterConfig, id: usize,
+) -> Result<HostedSession<NodeOf<P, S>>, ClientError> {
+    open_session::<P, S>(cfg, id, crate::runtime::conform::now_us())
+}
+
+/// Opens session number `session` of client id `id` ([`open`] takes the clock).
+pub fn open_session<P: Binding, S: Service>(
+    cfg: &ClusterConfig, id: usize, session: u64,
+) -> Result<HostedSession<NodeOf<P, S>>, ClientError> {
+    let place = placement(cfg, id);
+    let index = id.saturating_sub(place.clients.start);
+    let deadline =
+        Duration::from_millis(cfg.resend_ms.saturating_mul(100)).max(Duration::from_secs(10));
+    HostedSession::start(P::client::<S>(cfg, index, session), &place, deadline)
+}
+
+impl<S: Service> HostedSession<twosafe_models::linear_2pc::Node<S>> {
+    /// Opens linear-2PC session `id` ([`open`]).
     pub fn open(cfg: &ClusterConfig, id: usize) -> Result<Session<S>, ClientError> {
-        // A session number no earlier session of this client id has (clocks permitting: one
-        // behind an earlier session's is refused with `Expired`, never answered wrongly).
-        Self::open_session(cfg, id, crate::runtime::conform::now_us())
+        open::<crate::runtime::binding::linear_2pc::Linear2pc, S>(cfg, id)
     }
 
-    /// Opens session number `session` of client id `id` ([`Self::open`] takes the clock).
+    /// Opens session number `session` of linear-2PC client id `id` ([`open_session`]).
     pub fn open_session(
         cfg: &ClusterConfig, id: usize, session: u64,
     ) -> Result<Session<S>, ClientError> {
-        let place = placement(cfg, id);
-        let index = id.saturating_sub(place.clients.start);
-        let actor = Node::<S>::Client(Client::in_session(cfg.model_config(), index, session));
-        let deadline =
-            Duration::from_millis(cfg.resend_ms.saturating_mul(100)).max(Duration::from_secs(10));
-        HostedSession::start(actor, &place, deadline)
+        open_session::<crate::runtime::binding::linear_2pc::Linear2pc, S>(cfg, id, session)
     }
 }
 

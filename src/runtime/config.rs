@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! cluster = "demo"
-//! protocol = "linear-2pc"     # the only protocol `twosafe node` runs so far
+//! protocol = "linear-2pc"     # the protocols the runtime hosts: runtime::binding::Protocol
 //! service = "counter"         # or "register", "tpcb"
 //! level = "critical"          # hot standby; "important" = cold standby
 //! durability = "fsync"        # or "memory"
@@ -28,6 +28,7 @@
 //! data = "data/1"
 //! ```
 
+pub use crate::runtime::binding::Protocol;
 use crate::runtime::connections::Limits;
 use crate::runtime::wire;
 use serde::{Deserialize, Serialize};
@@ -35,8 +36,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
-use twosafe_models::linear_2pc::{Config as ModelConfig, Timing};
-use twosafe_models::linear_2pc::{CrashTarget, Level, NetworkKind, Variant};
 
 /// A configuration that cannot be used, with the reason.
 #[derive(Debug, Error)]
@@ -195,8 +194,8 @@ fn default_client_frame() -> usize {
 pub struct ClusterConfig {
     /// The cluster's name (checked in every handshake).
     pub cluster: String,
-    /// The protocol.
-    pub protocol: String,
+    /// The protocol (one the runtime hosts).
+    pub protocol: Protocol,
     /// The replicated application.
     pub service: ServiceKind,
     /// Hot or cold standby.
@@ -280,7 +279,7 @@ impl ClusterConfig {
         crate::runtime::journal::Identity {
             format: crate::runtime::journal::FORMAT,
             cluster: self.cluster.clone(),
-            protocol: self.protocol.clone(),
+            protocol: self.protocol.name().into(),
             service: format!("{:?}", self.service).to_lowercase(),
             node: id as u32,
         }
@@ -302,33 +301,12 @@ impl ClusterConfig {
         if let Err(m) = crate::runtime::auth::parse_secret(&self.secret) {
             return bad(m);
         }
-        if self.protocol != twosafe_models::linear_2pc::NAME {
-            return bad(format!(
-                "protocol {:?} is not supported by the runtime (supported: {})",
-                self.protocol,
-                twosafe_models::linear_2pc::NAME
-            ));
-        }
-        let want = if self.level == LevelKind::Normal { 1 } else { 2 };
-        if self.node.len() != want {
-            return bad(format!(
-                "linear-2pc at level {:?} needs exactly {want} [[node]] entries ({}), found {}",
-                self.level,
-                if want == 1 { "a primary: normal has no backup" } else { "primary, backup" },
-                self.node.len()
-            ));
-        }
+        crate::with_protocol!(self.protocol, P => {
+            use crate::runtime::binding::Binding;
+            P::validate(self).map_err(ConfigError::Invalid)?
+        });
         if self.clients == 0 || self.clients > 100_000 {
             return bad(format!("clients = {} must be in 1..=100000", self.clients));
-        }
-        if self.heartbeat_ms == 0 || self.suspect_ms <= self.heartbeat_ms {
-            return bad(format!(
-                "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
-                self.heartbeat_ms, self.suspect_ms
-            ));
-        }
-        if self.silent_backup == SilentBackup::Degrade && self.degrade_after_ms == 0 {
-            return bad("degrade_after_ms must be positive".into());
         }
         if self.resend_ms == 0 {
             return bad("resend_ms must be positive".into());
@@ -367,46 +345,12 @@ impl ClusterConfig {
         self.node.len()
     }
 
-    /// The model configuration the Actors of this cluster run with: the correct protocol,
-    /// heartbeats and takeback on, real durations, and budgets that do not run out in practice.
-    pub fn model_config(&self) -> ModelConfig {
-        let ms = Duration::from_millis;
-        ModelConfig {
-            variant: Variant::Correct,
-            level: match self.level {
-                LevelKind::Critical => Level::Critical,
-                LevelKind::Important => Level::Important,
-                LevelKind::Normal => Level::Normal,
-            },
-            servers: self.servers(),
-            clients: self.clients,
-            requests: 0,
-            sessions: 1,
-            resends: u8::MAX,
-            crashes: usize::MAX,
-            crash: CrashTarget::Any,
-            network: NetworkKind::Unordered,
-            lossy: true,
-            heartbeats: true,
-            takeback: true,
-            degrade: self.silent_backup == SilentBackup::Degrade,
-            takeovers: u64::MAX,
-            wipes: 0,
-            timing: Timing {
-                resend: ms(self.resend_ms)..ms(self.resend_ms + 1),
-                heartbeat: ms(self.heartbeat_ms)..ms(self.heartbeat_ms + 1),
-                suspect: ms(self.suspect_ms)..ms(self.suspect_ms + 1),
-                degrade: ms(self.degrade_after_ms)..ms(self.degrade_after_ms + 1),
-            },
-        }
-    }
-
     /// A configuration for `n` local... the two servers on loopback ports `base`, `base + 1`
     /// with data directories under `dir`.
     pub fn local(dir: &Path, base_port: u16, service: ServiceKind, durability: Durability) -> Self {
         ClusterConfig {
             cluster: "local".into(),
-            protocol: twosafe_models::linear_2pc::NAME.into(),
+            protocol: Protocol::Linear2pc,
             service,
             level: LevelKind::Critical,
             durability,

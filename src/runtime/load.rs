@@ -5,7 +5,8 @@
 //! and the stretches in which no request was answered into its pauses: what a client sees of a
 //! takeover, a degradation (the primary waiting out its silent backup) or an outage.
 
-use crate::runtime::client::{ClientError, Session};
+use crate::runtime::binding::Binding;
+use crate::runtime::client::ClientError;
 use crate::runtime::config::ClusterConfig;
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -117,7 +118,7 @@ impl<Op, Reply> LoadReport<Op, Reply> {
 }
 
 /// Runs `spec` against the cluster; `progress` is bumped on every answer (for a progress bar).
-pub async fn run<S: Service>(
+pub async fn run<P: Binding, S: Service>(
     cfg: &ClusterConfig, spec: &LoadSpec, progress: Arc<AtomicU64>,
 ) -> Result<LoadReport<S::Op, S::Reply>, ClientError> {
     let started_us = crate::runtime::conform::now_us();
@@ -125,7 +126,7 @@ pub async fn run<S: Service>(
     let until = start + spec.duration;
     let mut tasks = Vec::new();
     for k in 0..spec.window {
-        let session = Session::<S>::open(cfg, spec.first_client + k)?;
+        let session = crate::runtime::client::open::<P, S>(cfg, spec.first_client + k)?;
         let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
             let mut calls = Vec::new();

@@ -5,7 +5,8 @@
 //! - [`journal`]: checksummed append-only journal of saves as changes, group commit, snapshot;
 //! - [`wire`]: length-delimited postcard frames and the handshake;
 //! - [`config`]: the cluster configuration file;
-//! - [`node`]: a linear-2PC server process (`twosafe node`) and a local cluster;
+//! - [`binding`]: what the runtime needs from a protocol, and the protocols it hosts;
+//! - [`node`]: a server process (`twosafe node`) of any bound protocol;
 //! - [`chaos`]: a local cluster under load and kill -9, its history judged (`twosafe chaos`);
 //! - [`client`]: the client library, driving a model's client role;
 //! - [`fuzzy`]: the fuzzy-copy protocol's primary, new backup and clients hosted on loopback;
@@ -13,6 +14,7 @@
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
 pub mod auth;
+pub mod binding;
 pub mod chaos;
 pub mod client;
 pub mod config;

@@ -1,10 +1,10 @@
-//! A linear-2PC server as a process (`twosafe node`): the model's `Server` role (Hagen & Alonso (OPERA)
-//! §3.1, with the I-am-alive failure detection of Hvasshovd et al. (ClustRa) §3.3) hosted on a TCP listener and a
-//! journal. This file binds the protocol to the host: which actor, which messages a client may
-//! send, where it listens, and what a node starts from — its formatted journal, or, when that
-//! is damaged or lost, the model's learner (`--rejoin`; linear 2PC's storage faults). Nothing
-//! here decides anything the protocol decides.
+//! A server as a process (`twosafe node`): the server actor of the cluster file's protocol (its
+//! [`Binding`]) hosted on a TCP listener and a journal. This file says where the node listens
+//! and what it starts from — its formatted journal, or, when that is damaged or lost and the
+//! protocol has a way to rebuild it, the binding's learner (`--rejoin`; linear 2PC's storage
+//! faults). Nothing here decides anything the protocol decides.
 
+use crate::runtime::binding::{Binding, StorageOf};
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
 use crate::runtime::connections::{BindError, Placement};
@@ -16,9 +16,6 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
-use twosafe_models::linear_2pc::msg::Msg;
-use twosafe_models::linear_2pc::server::{Durable, Role, Server};
-use twosafe_models::linear_2pc::{Level, Node, NodeState};
 use twosafe_models::services::Service;
 
 /// Why a node could not start or had to stop.
@@ -64,6 +61,17 @@ pub enum NodeError {
         /// What its journal holds.
         what: String,
     },
+    /// `--rejoin` for a protocol with no checked way to rebuild a node from its peer.
+    #[error(
+        "node {id} cannot rejoin: {protocol} has no checked way to rebuild a node's storage \
+         from its peer yet; restore its journal, or start a new cluster"
+    )]
+    NoRejoin {
+        /// The node.
+        id: usize,
+        /// The protocol.
+        protocol: &'static str,
+    },
     /// The trace file could not be opened.
     #[error("cannot write the trace {path}: {source}")]
     Trace {
@@ -77,41 +85,12 @@ pub enum NodeError {
     Host(#[from] crate::runtime::host::HostError),
 }
 
-/// Which messages a node takes from a client: requests only.
-pub fn admit<S: Service>(from_server: bool, m: &Msg<S::Op, S::Reply>) -> bool {
-    from_server || matches!(m, Msg::Request { .. })
-}
-
-/// What node `id` says when its role, epoch or level changes (a takeover, a degradation, a
-/// takeback): one line each, WARN when it runs without a backup.
-fn report<S: Service>(id: usize) -> crate::runtime::host::Observer<Node<S>> {
-    let mut last = None;
-    Box::new(move |state: &NodeState<S>| {
-        let NodeState::Server(s) = state else {
-            return;
-        };
-        let now = (s.role, s.epoch, s.level);
-        if last.is_some_and(|l| l != now) {
-            let (role, epoch, level) = now;
-            if role == Role::Primary && level == Level::Normal && s.epoch > 0 {
-                warn!(
-                    "node {id}: primary of epoch {epoch} without a backup (degraded; {} steps)",
-                    s.log.len()
-                );
-            } else {
-                info!("node {id}: {role:?} of epoch {epoch}, level {level:?}");
-            }
-        }
-        last = Some(now);
-    })
-}
-
 /// Node `id`'s place in cluster `cfg`.
 pub fn placement(cfg: &ClusterConfig, id: usize) -> Placement {
     let servers = cfg.servers();
     Placement {
         cluster: cfg.cluster.clone(),
-        protocol: cfg.protocol.clone(),
+        protocol: cfg.protocol.name().into(),
         id,
         servers: cfg.node.iter().map(|n| n.addr).collect(),
         clients: servers..servers + cfg.clients,
@@ -129,7 +108,8 @@ pub async fn serve(
     cfg: &ClusterConfig, id: usize, trace: Option<&Path>, from: StartFrom,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    crate::with_service!(cfg.service, S => serve_service::<S>(cfg, id, trace, from, stop).await)
+    crate::with_protocol!(cfg.protocol, P =>
+        crate::with_service!(cfg.service, S => serve_service::<P, S>(cfg, id, trace, from, stop).await))
 }
 
 /// Writes the first journal of each node in `ids` (its identity only: a first start);
@@ -161,10 +141,12 @@ fn new_incarnation() -> u64 {
     u64::from_le_bytes(bytes).max(1)
 }
 
-/// What a node that lost its storage starts from: the model's learner (Linear 2PC's storage
-/// faults, proofs.md), with a new incarnation.
-fn learner<S: Service>(cfg: &ClusterConfig) -> Durable<S::Op, S::Reply> {
-    Durable::learner(cfg.model_config().level, new_incarnation())
+/// What a node that lost its storage starts from: the binding's learner with a new
+/// incarnation; an error if the protocol has none.
+fn learner<P: Binding, S: Service>(
+    cfg: &ClusterConfig, id: usize,
+) -> Result<StorageOf<P, S>, NodeError> {
+    P::learner::<S>(cfg, new_incarnation()).ok_or(NodeError::NoRejoin { id, protocol: P::NAME })
 }
 
 /// How a node starts.
@@ -182,24 +164,22 @@ pub enum StartFrom {
 /// `--rejoin`: node `id`'s journal is moved aside (kept for a post mortem) and replaced by a
 /// learner's, which asks the primary to catch it up in a new epoch; unless `forced`, only if
 /// the journal could not be started from.
-fn rejoin<S: Service>(
+fn rejoin<P: Binding, S: Service>(
     cfg: &ClusterConfig, id: usize, data: &Path, forced: bool,
 ) -> Result<(), NodeError> {
+    let first = learner::<P, S>(cfg, id)?;
     if !forced {
         if let Ok(bytes) = std::fs::read(journal::path(data)) {
-            let found = journal::recover::<Durable<S::Op, S::Reply>>(&bytes, &cfg.identity(id));
+            let found = journal::recover::<StorageOf<P, S>>(&bytes, &cfg.identity(id));
             if let Ok(journal::Recovered { value: Some(d), .. }) = found {
-                let what =
-                    format!("{:?} of epoch {} with {} updates", d.role, d.epoch, d.log.len());
-                return Err(NodeError::Healthy { id, what });
+                return Err(NodeError::Healthy { id, what: P::describe::<S>(&d) });
             }
         }
     }
-    let first = learner::<S>(cfg);
     let aside = journal::replace(data, &cfg.identity(id), &first)?;
     warn!(
-        "node {id} rejoins as a learner (incarnation {}){}",
-        first.incarnation,
+        "node {id} rejoins as {}{}",
+        P::describe::<S>(&first),
         match aside {
             Some(p) => format!("; its old journal is kept as {}", p.display()),
             None => String::new(),
@@ -208,14 +188,15 @@ fn rejoin<S: Service>(
     Ok(())
 }
 
-type Storage<S> = Option<Durable<<S as Service>::Op, <S as Service>::Reply>>;
-type Opened<S> = (Journal<Durable<<S as Service>::Op, <S as Service>::Reply>>, Storage<S>);
+type Opened<P, S> = (Journal<StorageOf<P, S>>, Option<StorageOf<P, S>>);
 
 /// Opens node `id`'s journal; a journal whose final record was torn restarts the node as a
-/// learner when the model says its peer holds everything it acknowledged
-/// ([`Durable::peer_holds_all`]), and from what is left otherwise.
-fn open<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<Opened<S>, NodeError> {
-    let opened = Journal::<Durable<S::Op, S::Reply>>::open(data, cfg.durability, &cfg.identity(id));
+/// learner when the binding says its peer holds everything it acknowledged
+/// ([`Binding::torn_tail_rejoins`]), and from what is left otherwise.
+fn open<P: Binding, S: Service>(
+    cfg: &ClusterConfig, id: usize, data: &Path,
+) -> Result<Opened<P, S>, NodeError> {
+    let opened = Journal::<StorageOf<P, S>>::open(data, cfg.durability, &cfg.identity(id));
     let (mut journal, storage, rec) = opened.map_err(|source| match source {
         JournalError::Io { .. } => NodeError::Journal(source),
         JournalError::Missing { .. } => NodeError::Refused {
@@ -227,12 +208,14 @@ fn open<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<Opene
     })?;
     info!("node {id}: {} journal records; durability {:?}", rec.records, cfg.durability);
     let storage = match storage {
-        Some(d) if rec.cut > 0 && d.peer_holds_all() => {
-            let l = learner::<S>(cfg);
+        Some(d) if rec.cut > 0 && P::torn_tail_rejoins::<S>(&d) => {
+            let l = learner::<P, S>(cfg, id)?;
             warn!(
-                "node {id}: a torn final record of {} bytes cut; as a {:?} it may have \
-                 acknowledged it, so it restarts as a learner (incarnation {})",
-                rec.cut, d.role, l.incarnation
+                "node {id}: a torn final record of {} bytes cut; as {} it may have \
+                 acknowledged it, so it restarts as {}",
+                rec.cut,
+                P::describe::<S>(&d),
+                P::describe::<S>(&l)
             );
             journal.save(&l);
             journal.commit()?;
@@ -254,25 +237,27 @@ fn open<S: Service>(cfg: &ClusterConfig, id: usize, data: &Path) -> Result<Opene
 /// Checks that the traces recorded by nodes of `cfg` are steps of the model's server role.
 /// Returns the steps checked per trace.
 pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, ConformError> {
-    fn each<S: Service>(
+    fn each<P: Binding, S: Service>(
         cfg: &ClusterConfig, traces: &[PathBuf],
     ) -> Result<Vec<usize>, ConformError> {
-        let actor = Node::<S>::Server(Server::new(cfg.model_config()));
+        // The server role does not depend on the node's id: it reads it at its start.
+        let actor = P::server::<S>(cfg, 0);
         traces.iter().map(|t| conform::conform(&actor, t)).collect()
     }
-    crate::with_service!(cfg.service, S => each::<S>(cfg, traces))
+    crate::with_protocol!(cfg.protocol, P =>
+        crate::with_service!(cfg.service, S => each::<P, S>(cfg, traces)))
 }
 
-async fn serve_service<S: Service>(
+async fn serve_service<P: Binding, S: Service>(
     cfg: &ClusterConfig, id: usize, trace: Option<&Path>, from: StartFrom,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
     let node = cfg.node.get(id).ok_or(NodeError::UnknownId { id, count: cfg.servers() })?;
     let listener = TcpListener::bind(node.addr).await.map_err(BindError::at(node.addr))?;
     if from != StartFrom::Journal {
-        rejoin::<S>(cfg, id, &node.data, from == StartFrom::RejoinForced)?;
+        rejoin::<P, S>(cfg, id, &node.data, from == StartFrom::RejoinForced)?;
     }
-    let (journal, storage) = open::<S>(cfg, id, &node.data)?;
+    let (journal, storage) = open::<P, S>(cfg, id, &node.data)?;
     info!("node {id} on {}", node.addr);
     let mut place = placement(cfg, id);
     // SIGUSR1 cuts the node off for `partition_ms` (fault injection for `twosafe chaos`).
@@ -292,7 +277,7 @@ async fn serve_service<S: Service>(
             }
         });
     }
-    let actor = Node::<S>::Server(Server::new(cfg.model_config()));
+    let actor = P::server::<S>(cfg, id);
     let trace = match trace {
         Some(p) => Some(
             TraceWriter::open(p)
@@ -300,9 +285,9 @@ async fn serve_service<S: Service>(
         ),
         None => None,
     };
-    let setup = Setup { journal: Some(journal), storage, observer: Some(report::<S>(id)), trace };
+    let setup = Setup { journal: Some(journal), storage, observer: P::report::<S>(id), trace };
     let (host, tx, rx) = Host::start(actor, &place, setup)?;
-    host.listen(listener, place, admit::<S>);
+    host.listen(listener, place, P::admit::<S>);
     let run = host.run(rx);
     tokio::pin!(run);
     tokio::select! {
