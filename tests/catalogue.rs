@@ -166,6 +166,16 @@ fn local_reads_return_a_stale_value_after_a_false_suspicion() {
 }
 
 #[test]
+fn logical_checkpointing_local_reads_go_stale_after_a_false_suspicion() {
+    // A deposed primary that answers a read without confirming with its backup.
+    let trace = counterexample_of("logical-checkpointing", "bug/local-reads");
+    assert_eq!(trace.len(), 8, "{trace:#?}");
+    assert_eq!(trace[1], "server 1: timer Takeover fires");
+    assert_eq!(trace[4], "server 1 -> client 2: Reply { seq: 0, reply: PutOk }");
+    assert_eq!(trace[7], "server 0 -> client 3: Reply { seq: 1, reply: GetOk(None) }");
+}
+
+#[test]
 fn a_backup_committing_in_execution_order_breaks_ssn_order() {
     // Reference: the logical-checkpointing patent, Fig. 3D — execute in any order, commit in SSN order.
     assert_eq!(

@@ -21,6 +21,17 @@ fn server() -> Server<Counter> {
     Server::new(Config::from_params(&p).unwrap())
 }
 
+/// A server with I-am-alive messages and a failure detector that may be wrong.
+fn heartbeat_server() -> Server<Counter> {
+    let p =
+        common::params("logical-checkpointing", &[("service", "counter"), ("heartbeats", "true")]);
+    Server::new(Config::from_params(&p).unwrap())
+}
+
+fn get(seq: u8) -> M {
+    Msg::Request { seq, op: CounterOp::Get(0) }
+}
+
 role_steps!(Server<Counter>, St, N, M, Timer);
 
 fn add(seq: u8) -> M {
@@ -195,4 +206,78 @@ fn a_restarted_first_primary_goes_to_the_spare_pool() {
     assert_eq!(r.d.role, Role::Spare);
     assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
     ignored(&s, &r, CLIENT, add(2), "a spare serves nobody");
+}
+
+#[test]
+fn with_heartbeats_a_primary_confirms_a_read_with_its_backup_before_answering() {
+    let s = heartbeat_server();
+    let p = start(&s, PRIMARY);
+    let cmds = answer(&s, &p, CLIENT, get(0));
+    assert_eq!(
+        cmds,
+        ["send 1 Confirm { epoch: 0, client: Id(2), seq: 0, reply: CounterReply(0) }"],
+        "the reply as of the read's arrival, sent only once the backup confirms"
+    );
+    let b = start(&s, BACKUP);
+    let confirm =
+        Msg::Confirm { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) };
+    assert_eq!(
+        answer(&s, &b, PRIMARY, confirm.clone()),
+        ["send 0 Confirmed { epoch: 0, client: Id(2), seq: 0, reply: CounterReply(0) }"]
+    );
+    let confirmed =
+        Msg::Confirmed { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) };
+    assert_eq!(
+        answer(&s, &p, BACKUP, confirmed),
+        ["send 2 Reply { seq: 0, reply: CounterReply(0) }"]
+    );
+    // Without heartbeats detection is accurate, and the primary answers at once.
+    let plain = server();
+    let p = start(&plain, PRIMARY);
+    assert_eq!(
+        answer(&plain, &p, CLIENT, get(0)),
+        ["send 2 Reply { seq: 0, reply: CounterReply(0) }"]
+    );
+}
+
+#[test]
+fn a_new_primary_fences_the_old_one_which_retires_to_the_spare_pool() {
+    let s = heartbeat_server();
+    let b = start(&s, BACKUP);
+    let (n, _) = fire(&s, &b, Timer::Takeover);
+    let n = n.unwrap();
+    // Anything of the old epoch is answered with TakenOver, never with an ack or a confirmation.
+    for m in [
+        checkpoint(0, 0, 0),
+        Msg::Confirm { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) },
+        Msg::IAmAlive { epoch: 0 },
+    ] {
+        assert_eq!(answer(&s, &n, PRIMARY, m), ["send 0 TakenOver { epoch: 1 }"]);
+    }
+    let p = primary_with_two_pending(&s);
+    let (r, cmds) = deliver(&s, &p, BACKUP, Msg::TakenOver { epoch: 1 });
+    assert_eq!(cmds, ["save", "cancel Heartbeat"]);
+    let r = r.unwrap();
+    assert_eq!(r.d.role, Role::Spare);
+    assert!(r.d.log.is_empty());
+    ignored(&s, &r, CLIENT, add(2), "a spare serves nobody");
+}
+
+#[test]
+fn with_heartbeats_one_i_am_alive_is_outstanding_at_a_time() {
+    let s = heartbeat_server();
+    let p = start(&s, PRIMARY);
+    let (p, cmds) = fire(&s, &p, Timer::Heartbeat);
+    assert_eq!(cmds, ["send 1 IAmAlive { epoch: 0 }", "set Heartbeat"]);
+    let p = p.unwrap();
+    let (again, cmds) = fire(&s, &p, Timer::Heartbeat);
+    assert!(again.is_none() && cmds.is_empty(), "silent until the last one is answered");
+    let b = start(&s, BACKUP);
+    assert_eq!(
+        answer(&s, &b, PRIMARY, Msg::IAmAlive { epoch: 0 }),
+        ["set Takeover", "send 0 AliveAck { epoch: 0 }"]
+    );
+    let (p, cmds) = deliver(&s, &p, BACKUP, Msg::AliveAck { epoch: 0 });
+    assert!(cmds.is_empty());
+    assert!(!p.unwrap().awaiting_alive);
 }

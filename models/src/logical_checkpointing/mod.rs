@@ -21,8 +21,12 @@
 //! answers from its table (Fig. 4A). A *primary failure*: the backup becomes the primary; a
 //! resent request whose commit is still pending waits for it and then gets the response the old
 //! primary gave or would have given (Fig. 4B). Failure detection is assumed accurate here (the
-//! backup takes over only when the primary is down; the model's boundary enforces it): issue 5
-//! drops that assumption.
+//! backup takes over only when the primary is down; the model's boundary enforces it) unless
+//! `heartbeats` is on: then the primary sends I-am-alive messages, the backup may take over at
+//! any moment (a false suspicion), a new primary answers anything of an older epoch with
+//! `TakenOver` (the deposed primary retires), and a primary that has a backup confirms each
+//! read with it before answering (`Confirm`/`Confirmed`), so a deposed primary can neither
+//! commit an update nor answer a read.
 //!
 //! Files: [`msg`] (messages, timers), [`server`] (the primary, backup and spare roles of one
 //! server actor), [`client`], [`model`] (parameters, properties, configurations, builder);
@@ -61,6 +65,11 @@ crate::variants! {
         AckBeforeLog = "ack-before-log":
             "the backup acks before its intention log entry is durable",
             breaks ["2-safety"], check [crashes = "0"];
+        /// A primary that has a backup answers reads without confirming it is still primary.
+        LocalReads = "local-reads":
+            "a primary answers reads from its state without confirming it was not deposed",
+            breaks ["linearizability"],
+            check [heartbeats = "true", clients = "2", window = "1", crashes = "0"];
         /// A new primary answers reads before finishing the old primary's pending commits.
         ReadBeforePending = "read-before-pending":
             "a new primary answers reads before its pending commits complete",
@@ -81,6 +90,9 @@ pub struct Config {
     pub window: usize,
     /// Path failures per client.
     pub resends: u8,
+    /// I-am-alive messages and a failure detector that may be wrong (a takeover at any
+    /// moment, fenced); without them detection is accurate (the model's boundary).
+    pub heartbeats: bool,
     /// Crashes and the network.
     pub faults: crate::history::PairFaults,
 }

@@ -2,9 +2,9 @@
 //!
 //! The model: server 0 (primary), server 1 (backup), `clients` clients with `window`
 //! outstanding requests each. The network reorders and, if `lossy`, loses messages; up to
-//! `crashes` server crashes, one server down at a time. Failure detection is accurate: the
-//! boundary excludes states where the backup has taken over while the old primary is up and
-//! still primary (issue 5 checks inaccurate detection).
+//! `crashes` server crashes, one server down at a time. Without `heartbeats`, failure detection
+//! is accurate: the boundary excludes states where the backup has taken over while the old
+//! primary is up and still primary. With them, the backup may take over at any moment.
 
 use super::client::Client;
 use super::msg::Committed;
@@ -55,6 +55,12 @@ pub const PARAMS: &[ParamSpec] = &[
     params::resends(3, "1")
         .with_help("path failures per client (each resends every outstanding request)"),
     params::crashes(3, "1"),
+    ParamSpec::flag(
+        "heartbeats",
+        false,
+        "I-am-alive messages, one unanswered at a time, and a backup that may suspect the \
+         primary at any moment (fenced; reads confirmed); off: accurate failure detection",
+    ),
     CRASH,
     NETWORK,
     params::lossy(true),
@@ -76,6 +82,12 @@ pub const SPEC: ModelSpec = ModelSpec {
         "crash-backup": crash = "backup";
         "counter": service = "counter";
         "two-clients": clients = "2", requests = "1", window = "1";
+        "heartbeats": heartbeats = "true", requests = "1";
+        "heartbeats/two-clients": heartbeats = "true", clients = "2", requests = "1", window = "1",
+            crashes = "0", lossy = "false";
+        "heartbeats/window": heartbeats = "true", crashes = "0", lossy = "false";
+        deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
+            requests = "1", window = "1", crashes = "0";
     ],
 };
 
@@ -89,6 +101,7 @@ impl Config {
             requests: p.uint("requests")? as usize,
             window: p.uint("window")? as usize,
             resends: p.uint("resends")? as u8,
+            heartbeats: p.bool("heartbeats")?,
             faults: PairFaults::from_params(p)?,
         })
     }
@@ -114,13 +127,14 @@ fn server<S: Service>(state: &State<S>, i: usize) -> Option<&ServerState<S>> {
 }
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
-    // Accurate failure detection: no takeover while the old primary is up and primary.
+    // Accurate failure detection (without heartbeats): no takeover while the old primary is up
+    // and primary.
     let two_primaries = (0..SERVERS)
         .filter(|i| server(state, *i).is_some_and(|s| s.d.role == Role::Primary))
         .count()
         > 1;
     let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    !two_primaries && cfg.faults.allow(&state.crashed, restarts)
+    (cfg.heartbeats || !two_primaries) && cfg.faults.allow(&state.crashed, restarts)
 }
 
 // ---- Properties ---------------------------------------------------------------------------

@@ -60,6 +60,45 @@ pub enum Msg<Op, Reply> {
         /// The new primary's epoch.
         epoch: u8,
     },
+    /// With `heartbeats`: the primary lives (Hvasshovd et al. (ClustRa) §3.3, I-am-alive).
+    IAmAlive {
+        /// The primary's epoch.
+        epoch: u8,
+    },
+    /// The backup heard an I-am-alive (the primary then sends the next one).
+    AliveAck {
+        /// The backup's epoch.
+        epoch: u8,
+    },
+    /// With `heartbeats`: a primary that has a backup asks it whether it is still the primary
+    /// before it answers read `seq` of `client` with `reply` (computed on arrival).
+    Confirm {
+        /// The primary's epoch.
+        epoch: u8,
+        /// The client.
+        client: Id,
+        /// The client's sequence number.
+        seq: u8,
+        /// The response, as of the read's arrival.
+        reply: Reply,
+    },
+    /// The backup has not taken over: the read may be answered.
+    Confirmed {
+        /// The backup's epoch.
+        epoch: u8,
+        /// The client.
+        client: Id,
+        /// The client's sequence number.
+        seq: u8,
+        /// The response.
+        reply: Reply,
+    },
+    /// The sender took over in `epoch`: a deposed primary that hears it retires to the spare
+    /// pool (fencing).
+    TakenOver {
+        /// The new primary's epoch.
+        epoch: u8,
+    },
 }
 
 /// Timers.
@@ -69,8 +108,11 @@ pub enum Timer {
     Resend,
     /// The backup executes the logged request with this SSN (in any order).
     Execute(u8),
-    /// The backup learns the primary failed and takes over.
+    /// The backup suspects the primary failed and takes over (with `heartbeats`, at any
+    /// moment: the suspicion may be false).
     Takeover,
+    /// With `heartbeats`: the primary's I-am-alive period.
+    Heartbeat,
 }
 
 crate::client_message! {

@@ -70,6 +70,8 @@ pub struct ServerState<S: Service> {
     pub d: Durable<S::Op, S::Reply>,
     /// The service with every committed request applied in SSN order.
     pub service: S,
+    /// With `heartbeats`: an I-am-alive is unanswered (primary; lost in a crash).
+    pub awaiting_alive: bool,
 }
 
 impl<S: Service> ServerState<S> {
@@ -138,6 +140,7 @@ impl<S: Service> Server<S> {
                     restarts: 0,
                 },
                 service: S::default(),
+                awaiting_alive: false,
             },
             Some(d) => {
                 let service = S::from_ops(d.history.iter().map(|e| &e.op));
@@ -146,7 +149,7 @@ impl<S: Service> Server<S> {
                 for l in d.log.values_mut() {
                     l.ready = false; // execution results and acks were volatile
                 }
-                ServerState { d, service }
+                ServerState { d, service, awaiting_alive: false }
             }
         };
         if storage.is_some() && s.d.role == Role::Primary && s.d.epoch == 0 {
@@ -157,7 +160,12 @@ impl<S: Service> Server<S> {
         self.save(&s, o);
         if s.d.role == Role::Backup {
             o.set_timer(Timer::Takeover, model_timeout());
+            if self.cfg.heartbeats && storage.is_some() {
+                // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
+                o.send(Id::from(0), Msg::AliveAck { epoch: s.d.epoch });
+            }
         }
+        self.arm_heartbeat(&s, o);
         if s.d.role != Role::Spare && (s.d.role == Role::Backup || !s.has_backup()) {
             for ssn in s.d.log.keys() {
                 o.set_timer(Timer::Execute(*ssn), model_timeout());
@@ -166,9 +174,57 @@ impl<S: Service> Server<S> {
         s
     }
 
+    /// Arms the I-am-alive timer of a primary that has a backup.
+    fn arm_heartbeat(&self, s: &St<S>, o: &mut O<S>) {
+        if self.cfg.heartbeats && s.d.role == Role::Primary && s.has_backup() {
+            o.set_timer(Timer::Heartbeat, model_timeout());
+        }
+    }
+
     /// Handles a message; the next state if it changed.
     pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         match (s.d.role, msg) {
+            // Fencing: a primary that took over answers anything of an older epoch with
+            // `TakenOver` and never with an ack or a confirmation.
+            (
+                Role::Primary,
+                Msg::Checkpoint { epoch, .. }
+                | Msg::Confirm { epoch, .. }
+                | Msg::IAmAlive { epoch },
+            ) if self.cfg.heartbeats && epoch < s.d.epoch => {
+                // (Without heartbeats detection is accurate: the old primary is down.)
+                o.send(src, Msg::TakenOver { epoch: s.d.epoch });
+                None
+            }
+            (Role::Primary, Msg::TakenOver { epoch }) if epoch > s.d.epoch => {
+                // Deposed: retire to the spare pool; the clients follow the new primary.
+                let mut n = s.clone();
+                n.d.role = Role::Spare;
+                n.d.log.clear();
+                n.awaiting_alive = false;
+                self.save(&n, o);
+                o.cancel_timer(Timer::Heartbeat);
+                Some(n)
+            }
+            (Role::Primary, Msg::AliveAck { epoch }) if epoch == s.d.epoch && s.awaiting_alive => {
+                let mut n = s.clone();
+                n.awaiting_alive = false;
+                Some(n)
+            }
+            (Role::Primary, Msg::Confirmed { epoch, client, seq, reply }) if epoch == s.d.epoch => {
+                o.send(client, Msg::Reply { seq, reply });
+                None
+            }
+            (Role::Backup, Msg::IAmAlive { epoch }) if epoch == s.d.epoch => {
+                // The primary lives: suspicion starts over.
+                o.set_timer(Timer::Takeover, model_timeout());
+                o.send(src, Msg::AliveAck { epoch });
+                None
+            }
+            (Role::Backup, Msg::Confirm { epoch, client, seq, reply }) if epoch == s.d.epoch => {
+                o.send(src, Msg::Confirmed { epoch, client, seq, reply });
+                None
+            }
             (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
             (Role::Primary, Msg::Ack { epoch, ssn }) if epoch == s.d.epoch => {
                 match s.d.log.get(&ssn) {
@@ -238,7 +294,13 @@ impl<S: Service> Server<S> {
                 return None;
             }
             let reply = s.service.clone().apply(&op);
-            o.send(client, Msg::Reply { seq, reply });
+            if self.cfg.heartbeats && s.has_backup() && self.cfg.variant != Variant::LocalReads {
+                // The backup may have taken over: answer only once it says it has not.
+                let epoch = s.d.epoch;
+                o.send(Id::from(1), Msg::Confirm { epoch, client, seq, reply });
+            } else {
+                o.send(client, Msg::Reply { seq, reply });
+            }
             return None;
         }
         let mut n = s.clone();
@@ -258,9 +320,22 @@ impl<S: Service> Server<S> {
 
     /// `Execute(ssn)`: the backup (or a new primary finishing pending work) executes a logged
     /// request — in any order — and commits what SSN order allows. `Takeover`: the backup
-    /// becomes the primary.
+    /// becomes the primary. `Heartbeat`: the primary's next I-am-alive.
     pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
         match *timer {
+            Timer::Heartbeat if self.cfg.heartbeats && s.d.role == Role::Primary => {
+                if s.awaiting_alive || !s.has_backup() {
+                    // The last one is unanswered: stay silent until it is (or the restarted
+                    // backup says it is back). If no answer comes, the backup suspects us,
+                    // which fencing makes safe.
+                    return None;
+                }
+                let mut n = s.clone();
+                n.awaiting_alive = true;
+                o.send(Id::from(1), Msg::IAmAlive { epoch: s.d.epoch });
+                self.arm_heartbeat(&n, o);
+                Some(n)
+            }
             Timer::Execute(ssn) => {
                 let l = s.d.log.get(&ssn)?;
                 if l.ready {
