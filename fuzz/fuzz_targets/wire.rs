@@ -13,9 +13,10 @@ use tokio_util::codec::Decoder;
 use twosafe::models::linear_2pc::msg::Msg;
 use twosafe::models::services::{Counter, CounterOp, CounterReply};
 use twosafe::runtime::auth::{Exchange, Side};
+use twosafe::runtime::binding::{linear_2pc::Linear2pc, Binding};
 use twosafe::runtime::config::{ClusterConfig, Durability, ServiceKind};
 use twosafe::runtime::connections::{check_hello, Placement};
-use twosafe::runtime::node::{admit, placement};
+use twosafe::runtime::node::placement;
 use twosafe::runtime::wire::{self, Frame};
 
 type M = Msg<CounterOp, CounterReply>;
@@ -61,7 +62,7 @@ fn check(bytes: &[u8]) {
             let _ = e.verify(b"0123456789abcdef0123456789abcdef", Side::Caller, tag);
         }
         Frame::Msg(m) => {
-            let _ = admit::<Counter>(false, m);
+            let _ = Linear2pc::admit::<Counter>(false, m);
         }
         Frame::Welcome | Frame::Error(_) => {}
     }
