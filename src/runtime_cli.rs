@@ -102,6 +102,10 @@ pub struct ChaosArgs {
     /// and storage faults go to the backup only).
     #[arg(long, default_value = "block")]
     pub silent_backup: SilentBackup,
+    /// The protocol the cluster runs (linear-2pc, logical-checkpointing). Logical
+    /// checkpointing has no takeback: give it at most one primary kill or partition.
+    #[arg(long, default_value = "linear-2pc")]
+    pub protocol: Protocol,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
     /// passing run).
     #[arg(long)]
@@ -123,6 +127,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         storage_kinds,
         durability,
         silent_backup,
+        protocol,
         dir,
         json,
     } = a;
@@ -148,6 +153,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         window: 3,
         storage_faults,
         silent_backup,
+        protocol,
     };
     if !json {
         eprintln!(

@@ -9,6 +9,7 @@
 //! the model.
 
 use std::path::Path;
+use twosafe::runtime::binding::Protocol;
 use twosafe::runtime::chaos::{self, ChaosSpec, StorageFault};
 use twosafe::runtime::config::{Durability, SilentBackup};
 
@@ -33,6 +34,7 @@ fn storage_round(fault: StorageFault, durability: Durability, seed: u64) {
         window: 3,
         storage_faults: vec![fault; 4],
         silent_backup: SilentBackup::Block,
+        protocol: Protocol::Linear2pc,
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("{} in {durability:?} mode, seed {seed}: {r:#?}", fault.name());

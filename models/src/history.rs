@@ -110,6 +110,13 @@ macro_rules! client_message {
     };
 }
 
+/// The number the client-visible history knows a request by: its sequence number, told apart
+/// from the same number of the client's other sessions (the model's sessions are few, numbered
+/// from 1, and its requests fewer than 2^16).
+pub fn history_seq(session: u64, seq: u32) -> u32 {
+    ((session as u32) << 16) | (seq & 0xffff)
+}
+
 /// Which event of a message the checker records.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum Seen {

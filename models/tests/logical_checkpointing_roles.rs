@@ -28,18 +28,19 @@ fn heartbeat_server() -> Server<Counter> {
     Server::new(Config::from_params(&p).unwrap())
 }
 
-fn get(seq: u8) -> M {
-    Msg::Request { seq, op: CounterOp::Get(0) }
+fn get(seq: u32) -> M {
+    Msg::Request { session: 1, seq, op: CounterOp::Get(0) }
 }
 
 role_steps!(Server<Counter>, St, N, M, Timer);
 
-fn add(seq: u8) -> M {
-    Msg::Request { seq, op: CounterOp::Add(0, 1) }
+fn add(seq: u32) -> M {
+    Msg::Request { session: 1, seq, op: CounterOp::Add(0, 1) }
 }
 
-fn checkpoint(epoch: u8, ssn: u8, seq: u8) -> M {
-    Msg::Checkpoint { epoch, ssn, client: Id::from(CLIENT), seq, op: CounterOp::Add(0, 1) }
+fn checkpoint(epoch: u64, ssn: u64, seq: u32) -> M {
+    let (client, op) = (Id::from(CLIENT), CounterOp::Add(0, 1));
+    Msg::Checkpoint { epoch, ssn, client, session: 1, seq, op }
 }
 
 /// A primary with requests 0 and 1 checkpointed (SSNs 0 and 1), neither acked.
@@ -57,7 +58,7 @@ fn primary_logs_with_the_next_ssn_saves_then_checkpoints() {
     let (p, cmds) = deliver(&s, &p, CLIENT, add(0));
     assert_eq!(
         cmds,
-        ["save", "send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"]
+        ["save", "send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), session: 1, seq: 0, op: Add(0, 1) }"]
     );
     let p = p.unwrap();
     assert_eq!((p.d.next_ssn, p.d.history.len()), (1, 0), "nothing committed before the ack");
@@ -78,11 +79,11 @@ fn primary_commits_in_ssn_order_whatever_order_the_acks_come_in() {
         cmds,
         [
             "save",
-            "send 2 Reply { seq: 0, reply: CounterReply(1) }",
-            "send 2 Reply { seq: 1, reply: CounterReply(2) }"
+            "send 2 Reply { session: 1, seq: 0, reply: CounterReply(1) }",
+            "send 2 Reply { session: 1, seq: 1, reply: CounterReply(2) }"
         ]
     );
-    let ssns: Vec<u8> = p.unwrap().d.history.iter().map(|c| c.ssn).collect();
+    let ssns: Vec<u64> = p.unwrap().d.history.iter().map(|c| c.ssn).collect();
     assert_eq!(ssns, [0, 1]);
 }
 
@@ -106,7 +107,7 @@ fn primary_answers_a_committed_resend_from_the_message_table() {
     let p = p.unwrap();
     assert_eq!(
         answer(&s, &p, CLIENT, add(0)),
-        ["send 2 Reply { seq: 0, reply: CounterReply(1) }"],
+        ["send 2 Reply { session: 1, seq: 0, reply: CounterReply(1) }"],
         "not executed a second time"
     );
 }
@@ -118,7 +119,7 @@ fn primary_re_sends_the_checkpoint_of_a_logged_resend() {
     let p = primary_with_two_pending(&s);
     assert_eq!(
         answer(&s, &p, CLIENT, add(0)),
-        ["send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), seq: 0, op: Add(0, 1) }"],
+        ["send 1 Checkpoint { epoch: 0, ssn: 0, client: Id(2), session: 1, seq: 0, op: Add(0, 1) }"],
         "no new SSN"
     );
 }
@@ -171,7 +172,7 @@ fn backup_executes_in_any_order_but_commits_in_ssn_order() {
     let (again, cmds) = fire(&s, &b, Timer::Execute(1));
     assert!(again.is_none() && cmds.is_empty(), "executed once");
     let (b, _) = fire(&s, &b, Timer::Execute(0));
-    let ssns: Vec<u8> = b.unwrap().d.history.iter().map(|c| c.ssn).collect();
+    let ssns: Vec<u64> = b.unwrap().d.history.iter().map(|c| c.ssn).collect();
     assert_eq!(ssns, [0, 1]);
 }
 
@@ -205,7 +206,11 @@ fn a_restarted_first_primary_goes_to_the_spare_pool() {
     assert_eq!(lines(&cmds), ["save"]);
     assert_eq!(r.d.role, Role::Spare);
     assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
-    ignored(&s, &r, CLIENT, add(2), "a spare serves nobody");
+    assert_eq!(
+        answer(&s, &r, CLIENT, add(2)),
+        ["send 2 NotPrimary { epoch: 0 }"],
+        "a spare serves nobody: it sends the client to the other server"
+    );
 }
 
 #[test]
@@ -215,28 +220,38 @@ fn with_heartbeats_a_primary_confirms_a_read_with_its_backup_before_answering() 
     let cmds = answer(&s, &p, CLIENT, get(0));
     assert_eq!(
         cmds,
-        ["send 1 Confirm { epoch: 0, client: Id(2), seq: 0, reply: CounterReply(0) }"],
+        ["send 1 Confirm { epoch: 0, client: Id(2), session: 1, seq: 0, reply: CounterReply(0) }"],
         "the reply as of the read's arrival, sent only once the backup confirms"
     );
     let b = start(&s, BACKUP);
-    let confirm =
-        Msg::Confirm { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) };
+    let confirm = Msg::Confirm {
+        epoch: 0,
+        client: Id::from(CLIENT),
+        session: 1,
+        seq: 0,
+        reply: CounterReply(0),
+    };
     assert_eq!(
         answer(&s, &b, PRIMARY, confirm.clone()),
-        ["send 0 Confirmed { epoch: 0, client: Id(2), seq: 0, reply: CounterReply(0) }"]
+        ["send 0 Confirmed { epoch: 0, client: Id(2), session: 1, seq: 0, reply: CounterReply(0) }"]
     );
-    let confirmed =
-        Msg::Confirmed { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) };
+    let confirmed = Msg::Confirmed {
+        epoch: 0,
+        client: Id::from(CLIENT),
+        session: 1,
+        seq: 0,
+        reply: CounterReply(0),
+    };
     assert_eq!(
         answer(&s, &p, BACKUP, confirmed),
-        ["send 2 Reply { seq: 0, reply: CounterReply(0) }"]
+        ["send 2 Reply { session: 1, seq: 0, reply: CounterReply(0) }"]
     );
     // Without heartbeats detection is accurate, and the primary answers at once.
     let plain = server();
     let p = start(&plain, PRIMARY);
     assert_eq!(
         answer(&plain, &p, CLIENT, get(0)),
-        ["send 2 Reply { seq: 0, reply: CounterReply(0) }"]
+        ["send 2 Reply { session: 1, seq: 0, reply: CounterReply(0) }"]
     );
 }
 
@@ -249,7 +264,13 @@ fn a_new_primary_fences_the_old_one_which_retires_to_the_spare_pool() {
     // Anything of the old epoch is answered with TakenOver, never with an ack or a confirmation.
     for m in [
         checkpoint(0, 0, 0),
-        Msg::Confirm { epoch: 0, client: Id::from(CLIENT), seq: 0, reply: CounterReply(0) },
+        Msg::Confirm {
+            epoch: 0,
+            client: Id::from(CLIENT),
+            session: 1,
+            seq: 0,
+            reply: CounterReply(0),
+        },
         Msg::IAmAlive { epoch: 0 },
     ] {
         assert_eq!(answer(&s, &n, PRIMARY, m), ["send 0 TakenOver { epoch: 1 }"]);
@@ -260,7 +281,11 @@ fn a_new_primary_fences_the_old_one_which_retires_to_the_spare_pool() {
     let r = r.unwrap();
     assert_eq!(r.d.role, Role::Spare);
     assert!(r.d.log.is_empty());
-    ignored(&s, &r, CLIENT, add(2), "a spare serves nobody");
+    assert_eq!(
+        answer(&s, &r, CLIENT, add(2)),
+        ["send 2 NotPrimary { epoch: 0 }"],
+        "a spare serves nobody: it sends the client to the other server"
+    );
 }
 
 #[test]
@@ -277,7 +302,40 @@ fn with_heartbeats_one_i_am_alive_is_outstanding_at_a_time() {
         answer(&s, &b, PRIMARY, Msg::IAmAlive { epoch: 0 }),
         ["set Takeover", "send 0 AliveAck { epoch: 0 }"]
     );
+    // The answer starts the next period: the timer may have fired (silently) meanwhile, and
+    // without it the backup would hear nothing more and take over.
     let (p, cmds) = deliver(&s, &p, BACKUP, Msg::AliveAck { epoch: 0 });
-    assert!(cmds.is_empty());
+    assert_eq!(cmds, ["set Heartbeat"]);
     assert!(!p.unwrap().awaiting_alive);
+}
+
+#[test]
+fn a_later_session_is_executed_and_expires_the_earlier_one() {
+    let s = server();
+    let p = start(&s, PRIMARY);
+    let (p, _) = deliver(&s, &p, CLIENT, add(0));
+    let (p, _) = deliver(&s, &p.unwrap(), BACKUP, Msg::Ack { epoch: 0, ssn: 0 });
+    let p = p.unwrap();
+    // Session 2 of the same client id, sequence number 0 again: a new request, not a resend.
+    let again = Msg::Request { session: 2, seq: 0, op: CounterOp::Add(0, 1) };
+    let (p, cmds) = deliver(&s, &p, CLIENT, again);
+    assert_eq!(
+        cmds,
+        [
+            "save",
+            "send 1 Checkpoint { epoch: 0, ssn: 1, client: Id(2), session: 2, seq: 0, op: Add(0, 1) }"
+        ]
+    );
+    // Until session 2 commits, session 1 is still the table's: its resend is answered.
+    let p = p.unwrap();
+    assert_eq!(
+        answer(&s, &p, CLIENT, add(0)),
+        ["send 2 Reply { session: 1, seq: 0, reply: CounterReply(1) }"]
+    );
+    let (p, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, ssn: 1 });
+    assert_eq!(cmds, ["save", "send 2 Reply { session: 2, seq: 0, reply: CounterReply(2) }"]);
+    // Now a late copy of session 1's request is refused: neither executed nor answered.
+    let p = p.unwrap();
+    assert_eq!(answer(&s, &p, CLIENT, add(0)), ["send 2 Expired { session: 1, seq: 0 }"]);
+    assert_eq!(answer(&s, &p, CLIENT, add(1)), ["send 2 Expired { session: 1, seq: 1 }"]);
 }

@@ -7,10 +7,12 @@
 //! degradation instead. Afterwards the client-visible
 //! history is judged — no acknowledged update lost, none applied twice, real-time order kept —
 //! and the nodes' step traces are replayed through the model ([`crate::runtime::conform`]).
-//! Every process it starts is killed when it ends, however it ends.
+//! Every process it starts is killed when it ends, however it ends. It runs any protocol the
+//! runtime hosts (`protocol`); logical checkpointing has no takeback (a deposed primary retires
+//! to the spare pool), so a run of it survives at most one takeover.
 
-use crate::runtime::binding::linear_2pc::Linear2pc;
-use crate::runtime::client::{ClientError, Session};
+use crate::runtime::binding::{Binding, Protocol};
+use crate::runtime::client::{self, ClientError};
 use crate::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
 use crate::runtime::load::{self, Call, LoadSpec};
 use crate::runtime::node;
@@ -487,6 +489,8 @@ pub struct ChaosSpec {
     /// and partitions move no role: a killed primary's restart ends the outage, and a silent
     /// backup is fenced out (a degradation) and rejoins; the verdict expects no takeover.
     pub silent_backup: SilentBackup,
+    /// The protocol the cluster runs.
+    pub protocol: Protocol,
 }
 
 /// One injected fault.
@@ -558,17 +562,31 @@ impl ChaosReport {
     }
 }
 
+/// The counters 0 and 1, read through a fresh session of client id `id`.
+async fn counters<P: Binding>(
+    cfg: &ClusterConfig, id: usize,
+) -> Result<BTreeMap<u8, u32>, ClientError> {
+    let s = client::open::<P, Counter>(cfg, id)?;
+    let mut m = BTreeMap::new();
+    for k in 0..2u8 {
+        m.insert(k, s.submit(CounterOp::Get(k)).await?.0);
+    }
+    s.close().await;
+    Ok(m)
+}
+
 /// Runs `spec` in `dir` with the `twosafe` executable `exe`; `dir` is left with the cluster's
 /// configuration, journals and traces.
 pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, ChaosError> {
     let degrade = spec.silent_backup == SilentBackup::Degrade;
-    let mut cluster = LocalCluster::start_policy(
-        exe,
-        dir,
-        spec.durability,
-        ServiceKind::Counter,
-        spec.silent_backup,
-    )?;
+    let mut cluster =
+        LocalCluster::launch(exe, dir, spec.durability, ServiceKind::Counter, true, |cfg| {
+            cfg.suspect_ms = 500;
+            cfg.partition_ms = 900;
+            cfg.silent_backup = spec.silent_backup;
+            cfg.degrade_after_ms = 300;
+            cfg.protocol = spec.protocol;
+        })?;
     let cfg = cluster.cfg.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -581,11 +599,9 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     };
     let load_cfg = cfg.clone();
     let load = std::thread::spawn(move || {
-        let r = rt.block_on(load::run::<Linear2pc, Counter>(
-            &load_cfg,
-            &load_spec,
-            Arc::new(AtomicU64::new(0)),
-        ));
+        let done = Arc::new(AtomicU64::new(0));
+        let r = crate::with_protocol!(load_cfg.protocol, P =>
+            rt.block_on(load::run::<P, Counter>(&load_cfg, &load_spec, done)));
         (rt, r)
     });
     let start = Instant::now();
@@ -698,15 +714,8 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         load.join().map_err(|_| ChaosError::Config("the load thread panicked".into()))?;
     let report = report?;
     // The final counters, read through a fresh session (it finds the new primary).
-    let finals = rt.block_on(async {
-        let s = Session::<Counter>::open(&cfg, cfg.servers() + spec.window.max(1))?;
-        let mut m = BTreeMap::new();
-        for k in 0..2u8 {
-            m.insert(k, s.submit(CounterOp::Get(k)).await?.0);
-        }
-        s.close().await;
-        Ok::<_, ClientError>(m)
-    })?;
+    let id = cfg.servers() + spec.window.max(1);
+    let finals = crate::with_protocol!(cfg.protocol, P => rt.block_on(counters::<P>(&cfg, id)))?;
     let traces = [cluster.trace(0), cluster.trace(1)];
     drop(cluster);
     let history_violation = judge(&report.history, &finals).err();

@@ -170,12 +170,7 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     },
 }
 
-/// The number the client-visible history knows a request by: its sequence number, told apart
-/// from the same number of the client's other sessions (the model's sessions are few, numbered
-/// from 1, and its requests fewer than 2^16).
-pub fn history_seq(session: u64, seq: u32) -> u32 {
-    ((session as u32) << 16) | (seq & 0xffff)
-}
+pub use crate::history::history_seq;
 
 /// Timers: data, not durations; the model checker fires any timer that is set at any moment.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]

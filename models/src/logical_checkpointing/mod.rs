@@ -42,7 +42,9 @@ pub use model::{build, visit, NAME, SPEC};
 use client::{Client, ClientState};
 use msg::{Msg, Timer};
 use server::{Durable, Server, ServerState};
-use stateright::actor::Id;
+use stateright::actor::{model_timeout, Id};
+use std::ops::Range;
+use std::time::Duration;
 
 crate::variants! {
     /// The protocol, or one seeded bug.
@@ -74,6 +76,57 @@ crate::variants! {
         ReadBeforePending = "read-before-pending":
             "a new primary answers reads before its pending commits complete",
             breaks ["linearizability"], check [clients = "2", window = "1", crash = "primary"];
+        /// The message table is looked up by (client, sequence number) without the session.
+        SessionBlind = "session-blind":
+            "a client id's later session is answered from the table with its earlier session's \
+             responses",
+            breaks ["exactly-once", "linearizability"],
+            check [service = "counter", sessions = "2", requests = "2", window = "1",
+                   crashes = "0"];
+        /// A request of a session that a later session of the client id has expired is
+        /// executed (its entry is no longer in the table).
+        ExpiredSessionExecutes = "expired-session-executes":
+            "a late copy of an expired session's request is executed again",
+            breaks ["exactly-once"],
+            check [service = "counter", sessions = "2", requests = "1", window = "1",
+                   crashes = "0"];
+    }
+}
+
+/// A resend budget that never runs out (the runtime's clients).
+pub const FOREVER: u8 = u8::MAX;
+
+/// A resend budget `left` after one resend ([`FOREVER`] stays [`FOREVER`]).
+pub(crate) fn spend(left: u8) -> u8 {
+    if left == FOREVER {
+        left
+    } else {
+        left.saturating_sub(1)
+    }
+}
+
+/// How long each timer runs, as the ranges the Actor hands to `set_timer`.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+pub struct Timing {
+    /// A client's wait before it resends its outstanding requests (a path failure).
+    pub resend: Range<Duration>,
+    /// The primary's I-am-alive period.
+    pub heartbeat: Range<Duration>,
+    /// How long the backup waits without an I-am-alive before it suspects the primary.
+    pub suspect: Range<Duration>,
+    /// How long the backup takes before it executes a logged request.
+    pub execute: Range<Duration>,
+}
+
+impl Timing {
+    /// The durations the model uses (stateright's `model_timeout`; any timer may fire any time).
+    pub fn model() -> Timing {
+        Timing {
+            resend: model_timeout(),
+            heartbeat: model_timeout(),
+            suspect: model_timeout(),
+            execute: model_timeout(),
+        }
     }
 }
 
@@ -84,8 +137,12 @@ pub struct Config {
     pub variant: Variant,
     /// Clients.
     pub clients: usize,
-    /// Requests per client.
+    /// Requests per client and session; 0: the client sends what it is given
+    /// ([`client::Client::submit`], the runtime's client library).
     pub requests: usize,
+    /// Sessions per client, one after another: the client id used again, with sequence numbers
+    /// from 0 and a larger session number.
+    pub sessions: u8,
     /// Outstanding requests per client.
     pub window: usize,
     /// Path failures per client.
@@ -95,6 +152,8 @@ pub struct Config {
     pub heartbeats: bool,
     /// Crashes and the network.
     pub faults: crate::history::PairFaults,
+    /// How long timers run.
+    pub timing: Timing,
 }
 
 /// The number of servers.
@@ -111,5 +170,5 @@ crate::protocol_node! {
     <S>
     msg = Msg<S::Op, S::Reply>, timer = Timer, storage = Durable<S::Op, S::Reply>;
     Server(Server<S>, ServerState<S>, "server"),
-    Client(Client<S>, ClientState<S::Reply>, "client"),
+    Client(Client<S>, ClientState<S::Op, S::Reply>, "client"),
 }

@@ -7,9 +7,9 @@
 //! primary is up and still primary. With them, the backup may take over at any moment.
 
 use super::client::Client;
-use super::msg::Committed;
+use super::msg::{Committed, Seq, Ssn};
 use super::server::{Durable, Logged, Role, Server, ServerState};
-use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
+use super::{Config, Node, NodeState, Timing, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
@@ -52,6 +52,13 @@ pub const PARAMS: &[ParamSpec] = &[
     params::clients(4, "1"),
     params::requests(4, "2").with_help("requests per client"),
     ParamSpec::uint("window", (1, 4), "2", "outstanding requests per client"),
+    ParamSpec::uint(
+        "sessions",
+        (1, 3),
+        "1",
+        "sessions per client, one after another, each with `requests` requests: the client id \
+         is used again, with sequence numbers from 0 and a larger session number",
+    ),
     params::resends(3, "1")
         .with_help("path failures per client (each resends every outstanding request)"),
     params::crashes(3, "1"),
@@ -86,6 +93,9 @@ pub const SPEC: ModelSpec = ModelSpec {
         "heartbeats/two-clients": heartbeats = "true", clients = "2", requests = "1", window = "1",
             crashes = "0", lossy = "false";
         "heartbeats/window": heartbeats = "true", crashes = "0", lossy = "false";
+        "sessions": service = "counter", sessions = "2", requests = "1", window = "1";
+        "sessions/heartbeats": service = "counter", sessions = "2", requests = "1", window = "1",
+            heartbeats = "true", crashes = "0";
         deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
             requests = "1", window = "1", crashes = "0";
     ],
@@ -100,9 +110,11 @@ impl Config {
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
             window: p.uint("window")? as usize,
+            sessions: p.uint("sessions")? as u8,
             resends: p.uint("resends")? as u8,
             heartbeats: p.bool("heartbeats")?,
             faults: PairFaults::from_params(p)?,
+            timing: Timing::model(),
         })
     }
 }
@@ -116,7 +128,7 @@ pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 /// A client's tester thread for request `seq`: one per window slot.
 fn slot(cfg: &Config, client: Id, seq: u32) -> (Id, u8) {
-    (client, (seq % cfg.window as u32) as u8)
+    (client, ((seq & 0xffff) % cfg.window as u32) as u8)
 }
 
 fn server<S: Service>(state: &State<S>, i: usize) -> Option<&ServerState<S>> {
@@ -148,41 +160,45 @@ fn authority<S: Service>(state: &State<S>) -> Option<&Durable<S::Op, S::Reply>> 
         .max_by_key(|d| (d.epoch, d.role == Role::Primary))
 }
 
-/// Every (client, seq, op, reply) a client has a response for.
-fn answered<S: Service>(m: &Model<S>, state: &State<S>) -> Vec<(Id, u8, S::Op, S::Reply)> {
+/// A request: client, session, sequence number.
+type Request = (Id, u64, Seq);
+
+/// Every request a client has a response for, with its operation and the response.
+fn answered<S: Service>(m: &Model<S>, state: &State<S>) -> Vec<(Request, S::Op, S::Reply)> {
     let mut out = Vec::new();
     for (k, id) in m.cfg.client_ids().enumerate() {
         if let NodeState::Client(c) = &*state.actor_states[usize::from(id)] {
-            for (seq, reply) in &c.replies {
-                out.push((id, *seq, S::workload(k, usize::from(*seq)), reply.clone()));
+            for ((session, seq), reply) in &c.replies {
+                let i = (*session as usize - 1) * m.cfg.requests + *seq as usize;
+                out.push(((id, *session, *seq), S::workload(k, i), reply.clone()));
             }
         }
     }
     out
 }
 
-fn copies<S: Service>(d: &Durable<S::Op, S::Reply>, c: Id, s: u8) -> usize {
-    d.history.iter().filter(|e| e.client == c && e.seq == s).count()
-        + d.log.values().filter(|l| l.client == c && l.seq == s).count()
+fn copies<S: Service>(d: &Durable<S::Op, S::Reply>, r: &Request) -> usize {
+    d.history.iter().filter(|e| (e.client, e.session, e.seq) == *r).count()
+        + d.log.values().filter(|l| (l.client, l.session, l.seq) == *r).count()
 }
 
 fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = authority(state) else {
         return false;
     };
-    answered(m, state).iter().filter(|(_, _, op, _)| S::changes_state(op)).all(|(c, s, _, _)| {
-        copies::<S>(a, *c, *s) > 0
-            && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, *c, *s) > 0))
+    answered(m, state).iter().filter(|(_, op, _)| S::changes_state(op)).all(|(r, _, _)| {
+        copies::<S>(a, r) > 0
+            && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, r) > 0))
     })
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    let once = |history: &[Committed<S::Op, S::Reply>],
-                log: &std::collections::BTreeMap<u8, Logged<S::Op>>| {
-        let ids: Vec<(Id, u8)> = history
+    let once = |history: &imbl::Vector<Committed<S::Op, S::Reply>>,
+                log: &std::collections::BTreeMap<Ssn, Logged<S::Op>>| {
+        let ids: Vec<Request> = history
             .iter()
-            .map(|e| (e.client, e.seq))
-            .chain(log.values().map(|l| (l.client, l.seq)))
+            .map(|e| (e.client, e.session, e.seq))
+            .chain(log.values().map(|l| (l.client, l.session, l.seq)))
             .collect();
         ids.iter().enumerate().all(|(i, x)| !ids[..i].contains(x))
     };
@@ -198,22 +214,25 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     };
     answered(m, state)
         .iter()
-        .filter(|(_, _, op, _)| S::changes_state(op))
-        .all(|(c, s, _, _)| copies::<S>(a, *c, *s) == 1)
+        .filter(|(_, op, _)| S::changes_state(op))
+        .all(|(r, _, _)| copies::<S>(a, r) == 1)
 }
 
 fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
-    answered(m, state).iter().all(|(c, s, _, reply)| {
+    answered(m, state).iter().all(|(r, _, reply)| {
         (0..SERVERS).filter_map(|i| saved(state, i)).all(|d| {
-            d.history.iter().filter(|e| e.client == *c && e.seq == *s).all(|e| e.reply == *reply)
+            d.history
+                .iter()
+                .filter(|e| (e.client, e.session, e.seq) == *r)
+                .all(|e| e.reply == *reply)
         })
     })
 }
 
 fn ssn_order<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
     (0..SERVERS).all(|i| {
-        let ok = |h: &[Committed<S::Op, S::Reply>]| {
-            h.iter().enumerate().all(|(k, e)| usize::from(e.ssn) == k)
+        let ok = |h: &imbl::Vector<Committed<S::Op, S::Reply>>| {
+            h.iter().enumerate().all(|(k, e)| e.ssn == k as Ssn)
         };
         saved(state, i).is_none_or(|d| ok(&d.history))
             && server(state, i).is_none_or(|s| ok(&s.d.history))

@@ -3,15 +3,24 @@
 use serde::{Deserialize, Serialize};
 use stateright::actor::Id;
 
+/// A server's epoch: bumped by each takeover.
+pub type Epoch = u64;
+/// A service sequence number: the position of a request in the process's commit order.
+pub type Ssn = u64;
+/// A client's request sequence number within one of its sessions.
+pub type Seq = u32;
+
 /// A committed request: an entry of the message table with its response.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub struct Committed<Op, Reply> {
     /// The service sequence number it was committed under.
-    pub ssn: u8,
+    pub ssn: Ssn,
     /// The client.
     pub client: Id,
-    /// The client's request sequence number.
-    pub seq: u8,
+    /// The client's session.
+    pub session: u64,
+    /// The client's request sequence number in that session.
+    pub seq: Seq,
     /// The request's data.
     pub op: Op,
     /// The response stored in the message table.
@@ -21,75 +30,100 @@ pub struct Committed<Op, Reply> {
 /// A message of logical checkpointing.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum Msg<Op, Reply> {
-    /// Request `seq` of the sending client (Fig. 3B: client id, sequence number, data).
+    /// Request `seq` of the sending client's session `session` (Fig. 3B: client id, sequence
+    /// number, data; the session tells a client id used again from its earlier use).
     Request {
-        /// The client's request sequence number.
-        seq: u8,
+        /// The client's session.
+        session: u64,
+        /// The client's request sequence number in that session.
+        seq: Seq,
         /// The data.
         op: Op,
     },
-    /// The response to request `seq`.
+    /// The response to request `seq` of session `session`.
     Reply {
+        /// The request's session.
+        session: u64,
         /// The request answered.
-        seq: u8,
+        seq: Seq,
         /// The response.
         reply: Reply,
+    },
+    /// A later session of the client id has committed a request: request `seq` of this
+    /// earlier session is refused, neither executed nor answered from the table.
+    Expired {
+        /// The expired session.
+        session: u64,
+        /// The request refused.
+        seq: Seq,
     },
     /// The primary checkpoints a state-changing request under service sequence number `ssn`.
     Checkpoint {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The service sequence number.
-        ssn: u8,
+        ssn: Ssn,
         /// The client.
         client: Id,
+        /// The client's session.
+        session: u64,
         /// The client's sequence number.
-        seq: u8,
+        seq: Seq,
         /// The data.
         op: Op,
     },
     /// The backup has the checkpoint `ssn` in its durable intention log.
     Ack {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The SSN acknowledged.
-        ssn: u8,
+        ssn: Ssn,
+    },
+    /// The sender is a spare (a failed or deposed primary): the client tries the other server.
+    /// What a client that missed the announcement, or opened after it, learns it from.
+    NotPrimary {
+        /// The spare's epoch.
+        epoch: Epoch,
     },
     /// The sender is the primary now (the independent mechanism of Fig. 4B tells clients).
     NewPrimary {
         /// The new primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// With `heartbeats`: the primary lives (Hvasshovd et al. (ClustRa) §3.3, I-am-alive).
     IAmAlive {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// The backup heard an I-am-alive (the primary then sends the next one).
     AliveAck {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
     /// With `heartbeats`: a primary that has a backup asks it whether it is still the primary
     /// before it answers read `seq` of `client` with `reply` (computed on arrival).
     Confirm {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The client.
         client: Id,
+        /// The client's session.
+        session: u64,
         /// The client's sequence number.
-        seq: u8,
+        seq: Seq,
         /// The response, as of the read's arrival.
         reply: Reply,
     },
     /// The backup has not taken over: the read may be answered.
     Confirmed {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The client.
         client: Id,
+        /// The client's session.
+        session: u64,
         /// The client's sequence number.
-        seq: u8,
+        seq: Seq,
         /// The response.
         reply: Reply,
     },
@@ -97,17 +131,17 @@ pub enum Msg<Op, Reply> {
     /// pool (fencing).
     TakenOver {
         /// The new primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
 }
 
 /// Timers.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum Timer {
     /// A client's path failure: resend every outstanding request.
     Resend,
     /// The backup executes the logged request with this SSN (in any order).
-    Execute(u8),
+    Execute(Ssn),
     /// The backup suspects the primary failed and takes over (with `heartbeats`, at any
     /// moment: the suspicion may be false).
     Takeover,
@@ -117,6 +151,6 @@ pub enum Timer {
 
 crate::client_message! {
     impl[Op, Reply] for Msg<Op, Reply>;
-    Msg::Request { seq, op } => (0, u32::from(*seq), op);
-    Msg::Reply { seq, reply } => (0, u32::from(*seq), reply);
+    Msg::Request { session, seq, op } => (0, crate::history::history_seq(*session, *seq), op);
+    Msg::Reply { session, seq, reply } => (0, crate::history::history_seq(*session, *seq), reply);
 }

@@ -13,14 +13,23 @@
 //! answers a resend from its table (or re-checkpoints a pending one) and never gives one
 //! (client, seq) two SSNs; a new primary finishes the old primary's pending commits before it
 //! answers a resend of them, or any read.
+//!
+//! The message table is the history plus an index by request ([`Table`], a function of the
+//! history), so that a lookup costs O(log n) once the role runs for real; the history is a
+//! persistent vector (a copy of the state shares it) and a save journals what changed
+//! ([`Journaled`]). A request names its client's *session* too: the table keeps each client's
+//! latest session that committed a request, and a request of an earlier session is refused
+//! (`Expired`), never answered with another request's response.
 
-use super::msg::Timer;
-use super::msg::{Committed, Msg};
+use super::msg::{Committed, Epoch, Msg, Seq, Ssn, Timer};
 use super::{Config, Node, Variant};
+use crate::journaled::Journaled;
 use crate::services::Service;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use stateright::actor::{model_timeout, Id, Out};
+use stateright::actor::{Id, Out};
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 /// What a server does.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
@@ -38,8 +47,10 @@ pub enum Role {
 pub struct Logged<Op> {
     /// The client.
     pub client: Id,
+    /// The client's session.
+    pub session: u64,
     /// The client's sequence number.
-    pub seq: u8,
+    pub seq: Seq,
     /// The data.
     pub op: Op,
     /// Acked (primary) or executed (backup): it may commit once every lower SSN has.
@@ -48,17 +59,17 @@ pub struct Logged<Op> {
 
 /// A server's durable state.
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
-pub struct Durable<Op, Reply> {
+pub struct Durable<Op: Clone, Reply: Clone> {
     /// The role as last made durable.
     pub role: Role,
     /// Bumped by a takeover.
-    pub epoch: u8,
-    /// Committed requests in SSN order.
-    pub history: Vec<Committed<Op, Reply>>,
+    pub epoch: Epoch,
+    /// Committed requests in SSN order (persistent: copies share it).
+    pub history: imbl::Vector<Committed<Op, Reply>>,
     /// Requests with an SSN, not committed.
-    pub log: BTreeMap<u8, Logged<Op>>,
+    pub log: BTreeMap<Ssn, Logged<Op>>,
     /// The next SSN to assign.
-    pub next_ssn: u8,
+    pub next_ssn: Ssn,
     /// Restarts so far (bounds crashes in the model).
     pub restarts: u8,
 }
@@ -72,15 +83,75 @@ pub struct ServerState<S: Service> {
     pub service: S,
     /// With `heartbeats`: an I-am-alive is unanswered (primary; lost in a crash).
     pub awaiting_alive: bool,
+    /// The message table's index of the history (volatile, rebuilt on restart).
+    pub table: Table,
+}
+
+/// The message table's index: each client's latest session that committed a request, and the
+/// position in the history of each committed request (its first commit). A function of the
+/// history, so equality and hashing ignore it.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    latest: imbl::OrdMap<Id, u64>,
+    index: imbl::OrdMap<(Id, u64, Seq), usize>,
+}
+
+impl Table {
+    /// The index of `history`.
+    pub fn of<Op, Reply>(history: &imbl::Vector<Committed<Op, Reply>>) -> Table
+    where
+        Op: Clone,
+        Reply: Clone,
+    {
+        let mut t = Table::default();
+        for (i, e) in history.iter().enumerate() {
+            t.note(e.client, e.session, e.seq, i);
+        }
+        t
+    }
+
+    fn note(&mut self, client: Id, session: u64, seq: Seq, position: usize) {
+        if self.latest.get(&client).is_none_or(|l| *l < session) {
+            self.latest.insert(client, session);
+        }
+        self.index.entry((client, session, seq)).or_insert(position);
+    }
+
+    /// The latest session of `client` that committed a request.
+    pub fn session(&self, client: Id) -> Option<u64> {
+        self.latest.get(&client).copied()
+    }
+}
+
+impl PartialEq for Table {
+    fn eq(&self, _: &Table) -> bool {
+        true // a function of the history, which the state compares
+    }
+}
+
+impl Eq for Table {}
+
+impl Hash for Table {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
 }
 
 impl<S: Service> ServerState<S> {
-    fn find_committed(&self, c: Id, s: u8) -> Option<&Committed<S::Op, S::Reply>> {
-        self.d.history.iter().find(|e| e.client == c && e.seq == s)
+    /// The committed entry of request `seq` of `c`'s session `session`, if that is the
+    /// client's latest session: the message-table lookup, O(log n).
+    fn find_committed(&self, c: Id, session: u64, s: Seq) -> Option<&Committed<S::Op, S::Reply>> {
+        if self.table.session(c) != Some(session) {
+            return None;
+        }
+        let i = self.table.index.get(&(c, session, s))?;
+        self.d.history.get(*i)
     }
 
-    fn find_logged(&self, c: Id, s: u8) -> Option<u8> {
-        self.d.log.iter().find(|(_, l)| l.client == c && l.seq == s).map(|(n, _)| *n)
+    fn find_logged(&self, c: Id, session: u64, s: Seq) -> Option<Ssn> {
+        self.d
+            .log
+            .iter()
+            .find(|(_, l)| l.client == c && l.session == session && l.seq == s)
+            .map(|(n, _)| *n)
     }
 
     /// Whether this primary still has a backup (only the first epoch does: after a takeover
@@ -89,20 +160,22 @@ impl<S: Service> ServerState<S> {
         self.d.epoch == 0
     }
 
-    fn commit(&mut self, ssn: u8, o: &mut O<S>) {
+    fn commit(&mut self, ssn: Ssn, o: &mut O<S>) {
         if let Some(l) = self.d.log.remove(&ssn) {
             let reply = self.service.apply(&l.op);
+            let (client, session, seq) = (l.client, l.session, l.seq);
             if self.d.role == Role::Primary {
-                o.send(l.client, Msg::Reply { seq: l.seq, reply: reply.clone() });
+                o.send(client, Msg::Reply { session, seq, reply: reply.clone() });
             }
-            self.d.history.push(Committed { ssn, client: l.client, seq: l.seq, op: l.op, reply });
+            self.table.note(client, session, seq, self.d.history.len());
+            self.d.history.push_back(Committed { ssn, client, session, seq, op: l.op, reply });
         }
     }
 
     /// Commits every ready entry whose predecessors are committed: SSN order.
     fn commit_in_order(&mut self, o: &mut O<S>) {
         loop {
-            let next = self.d.history.len() as u8;
+            let next = self.d.history.len() as Ssn;
             match self.d.log.get(&next) {
                 Some(l) if l.ready => self.commit(next, o),
                 _ => return,
@@ -134,13 +207,14 @@ impl<S: Service> Server<S> {
                 d: Durable {
                     role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
                     epoch: 0,
-                    history: Vec::new(),
+                    history: imbl::Vector::new(),
                     log: BTreeMap::new(),
                     next_ssn: 0,
                     restarts: 0,
                 },
                 service: S::default(),
                 awaiting_alive: false,
+                table: Table::default(),
             },
             Some(d) => {
                 let service = S::from_ops(d.history.iter().map(|e| &e.op));
@@ -149,7 +223,8 @@ impl<S: Service> Server<S> {
                 for l in d.log.values_mut() {
                     l.ready = false; // execution results and acks were volatile
                 }
-                ServerState { d, service, awaiting_alive: false }
+                let table = Table::of(&d.history);
+                ServerState { d, service, awaiting_alive: false, table }
             }
         };
         if storage.is_some() && s.d.role == Role::Primary && s.d.epoch == 0 {
@@ -159,7 +234,7 @@ impl<S: Service> Server<S> {
         }
         self.save(&s, o);
         if s.d.role == Role::Backup {
-            o.set_timer(Timer::Takeover, model_timeout());
+            o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
             if self.cfg.heartbeats && storage.is_some() {
                 // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
                 o.send(Id::from(0), Msg::AliveAck { epoch: s.d.epoch });
@@ -168,7 +243,7 @@ impl<S: Service> Server<S> {
         self.arm_heartbeat(&s, o);
         if s.d.role != Role::Spare && (s.d.role == Role::Backup || !s.has_backup()) {
             for ssn in s.d.log.keys() {
-                o.set_timer(Timer::Execute(*ssn), model_timeout());
+                o.set_timer(Timer::Execute(*ssn), self.cfg.timing.execute.clone());
             }
         }
         s
@@ -177,7 +252,7 @@ impl<S: Service> Server<S> {
     /// Arms the I-am-alive timer of a primary that has a backup.
     fn arm_heartbeat(&self, s: &St<S>, o: &mut O<S>) {
         if self.cfg.heartbeats && s.d.role == Role::Primary && s.has_backup() {
-            o.set_timer(Timer::Heartbeat, model_timeout());
+            o.set_timer(Timer::Heartbeat, self.cfg.timing.heartbeat.clone());
         }
     }
 
@@ -209,23 +284,37 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::AliveAck { epoch }) if epoch == s.d.epoch && s.awaiting_alive => {
                 let mut n = s.clone();
                 n.awaiting_alive = false;
+                // The period may have ended while the answer was on its way (the timer then
+                // fired and fell silent): start the next one.
+                self.arm_heartbeat(&n, o);
                 Some(n)
             }
-            (Role::Primary, Msg::Confirmed { epoch, client, seq, reply }) if epoch == s.d.epoch => {
-                o.send(client, Msg::Reply { seq, reply });
+            (Role::Primary, Msg::Confirmed { epoch, client, session, seq, reply })
+                if epoch == s.d.epoch =>
+            {
+                o.send(client, Msg::Reply { session, seq, reply });
                 None
             }
             (Role::Backup, Msg::IAmAlive { epoch }) if epoch == s.d.epoch => {
                 // The primary lives: suspicion starts over.
-                o.set_timer(Timer::Takeover, model_timeout());
+                o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
                 o.send(src, Msg::AliveAck { epoch });
                 None
             }
-            (Role::Backup, Msg::Confirm { epoch, client, seq, reply }) if epoch == s.d.epoch => {
-                o.send(src, Msg::Confirmed { epoch, client, seq, reply });
+            (Role::Backup, Msg::Confirm { epoch, client, session, seq, reply })
+                if epoch == s.d.epoch =>
+            {
+                o.send(src, Msg::Confirmed { epoch, client, session, seq, reply });
                 None
             }
-            (Role::Primary, Msg::Request { seq, op }) => self.on_request(s, src, seq, op, o),
+            (Role::Primary, Msg::Request { session, seq, op }) => {
+                self.on_request(s, src, session, seq, op, o)
+            }
+            (Role::Spare, Msg::Request { .. }) => {
+                // A spare serves nobody: the client is sent to the other server.
+                o.send(src, Msg::NotPrimary { epoch: s.d.epoch });
+                None
+            }
             (Role::Primary, Msg::Ack { epoch, ssn }) if epoch == s.d.epoch => {
                 match s.d.log.get(&ssn) {
                     Some(l) if !l.ready => {
@@ -243,15 +332,15 @@ impl<S: Service> Server<S> {
                     _ => None,
                 }
             }
-            (Role::Backup, Msg::Checkpoint { epoch, ssn, client, seq, op })
+            (Role::Backup, Msg::Checkpoint { epoch, ssn, client, session, seq, op })
                 if epoch == s.d.epoch =>
             {
-                if usize::from(ssn) < s.d.history.len() || s.d.log.contains_key(&ssn) {
+                if ssn < s.d.history.len() as Ssn || s.d.log.contains_key(&ssn) {
                     o.send(src, Msg::Ack { epoch, ssn }); // a re-sent checkpoint
                     return None;
                 }
                 let mut n = s.clone();
-                n.d.log.insert(ssn, Logged { client, seq, op, ready: false });
+                n.d.log.insert(ssn, Logged { client, session, seq, op, ready: false });
                 if self.cfg.variant == Variant::AckBeforeLog {
                     // The bug: acked before the intention log entry is durable.
                     self.save(s, o);
@@ -259,25 +348,42 @@ impl<S: Service> Server<S> {
                     self.save(&n, o);
                 }
                 o.send(src, Msg::Ack { epoch, ssn });
-                o.set_timer(Timer::Execute(ssn), model_timeout());
+                o.set_timer(Timer::Execute(ssn), self.cfg.timing.execute.clone());
                 Some(n)
             }
             _ => None,
         }
     }
 
-    fn on_request(&self, s: &St<S>, client: Id, seq: u8, op: S::Op, o: &mut O<S>) -> Option<St<S>> {
+    fn on_request(
+        &self, s: &St<S>, client: Id, session: u64, seq: Seq, op: S::Op, o: &mut O<S>,
+    ) -> Option<St<S>> {
+        let stored = if self.cfg.variant == Variant::SessionBlind {
+            // The bug: the table keyed by (client, sequence number) alone.
+            s.d.history.iter().find(|e| e.client == client && e.seq == seq)
+        } else {
+            s.find_committed(client, session, seq)
+        };
         if self.cfg.variant != Variant::NoTableLookup {
-            if let Some(e) = s.find_committed(client, seq) {
+            if let Some(e) = stored {
                 // Fig. 4A: the response from the message table, no second execution.
-                o.send(client, Msg::Reply { seq, reply: e.reply.clone() });
+                o.send(client, Msg::Reply { session, seq, reply: e.reply.clone() });
                 return None;
             }
         }
-        if let Some(ssn) = s.find_logged(client, seq) {
+        if s.table.session(client).is_some_and(|latest| session < latest)
+            && self.cfg.variant != Variant::ExpiredSessionExecutes
+        {
+            // A later session of this client id has committed a request: this one's requests
+            // are no longer in the table, and executing them now would be a second execution.
+            o.send(client, Msg::Expired { session, seq });
+            return None;
+        }
+        if let Some(ssn) = s.find_logged(client, session, seq) {
             if s.has_backup() {
                 // Still waiting for the ack: the checkpoint may have been lost on the way.
-                o.send(Id::from(1), Msg::Checkpoint { epoch: s.d.epoch, ssn, client, seq, op });
+                let epoch = s.d.epoch;
+                o.send(Id::from(1), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
                 return None;
             }
             if self.cfg.variant != Variant::AnswerBeforeCommit {
@@ -297,9 +403,9 @@ impl<S: Service> Server<S> {
             if self.cfg.heartbeats && s.has_backup() && self.cfg.variant != Variant::LocalReads {
                 // The backup may have taken over: answer only once it says it has not.
                 let epoch = s.d.epoch;
-                o.send(Id::from(1), Msg::Confirm { epoch, client, seq, reply });
+                o.send(Id::from(1), Msg::Confirm { epoch, client, session, seq, reply });
             } else {
-                o.send(client, Msg::Reply { seq, reply });
+                o.send(client, Msg::Reply { session, seq, reply });
             }
             return None;
         }
@@ -307,13 +413,14 @@ impl<S: Service> Server<S> {
         let ssn = n.d.next_ssn;
         n.d.next_ssn += 1;
         let ready = !s.has_backup();
-        n.d.log.insert(ssn, Logged { client, seq, op: op.clone(), ready });
+        n.d.log.insert(ssn, Logged { client, session, seq, op: op.clone(), ready });
         let mut replies = Out::new();
         n.commit_in_order(&mut replies);
         self.save(&n, o);
         o.append(&mut replies);
         if s.has_backup() {
-            o.send(Id::from(1), Msg::Checkpoint { epoch: s.d.epoch, ssn, client, seq, op });
+            let epoch = s.d.epoch;
+            o.send(Id::from(1), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
         }
         Some(n)
     }
@@ -362,7 +469,7 @@ impl<S: Service> Server<S> {
                 // Entries past a gap in the SSNs were never committed by the old primary (it
                 // commits in SSN order, and the gap was never acked): drop them; their clients
                 // resend. What remains is committed before anything new.
-                let mut next = n.d.history.len() as u8;
+                let mut next = n.d.history.len() as Ssn;
                 while n.d.log.contains_key(&next) {
                     next += 1;
                 }
@@ -376,5 +483,73 @@ impl<S: Service> Server<S> {
             }
             _ => None,
         }
+    }
+}
+
+/// What changed between two saves of a server ([`Journaled`]): O(change), not O(history).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DurableChange<Op: Clone, Reply: Clone> {
+    /// The role.
+    pub role: Role,
+    /// The epoch.
+    pub epoch: Epoch,
+    /// The next SSN.
+    pub next_ssn: Ssn,
+    /// Restarts.
+    pub restarts: u8,
+    /// Entries committed since (the history only grows by appending).
+    pub committed: Vec<Committed<Op, Reply>>,
+    /// The uncommitted log's changes: an entry set (`Some`) or removed (`None`).
+    pub log: Vec<(Ssn, Option<Logged<Op>>)>,
+}
+
+impl<Op, Reply> Journaled for Durable<Op, Reply>
+where
+    Op: Clone + PartialEq + Serialize + DeserializeOwned,
+    Reply: Clone + PartialEq + Serialize + DeserializeOwned,
+{
+    type Change = DurableChange<Op, Reply>;
+
+    /// The history only grows by appending (debug builds check the prefix); the log holds the
+    /// requests in flight, so its difference is as small as the step.
+    fn change_from(&self, prev: &Self) -> Self::Change {
+        let n = prev.history.len();
+        debug_assert!(
+            self.history.len() >= n && self.history.iter().take(n).eq(prev.history.iter())
+        );
+        let mut log: Vec<_> =
+            prev.log.keys().filter(|k| !self.log.contains_key(k)).map(|k| (*k, None)).collect();
+        log.extend(
+            self.log
+                .iter()
+                .filter(|(k, l)| prev.log.get(k) != Some(l))
+                .map(|(k, l)| (*k, Some(l.clone()))),
+        );
+        DurableChange {
+            role: self.role,
+            epoch: self.epoch,
+            next_ssn: self.next_ssn,
+            restarts: self.restarts,
+            committed: self.history.iter().skip(n).cloned().collect(),
+            log,
+        }
+    }
+
+    fn apply(&mut self, c: Self::Change) {
+        self.role = c.role;
+        self.epoch = c.epoch;
+        self.next_ssn = c.next_ssn;
+        self.restarts = c.restarts;
+        self.history.extend(c.committed);
+        for (k, l) in c.log {
+            match l {
+                Some(l) => self.log.insert(k, l),
+                None => self.log.remove(&k),
+            };
+        }
+    }
+
+    fn advance(&mut self, _change: Self::Change, next: &Self) {
+        *self = next.clone(); // shares the persistent history
     }
 }

@@ -10,6 +10,7 @@
 //! [`Protocol`] and in [`with_protocol!`](crate::with_protocol).
 
 pub mod linear_2pc;
+pub mod logical_checkpointing;
 
 use crate::runtime::client::ClientRole;
 use crate::runtime::config::ClusterConfig;
@@ -103,16 +104,20 @@ pub trait Binding: Sized + 'static {
 pub enum Protocol {
     /// Linear 2PC (Hagen & Alonso (OPERA) §3.1): [`linear_2pc::Linear2pc`].
     Linear2pc,
+    /// Logical checkpointing (the logical-checkpointing patent, Fig. 3A-3D, 4A, 4B):
+    /// [`logical_checkpointing::LogicalCheckpointing`].
+    LogicalCheckpointing,
 }
 
 impl Protocol {
     /// Every bound protocol.
-    pub const ALL: [Protocol; 1] = [Protocol::Linear2pc];
+    pub const ALL: [Protocol; 2] = [Protocol::Linear2pc, Protocol::LogicalCheckpointing];
 
     /// Its catalogue name.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Linear2pc => linear_2pc::Linear2pc::NAME,
+            Protocol::LogicalCheckpointing => logical_checkpointing::LogicalCheckpointing::NAME,
         }
     }
 
@@ -174,6 +179,10 @@ macro_rules! with_protocol {
                 type $P = $crate::runtime::binding::linear_2pc::Linear2pc;
                 $body
             }
+            $crate::runtime::binding::Protocol::LogicalCheckpointing => {
+                type $P = $crate::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+                $body
+            }
         }
     };
 }
@@ -194,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_unhosted_protocol_is_refused_saying_whether_it_is_modelled() {
-        let modelled = "logical-checkpointing".parse::<Protocol>().unwrap_err();
+        let modelled = "transactions".parse::<Protocol>().unwrap_err();
         assert!(modelled.contains("modelled and checked"), "{modelled}");
         assert!(modelled.contains("linear-2pc"), "{modelled}");
         let unknown = "raft".parse::<Protocol>().unwrap_err();

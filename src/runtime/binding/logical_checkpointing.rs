@@ -1,0 +1,157 @@
+//! Logical checkpointing bound to the runtime (the logical-checkpointing patent, Fig. 3A-3D,
+//! 4A, 4B, with the I-am-alive failure detection of Hvasshovd et al. (ClustRa) §3.3): node 0
+//! starts as the primary and node 1 as the backup; the primary keeps the message table and
+//! assigns service sequence numbers, the backup logs each checkpoint durably, acknowledges,
+//! executes and commits in SSN order, and takes over when it stops hearing the primary (fenced:
+//! a deposed primary retires to the spare pool). Clients are the model's client role in a
+//! session (one request outstanding per session; a window is several sessions, as for linear
+//! 2PC). The cluster file's values become the model's [`Config`]: the correct protocol,
+//! heartbeats on, real durations, budgets that never run out.
+//!
+//! Not yet: a restarted or deposed primary stays a spare (the model's spare pool) — no node
+//! rejoins as a new backup, so after a takeover the cluster runs without one; and a node that
+//! lost its storage has no checked way back (`--rejoin` is refused).
+
+use super::{Binding, MsgOf};
+use crate::runtime::client::ClientRole;
+use crate::runtime::config::{ClusterConfig, SilentBackup};
+use crate::runtime::host::Observer;
+use std::time::Duration;
+use tracing::{info, warn};
+use twosafe_models::history::PairFaults;
+use twosafe_models::logical_checkpointing::msg::Msg;
+use twosafe_models::logical_checkpointing::server::{Durable, Role, Server};
+use twosafe_models::logical_checkpointing::{
+    client::Client, Config, Node, NodeState, Timing, Variant, FOREVER, NAME, SERVERS,
+};
+use twosafe_models::services::Service;
+use twosafe_models::stateright::actor::Out;
+
+/// The binding of logical checkpointing.
+#[derive(Clone, Copy, Debug)]
+pub struct LogicalCheckpointing;
+
+/// The model configuration the actors of cluster `cfg` run with.
+pub fn model_config(cfg: &ClusterConfig) -> Config {
+    let ms = Duration::from_millis;
+    Config {
+        variant: Variant::Correct,
+        clients: cfg.clients,
+        requests: 0,
+        window: 1,
+        sessions: 1,
+        resends: FOREVER,
+        heartbeats: true,
+        faults: PairFaults {
+            crashes: usize::MAX,
+            may_crash: [true; 2],
+            ordered: false,
+            lossy: true,
+        },
+        timing: Timing {
+            resend: ms(cfg.resend_ms)..ms(cfg.resend_ms + 1),
+            heartbeat: ms(cfg.heartbeat_ms)..ms(cfg.heartbeat_ms + 1),
+            suspect: ms(cfg.suspect_ms)..ms(cfg.suspect_ms + 1),
+            execute: ms(0)..ms(1),
+        },
+    }
+}
+
+impl<S: Service> ClientRole for Node<S> {
+    type Op = S::Op;
+    type Reply = S::Reply;
+
+    /// One request at a time per session, so the highest (session, seq) answered is the last.
+    fn answered(state: &NodeState<S>) -> Option<(usize, Option<&S::Reply>)> {
+        match state {
+            NodeState::Client(c) => Some((c.replies.len(), c.replies.get_max().map(|(_, r)| r))),
+            _ => None,
+        }
+    }
+
+    fn expired(state: &NodeState<S>) -> bool {
+        matches!(state, NodeState::Client(c) if c.expired)
+    }
+
+    fn submit(&self, state: &NodeState<S>, op: S::Op, o: &mut Out<Self>) -> Option<NodeState<S>> {
+        match (self, state) {
+            (Node::Client(c), NodeState::Client(st)) => c.submit(st, op, o).map(NodeState::Client),
+            _ => None,
+        }
+    }
+}
+
+impl Binding for LogicalCheckpointing {
+    const NAME: &'static str = NAME;
+    type Node<S: Service> = Node<S>;
+
+    fn validate(cfg: &ClusterConfig) -> Result<(), String> {
+        if cfg.node.len() != SERVERS {
+            return Err(format!(
+                "logical-checkpointing needs exactly {SERVERS} [[node]] entries (primary, \
+                 backup), found {}",
+                cfg.node.len()
+            ));
+        }
+        if cfg.heartbeat_ms == 0 || cfg.suspect_ms <= cfg.heartbeat_ms {
+            return Err(format!(
+                "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
+                cfg.heartbeat_ms, cfg.suspect_ms
+            ));
+        }
+        if cfg.silent_backup == SilentBackup::Degrade {
+            return Err("logical-checkpointing has no degraded mode: the primary waits for its \
+                        backup's acknowledgement (silent_backup = \"wait\")"
+                .into());
+        }
+        Ok(())
+    }
+
+    fn server<S: Service>(cfg: &ClusterConfig, _id: usize) -> Node<S> {
+        Node::Server(Server::new(model_config(cfg)))
+    }
+
+    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
+        Node::Client(Client::in_session(model_config(cfg), index, session))
+    }
+
+    /// Requests only, from a client.
+    fn admit<S: Service>(from_server: bool, m: &MsgOf<Self, S>) -> bool {
+        from_server || matches!(m, Msg::Request { .. })
+    }
+
+    /// One line when the role or epoch changes (a takeover, a retirement): WARN when the node
+    /// serves without a backup or has retired.
+    fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
+        let mut last = None;
+        Some(Box::new(move |state: &NodeState<S>| {
+            let NodeState::Server(s) = state else {
+                return;
+            };
+            let now = (s.d.role, s.d.epoch);
+            if last.is_some_and(|l| l != now) {
+                let (role, epoch) = now;
+                match role {
+                    Role::Primary if epoch > 0 => warn!(
+                        "node {id}: primary of epoch {epoch} without a backup ({} requests \
+                         committed)",
+                        s.d.history.len()
+                    ),
+                    Role::Spare => warn!("node {id}: retired to the spare pool (epoch {epoch})"),
+                    _ => info!("node {id}: {role:?} of epoch {epoch}"),
+                }
+            }
+            last = Some(now);
+        }))
+    }
+
+    fn describe<S: Service>(d: &Durable<S::Op, S::Reply>) -> String {
+        format!(
+            "{:?} of epoch {} with {} committed and {} logged requests",
+            d.role,
+            d.epoch,
+            d.history.len(),
+            d.log.len()
+        )
+    }
+}
