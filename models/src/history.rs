@@ -110,6 +110,21 @@ macro_rules! client_message {
     };
 }
 
+/// A resend budget that never runs out: the runtime's (its configuration sets `resends` to
+/// it), where a lost message is a broken connection that will be made again, so giving up
+/// would only turn a fault into an outage. The checker's budgets are 0 to 4, which keeps its
+/// state space finite.
+pub const FOREVER: u8 = u8::MAX;
+
+/// A resend budget `left` after one resend ([`FOREVER`] stays [`FOREVER`]).
+pub(crate) fn spend(left: u8) -> u8 {
+    if left == FOREVER {
+        left
+    } else {
+        left.saturating_sub(1)
+    }
+}
+
 /// The number the client-visible history knows a request by: its sequence number, told apart
 /// from the same number of the client's other sessions (the model's sessions are few, numbered
 /// from 1, and its requests fewer than 2^16).

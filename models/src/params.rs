@@ -190,6 +190,17 @@ pub const fn requests(max: u64, default: &'static str) -> ParamSpec {
     }
 }
 
+/// `sessions`: sessions per client, one after another (a client id used again), 1 to `max`.
+pub const fn sessions(max: u64) -> ParamSpec {
+    ParamSpec {
+        name: "sessions",
+        kind: ParamKind::UInt { min: 1, max },
+        default: "1",
+        help: "sessions per client, one after another, each with `requests` requests: the \
+               client id is used again, with sequence numbers from 0 and a larger session number",
+    }
+}
+
 /// `resends`: how often a client resends, 0 to `max`.
 pub const fn resends(max: u64, default: &'static str) -> ParamSpec {
     ParamSpec {

@@ -1,6 +1,7 @@
 //! ClustRa's measurements (Hvasshovd et al. (ClustRa), §6): response time (Fig. 3/4), the effect of the client
 //! window (Fig. 5) and takeover time (Fig. 9), reproduced with linear 2PC and a hot standby on
-//! the TPC-B-like bank (3 updates + 1 insert per transaction), 2-safe.
+//! the TPC-B-like bank (3 updates + 1 insert per transaction), 2-safe; response time and window
+//! also with logical checkpointing (the logical-checkpointing patent, Fig. 3-4).
 
 use super::plot::{self, Plot, Series};
 use super::report::{Kind, Metrics, Report, Row};
@@ -8,6 +9,7 @@ use super::target::{mode, runtime, Ours, Target};
 use super::{grid, new_report, paper, peers, Options};
 use crate::bench::BenchError;
 use crate::runtime::binding::linear_2pc::Linear2pc;
+use crate::runtime::binding::Protocol;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -19,11 +21,16 @@ use twosafe_models::services::Bank;
 
 const PAPER: &str = "ClustRa (paper)";
 
+/// Linear 2PC and logical checkpointing (rows "twosafe LC …": the patent's window of requests
+/// with SSN-order commit, against OPERA's one change buffer at a time), in both modes.
 fn ours(o: &Options) -> Vec<Box<dyn Target>> {
-    [Durability::Memory, Durability::Fsync]
-        .into_iter()
-        .map(|d| Box::new(Ours::new(o.exe.clone(), o.work.clone(), d)) as Box<dyn Target>)
-        .collect()
+    let mut t = Vec::new();
+    for p in [Protocol::Linear2pc, Protocol::LogicalCheckpointing] {
+        for d in [Durability::Memory, Durability::Fsync] {
+            t.push(Box::new(Ours::running(o.exe.clone(), o.work.clone(), d, p)) as Box<dyn Target>);
+        }
+    }
+    t
 }
 
 fn targets(o: &Options, r: &mut Report) -> Vec<Box<dyn Target>> {

@@ -4,7 +4,7 @@
 
 use super::report::{Kind, Metrics};
 use crate::bench::BenchError;
-use crate::runtime::binding::linear_2pc::Linear2pc;
+use crate::runtime::binding::Protocol;
 use crate::runtime::chaos::LocalCluster;
 use crate::runtime::config::{Durability, ServiceKind};
 use crate::runtime::load::{self, LoadSpec};
@@ -68,18 +68,33 @@ pub trait Target {
     }
 }
 
-/// twosafe: linear 2PC with a hot standby, the TPC-B-like bank, a fresh two-node cluster of
-/// `twosafe node` processes per run (so no run inherits another's history).
+/// twosafe: a primary with a hot standby running `protocol` (linear 2PC, or logical
+/// checkpointing), the TPC-B-like bank, a fresh two-node cluster of `twosafe node` processes
+/// per run (so no run inherits another's history).
 pub struct Ours {
     exe: PathBuf,
     dir: PathBuf,
     durability: Durability,
+    protocol: Protocol,
 }
 
 impl Ours {
-    /// With the `twosafe` executable `exe`, clusters under `dir`.
+    /// Linear 2PC, with the `twosafe` executable `exe`, clusters under `dir`.
     pub fn new(exe: PathBuf, dir: PathBuf, durability: Durability) -> Self {
-        Ours { exe, dir, durability }
+        Self::running(exe, dir, durability, Protocol::Linear2pc)
+    }
+
+    /// As [`Ours::new`], running `protocol`.
+    pub fn running(exe: PathBuf, dir: PathBuf, durability: Durability, protocol: Protocol) -> Self {
+        Ours { exe, dir, durability, protocol }
+    }
+
+    /// "" for linear 2PC (its rows keep their names), "LC " for logical checkpointing.
+    fn tag(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Linear2pc => "",
+            Protocol::LogicalCheckpointing => "LC ",
+        }
     }
 }
 
@@ -101,7 +116,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
 
 impl Target for Ours {
     fn system(&self) -> String {
-        format!("twosafe {}", mode(self.durability))
+        format!("twosafe {}{}", self.tag(), mode(self.durability))
     }
 
     fn kind(&self) -> Kind {
@@ -109,14 +124,15 @@ impl Target for Ours {
     }
 
     fn run(&mut self, clients: usize, seconds: f64) -> Result<Sample, BenchError> {
-        let dir = self.dir.join(format!("ours-{}", mode(self.durability)));
+        let dir = self.dir.join(format!("ours-{}-{}", self.protocol, mode(self.durability)));
+        let protocol = self.protocol;
         let cluster = LocalCluster::launch(
             &self.exe,
             &dir,
             self.durability,
             ServiceKind::Tpcb,
             false,
-            |_| {},
+            |cfg| cfg.protocol = protocol,
         )?;
         let cfg = cluster.cfg.clone();
         let rt = runtime()?;
@@ -124,14 +140,15 @@ impl Target for Ours {
         // Warm-up (connections made, nodes started), then the measured run with fresh ids.
         let warm =
             LoadSpec { window: clients, duration: Duration::from_millis(300), first_client: first };
-        rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
+        crate::with_protocol!(protocol, P =>
+            rt.block_on(load::run::<P, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0)))))?;
         let spec = LoadSpec {
             window: clients,
             duration: Duration::from_secs_f64(seconds),
             first_client: first + clients,
         };
-        let r =
-            rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0))))?;
+        let r = crate::with_protocol!(protocol, P =>
+            rt.block_on(load::run::<P, Bank>(&cfg, &spec, Arc::new(AtomicU64::new(0)))))?;
         drop(cluster);
         if r.unanswered > 0 {
             return Err(BenchError::Run(format!(

@@ -97,6 +97,15 @@ pub fn free_port_pair() -> Result<u16, ChaosError> {
     })
 }
 
+/// The fault test's timings: a suspicion after 500 ms, partitions of 900 ms (longer), and the
+/// primary doing `silent_backup` when its backup does not answer (degrading after 300 ms).
+fn fault_test_settings(cfg: &mut ClusterConfig, silent_backup: SilentBackup) {
+    cfg.suspect_ms = 500;
+    cfg.partition_ms = 900;
+    cfg.silent_backup = silent_backup;
+    cfg.degrade_after_ms = 300;
+}
+
 impl LocalCluster {
     /// Writes a two-node counter configuration into `dir` (emptied first) and starts both
     /// nodes with the `twosafe` executable `exe`.
@@ -118,10 +127,7 @@ impl LocalCluster {
         silent_backup: SilentBackup,
     ) -> Result<Self, ChaosError> {
         Self::launch(exe, dir, durability, service, true, |cfg| {
-            cfg.suspect_ms = 500;
-            cfg.partition_ms = 900;
-            cfg.silent_backup = silent_backup;
-            cfg.degrade_after_ms = 300;
+            fault_test_settings(cfg, silent_backup)
         })
     }
 
@@ -581,10 +587,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     let degrade = spec.silent_backup == SilentBackup::Degrade;
     let mut cluster =
         LocalCluster::launch(exe, dir, spec.durability, ServiceKind::Counter, true, |cfg| {
-            cfg.suspect_ms = 500;
-            cfg.partition_ms = 900;
-            cfg.silent_backup = spec.silent_backup;
-            cfg.degrade_after_ms = 300;
+            fault_test_settings(cfg, spec.silent_backup);
             cfg.protocol = spec.protocol;
         })?;
     let cfg = cluster.cfg.clone();

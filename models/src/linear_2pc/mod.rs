@@ -57,20 +57,8 @@ use std::time::Duration;
 /// long-lived cluster never runs out of them (a u8 stopped at 255 takeovers).
 pub type Epoch = u64;
 
-/// A resend budget that never runs out: the runtime's (its configuration sets `resends` to
-/// it), where a lost message is a broken connection that will be made again, so giving up
-/// would only turn a fault into an outage. The checker's budgets are 0 to 4, which keeps its
-/// state space finite.
-pub const FOREVER: u8 = u8::MAX;
-
-/// A resend budget `left` after one resend ([`FOREVER`] stays [`FOREVER`]).
-pub(crate) fn spend(left: u8) -> u8 {
-    if left == FOREVER {
-        left
-    } else {
-        left.saturating_sub(1)
-    }
-}
+pub(crate) use crate::history::spend;
+pub use crate::history::FOREVER;
 
 /// OPERA's availability levels (Hagen & Alonso (OPERA) §3.1).
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]

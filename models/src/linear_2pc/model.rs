@@ -64,13 +64,7 @@ pub const PARAMS: &[ParamSpec] = &[
     ),
     params::clients(4, "1"),
     params::requests(4, "2"),
-    ParamSpec::uint(
-        "sessions",
-        (1, 3),
-        "1",
-        "sessions per client, one after another, each with `requests` requests: the client id \
-         is used again, with sequence numbers from 0 and a larger session number",
-    ),
+    params::sessions(3),
     params::resends(4, "1"),
     params::crashes(4, "1")
         .with_help("server crashes in all (each followed by a restart; one server down at a time)"),

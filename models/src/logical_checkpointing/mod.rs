@@ -93,17 +93,8 @@ crate::variants! {
     }
 }
 
-/// A resend budget that never runs out (the runtime's clients).
-pub const FOREVER: u8 = u8::MAX;
-
-/// A resend budget `left` after one resend ([`FOREVER`] stays [`FOREVER`]).
-pub(crate) fn spend(left: u8) -> u8 {
-    if left == FOREVER {
-        left
-    } else {
-        left.saturating_sub(1)
-    }
-}
+pub(crate) use crate::history::spend;
+pub use crate::history::FOREVER;
 
 /// How long each timer runs, as the ranges the Actor hands to `set_timer`.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]

@@ -52,13 +52,7 @@ pub const PARAMS: &[ParamSpec] = &[
     params::clients(4, "1"),
     params::requests(4, "2").with_help("requests per client"),
     ParamSpec::uint("window", (1, 4), "2", "outstanding requests per client"),
-    ParamSpec::uint(
-        "sessions",
-        (1, 3),
-        "1",
-        "sessions per client, one after another, each with `requests` requests: the client id \
-         is used again, with sequence numbers from 0 and a larger session number",
-    ),
+    params::sessions(3),
     params::resends(3, "1")
         .with_help("path failures per client (each resends every outstanding request)"),
     params::crashes(3, "1"),

@@ -75,12 +75,7 @@ impl Binding for Linear2pc {
                 cfg.node.len()
             ));
         }
-        if cfg.heartbeat_ms == 0 || cfg.suspect_ms <= cfg.heartbeat_ms {
-            return Err(format!(
-                "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
-                cfg.heartbeat_ms, cfg.suspect_ms
-            ));
-        }
+        super::validate_heartbeats(cfg)?;
         if cfg.silent_backup == SilentBackup::Degrade && cfg.degrade_after_ms == 0 {
             return Err("degrade_after_ms must be positive".into());
         }

@@ -93,12 +93,7 @@ impl Binding for LogicalCheckpointing {
                 cfg.node.len()
             ));
         }
-        if cfg.heartbeat_ms == 0 || cfg.suspect_ms <= cfg.heartbeat_ms {
-            return Err(format!(
-                "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
-                cfg.heartbeat_ms, cfg.suspect_ms
-            ));
-        }
+        super::validate_heartbeats(cfg)?;
         if cfg.silent_backup == SilentBackup::Degrade {
             return Err("logical-checkpointing has no degraded mode: the primary waits for its \
                         backup's acknowledgement (silent_backup = \"wait\")"

@@ -97,6 +97,18 @@ pub trait Binding: Sized + 'static {
     fn describe<S: Service>(storage: &StorageOf<Self, S>) -> String;
 }
 
+/// The failure detector's part of a cluster file, for protocols with I-am-alive messages: a
+/// positive period shorter than the suspicion timeout.
+pub fn validate_heartbeats(cfg: &ClusterConfig) -> Result<(), String> {
+    if cfg.heartbeat_ms == 0 || cfg.suspect_ms <= cfg.heartbeat_ms {
+        return Err(format!(
+            "need 0 < heartbeat_ms ({}) < suspect_ms ({})",
+            cfg.heartbeat_ms, cfg.suspect_ms
+        ));
+    }
+    Ok(())
+}
+
 /// The protocols the runtime hosts: the registry. Cluster files, `--protocol` options and
 /// [`with_protocol!`](crate::with_protocol) name them.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
