@@ -553,3 +553,64 @@ where
         *self = next.clone(); // shares the persistent history
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn committed(ssn: usize, client: usize, session: u64, seq: Seq) -> Committed<u8, u8> {
+        let client = Id::from(client);
+        Committed { ssn: ssn as Ssn, client, session, seq, op: seq as u8, reply: ssn as u8 }
+    }
+
+    proptest! {
+        /// The table answers what a scan of the history answers: each client's latest session,
+        /// and the first position of each request.
+        #[test]
+        fn the_table_agrees_with_a_scan(reqs in prop::collection::vec((0usize..3, 1u64..4, 0u32..4), 0..40)) {
+            let history: imbl::Vector<_> =
+                reqs.iter().enumerate().map(|(i, (c, n, s))| committed(i, *c, *n, *s)).collect();
+            let t = Table::of(&history);
+            for c in 0..3 {
+                let id = Id::from(c);
+                let latest = history.iter().filter(|e| e.client == id).map(|e| e.session).max();
+                prop_assert_eq!(t.session(id), latest);
+                for n in 1..4 {
+                    for s in 0..4 {
+                        let first = history.iter().position(|e| (e.client, e.session, e.seq) == (id, n, s));
+                        prop_assert_eq!(t.index.get(&(id, n, s)).copied(), first);
+                    }
+                }
+            }
+        }
+
+        /// A save's change applied to the previous save gives the new one, whatever the history
+        /// appended and the log's entries set, changed or removed.
+        #[test]
+        fn a_change_applied_to_the_last_save_gives_the_next(
+            appended in 0usize..5,
+            before in prop::collection::btree_map(0u64..8, any::<bool>(), 0..5),
+            after in prop::collection::btree_map(0u64..8, any::<bool>(), 0..5),
+        ) {
+            let logged = |ready: bool| Logged { client: Id::from(2), session: 1, seq: 0, op: 1u8, ready };
+            let prev: Durable<u8, u8> = Durable {
+                role: Role::Backup,
+                epoch: 0,
+                history: (0..3).map(|i| committed(i, 2, 1, i as Seq)).collect(),
+                log: before.iter().map(|(k, r)| (*k, logged(*r))).collect(),
+                next_ssn: 3,
+                restarts: 0,
+            };
+            let mut next = prev.clone();
+            next.history.extend((3..3 + appended).map(|i| committed(i, 2, 1, i as Seq)));
+            next.log = after.iter().map(|(k, r)| (*k, logged(*r))).collect();
+            next.epoch = 1;
+            let change = next.change_from(&prev);
+            prop_assert_eq!(change.committed.len(), appended);
+            let mut journal = prev.clone();
+            journal.apply(change);
+            prop_assert_eq!(journal, next);
+        }
+    }
+}
