@@ -205,6 +205,29 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
 }
 
 #[test]
+fn a_spare_that_joins_without_its_catch_up_misses_what_the_new_primary_answered_alone() {
+    // The new primary answers an update while the old one is away, then takes the restarted
+    // spare as current: its new backup lacks the update.
+    let trace = counterexample_of("logical-checkpointing", "bug/join-without-catch-up");
+    assert_eq!(trace.len(), 8, "{trace:#?}");
+    assert_eq!(trace[4], "server 1 -> client 2: Reply { session: 1, seq: 0, reply: PutOk }");
+    assert_eq!(trace[6], "server 0 -> server 1: Join { epoch: 0, have: 0 }");
+    assert_eq!(
+        trace[7],
+        "server 1 -> server 0: CatchUp { epoch: 1, from: 0, entries: [], last: true }"
+    );
+    // A primary that does not save its new backup restarts alone beside it and answers.
+    let trace = counterexample_of("logical-checkpointing", "bug/join-not-durable");
+    let restart = trace.iter().position(|l| l == "server 1 restarts from its durable state");
+    let catch_up = trace.iter().position(|l| l.contains("CatchUp { epoch: 1"));
+    assert!(catch_up < restart && restart.is_some(), "{trace:#?}");
+    assert!(
+        trace.last().is_some_and(|l| l.starts_with("server 1 -> client 2: Reply")),
+        "{trace:#?}"
+    );
+}
+
+#[test]
 fn logical_checkpointing_answers_a_reused_client_id_from_its_table_without_sessions() {
     // A second run of a client id starts its sequence numbers at 0 again: a table keyed by
     // (client, seq) alone answers its first update with the first run's stored response.

@@ -21,6 +21,12 @@ fn server() -> Server<Counter> {
     Server::new(Config::from_params(&p).unwrap())
 }
 
+/// A server whose spares rejoin (catch-up chunks of one request, as in the model).
+fn rejoining_server() -> Server<Counter> {
+    let p = common::params("logical-checkpointing", &[("service", "counter"), ("rejoin", "true")]);
+    Server::new(Config::from_params(&p).unwrap())
+}
+
 /// A server with I-am-alive messages and a failure detector that may be wrong.
 fn heartbeat_server() -> Server<Counter> {
     let p =
@@ -208,8 +214,8 @@ fn a_restarted_first_primary_goes_to_the_spare_pool() {
     assert!(r.d.log.is_empty(), "its uncommitted entries are its backup's to decide");
     assert_eq!(
         answer(&s, &r, CLIENT, add(2)),
-        ["send 2 NotPrimary { epoch: 0 }"],
-        "a spare serves nobody: it sends the client to the other server"
+        ["send 2 NotPrimary { epoch: 1 }"],
+        "a spare serves nobody: it sends the client to the other server, a primary of a later epoch"
     );
 }
 
@@ -283,8 +289,8 @@ fn a_new_primary_fences_the_old_one_which_retires_to_the_spare_pool() {
     assert!(r.d.log.is_empty());
     assert_eq!(
         answer(&s, &r, CLIENT, add(2)),
-        ["send 2 NotPrimary { epoch: 0 }"],
-        "a spare serves nobody: it sends the client to the other server"
+        ["send 2 NotPrimary { epoch: 1 }"],
+        "a spare serves nobody: it sends the client to the other server, a primary of a later epoch"
     );
 }
 
@@ -338,4 +344,77 @@ fn a_later_session_is_executed_and_expires_the_earlier_one() {
     let p = p.unwrap();
     assert_eq!(answer(&s, &p, CLIENT, add(0)), ["send 2 Expired { session: 1, seq: 0 }"]);
     assert_eq!(answer(&s, &p, CLIENT, add(1)), ["send 2 Expired { session: 1, seq: 1 }"]);
+}
+
+#[test]
+fn a_spare_rejoins_by_chunks_and_the_last_makes_it_the_backup() {
+    let s = rejoining_server();
+    // The backup takes over and commits two updates alone.
+    let b = start(&s, BACKUP);
+    let (n, _) = fire(&s, &b, Timer::Takeover);
+    let (n, _) = deliver(&s, &n.unwrap(), CLIENT, add(0));
+    let (n, _) = deliver(&s, &n.unwrap(), CLIENT, add(1));
+    let p = n.unwrap();
+    assert_eq!(p.d.history.len(), 2);
+    // The restarted first primary is a spare and asks to join, holding nothing.
+    let old = primary_with_two_pending(&s);
+    let (r, cmds) = run::<N, _>(|o| s.on_start(Id::from(PRIMARY), &Some(old.d.clone()), o));
+    assert_eq!(lines(&cmds), ["save", "send 1 Join { epoch: 0, have: 0 }", "set Join"]);
+    // One request per chunk: the first is not the last, and changes nothing at the primary.
+    let (n, cmds) = deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 0 });
+    assert!(n.is_none());
+    assert_eq!(cmds.len(), 1);
+    assert!(cmds[0].contains("CatchUp { epoch: 1, from: 0,") && cmds[0].ends_with("last: false }"));
+    let (r, cmds) = deliver(
+        &s,
+        &r,
+        BACKUP,
+        Msg::CatchUp {
+            epoch: 1,
+            from: 0,
+            entries: p.d.history.iter().take(1).cloned().collect(),
+            last: false,
+        },
+    );
+    assert_eq!(cmds, ["save", "send 1 Join { epoch: 0, have: 1 }", "set Join"]);
+    let r = r.unwrap();
+    // The last chunk: the primary saves that it has a backup before the chunk leaves.
+    let (n, cmds) = deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 1 });
+    assert_eq!(cmds[0], "save");
+    assert!(cmds[1].contains("from: 1,") && cmds[1].ends_with("last: true }"), "{cmds:?}");
+    let p2 = n.unwrap();
+    // From then on an update is checkpointed and waits for the new backup's ack.
+    let (_, cmds) = deliver(&s, &p2, CLIENT, add(2));
+    assert_eq!(
+        cmds,
+        ["save", "send 0 Checkpoint { epoch: 1, ssn: 2, client: Id(2), session: 1, seq: 2, op: Add(0, 1) }"]
+    );
+    // A chunk of an epoch the spare has not seen end, starting elsewhere, is ignored.
+    ignored(
+        &s,
+        &r,
+        BACKUP,
+        Msg::CatchUp { epoch: 1, from: 0, entries: vec![], last: true },
+        "a stale chunk",
+    );
+    let (r, cmds) = deliver(
+        &s,
+        &r,
+        BACKUP,
+        Msg::CatchUp {
+            epoch: 1,
+            from: 1,
+            entries: p.d.history.iter().skip(1).cloned().collect(),
+            last: true,
+        },
+    );
+    assert_eq!(cmds, ["save", "cancel Join", "set Takeover"]);
+    let r = r.unwrap();
+    assert_eq!((r.d.role, r.d.epoch, r.d.history.len()), (Role::Backup, 1, 2));
+    assert_eq!(r.service, p.service, "the catch-up applied what the primary committed");
+    // A backup serves nobody either: the client goes to the primary of its epoch.
+    assert_eq!(answer(&s, &r, CLIENT, add(3)), ["send 2 NotPrimary { epoch: 1 }"]);
+    // And the new primary, failing now, restarts as a spare: its backup takes over.
+    let (q, _) = run::<N, _>(|o| s.on_start(Id::from(BACKUP), &Some(p2.d.clone()), o));
+    assert_eq!(q.d.role, Role::Spare);
 }

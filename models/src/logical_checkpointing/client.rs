@@ -175,11 +175,14 @@ impl<S: Service> Client<S> {
                 o.cancel_timer(Timer::Resend);
                 Some(n)
             }
-            Msg::NotPrimary { .. } if src == s.primary && !s.outstanding.is_empty() => {
-                // The server we were sending to is a spare: the other one serves (or will,
-                // once it has taken over and finds us among its clients).
+            Msg::NotPrimary { epoch }
+                if src == s.primary && epoch > s.primary_epoch && !s.outstanding.is_empty() =>
+            {
+                // The server we were sending to is a spare or the backup: the other one serves
+                // (or will, once it has taken over and finds us among its clients).
                 let mut n = s.clone();
                 n.primary = Id::from(1 - usize::from(src).min(1));
+                n.primary_epoch = epoch;
                 self.send_outstanding(&n, n.primary, o);
                 Some(n)
             }

@@ -28,6 +28,11 @@
 //! read with it before answering (`Confirm`/`Confirmed`), so a deposed primary can neither
 //! commit an update nor answer a read.
 //!
+//! Rejoining. A spare (a failed primary after its restart, or a deposed one) asks the primary
+//! to `Join`; the primary sends its history in chunks from where the spare's ends
+//! (`CatchUp`), and the chunk that reaches the end makes the spare its backup: from then on
+//! it checkpoints to it again, so the pair survives the next failure too.
+//!
 //! Files: [`msg`] (messages, timers), [`server`] (the primary, backup and spare roles of one
 //! server actor), [`client`], [`model`] (parameters, properties, configurations, builder);
 //! here: the variant table, [`Config`] and the actor enum [`Node`].
@@ -40,7 +45,7 @@ pub mod server;
 pub use model::{build, visit, NAME, SPEC};
 
 use client::{Client, ClientState};
-use msg::{Msg, Timer};
+use msg::{Epoch, Msg, Timer};
 use server::{Durable, Server, ServerState};
 use stateright::actor::{model_timeout, Id};
 use std::ops::Range;
@@ -90,6 +95,17 @@ crate::variants! {
             breaks ["exactly-once"],
             check [service = "counter", sessions = "2", requests = "1", window = "1",
                    crashes = "0"];
+        /// The primary takes a joining spare as its backup without sending it what it
+        /// committed while the spare was away.
+        JoinWithoutCatchUp = "join-without-catch-up":
+            "a spare becomes the backup without the requests committed while it was away",
+            breaks ["2-safety"], check [rejoin = "true", crash = "primary", requests = "1"];
+        /// The primary takes a joining spare as its backup without making that durable first.
+        JoinNotDurable = "join-not-durable":
+            "a primary that restarts has forgotten the backup it made, and serves alone beside it",
+            breaks ["2-safety"],
+            check [rejoin = "true", heartbeats = "true", requests = "1", crash = "backup",
+                   lossy = "false"];
     }
 }
 
@@ -141,6 +157,13 @@ pub struct Config {
     /// I-am-alive messages and a failure detector that may be wrong (a takeover at any
     /// moment, fenced); without them detection is accurate (the model's boundary).
     pub heartbeats: bool,
+    /// A spare asks the primary to make it the backup (`Join`); without, it stays a spare.
+    pub rejoin: bool,
+    /// Committed requests per `CatchUp` message.
+    pub catch_up_chunk: usize,
+    /// The highest epoch explored (the model's bound on takeovers; with `heartbeats` a backup
+    /// may take over, rejoin and take over again without end).
+    pub takeovers: Epoch,
     /// Crashes and the network.
     pub faults: crate::history::PairFaults,
     /// How long timers run.

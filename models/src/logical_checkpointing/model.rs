@@ -57,6 +57,19 @@ pub const PARAMS: &[ParamSpec] = &[
         .with_help("path failures per client (each resends every outstanding request)"),
     params::crashes(3, "1"),
     ParamSpec::flag(
+        "rejoin",
+        false,
+        "a spare (a restarted or deposed primary) joins the primary as its new backup by a \
+         chunked catch-up; off: it stays in the spare pool",
+    ),
+    ParamSpec::uint(
+        "takeovers",
+        (1, 3),
+        "1",
+        "the highest epoch explored (each takeover bumps it; with heartbeats a rejoined spare \
+         may take over again without end)",
+    ),
+    ParamSpec::flag(
         "heartbeats",
         false,
         "I-am-alive messages, one unanswered at a time, and a backup that may suspect the \
@@ -90,6 +103,12 @@ pub const SPEC: ModelSpec = ModelSpec {
         "sessions": service = "counter", sessions = "2", requests = "1", window = "1";
         "sessions/heartbeats": service = "counter", sessions = "2", requests = "1", window = "1",
             heartbeats = "true", crashes = "0";
+        "rejoin": rejoin = "true", crash = "primary", requests = "2", window = "1";
+        "rejoin/heartbeats": rejoin = "true", heartbeats = "true", requests = "1", crashes = "0";
+        "rejoin/heartbeats/crash": rejoin = "true", heartbeats = "true", requests = "1",
+            crash = "backup", lossy = "false";
+        "rejoin/twice": rejoin = "true", requests = "1", crashes = "2", takeovers = "2",
+            lossy = "false";
         deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
             requests = "1", window = "1", crashes = "0";
     ],
@@ -107,6 +126,9 @@ impl Config {
             sessions: p.uint("sessions")? as u8,
             resends: p.uint("resends")? as u8,
             heartbeats: p.bool("heartbeats")?,
+            rejoin: p.bool("rejoin")?,
+            catch_up_chunk: 1,
+            takeovers: p.uint("takeovers")?,
             faults: PairFaults::from_params(p)?,
             timing: Timing::model(),
         })
@@ -140,18 +162,20 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
         .count()
         > 1;
     let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    (cfg.heartbeats || !two_primaries) && cfg.faults.allow(&state.crashed, restarts)
+    let epochs = (0..SERVERS).all(|i| saved(state, i).is_none_or(|d| d.epoch <= cfg.takeovers));
+    (cfg.heartbeats || !two_primaries) && epochs && cfg.faults.allow(&state.crashed, restarts)
 }
 
 // ---- Properties ---------------------------------------------------------------------------
 
 /// The server that serves the process now or will after the takeover: the durable primary of
-/// the highest epoch, or the backup while the failed primary is in the spare pool.
+/// the highest epoch, or the backup while the failed primary is in the spare pool, or — both
+/// spares, the last chunk of a rejoin lost with the primary that sent it — that primary, which
+/// catches the other up again.
 fn authority<S: Service>(state: &State<S>) -> Option<&Durable<S::Op, S::Reply>> {
     (0..SERVERS)
         .filter_map(|i| saved(state, i))
-        .filter(|d| d.role != Role::Spare)
-        .max_by_key(|d| (d.epoch, d.role == Role::Primary))
+        .max_by_key(|d| (d.epoch, d.role != Role::Spare, d.role == Role::Primary))
 }
 
 /// A request: client, session, sequence number.
@@ -180,10 +204,12 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = authority(state) else {
         return false;
     };
-    answered(m, state).iter().filter(|(_, op, _)| S::changes_state(op)).all(|(r, _, _)| {
-        copies::<S>(a, r) > 0
-            && (a.epoch > 0 || saved(state, 1).is_some_and(|b| copies::<S>(b, r) > 0))
-    })
+    let backups: Vec<_> =
+        (0..SERVERS).filter_map(|i| saved(state, i)).filter(|d| d.role == Role::Backup).collect();
+    answered(m, state)
+        .iter()
+        .filter(|(_, op, _)| S::changes_state(op))
+        .all(|(r, _, _)| copies::<S>(a, r) > 0 && backups.iter().all(|b| copies::<S>(b, r) > 0))
 }
 
 fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {

@@ -79,10 +79,13 @@ pub enum Msg<Op, Reply> {
         /// The SSN acknowledged.
         ssn: Ssn,
     },
-    /// The sender is a spare (a failed or deposed primary): the client tries the other server.
-    /// What a client that missed the announcement, or opened after it, learns it from.
+    /// The sender is a spare (a failed or deposed primary) or the backup: the client tries
+    /// the other server. What a client that missed the announcement, or opened after it, or
+    /// started at the server that is now the backup, learns it from.
     NotPrimary {
-        /// The spare's epoch.
+        /// The other server's epoch as a primary is at least this (a backup's own epoch; a
+        /// spare's plus one): the client follows only news newer than what it knows, so it
+        /// never bounces between a spare and a backup that has not taken over yet.
         epoch: Epoch,
     },
     /// The sender is the primary now (the independent mechanism of Fig. 4B tells clients).
@@ -133,6 +136,28 @@ pub enum Msg<Op, Reply> {
         /// The new primary's epoch.
         epoch: Epoch,
     },
+    /// A spare asks the primary to make it the backup, holding the first `have` committed
+    /// requests (a spare's history is a prefix of the primary's: it committed only what its
+    /// backup had acknowledged, and the backup kept all of that when it took over).
+    Join {
+        /// The spare's epoch.
+        epoch: Epoch,
+        /// The length of the spare's history.
+        have: Ssn,
+    },
+    /// The primary's committed requests from SSN `from` on, at most a chunk of them (no one
+    /// message carries the whole history); with `last`, they reach the end of the primary's
+    /// history and the spare is its backup from then on.
+    CatchUp {
+        /// The primary's epoch.
+        epoch: Epoch,
+        /// The SSN of the first entry.
+        from: Ssn,
+        /// Committed requests `from..from + entries.len()`.
+        entries: Vec<Committed<Op, Reply>>,
+        /// The entries reach the end of the primary's history.
+        last: bool,
+    },
 }
 
 /// Timers.
@@ -147,6 +172,9 @@ pub enum Timer {
     Takeover,
     /// With `heartbeats`: the primary's I-am-alive period.
     Heartbeat,
+    /// A spare asks the primary again to make it the backup (the `Join` or a `CatchUp` may
+    /// have been lost).
+    Join,
 }
 
 crate::client_message! {

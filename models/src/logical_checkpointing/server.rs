@@ -64,6 +64,9 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     pub role: Role,
     /// Bumped by a takeover.
     pub epoch: Epoch,
+    /// A primary's: its peer is its backup and acknowledges every checkpoint before it
+    /// commits. Server 0 starts with one; a new primary has none until a spare joins.
+    pub with_backup: bool,
     /// Committed requests in SSN order (persistent: copies share it).
     pub history: imbl::Vector<Committed<Op, Reply>>,
     /// Requests with an SSN, not committed.
@@ -85,6 +88,10 @@ pub struct ServerState<S: Service> {
     pub awaiting_alive: bool,
     /// The message table's index of the history (volatile, rebuilt on restart).
     pub table: Table,
+    /// This server's id.
+    pub me: Id,
+    /// `Join` resends left (spare only; the model's bound, like a client's resends).
+    pub joins_left: u8,
 }
 
 /// The message table's index: each client's latest session that committed a request, and the
@@ -154,10 +161,15 @@ impl<S: Service> ServerState<S> {
             .map(|(n, _)| *n)
     }
 
-    /// Whether this primary still has a backup (only the first epoch does: after a takeover
-    /// the process runs without one until a new backup is built; see fuzzy copy).
+    /// Whether this primary has a backup: server 0 in the first epoch, and a primary that a
+    /// spare has joined (after a takeover the process runs without one until then).
     fn has_backup(&self) -> bool {
-        self.d.epoch == 0
+        self.d.with_backup
+    }
+
+    /// The other server: a primary's backup, a backup's primary, the primary a spare joins.
+    fn peer(&self) -> Id {
+        Id::from(1 - usize::from(self.me).min(1))
     }
 
     fn commit(&mut self, ssn: Ssn, o: &mut O<S>) {
@@ -207,6 +219,7 @@ impl<S: Service> Server<S> {
                 d: Durable {
                     role: if id == Id::from(0) { Role::Primary } else { Role::Backup },
                     epoch: 0,
+                    with_backup: id == Id::from(0),
                     history: imbl::Vector::new(),
                     log: BTreeMap::new(),
                     next_ssn: 0,
@@ -215,6 +228,8 @@ impl<S: Service> Server<S> {
                 service: S::default(),
                 awaiting_alive: false,
                 table: Table::default(),
+                me: id,
+                joins_left: 0,
             },
             Some(d) => {
                 let service = S::from_ops(d.history.iter().map(|e| &e.op));
@@ -224,20 +239,26 @@ impl<S: Service> Server<S> {
                     l.ready = false; // execution results and acks were volatile
                 }
                 let table = Table::of(&d.history);
-                ServerState { d, service, awaiting_alive: false, table }
+                ServerState { d, service, awaiting_alive: false, table, me: id, joins_left: 0 }
             }
         };
-        if storage.is_some() && s.d.role == Role::Primary && s.d.epoch == 0 {
-            // A failed primary goes to the spare pool: its backup takes over (the logical-checkpointing patent).
+        if storage.is_some() && s.d.role == Role::Primary && s.has_backup() {
+            // A failed primary that had a backup goes to the spare pool: its backup takes over
+            // (the logical-checkpointing patent). A primary without one is the process's only
+            // copy and serves again.
             s.d.role = Role::Spare;
+            s.d.with_backup = false;
             s.d.log.clear();
         }
         self.save(&s, o);
+        if s.d.role == Role::Spare {
+            self.join(&mut s, o);
+        }
         if s.d.role == Role::Backup {
             o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
             if self.cfg.heartbeats && storage.is_some() {
                 // Back after a crash: an I-am-alive sent meanwhile was lost; resume them.
-                o.send(Id::from(0), Msg::AliveAck { epoch: s.d.epoch });
+                o.send(s.peer(), Msg::AliveAck { epoch: s.d.epoch });
             }
         }
         self.arm_heartbeat(&s, o);
@@ -247,6 +268,23 @@ impl<S: Service> Server<S> {
             }
         }
         s
+    }
+
+    /// A spare asks its peer to make it the backup, and asks again on its `Join` timer.
+    fn join(&self, s: &mut St<S>, o: &mut O<S>) {
+        if !self.cfg.rejoin {
+            return;
+        }
+        s.joins_left = self.cfg.resends;
+        self.ask_to_join(s, o);
+    }
+
+    fn ask_to_join(&self, s: &St<S>, o: &mut O<S>) {
+        let have = s.d.history.len() as Ssn;
+        o.send(s.peer(), Msg::Join { epoch: s.d.epoch, have });
+        if s.joins_left > 0 {
+            o.set_timer(Timer::Join, self.cfg.timing.resend.clone());
+        }
     }
 
     /// Arms the I-am-alive timer of a primary that has a backup.
@@ -275,10 +313,13 @@ impl<S: Service> Server<S> {
                 // Deposed: retire to the spare pool; the clients follow the new primary.
                 let mut n = s.clone();
                 n.d.role = Role::Spare;
+                n.d.with_backup = false;
                 n.d.log.clear();
                 n.awaiting_alive = false;
                 self.save(&n, o);
                 o.cancel_timer(Timer::Heartbeat);
+                // From the pool it asks to become the new primary's backup.
+                self.join(&mut n, o);
                 Some(n)
             }
             (Role::Primary, Msg::AliveAck { epoch }) if epoch == s.d.epoch && s.awaiting_alive => {
@@ -310,10 +351,36 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::Request { session, seq, op }) => {
                 self.on_request(s, src, session, seq, op, o)
             }
-            (Role::Spare, Msg::Request { .. }) => {
-                // A spare serves nobody: the client is sent to the other server.
-                o.send(src, Msg::NotPrimary { epoch: s.d.epoch });
+            (role @ (Role::Spare | Role::Backup), Msg::Request { .. }) => {
+                // Only the primary serves: the client is sent to the other server (a backup
+                // gets requests once the pair has swapped roles: a client starts at server 0),
+                // with what this server knows of that primary's epoch: a backup's primary is of
+                // its epoch; a spare's (or its backup's, once it takes over) is of a later one.
+                let epoch = if role == Role::Spare { s.d.epoch + 1 } else { s.d.epoch };
+                o.send(src, Msg::NotPrimary { epoch });
                 None
+            }
+            (Role::Primary, Msg::Join { have, .. })
+                if src == s.peer() && (s.has_backup() || s.d.log.is_empty()) =>
+            {
+                // (A new primary first finishes the old primary's pending commits: the spare
+                // asks again.)
+                self.on_join(s, have, o)
+            }
+            (Role::Spare, Msg::Join { epoch, have })
+                if src == s.peer() && epoch < s.d.epoch && self.cfg.rejoin =>
+            {
+                // Both servers are spares: this one sent a joining spare the last chunk (so it
+                // went to the pool when it failed), and the chunk was lost. It holds everything
+                // committed, the peer nothing of this epoch: it catches the peer up again, and
+                // the peer, a backup with no primary, takes over.
+                self.send_catch_up(s, have, o);
+                None
+            }
+            (Role::Spare, Msg::CatchUp { epoch, from, entries, last })
+                if epoch > s.d.epoch && from == s.d.history.len() as Ssn =>
+            {
+                self.on_catch_up(s, epoch, entries, last, o)
             }
             (Role::Primary, Msg::Ack { epoch, ssn }) if epoch == s.d.epoch => {
                 match s.d.log.get(&ssn) {
@@ -355,6 +422,87 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// A spare holding the first `have` committed requests asks to join: the next chunk of
+    /// the history. The chunk that reaches the end makes the spare this primary's backup —
+    /// everything committed so far is in it, and nothing commits later without its ack — and
+    /// the requests waiting for an ack are checkpointed to it again.
+    fn on_join(&self, s: &St<S>, have: Ssn, o: &mut O<S>) -> Option<St<S>> {
+        let last = self.catch_up_reaches_end(s, have);
+        let mut n = None;
+        if last && !s.has_backup() {
+            // Durable before the chunk leaves: if this primary fails now it goes to the pool,
+            // and the spare, once it has the chunk, takes over.
+            let mut b = s.clone();
+            b.d.with_backup = true;
+            if self.cfg.variant == Variant::JoinNotDurable {
+                self.save(s, o); // the bug: a restart forgets the backup
+            } else {
+                self.save(&b, o);
+            }
+            n = Some(b);
+        }
+        self.send_catch_up(s, have, o);
+        if last {
+            let epoch = s.d.epoch;
+            for (ssn, l) in &s.d.log {
+                let (client, session, seq, op) = (l.client, l.session, l.seq, l.op.clone());
+                o.send(s.peer(), Msg::Checkpoint { epoch, ssn: *ssn, client, session, seq, op });
+            }
+            if let Some(b) = &n {
+                self.arm_heartbeat(b, o);
+            }
+        }
+        n
+    }
+
+    /// Whether the chunk after `have` reaches the end of the history.
+    fn catch_up_reaches_end(&self, s: &St<S>, have: Ssn) -> bool {
+        let len = s.d.history.len();
+        self.cfg.variant == Variant::JoinWithoutCatchUp
+            || len <= (have as usize).saturating_add(self.cfg.catch_up_chunk.max(1))
+    }
+
+    /// Sends the peer the chunk of the history after its first `have` entries.
+    fn send_catch_up(&self, s: &St<S>, have: Ssn, o: &mut O<S>) {
+        let len = s.d.history.len();
+        let from = (have as usize).min(len);
+        let to = if self.cfg.variant == Variant::JoinWithoutCatchUp {
+            from // the bug: the spare is taken to be current
+        } else {
+            len.min(from + self.cfg.catch_up_chunk.max(1))
+        };
+        let entries: Vec<_> = s.d.history.iter().skip(from).take(to - from).cloned().collect();
+        let last = to == len || self.cfg.variant == Variant::JoinWithoutCatchUp;
+        let epoch = s.d.epoch;
+        o.send(s.peer(), Msg::CatchUp { epoch, from: from as Ssn, entries, last });
+    }
+
+    /// A joining spare appends a chunk of the primary's history (applied to its service, in
+    /// SSN order); the last makes it the backup of the primary's epoch, else it asks for more.
+    fn on_catch_up(
+        &self, s: &St<S>, epoch: Epoch, entries: Vec<Committed<S::Op, S::Reply>>, last: bool,
+        o: &mut O<S>,
+    ) -> Option<St<S>> {
+        let mut n = s.clone();
+        for e in entries {
+            n.service.apply(&e.op);
+            n.table.note(e.client, e.session, e.seq, n.d.history.len());
+            n.d.history.push_back(e);
+        }
+        if last {
+            n.d.role = Role::Backup;
+            n.d.epoch = epoch;
+            n.d.next_ssn = n.d.history.len() as Ssn;
+            self.save(&n, o);
+            o.cancel_timer(Timer::Join);
+            o.set_timer(Timer::Takeover, self.cfg.timing.suspect.clone());
+        } else {
+            self.save(&n, o);
+            self.ask_to_join(&n, o);
+        }
+        Some(n)
+    }
+
     fn on_request(
         &self, s: &St<S>, client: Id, session: u64, seq: Seq, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
@@ -383,7 +531,7 @@ impl<S: Service> Server<S> {
             if s.has_backup() {
                 // Still waiting for the ack: the checkpoint may have been lost on the way.
                 let epoch = s.d.epoch;
-                o.send(Id::from(1), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
+                o.send(s.peer(), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
                 return None;
             }
             if self.cfg.variant != Variant::AnswerBeforeCommit {
@@ -403,7 +551,7 @@ impl<S: Service> Server<S> {
             if self.cfg.heartbeats && s.has_backup() && self.cfg.variant != Variant::LocalReads {
                 // The backup may have taken over: answer only once it says it has not.
                 let epoch = s.d.epoch;
-                o.send(Id::from(1), Msg::Confirm { epoch, client, session, seq, reply });
+                o.send(s.peer(), Msg::Confirm { epoch, client, session, seq, reply });
             } else {
                 o.send(client, Msg::Reply { session, seq, reply });
             }
@@ -420,7 +568,7 @@ impl<S: Service> Server<S> {
         o.append(&mut replies);
         if s.has_backup() {
             let epoch = s.d.epoch;
-            o.send(Id::from(1), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
+            o.send(s.peer(), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
         }
         Some(n)
     }
@@ -439,7 +587,7 @@ impl<S: Service> Server<S> {
                 }
                 let mut n = s.clone();
                 n.awaiting_alive = true;
-                o.send(Id::from(1), Msg::IAmAlive { epoch: s.d.epoch });
+                o.send(s.peer(), Msg::IAmAlive { epoch: s.d.epoch });
                 self.arm_heartbeat(&n, o);
                 Some(n)
             }
@@ -462,10 +610,17 @@ impl<S: Service> Server<S> {
                 o.append(&mut replies);
                 Some(n)
             }
+            Timer::Join if s.d.role == Role::Spare && s.joins_left > 0 => {
+                let mut n = s.clone();
+                n.joins_left = super::spend(s.joins_left);
+                self.ask_to_join(&n, o);
+                Some(n)
+            }
             Timer::Takeover if s.d.role == Role::Backup => {
                 let mut n = s.clone();
                 n.d.role = Role::Primary;
                 n.d.epoch += 1;
+                n.d.with_backup = false;
                 // Entries past a gap in the SSNs were never committed by the old primary (it
                 // commits in SSN order, and the gap was never acked): drop them; their clients
                 // resend. What remains is committed before anything new.
@@ -493,6 +648,8 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     pub role: Role,
     /// The epoch.
     pub epoch: Epoch,
+    /// Whether a primary has a backup.
+    pub with_backup: bool,
     /// The next SSN.
     pub next_ssn: Ssn,
     /// Restarts.
@@ -528,6 +685,7 @@ where
         DurableChange {
             role: self.role,
             epoch: self.epoch,
+            with_backup: self.with_backup,
             next_ssn: self.next_ssn,
             restarts: self.restarts,
             committed: self.history.iter().skip(n).cloned().collect(),
@@ -538,6 +696,7 @@ where
     fn apply(&mut self, c: Self::Change) {
         self.role = c.role;
         self.epoch = c.epoch;
+        self.with_backup = c.with_backup;
         self.next_ssn = c.next_ssn;
         self.restarts = c.restarts;
         self.history.extend(c.committed);
@@ -597,6 +756,7 @@ mod tests {
             let prev: Durable<u8, u8> = Durable {
                 role: Role::Backup,
                 epoch: 0,
+                with_backup: false,
                 history: (0..3).map(|i| committed(i, 2, 1, i as Seq)).collect(),
                 log: before.iter().map(|(k, r)| (*k, logged(*r))).collect(),
                 next_ssn: 3,

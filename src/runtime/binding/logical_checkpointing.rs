@@ -8,9 +8,10 @@
 //! 2PC). The cluster file's values become the model's [`Config`]: the correct protocol,
 //! heartbeats on, real durations, budgets that never run out.
 //!
-//! Not yet: a restarted or deposed primary stays a spare (the model's spare pool) — no node
-//! rejoins as a new backup, so after a takeover the cluster runs without one; and a node that
-//! lost its storage has no checked way back (`--rejoin` is refused).
+//! A restarted or deposed primary goes to the spare pool and rejoins as the new backup: the
+//! primary sends it the committed requests it lacks in frames of [`CATCH_UP_CHUNK`], so the
+//! pair survives any number of takeovers. Not yet: a node that lost its storage has no checked
+//! way back (`--rejoin` is refused).
 
 use super::{Binding, MsgOf};
 use crate::runtime::client::ClientRole;
@@ -19,7 +20,7 @@ use crate::runtime::host::Observer;
 use std::time::Duration;
 use tracing::{info, warn};
 use twosafe_models::history::PairFaults;
-use twosafe_models::logical_checkpointing::msg::Msg;
+use twosafe_models::logical_checkpointing::msg::{Epoch, Msg};
 use twosafe_models::logical_checkpointing::server::{Durable, Role, Server};
 use twosafe_models::logical_checkpointing::{
     client::Client, Config, Node, NodeState, Timing, Variant, FOREVER, NAME, SERVERS,
@@ -30,6 +31,10 @@ use twosafe_models::stateright::actor::Out;
 /// The binding of logical checkpointing.
 #[derive(Clone, Copy, Debug)]
 pub struct LogicalCheckpointing;
+
+/// Committed requests per `CatchUp` frame: a rejoin ships the history in frames of this many
+/// entries, far below the frame cap whatever the history's length.
+pub const CATCH_UP_CHUNK: usize = 4096;
 
 /// The model configuration the actors of cluster `cfg` run with.
 pub fn model_config(cfg: &ClusterConfig) -> Config {
@@ -42,6 +47,9 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         sessions: 1,
         resends: FOREVER,
         heartbeats: true,
+        rejoin: true,
+        catch_up_chunk: CATCH_UP_CHUNK,
+        takeovers: Epoch::MAX,
         faults: PairFaults {
             crashes: usize::MAX,
             may_crash: [true; 2],
@@ -123,16 +131,23 @@ impl Binding for LogicalCheckpointing {
             let NodeState::Server(s) = state else {
                 return;
             };
-            let now = (s.d.role, s.d.epoch);
+            let now = (s.d.role, s.d.epoch, s.d.with_backup);
             if last.is_some_and(|l| l != now) {
-                let (role, epoch) = now;
+                let (role, epoch, with_backup) = now;
                 match role {
-                    Role::Primary if epoch > 0 => warn!(
+                    Role::Primary if with_backup => info!(
+                        "node {id}: primary of epoch {epoch} with a backup ({} requests \
+                         committed)",
+                        s.d.history.len()
+                    ),
+                    Role::Primary => warn!(
                         "node {id}: primary of epoch {epoch} without a backup ({} requests \
                          committed)",
                         s.d.history.len()
                     ),
-                    Role::Spare => warn!("node {id}: retired to the spare pool (epoch {epoch})"),
+                    Role::Spare => {
+                        warn!("node {id}: in the spare pool (epoch {epoch}), asking to rejoin")
+                    }
                     _ => info!("node {id}: {role:?} of epoch {epoch}"),
                 }
             }
