@@ -374,7 +374,7 @@ impl<S: Service> Server<S> {
                 // went to the pool when it failed), and the chunk was lost. It holds everything
                 // committed, the peer nothing of this epoch: it catches the peer up again, and
                 // the peer, a backup with no primary, takes over.
-                self.send_catch_up(s, have, o);
+                o.send(s.peer(), self.catch_up(s, have).0);
                 None
             }
             (Role::Spare, Msg::CatchUp { epoch, from, entries, last })
@@ -427,7 +427,7 @@ impl<S: Service> Server<S> {
     /// everything committed so far is in it, and nothing commits later without its ack — and
     /// the requests waiting for an ack are checkpointed to it again.
     fn on_join(&self, s: &St<S>, have: Ssn, o: &mut O<S>) -> Option<St<S>> {
-        let last = self.catch_up_reaches_end(s, have);
+        let (chunk, last) = self.catch_up(s, have);
         let mut n = None;
         if last && !s.has_backup() {
             // Durable before the chunk leaves: if this primary fails now it goes to the pool,
@@ -441,7 +441,7 @@ impl<S: Service> Server<S> {
             }
             n = Some(b);
         }
-        self.send_catch_up(s, have, o);
+        o.send(s.peer(), chunk);
         if last {
             let epoch = s.d.epoch;
             for (ssn, l) in &s.d.log {
@@ -455,15 +455,9 @@ impl<S: Service> Server<S> {
         n
     }
 
-    /// Whether the chunk after `have` reaches the end of the history.
-    fn catch_up_reaches_end(&self, s: &St<S>, have: Ssn) -> bool {
-        let len = s.d.history.len();
-        self.cfg.variant == Variant::JoinWithoutCatchUp
-            || len <= (have as usize).saturating_add(self.cfg.catch_up_chunk.max(1))
-    }
-
-    /// Sends the peer the chunk of the history after its first `have` entries.
-    fn send_catch_up(&self, s: &St<S>, have: Ssn, o: &mut O<S>) {
+    /// The chunk of the history after its first `have` entries, and whether it is the last.
+    /// O(log n + chunk): the persistent history is sliced, not walked from its start.
+    fn catch_up(&self, s: &St<S>, have: Ssn) -> (M<S>, bool) {
         let len = s.d.history.len();
         let from = (have as usize).min(len);
         let to = if self.cfg.variant == Variant::JoinWithoutCatchUp {
@@ -471,10 +465,10 @@ impl<S: Service> Server<S> {
         } else {
             len.min(from + self.cfg.catch_up_chunk.max(1))
         };
-        let entries: Vec<_> = s.d.history.iter().skip(from).take(to - from).cloned().collect();
+        let entries: Vec<_> = s.d.history.skip(from).take(to - from).into_iter().collect();
         let last = to == len || self.cfg.variant == Variant::JoinWithoutCatchUp;
         let epoch = s.d.epoch;
-        o.send(s.peer(), Msg::CatchUp { epoch, from: from as Ssn, entries, last });
+        (Msg::CatchUp { epoch, from: from as Ssn, entries, last }, last)
     }
 
     /// A joining spare appends a chunk of the primary's history (applied to its service, in
