@@ -139,7 +139,8 @@ enum Command {
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
-        /// The protocol the cluster runs (the runtime hosts: linear-2pc).
+        /// The protocol the cluster runs: linear-2pc or logical-checkpointing (a modelled protocol
+        /// the runtime does not host yet is refused with a message that says so).
         #[arg(long, default_value = "linear-2pc")]
         protocol: twosafe::runtime::binding::Protocol,
     },

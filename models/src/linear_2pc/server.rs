@@ -278,7 +278,7 @@ impl<S: Service> ServerState<S> {
 
     /// Applies every stored but not yet applied change buffer (cold standby's takeover work).
     fn install_all(&mut self) {
-        for e in self.log.iter().skip(self.applied as usize) {
+        for e in self.log.suffix(self.applied as usize) {
             self.service.apply(&e.op);
         }
         self.applied = self.log.len() as u32;
