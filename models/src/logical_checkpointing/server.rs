@@ -179,9 +179,14 @@ impl<S: Service> ServerState<S> {
             if self.d.role == Role::Primary {
                 o.send(client, Msg::Reply { session, seq, reply: reply.clone() });
             }
-            self.table.note(client, session, seq, self.d.history.len());
-            self.d.history.push_back(Committed { ssn, client, session, seq, op: l.op, reply });
+            self.append(Committed { ssn, client, session, seq, op: l.op, reply });
         }
+    }
+
+    /// Appends a committed request to the history and notes it in the message table.
+    fn append(&mut self, e: Committed<S::Op, S::Reply>) {
+        self.table.note(e.client, e.session, e.seq, self.d.history.len());
+        self.d.history.push_back(e);
     }
 
     /// Commits every ready entry whose predecessors are committed: SSN order.
@@ -480,8 +485,7 @@ impl<S: Service> Server<S> {
         let mut n = s.clone();
         for e in entries {
             n.service.apply(&e.op);
-            n.table.note(e.client, e.session, e.seq, n.d.history.len());
-            n.d.history.push_back(e);
+            n.append(e);
         }
         if last {
             n.d.role = Role::Backup;
