@@ -814,3 +814,89 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The acceptance's long rejoin: node 0 is killed, node 1 takes over and commits 1,000,000
+/// updates alone, then node 0 restarts. It rejoins as the backup by `CatchUp` frames of 4,096
+/// committed requests each — the whole history would be a frame above the 16 MiB cap (the
+/// test measures it) — and ends holding every update; the pair then serves 2-safe again.
+/// Run: `cargo test --release --test runtime -- --ignored a_million` (about a minute in
+/// release mode; it prints the load's rate and the rejoin's time).
+#[test]
+#[ignore = "a measurement: 1,000,000 updates; run it by name"]
+fn logical_checkpointing_rejoins_after_a_million_updates() {
+    use twosafe::models::logical_checkpointing::server::{Durable, Role};
+    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+    use twosafe::runtime::config::ServiceKind;
+    use twosafe::runtime::journal;
+    use twosafe::runtime::load::{self, LoadSpec};
+    const UPDATES: u64 = 1_000_000;
+    let dir = std::env::temp_dir().join(format!("twosafe-lc-million-{}", std::process::id()));
+    let mut cluster =
+        LocalCluster::launch(exe(), &dir, Durability::Memory, ServiceKind::Counter, false, |c| {
+            c.protocol = Protocol::LogicalCheckpointing;
+        })
+        .unwrap();
+    let cfg = cluster.cfg.clone();
+    let journal_of = |id: usize| {
+        let bytes = std::fs::read(journal::path(&cfg.node[id].data)).ok()?;
+        journal::recover::<Durable<CounterOp, CounterReply>>(&bytes, &cfg.identity(id))
+            .ok()
+            .and_then(|r| r.value)
+    };
+    let wait_for = |id: usize, what: &dyn Fn(&Durable<CounterOp, CounterReply>) -> bool| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(300) {
+            if journal_of(id).is_some_and(|d| what(&d)) {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "node {id}: not reached in 300 s; its journal says {:?}",
+            journal_of(id).map(|d| (d.role, d.epoch, d.with_backup, d.history.len()))
+        );
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.kill(0);
+    wait_for(1, &|d| d.role == Role::Primary && d.epoch == 1);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (mut answered, start) = (0u64, std::time::Instant::now());
+    while answered < UPDATES {
+        let spec = LoadSpec { window: 10, duration: Duration::from_secs(5), first_client: 2 };
+        let r = rt
+            .block_on(load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()))
+            .unwrap();
+        assert_eq!(r.unanswered, 0, "node 1 serves alone");
+        answered += r.answered;
+    }
+    eprintln!(
+        "node 1 committed {answered} updates alone in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    let committed = |d: &Durable<CounterOp, CounterReply>| d.history.len() as u64;
+    let history = journal_of(1).map(|d| d.history).unwrap_or_default();
+    assert_eq!(history.len() as u64, answered);
+    // The whole history in one message would not pass the frame cap.
+    use twosafe::models::logical_checkpointing::msg::Msg;
+    use twosafe::runtime::wire::{self, Frame};
+    let entries = history.into_iter().collect();
+    let whole: Msg<CounterOp, CounterReply> =
+        Msg::CatchUp { epoch: 1, from: 0, entries, last: true };
+    let bytes = wire::encode(&Frame::Msg(whole)).len();
+    eprintln!("the whole history in one CatchUp frame: {bytes} bytes (cap {})", wire::MAX_FRAME);
+    assert!(bytes > wire::MAX_FRAME, "{bytes} bytes: a million updates exceed the cap");
+    cluster.restart(0).unwrap();
+    let took = wait_for(0, &|d| d.role == Role::Backup && d.epoch == 1 && committed(d) == answered);
+    eprintln!("node 0 rejoined as the backup of epoch 1 holding all {answered} in {took:.2?}");
+    wait_for(1, &|d| d.role == Role::Primary && d.with_backup);
+    // 2-safe again: a short load is answered and reaches both journals.
+    let spec = LoadSpec { window: 2, duration: Duration::from_millis(500), first_client: 2 };
+    let r = rt
+        .block_on(load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()))
+        .unwrap();
+    assert!(r.answered > 0 && r.unanswered == 0, "{} answered", r.answered);
+    let total = answered + r.answered;
+    wait_for(0, &|d| committed(d) == total);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}

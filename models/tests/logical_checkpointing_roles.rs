@@ -418,3 +418,44 @@ fn a_spare_rejoins_by_chunks_and_the_last_makes_it_the_backup() {
     let (q, _) = run::<N, _>(|o| s.on_start(Id::from(BACKUP), &Some(p2.d.clone()), o));
     assert_eq!(q.d.role, Role::Spare);
 }
+
+/// A client whose server 0 is down for good, and that missed server 1's announcement (it was
+/// lost, or sent before the client opened), finds the new primary: its resend timer resends
+/// to server 0 and probes server 1, which answers `NewPrimary` as a primary; a backup's
+/// answer is nothing. Without `probe` the client only resends.
+#[test]
+fn a_client_probes_the_other_server_and_follows_a_newer_primary() {
+    use twosafe_models::logical_checkpointing::client::Client;
+    let cfg = |probe: &str| {
+        let p = common::params(
+            "logical-checkpointing",
+            &[("service", "counter"), ("probe", probe), ("requests", "1"), ("window", "1")],
+        );
+        Config::from_params(&p).unwrap()
+    };
+    let client = Client::<Counter>::new(cfg("true"), 0);
+    let (c, _) = run::<N, _>(|o| client.on_start(Id::from(CLIENT), &None, o));
+    let (fired, cmds) = run::<N, _>(|o| client.on_timeout(&c, &Timer::Resend, o));
+    assert_eq!(
+        lines(&cmds),
+        ["send 0 Request { session: 1, seq: 0, op: Add(0, 1) }", "send 1 Probe"],
+        "resends to its primary and probes the other (its last resend: no timer)"
+    );
+    let c = fired.unwrap();
+    // Server 1, primary of epoch 1 after a takeover, answers the probe.
+    let p = Server::<Counter>::new(cfg("true"));
+    let mut primary = start(&p, BACKUP);
+    primary.d.role = Role::Primary;
+    primary.d.epoch = 1;
+    assert_eq!(answer(&p, &primary, CLIENT, Msg::Probe), ["send 2 NewPrimary { epoch: 1 }"]);
+    ignored(&p, &start(&p, BACKUP), CLIENT, Msg::Probe, "a backup is not the primary");
+    let (followed, cmds) =
+        run::<N, _>(|o| client.on_msg(&c, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, o));
+    assert_eq!(lines(&cmds), ["send 1 Request { session: 1, seq: 0, op: Add(0, 1) }"]);
+    assert_eq!(followed.unwrap().primary, Id::from(BACKUP));
+    // Without the probe the timer only resends.
+    let plain = Client::<Counter>::new(cfg("false"), 0);
+    let (c, _) = run::<N, _>(|o| plain.on_start(Id::from(CLIENT), &None, o));
+    let (_, cmds) = run::<N, _>(|o| plain.on_timeout(&c, &Timer::Resend, o));
+    assert!(!lines(&cmds).iter().any(|l| l.contains("Probe")), "{:?}", lines(&cmds));
+}

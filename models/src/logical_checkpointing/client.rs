@@ -3,8 +3,10 @@
 //! the model, request `s` of a session is issued when request `s - window` has its response, so
 //! each of the `window` slots is sequential; the runtime's client library hands it operations
 //! instead ([`Client::submit`], with `requests = 0`). On a path failure (its resend timer) the
-//! client resends every outstanding request; told of a new primary, it resends them there
-//! (Fig. 4A, 4B: "the client must resend the requests").
+//! client resends every outstanding request (with `probe`, it also asks the other server
+//! whether it is the primary: its own may be down for good and the announcement missed); told
+//! of a new primary, it resends them there (Fig. 4A, 4B: "the client must resend the
+//! requests").
 //!
 //! A *session* is one run of a client id: its sequence numbers start at 0 and its number is
 //! larger than any earlier session's of the id (the model runs sessions 1, 2, … one after
@@ -205,6 +207,11 @@ impl<S: Service> Client<S> {
         let mut n = s.clone();
         n.resends_left = spend(s.resends_left);
         self.send_outstanding(&n, n.primary, o);
+        if self.cfg.probe {
+            // Our primary may be down for good and its successor's announcement lost (or sent
+            // before we opened): ask the other server; a primary of a newer epoch answers.
+            o.send(Id::from(1 - usize::from(n.primary).min(1)), Msg::Probe);
+        }
         if n.resends_left > 0 {
             self.arm_resend(o);
         }

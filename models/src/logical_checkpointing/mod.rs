@@ -159,6 +159,9 @@ pub struct Config {
     pub heartbeats: bool,
     /// A spare asks the primary to make it the backup (`Join`); without, it stays a spare.
     pub rejoin: bool,
+    /// A client whose resend timer fires also asks the other server whether it is the primary
+    /// (`Probe`); without, it learns of a new primary only by `NewPrimary` and `NotPrimary`.
+    pub probe: bool,
     /// Committed requests per `CatchUp` message.
     pub catch_up_chunk: usize,
     /// The highest epoch explored (the model's bound on takeovers; with `heartbeats` a backup

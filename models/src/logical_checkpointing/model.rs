@@ -62,6 +62,13 @@ pub const PARAMS: &[ParamSpec] = &[
         "a spare (a restarted or deposed primary) joins the primary as its new backup by a \
          chunked catch-up; off: it stays in the spare pool",
     ),
+    ParamSpec::flag(
+        "probe",
+        false,
+        "a client whose resend timer fires also asks the other server whether it is the \
+         primary (a client whose primary is down for good, and that missed the announcement, \
+         finds the new one); off: it learns only from NewPrimary and NotPrimary",
+    ),
     ParamSpec::uint(
         "takeovers",
         (1, 3),
@@ -107,6 +114,9 @@ pub const SPEC: ModelSpec = ModelSpec {
         "rejoin/heartbeats": rejoin = "true", heartbeats = "true", requests = "1", crashes = "0";
         "rejoin/heartbeats/crash": rejoin = "true", heartbeats = "true", requests = "1",
             crash = "backup", lossy = "false";
+        "probe": probe = "true", crash = "primary", requests = "1";
+        "rejoin/heartbeats/probe": rejoin = "true", heartbeats = "true", probe = "true",
+            requests = "1", crashes = "0";
         "rejoin/twice": rejoin = "true", requests = "1", crashes = "2", takeovers = "2",
             lossy = "false";
         deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
@@ -127,6 +137,7 @@ impl Config {
             resends: p.uint("resends")? as u8,
             heartbeats: p.bool("heartbeats")?,
             rejoin: p.bool("rejoin")?,
+            probe: p.bool("probe")?,
             catch_up_chunk: 1,
             takeovers: p.uint("takeovers")?,
             faults: PairFaults::from_params(p)?,

@@ -158,6 +158,10 @@ pub enum Msg<Op, Reply> {
         /// The entries reach the end of the primary's history.
         last: bool,
     },
+    /// With `probe`: a client whose resend timer fired asks the server it does not send to
+    /// whether that one is the primary (its own may be down for good, and the announcement
+    /// lost or sent before the client opened); a primary answers `NewPrimary`.
+    Probe,
 }
 
 /// Timers.

@@ -356,6 +356,10 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::Request { session, seq, op }) => {
                 self.on_request(s, src, session, seq, op, o)
             }
+            (Role::Primary, Msg::Probe) if self.cfg.probe => {
+                o.send(src, Msg::NewPrimary { epoch: s.d.epoch });
+                None
+            }
             (role @ (Role::Spare | Role::Backup), Msg::Request { .. }) => {
                 // Only the primary serves: the client is sent to the other server (a backup
                 // gets requests once the pair has swapped roles: a client starts at server 0),

@@ -6,7 +6,8 @@
 //! a deposed primary retires to the spare pool). Clients are the model's client role in a
 //! session (one request outstanding per session; a window is several sessions, as for linear
 //! 2PC). The cluster file's values become the model's [`Config`]: the correct protocol,
-//! heartbeats on, real durations, budgets that never run out.
+//! heartbeats on, clients that probe the other server when their resend timer fires, real
+//! durations, budgets that never run out.
 //!
 //! A restarted or deposed primary goes to the spare pool and rejoins as the new backup: the
 //! primary sends it the committed requests it lacks in frames of [`CATCH_UP_CHUNK`], so the
@@ -48,6 +49,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         resends: FOREVER,
         heartbeats: true,
         rejoin: true,
+        probe: true,
         catch_up_chunk: CATCH_UP_CHUNK,
         takeovers: Epoch::MAX,
         faults: PairFaults {
@@ -118,9 +120,9 @@ impl Binding for LogicalCheckpointing {
         Node::Client(Client::in_session(model_config(cfg), index, session))
     }
 
-    /// Requests only, from a client.
+    /// Requests and probes only, from a client.
     fn admit<S: Service>(from_server: bool, m: &MsgOf<Self, S>) -> bool {
-        from_server || matches!(m, Msg::Request { .. })
+        from_server || matches!(m, Msg::Request { .. } | Msg::Probe)
     }
 
     /// One line when the role or epoch changes (a takeover, a retirement): WARN when the node
