@@ -900,3 +900,51 @@ fn logical_checkpointing_rejoins_after_a_million_updates() {
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client that opens after the takeover, while node 0 is down for good, finds node 1: its
+/// resend timer probes the other server, which answers as the primary. (Before the probe,
+/// linear 2PC's `load` answered 0 requests and gave up after 20 s.) Both bound protocols.
+#[test]
+fn a_client_opened_after_the_primary_died_for_good_finds_the_new_one() {
+    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+    use twosafe::runtime::config::ServiceKind;
+    use twosafe::runtime::load::{self, LoadSpec};
+    for protocol in [Protocol::Linear2pc, Protocol::LogicalCheckpointing] {
+        let dir = std::env::temp_dir().join(format!(
+            "twosafe-probe-{}-{}",
+            std::process::id(),
+            protocol.name()
+        ));
+        let mut cluster = LocalCluster::launch(
+            exe(),
+            &dir,
+            Durability::Memory,
+            ServiceKind::Counter,
+            true,
+            |c| c.protocol = protocol,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        cluster.kill(0);
+        // The takeover (suspicion after suspect_ms), then clients that never heard of it.
+        let takeover = Duration::from_millis(cluster.cfg.suspect_ms + 700);
+        std::thread::sleep(takeover);
+        let cfg = cluster.cfg.clone();
+        let spec = LoadSpec { window: 2, duration: Duration::from_millis(1500), first_client: 2 };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let r = match protocol {
+            Protocol::LogicalCheckpointing => rt.block_on(
+                load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()),
+            ),
+            _ => rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())),
+        }
+        .unwrap();
+        let trace = std::fs::read_to_string(cluster.trace(1)).unwrap_or_default();
+        let context =
+            format!("{}: {} answered, {} unanswered", protocol.name(), r.answered, r.unanswered);
+        assert!(r.answered > 10 && r.unanswered == 0, "{context}");
+        assert!(trace.contains("\"Probe\""), "node 1 was probed: {context}");
+        drop(cluster);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -160,6 +160,16 @@ pub const CRASH: ParamSpec = ParamSpec {
     help: "which servers may crash",
 };
 
+/// `probe`: whether a client whose resend timer fires also asks the other server whether it is
+/// the primary, shared by the primary-backup pairs the runtime hosts.
+pub const PROBE: ParamSpec = ParamSpec::flag(
+    "probe",
+    false,
+    "a client whose resend timer fires also asks the other server whether it is the primary \
+     (a client whose primary is down for good, and that missed the announcement, finds the \
+     new one); off: it learns only from NewPrimary and NotPrimary",
+);
+
 /// `lossy`: whether messages can be lost, on by `default` or not.
 pub const fn lossy(default: bool) -> ParamSpec {
     ParamSpec {

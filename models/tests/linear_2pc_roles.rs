@@ -569,3 +569,47 @@ fn a_forever_budget_never_runs_out() {
         l = next.unwrap();
     }
 }
+
+/// A client whose server 0 is down for good, and that missed server 1's announcement, finds
+/// the new primary: its resend timer resends to server 0 and probes server 1, which answers
+/// `NewPrimary` as a primary (a backup answers nothing); without `probe` it only resends.
+#[test]
+fn a_client_probes_the_other_server_and_follows_a_newer_primary() {
+    let probing = config_with(&[("probe", "true")]);
+    let c = Client::<Register>::new(probing.clone(), 0);
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_start(Id::from(CLIENT), &None, &mut o);
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_timeout(&st, &Timer::Resend, &mut o).unwrap();
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 0 Request { session: 1, seq: 0, op: Put(0, 1) }", "send 1 Probe"]
+    );
+    let s = Server::<Register>::new(probing);
+    let (mut primary, _) = start(&s, BACKUP, None);
+    let backup = primary.clone();
+    primary.role = Role::Primary;
+    primary.epoch = 1;
+    let (next, cmds) = deliver(&s, &primary, CLIENT, Msg::Probe);
+    assert!(next.is_none());
+    assert_eq!(sends(&cmds), vec!["send 2 NewPrimary { epoch: 1 }"]);
+    let (next, cmds) = deliver(&s, &backup, CLIENT, Msg::Probe);
+    assert!(next.is_none() && cmds.is_empty(), "a backup is not the primary: {cmds:?}");
+    let mut o = Out::<Node<Register>>::new();
+    let st = c.on_msg(&st, Id::from(BACKUP), Msg::NewPrimary { epoch: 1 }, &mut o).unwrap();
+    assert_eq!(st.primary, Id::from(BACKUP));
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 1 Request { session: 1, seq: 0, op: Put(0, 1) }"]
+    );
+    // Without the probe the timer only resends.
+    let plain = Client::<Register>::new(cfg("critical"), 0);
+    let mut o = Out::<Node<Register>>::new();
+    let st = plain.on_start(Id::from(CLIENT), &None, &mut o);
+    let mut o = Out::<Node<Register>>::new();
+    plain.on_timeout(&st, &Timer::Resend, &mut o).unwrap();
+    assert_eq!(
+        sends(&o.into_iter().collect::<Vec<_>>()),
+        vec!["send 0 Request { session: 1, seq: 0, op: Put(0, 1) }"]
+    );
+}

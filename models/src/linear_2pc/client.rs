@@ -187,7 +187,8 @@ impl<S: Service> Client<S> {
         }
     }
 
-    /// Resends the outstanding request to the believed primary, within the resend budget.
+    /// Resends the outstanding request to the believed primary, within the resend budget (with
+    /// `probe`, also asks the other server whether it is the primary).
     pub fn on_timeout(
         &self, s: &ClientState<S::Op, S::Reply>, timer: &Timer, o: &mut O<S>,
     ) -> Option<ClientState<S::Op, S::Reply>> {
@@ -198,6 +199,11 @@ impl<S: Service> Client<S> {
         let mut n = s.clone();
         n.resends_left = super::spend(s.resends_left);
         o.send(s.primary, req);
+        if self.cfg.probe {
+            // Our primary may be down for good and its successor's announcement lost (or sent
+            // before we opened): ask the other server; a primary answers.
+            o.send(Id::from(1 - usize::from(s.primary).min(1)), Msg::Probe);
+        }
         if n.resends_left > 0 {
             o.set_timer(Timer::Resend, self.cfg.timing.resend.clone());
         }

@@ -211,6 +211,9 @@ pub struct Config {
     pub heartbeats: bool,
     /// Whether a deposed primary rejoins as backup (takeback).
     pub takeback: bool,
+    /// A client whose resend timer fires also asks the other server whether it is the primary
+    /// (`Probe`); without, it learns of a new primary only by `NewPrimary` and `NotPrimary`.
+    pub probe: bool,
     /// Degraded mode (needs takeback): when the backup does not answer a step, the primary
     /// fences it out with a durable new epoch and continues alone at level normal until the
     /// backup rejoins by catch-up; the backup never takes over automatically. Without it the

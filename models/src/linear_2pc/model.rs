@@ -83,6 +83,7 @@ pub const PARAMS: &[ParamSpec] = &[
         false,
         "a deposed primary rejoins as backup: catch-up, then the primary upgrades",
     ),
+    params::PROBE,
     ParamSpec::flag(
         "degrade",
         false,
@@ -137,6 +138,8 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
         "hot/storage-loss/primary": takeback = "true", wipes = "1", crash = "primary", crashes = "0", requests = "1";
         "cold/storage-loss/backup": takeback = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1", level = "important";
+        "hot/probe/crash-primary": probe = "true", crash = "primary";
+        "hot/takeback/probe": takeback = "true", probe = "true", heartbeats = "true", crashes = "0", requests = "1";
         "hot/sessions": sessions = "2", requests = "1";
         "hot/sessions/reliable": sessions = "2", requests = "1", lossy = "false";
         "hot/degrade/crash-backup": takeback = "true", degrade = "true", crash = "backup";
@@ -202,6 +205,7 @@ impl Config {
             lossy: p.bool("lossy")?,
             heartbeats: p.bool("heartbeats")?,
             takeback,
+            probe: p.bool("probe")?,
             degrade,
             takeovers: p.uint("takeovers")? as Epoch,
             wipes: wipes as u8,

@@ -13,6 +13,7 @@
 //! | `Inquire` restarted primary → learner    | `Empty` (it holds nothing to adopt)    |
 //! | `NewPrimary` new primary → clients       | (none: clients resend to it)           |
 //! | `NotPrimary` backup/retired → client     | (the client turns to the other server) |
+//! | `Probe` client → the other server        | `NewPrimary` (from a primary only)     |
 //! | `Request` of an expired session          | `Expired` primary → client             |
 //!
 //! Every server-to-server message carries the sender's *epoch*; a backup that has taken over
@@ -168,6 +169,10 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         /// The request's sequence number.
         seq: u32,
     },
+    /// With `probe`: a client whose resend timer fired asks the server it does not send to
+    /// whether that one is the primary (its own may be down for good, and the announcement
+    /// lost or sent before the client opened); a primary answers `NewPrimary`.
+    Probe,
 }
 
 pub use crate::history::history_seq;

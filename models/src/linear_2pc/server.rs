@@ -550,6 +550,10 @@ impl<S: Service> Server<S> {
             (Role::Primary, Msg::Request { session, seq, op }) => {
                 self.on_request(s, src, session, seq, op, o)
             }
+            (Role::Primary, Msg::Probe) if self.cfg.probe => {
+                o.send(src, Msg::NewPrimary { epoch: s.epoch });
+                None
+            }
             (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
                 match &s.pending {
                     Some(Pending::Update(e)) if (index as usize) == s.log.len() => {

@@ -62,13 +62,7 @@ pub const PARAMS: &[ParamSpec] = &[
         "a spare (a restarted or deposed primary) joins the primary as its new backup by a \
          chunked catch-up; off: it stays in the spare pool",
     ),
-    ParamSpec::flag(
-        "probe",
-        false,
-        "a client whose resend timer fires also asks the other server whether it is the \
-         primary (a client whose primary is down for good, and that missed the announcement, \
-         finds the new one); off: it learns only from NewPrimary and NotPrimary",
-    ),
+    params::PROBE,
     ParamSpec::uint(
         "takeovers",
         (1, 3),

@@ -41,6 +41,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         lossy: true,
         heartbeats: true,
         takeback: true,
+        probe: true,
         degrade: cfg.silent_backup == SilentBackup::Degrade,
         takeovers: u64::MAX,
         wipes: 0,
@@ -90,9 +91,9 @@ impl Binding for Linear2pc {
         Node::Client(Client::in_session(model_config(cfg), index, session))
     }
 
-    /// Requests only, from a client.
+    /// Requests and probes only, from a client.
     fn admit<S: Service>(from_server: bool, m: &MsgOf<Self, S>) -> bool {
-        from_server || matches!(m, Msg::Request { .. })
+        from_server || matches!(m, Msg::Request { .. } | Msg::Probe)
     }
 
     /// One line when the role, epoch or level changes (a takeover, a degradation, a takeback):
