@@ -102,8 +102,9 @@ pub struct ChaosArgs {
     /// and storage faults go to the backup only).
     #[arg(long, default_value = "block")]
     pub silent_backup: SilentBackup,
-    /// The protocol the cluster runs (linear-2pc, logical-checkpointing). Logical
-    /// checkpointing has no takeback: give it at most one primary kill or partition.
+    /// The protocol the cluster runs (linear-2pc, logical-checkpointing, fuzzy-copy). The
+    /// fuzzy-copy model fails its backup only: its default is backup kills alone, and primary
+    /// kills, partitions and storage faults are refused.
     #[arg(long, default_value = "linear-2pc")]
     pub protocol: Protocol,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
@@ -143,18 +144,20 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("twosafe-chaos-{}-{seed}", std::process::id()))
     });
+    let faults = protocol.faults();
     let spec = chaos::ChaosSpec {
         seconds,
         seed,
         durability,
         backup_kills: backup_kills.unwrap_or(seconds as usize / 2),
-        primary_kills: primary_kills.unwrap_or(2),
-        partitions: partitions.unwrap_or(1),
+        primary_kills: primary_kills.unwrap_or(if faults.primary_kills { 2 } else { 0 }),
+        partitions: partitions.unwrap_or(if faults.partitions { 1 } else { 0 }),
         window: 3,
         storage_faults,
         silent_backup,
         protocol,
     };
+    spec.check_faults().map_err(anyhow::Error::msg)?;
     if !json {
         eprintln!(
             "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, silent backup: {silent_backup:?}, in {}",

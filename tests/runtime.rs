@@ -19,6 +19,37 @@ fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_twosafe"))
 }
 
+/// A chaos run of `protocol` with nothing injected (a base to set the faults on): 4 s of load
+/// in three sessions, the primary blocking for a silent backup.
+fn quiet(protocol: Protocol, durability: Durability, seed: u64) -> ChaosSpec {
+    ChaosSpec {
+        seconds: 4.0,
+        seed,
+        durability,
+        backup_kills: 0,
+        primary_kills: 0,
+        partitions: 0,
+        window: 3,
+        storage_faults: Vec::new(),
+        silent_backup: SilentBackup::Block,
+        protocol,
+    }
+}
+
+/// Runs `spec` in `dir` and asserts what every passing run shows: the history judged sound,
+/// every trace conforming, every request answered, progress. Returns the report and a context
+/// line for further assertions.
+fn passes(dir: &Path, spec: &ChaosSpec) -> (chaos::ChaosReport, String) {
+    let r = chaos::run(exe(), dir, spec).unwrap();
+    let context = format!("durability {:?}, seed {}: {r:?}", spec.durability, spec.seed);
+    assert_eq!(r.history_violation, None, "{context}");
+    assert_eq!(r.conformance_violation, None, "{context}");
+    assert_eq!(r.unanswered, 0, "every request answered: {context}");
+    assert!(r.answered > 50, "the load made progress: {context}");
+    assert!(r.steps_conformed > 100, "{context}");
+    (r, context)
+}
+
 /// One round of `twosafe chaos`: `backup_kills` kills (and restarts) of the backup at seeded
 /// points during the load, then a kill of the primary (takeover) and its restart; asserts the
 /// verdicts and returns the kill points and the directory (journals, traces).
@@ -778,25 +809,13 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
         let dir = std::env::temp_dir()
             .join(format!("twosafe-lc-{}-{durability:?}-{seed}", std::process::id()));
         let spec = ChaosSpec {
-            seconds: 4.0,
-            seed,
-            durability,
             backup_kills: 4 * primary_kills,
             primary_kills,
             partitions,
-            window: 3,
-            storage_faults: Vec::new(),
-            silent_backup: SilentBackup::Block,
-            protocol: Protocol::LogicalCheckpointing,
+            ..quiet(Protocol::LogicalCheckpointing, durability, seed)
         };
-        let r = chaos::run(exe(), &dir, &spec).unwrap();
-        let context = format!("durability {durability:?}, seed {seed}: {r:?}");
-        assert_eq!(r.history_violation, None, "{context}");
-        assert_eq!(r.conformance_violation, None, "{context}");
-        assert_eq!(r.unanswered, 0, "every request answered: {context}");
-        assert!(r.answered > 50, "the load made progress: {context}");
+        let (r, context) = passes(&dir, &spec);
         assert_eq!(r.takeovers, primary_kills.max(partitions), "{context}");
-        assert!(r.steps_conformed > 100, "{context}");
         let kills = r.faults.iter().filter(|f| f.what.starts_with("kill")).count();
         assert_eq!(kills, 5 * primary_kills, "{context}");
         if partitions > 0 {
@@ -813,6 +832,52 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
         assert_eq!(rejoined(1), primary_kills > 1, "{context}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Fuzzy copy under `chaos`: the new backup joins by fuzzy copy under load, is killed and
+/// restarted at seeded points (the model's soft failures: catch-up from its last SSN, or a
+/// new copy), in both durability modes. The history is judged, every node's trace replayed
+/// through the model, and the backup's journal, read after the run, holds exactly the
+/// counters the primary answered last: the backup ended current.
+#[test]
+fn fuzzy_copy_backup_survives_kills_and_ends_holding_what_the_primary_answered() {
+    use twosafe::models::fuzzy_copy::backup::BackupState;
+    use twosafe::models::services::Service;
+    use twosafe::runtime::journal;
+    for (durability, seed) in [(Durability::Memory, 5), (Durability::Fsync, 6)] {
+        let dir = std::env::temp_dir()
+            .join(format!("twosafe-fc-{}-{durability:?}-{seed}", std::process::id()));
+        let spec = ChaosSpec {
+            seconds: 3.0,
+            backup_kills: 3,
+            ..quiet(Protocol::FuzzyCopy, durability, seed)
+        };
+        let (r, context) = passes(&dir, &spec);
+        let kills = r.faults.iter().filter(|f| f.what.starts_with("kill -9 node 1")).count();
+        assert_eq!(kills, 3, "{context}");
+        let backup = std::fs::read_to_string(dir.join("trace-1.jsonl")).unwrap();
+        assert!(backup.contains("\"CopyObject\""), "the backup was copied: {context}");
+        assert!(backup.contains("\"Log\""), "and replayed the log: {context}");
+        let cfg = ClusterConfig::load(&dir.join("cluster.toml")).unwrap();
+        let bytes = std::fs::read(journal::path(&cfg.node[1].data)).unwrap();
+        let saved = journal::recover::<BackupState<Counter>>(&bytes, &cfg.identity(1)).unwrap();
+        let held = saved.value.expect("the backup saved its state");
+        for (k, v) in &r.finals {
+            assert_eq!(held.service.object(k).unwrap_or(0), *v, "counter {k}: {context}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The chaos command refuses, before it starts anything, a fault the protocol's model does
+/// not cover: fuzzy copy's primary never fails.
+#[test]
+fn chaos_refuses_a_fault_the_model_does_not_cover() {
+    let dir = std::env::temp_dir().join(format!("twosafe-fc-refused-{}", std::process::id()));
+    let spec = ChaosSpec { primary_kills: 1, ..quiet(Protocol::FuzzyCopy, Durability::Memory, 1) };
+    let e = chaos::run(exe(), &dir, &spec).unwrap_err().to_string();
+    assert!(e.contains("does not cover primary kills"), "{e}");
+    assert!(!dir.exists(), "nothing was started");
 }
 
 /// The acceptance's long rejoin: node 0 is killed, node 1 takes over and commits 1,000,000

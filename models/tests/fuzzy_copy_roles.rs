@@ -102,6 +102,34 @@ fn primary_ignores_an_overtaken_resend_and_answers_the_last_one_from_its_table()
     assert_eq!(cmds, ["send 2 Reply { seq: 1, reply: CounterReply(1) }"]);
 }
 
+/// A hosted session numbers its requests from its session number, so a later session of a
+/// client id is a new request to a primary whose message table holds the earlier session's
+/// last (an earlier session's is a stale resend, as in the models).
+#[test]
+fn a_later_session_of_a_client_id_is_served_past_the_earlier_sessions_table_entry() {
+    use twosafe_models::fuzzy_copy::client::Client;
+    use twosafe_models::history::FOREVER;
+    let mut hosted = cfg(false);
+    hosted.resends = FOREVER;
+    hosted.requests = 0; // hosted: only what is submitted
+    let client = Client::<Counter>::in_session(hosted, 0, 1_000);
+    let (st, _) = run::<N, _>(|o| client.on_start(Id::from(CLIENT), &None, o));
+    let (st, cmds) = run::<N, _>(|o| client.submit(&st, CounterOp::Add(0, 1), o));
+    assert_eq!(lines(&cmds), ["send 0 Request { seq: 1000, op: Add(0, 1) }", "set Resend"]);
+    // Its resend timer resends for ever.
+    let (again, cmds) = run::<N, _>(|o| client.on_timeout(&st.unwrap(), &Timer::Resend, o));
+    assert_eq!(lines(&cmds), ["send 0 Request { seq: 1000, op: Add(0, 1) }", "set Resend"]);
+    assert_eq!(again.unwrap().resends_left, FOREVER);
+    // The primary's table holds request 7 of an earlier session (numbered from 1).
+    let (p, s, _) = primary();
+    let s = current(&s, 3, 7);
+    let (n, cmds) = on_primary(&p, &s, CLIENT, add(1_000));
+    assert_eq!(cmds, ["send 1 Log { ssn: 3, ops: [Add(0, 1)] }"], "a new update");
+    assert_eq!(n.unwrap().pending.map(|(_, seq, _, ssn)| (seq, ssn)), Some((1_000, 3)));
+    let (n, cmds) = on_primary(&p, &s, CLIENT, add(6));
+    assert!(n.is_none() && cmds.is_empty(), "an earlier request is a stale resend");
+}
+
 #[test]
 fn primary_ignores_a_rejoin_of_an_earlier_incarnation() {
     let (p, s, _) = primary();

@@ -89,11 +89,13 @@ impl Ours {
         Ours { exe, dir, durability, protocol }
     }
 
-    /// "" for linear 2PC (its rows keep their names), "LC " for logical checkpointing.
+    /// "" for linear 2PC (its rows keep their names), "LC " for logical checkpointing, "FC "
+    /// for fuzzy copy.
     fn tag(&self) -> &'static str {
         match self.protocol {
             Protocol::Linear2pc => "",
             Protocol::LogicalCheckpointing => "LC ",
+            Protocol::FuzzyCopy => "FC ",
         }
     }
 }

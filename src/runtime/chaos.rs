@@ -499,6 +499,27 @@ pub struct ChaosSpec {
     pub protocol: Protocol,
 }
 
+impl ChaosSpec {
+    /// Refuses a fault the protocol's model does not cover ([`Protocol::faults`]).
+    pub fn check_faults(&self) -> Result<(), String> {
+        let f = self.protocol.faults();
+        let asked = [
+            ("primary kills", self.primary_kills, f.primary_kills),
+            ("partitions", self.partitions, f.partitions),
+            ("storage faults", self.storage_faults.len(), f.storage_faults),
+        ];
+        for (what, n, covered) in asked {
+            if n > 0 && !covered {
+                return Err(format!(
+                    "{}'s model does not cover {what} (it fails the backup only): give 0 {what}",
+                    self.protocol
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One injected fault.
 #[derive(Clone, Debug, Serialize)]
 pub struct Fault {
@@ -584,6 +605,7 @@ async fn counters<P: Binding>(
 /// Runs `spec` in `dir` with the `twosafe` executable `exe`; `dir` is left with the cluster's
 /// configuration, journals and traces.
 pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, ChaosError> {
+    spec.check_faults().map_err(ChaosError::Config)?;
     let degrade = spec.silent_backup == SilentBackup::Degrade;
     let mut cluster =
         LocalCluster::launch(exe, dir, spec.durability, ServiceKind::Counter, true, |cfg| {

@@ -162,8 +162,9 @@ pub enum ConformError {
     },
 }
 
-/// Replays the trace at `path` through `actor`; returns the number of steps checked.
-pub fn conform<A>(actor: &A, path: &Path) -> Result<usize, ConformError>
+/// Replays the trace at `path` through the actor `actor_for` gives for the node id each
+/// start names (a protocol whose roles differ by node); returns the number of steps checked.
+pub fn conform<A>(actor_for: impl Fn(usize) -> A, path: &Path) -> Result<usize, ConformError>
 where
     A: Actor,
     A::Msg: Serialize + DeserializeOwned,
@@ -173,7 +174,7 @@ where
     let io = |source| ConformError::Io { path: path.to_owned(), source };
     let reader = BufReader::new(File::open(path).map_err(io)?);
     let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
-    let mut state: Option<(Id, A::State)> = None;
+    let mut state: Option<(A, Id, A::State)> = None;
     let mut steps = 0;
     for (i, line) in lines.iter().enumerate() {
         if line.trim().is_empty() {
@@ -195,12 +196,13 @@ where
         let event = format!("{:?}", step.event);
         match step.event {
             TraceEvent::Start { id, storage } => {
+                let actor = actor_for(id);
                 let id = Id::from(id);
                 let s = actor.on_start(id, &storage, &mut out);
-                state = Some((id, s));
+                state = Some((actor, id, s));
             }
             TraceEvent::Msg { src, msg } => {
-                let Some((id, s)) = &mut state else {
+                let Some((actor, id, s)) = &mut state else {
                     return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
                 };
                 let mut cow = Cow::Borrowed(&*s);
@@ -210,7 +212,7 @@ where
                 }
             }
             TraceEvent::Timer { timer } => {
-                let Some((id, s)) = &mut state else {
+                let Some((actor, id, s)) = &mut state else {
                     return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
                 };
                 let mut cow = Cow::Borrowed(&*s);

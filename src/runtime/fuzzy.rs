@@ -5,10 +5,12 @@
 //! backup saves into a journal (write-ahead, group commit), the primary keeps its state in
 //! memory as the model says. `twosafe bench catchup` drives it.
 //!
-//! This file binds the protocol to the host — which actor runs where, which messages a client
-//! may send — and lets the caller observe the servers' states. It decides nothing the protocol
-//! decides.
+//! The protocol's binding ([`FuzzyCopy`]) says which messages a client may send and how the
+//! model is configured; this file runs its roles on threads of one process and lets the caller
+//! observe the servers' states. It decides nothing the protocol decides.
 
+use crate::runtime::binding::fuzzy_copy::{self, FuzzyCopy};
+use crate::runtime::binding::Binding;
 use crate::runtime::client::{ClientError, HostedSession};
 use crate::runtime::config::Durability;
 use crate::runtime::connections::{BindError, Limits, Placement};
@@ -22,9 +24,8 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 use twosafe_models::fuzzy_copy::backup::Backup;
 use twosafe_models::fuzzy_copy::client::Client;
-use twosafe_models::fuzzy_copy::msg::Msg;
 use twosafe_models::fuzzy_copy::primary::Primary;
-use twosafe_models::fuzzy_copy::{Config, Node, NodeState, Variant, NAME};
+use twosafe_models::fuzzy_copy::{Config, Node, NodeState, NAME};
 use twosafe_models::journaled::Journaled;
 use twosafe_models::services::Service;
 
@@ -45,23 +46,16 @@ pub enum FuzzyError {
     Thread(String),
 }
 
-/// The model configuration the hosted roles run with: the correct protocol, a history table of
-/// `table` log entries, `batch` objects per copy message and log entries per replay message,
-/// no resends (TCP on loopback does not lose what it delivered).
+/// The model configuration the hosted roles run with: the binding's
+/// ([`fuzzy_copy::model_config_with`]), with a history table of `table` log entries and
+/// `batch` objects per copy message and log entries per replay message.
 pub fn model_config(table: usize, batch: usize) -> Config {
-    Config {
-        variant: Variant::Correct,
-        clients: 0,
-        requests: 0,
-        resends: 0,
-        crashes: 0,
-        table,
-        batch,
-        ordered: true,
-        lossy: false,
-        upgrade: false,
-    }
+    fuzzy_copy::model_config_with(0, table, batch, RESEND)
 }
+
+/// How long a client waits before it resends (the primary drops a request while an update
+/// awaits the backup's ack or intake is paused).
+const RESEND: Duration = Duration::from_millis(100);
 
 /// Node `id` of a fuzzy-copy cluster whose servers (primary, backup) listen on `servers` and
 /// whose client ids are `2 .. 2 + clients`.
@@ -76,11 +70,6 @@ pub fn placement(servers: [SocketAddr; 2], id: usize, clients: usize) -> Placeme
         limits: Limits::default(),
         secret: crate::runtime::auth::process_secret(),
     }
-}
-
-/// Which messages a server takes from a client: requests only.
-fn admit<S: Service>(from_server: bool, m: &Msg<S::Op, S::Reply, S::Key, S::Object>) -> bool {
-    from_server || matches!(m, Msg::Request { .. })
 }
 
 /// A server running on its own thread; [`Server::stop`] ends it and returns its last state.
@@ -151,7 +140,7 @@ where
                         tokio::net::TcpListener::from_std(listener).map_err(BindError::at(addr))?;
                     let setup = Setup { journal, storage, observer, trace: None };
                     let (host, tx, rx) = Host::start(actor, &place, setup)?;
-                    host.listen(listener, place, admit::<S>);
+                    host.listen(listener, place, FuzzyCopy::admit::<S>);
                     let _ = ready_tx.send(());
                     let run = host.run(rx);
                     tokio::pin!(run);
@@ -203,8 +192,6 @@ impl<S: Service> Drop for Server<S> {
     }
 }
 
-crate::runtime::client::client_role!(Node, NodeState);
-
 /// A client session of a fuzzy-copy cluster.
 pub type FuzzySession<S> = HostedSession<Node<S>>;
 
@@ -217,5 +204,7 @@ where
     S::Object: serde::de::DeserializeOwned,
 {
     let index = place.id.saturating_sub(place.clients.start);
-    HostedSession::start(Node::Client(Client::new(cfg, index)), place, Duration::from_secs(60))
+    let session = crate::runtime::conform::now_us();
+    let client = Node::Client(Client::in_session(cfg, index, session));
+    HostedSession::start(client, place, Duration::from_secs(60))
 }

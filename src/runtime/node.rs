@@ -72,6 +72,21 @@ pub enum NodeError {
         /// The protocol.
         protocol: &'static str,
     },
+    /// A restart of a node whose protocol keeps its state in memory only.
+    #[error(
+        "node {id} ran {protocol}'s primary, which keeps its state in memory only (the model \
+         never fails it), and has started before ({marker}): a restart would serve from \
+         nothing and lose every acknowledged update; start a new cluster in fresh data \
+         directories"
+    )]
+    Volatile {
+        /// The node.
+        id: usize,
+        /// The protocol.
+        protocol: &'static str,
+        /// The file that says it started.
+        marker: String,
+    },
     /// The trace file could not be opened.
     #[error("cannot write the trace {path}: {source}")]
     Trace {
@@ -234,15 +249,35 @@ fn open<P: Binding, S: Service>(
     Ok((journal, storage))
 }
 
+/// The file in a volatile node's data directory that says it has started.
+pub const STARTED: &str = "started-in-memory";
+
+/// Refuses a second start of volatile node `id` ([`Binding::volatile`]); marks its first.
+fn started_once<P: Binding>(id: usize, data: &Path) -> Result<(), NodeError> {
+    let marker = data.join(STARTED);
+    if marker.exists() {
+        return Err(NodeError::Volatile {
+            id,
+            protocol: P::NAME,
+            marker: marker.display().to_string(),
+        });
+    }
+    let text = format!(
+        "node {id} ({}) keeps its state in memory only: it does not restart from this directory\n",
+        P::NAME
+    );
+    std::fs::write(&marker, text)
+        .map_err(|source| NodeError::Journal(JournalError::Io { path: marker, source }))
+}
+
 /// Checks that the traces recorded by nodes of `cfg` are steps of the model's server role.
 /// Returns the steps checked per trace.
 pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, ConformError> {
     fn each<P: Binding, S: Service>(
         cfg: &ClusterConfig, traces: &[PathBuf],
     ) -> Result<Vec<usize>, ConformError> {
-        // The server role does not depend on the node's id: it reads it at its start.
-        let actor = P::server::<S>(cfg, 0);
-        traces.iter().map(|t| conform::conform(&actor, t)).collect()
+        // Each trace starts with the node's id, which says which role it runs.
+        traces.iter().map(|t| conform::conform(|id| P::server::<S>(cfg, id), t)).collect()
     }
     crate::with_protocol!(cfg.protocol, P =>
         crate::with_service!(cfg.service, S => each::<P, S>(cfg, traces)))
@@ -258,6 +293,9 @@ async fn serve_service<P: Binding, S: Service>(
         rejoin::<P, S>(cfg, id, &node.data, from == StartFrom::RejoinForced)?;
     }
     let (journal, storage) = open::<P, S>(cfg, id, &node.data)?;
+    if P::volatile(id) {
+        started_once::<P>(id, &node.data)?;
+    }
     info!("node {id} on {}", node.addr);
     let mut place = placement(cfg, id);
     // SIGUSR1 cuts the node off for `partition_ms` (fault injection for `twosafe chaos`).

@@ -9,7 +9,6 @@ use super::{Config, Node, Variant};
 use crate::journaled::Journaled;
 use crate::services::Service;
 use imbl::ordmap::DiffItem;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 use std::collections::BTreeMap;
@@ -21,10 +20,7 @@ type St<S> = BackupState<S>;
 
 /// The backup's state; all of it is durable.
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "S: Serialize, S::Key: Serialize",
-    deserialize = "S: DeserializeOwned, S::Key: DeserializeOwned"
-))]
+#[serde(bound = "")]
 pub struct BackupState<S: Service> {
     /// The replica.
     pub service: S,
@@ -44,12 +40,11 @@ pub struct BackupState<S: Service> {
 /// diffing persistent maps, which skips the parts they share), the scalars whole, and the
 /// message table only when it changed.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "S::Change: Serialize, S::Key: Serialize",
-    deserialize = "S::Change: DeserializeOwned, S::Key: DeserializeOwned"
-))]
-pub struct BackupChange<S: Service + Journaled> {
-    service: S::Change,
+#[serde(bound = "")]
+pub struct BackupChange<S: Service> {
+    /// The replica's objects that changed ([`Service::changed_objects`]).
+    #[allow(clippy::type_complexity)]
+    service: Vec<(S::Key, Option<S::Object>)>,
     gens: Vec<(S::Key, Option<u64>)>,
     next: Option<u64>,
     attempt: u8,
@@ -58,16 +53,12 @@ pub struct BackupChange<S: Service + Journaled> {
     serving: Option<Option<BTreeMap<Id, (u64, S::Reply)>>>,
 }
 
-impl<S> Journaled for BackupState<S>
-where
-    S: Service + Journaled,
-    S::Key: Serialize + DeserializeOwned,
-{
+impl<S: Service> Journaled for BackupState<S> {
     type Change = BackupChange<S>;
 
     fn change_from(&self, prev: &Self) -> BackupChange<S> {
         BackupChange {
-            service: self.service.change_from(&prev.service),
+            service: self.service.changed_objects(&prev.service),
             gens: prev
                 .gens
                 .diff(&self.gens)
@@ -84,7 +75,9 @@ where
     }
 
     fn apply(&mut self, c: BackupChange<S>) {
-        Journaled::apply(&mut self.service, c.service);
+        for (k, object) in c.service {
+            self.service.set_object(&k, object);
+        }
         for (k, g) in c.gens {
             match g {
                 Some(g) => self.gens.insert(k, g),

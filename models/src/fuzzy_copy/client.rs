@@ -1,11 +1,12 @@
 //! The fuzzy-copy model's client role: its requests in order, one outstanding, resent within a
-//! budget; it follows `Moved` to the new version after a rolling upgrade's handover.
+//! budget (for ever when hosted: [`crate::history::FOREVER`]); it follows `Moved` to the new version after a rolling upgrade's handover.
 
 use super::backup::BackupState;
 use super::msg::{Msg, Timer};
 use super::{Config, Node};
+use crate::history::spend;
 use crate::services::Service;
-use stateright::actor::{model_timeout, Id, Out};
+use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 
 /// A client: its requests in order, one outstanding, resent within a budget. In the models the
@@ -15,6 +16,11 @@ use std::marker::PhantomData;
 pub struct Client<S> {
     cfg: Config,
     index: usize,
+    /// The sequence number of its first request: 0 in the models; a hosted session's number,
+    /// so that a later session of the same client id numbers its requests above every earlier
+    /// session's (the primary's message table sees one client whose numbers jump forward, a
+    /// behaviour the models cover: only the order of a client's numbers matters to it).
+    first: u64,
     _s: PhantomData<S>,
 }
 
@@ -36,15 +42,24 @@ type Cs<S> = ClientState<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Client<S> {
     /// Client number `index` of configuration `cfg`.
     pub fn new(cfg: Config, index: usize) -> Self {
-        Client { cfg, index, _s: PhantomData }
+        Client { cfg, index, first: 0, _s: PhantomData }
+    }
+
+    /// Client number `index` hosted in session `session`: its requests are numbered from
+    /// `session` on. Sessions are numbered by the wall clock in µs, so a session's numbers stay
+    /// below the next session's as long as it sends fewer requests than µs pass before the
+    /// next one opens, and the clock does not step back.
+    pub fn in_session(cfg: Config, index: usize, session: u64) -> Self {
+        Client { cfg, index, first: session, _s: PhantomData }
     }
 
     /// The outstanding request: the submitted operation, or the workload's next one.
     fn outstanding(&self, s: &Cs<S>) -> Option<(u64, S::Op)> {
-        let seq = s.replies.len();
+        let i = s.replies.len();
+        let seq = self.first.saturating_add(i as u64);
         match &s.submitted {
-            Some(op) => Some((seq as u64, op.clone())),
-            None => (seq < self.cfg.requests).then(|| (seq as u64, S::workload(self.index, seq))),
+            Some(op) => Some((seq, op.clone())),
+            None => (i < self.cfg.requests).then(|| (seq, S::workload(self.index, i))),
         }
     }
 
@@ -53,7 +68,7 @@ impl<S: Service> Client<S> {
         if let Some((seq, op)) = self.outstanding(s) {
             o.send(Id::from(usize::from(s.server)), Msg::Request { seq, op });
             if s.resends_left > 0 {
-                o.set_timer(Timer::Resend, model_timeout());
+                o.set_timer(Timer::Resend, self.cfg.resend.clone());
             }
         }
     }
@@ -110,10 +125,10 @@ impl<S: Service> Client<S> {
         }
         let (seq, op) = self.outstanding(s)?;
         let mut n = s.clone();
-        n.resends_left -= 1;
+        n.resends_left = spend(n.resends_left);
         o.send(Id::from(usize::from(n.server)), Msg::Request { seq, op });
         if n.resends_left > 0 {
-            o.set_timer(Timer::Resend, model_timeout());
+            o.set_timer(Timer::Resend, self.cfg.resend.clone());
         }
         Some(n)
     }

@@ -111,6 +111,9 @@ pub struct Config {
     /// Rolling upgrade: the spare runs version 2, and the primary hands over once it is
     /// current (the `rolling-upgrade` model).
     pub upgrade: bool,
+    /// How long a client waits before it resends: `model_timeout()` in the models (the
+    /// checker fires timers in any order), a real duration when hosted.
+    pub resend: std::ops::Range<std::time::Duration>,
 }
 
 /// The number of servers: the primary and the backup.

@@ -108,6 +108,7 @@ impl Config {
             ordered: p.choice("network")? == "ordered",
             lossy: p.bool("lossy")?,
             upgrade,
+            resend: stateright::actor::model_timeout(),
         })
     }
 }

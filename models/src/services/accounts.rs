@@ -126,6 +126,19 @@ impl<const N: u32> Service for Accounts<N> {
 
     map_objects!(rows: u32 => Account, keys (0..N).collect());
 
+    /// The rows that changed, by a diff of the persistent maps: O(change), whatever `N`.
+    fn changed_objects(&self, prev: &Self) -> Vec<(u32, Option<Account>)> {
+        prev.rows
+            .diff(&self.rows)
+            .map(|d| match d {
+                DiffItem::Add(k, row) | DiffItem::Update { new: (k, row), .. } => {
+                    (*k, Some(row.clone()))
+                }
+                DiffItem::Remove(k, _) => (*k, None),
+            })
+            .collect()
+    }
+
     /// A spare starts with an empty table: the fuzzy copy brings every row.
     fn spare() -> Self {
         Accounts { rows: imbl::OrdMap::new() }
@@ -151,15 +164,7 @@ impl<const N: u32> Journaled for Accounts<N> {
     type Change = Vec<(u32, Option<Account>)>;
 
     fn change_from(&self, prev: &Self) -> Self::Change {
-        prev.rows
-            .diff(&self.rows)
-            .map(|d| match d {
-                DiffItem::Add(k, row) | DiffItem::Update { new: (k, row), .. } => {
-                    (*k, Some(row.clone()))
-                }
-                DiffItem::Remove(k, _) => (*k, None),
-            })
-            .collect()
+        self.changed_objects(prev)
     }
 
     fn apply(&mut self, change: Self::Change) {

@@ -91,6 +91,7 @@ macro_rules! visit_over_service {
     };
 }
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -117,16 +118,18 @@ impl<T> Value for T where
 }
 
 /// A deterministic replicated application.
-pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
+pub trait Service:
+    Clone + Debug + Default + Eq + Hash + Send + Sync + Serialize + DeserializeOwned + 'static
+{
     /// An operation a client asks for.
     type Op: Value;
     /// What the service answers.
     type Reply: Value;
 
     /// The name of an object (a key).
-    type Key: Clone + Copy + Debug + Eq + Hash + Ord + Send + Sync + 'static;
+    type Key: Value + Copy;
     /// An object's logical value.
-    type Object: Clone + Debug + Eq + Hash + Ord + Send + Sync + Serialize + 'static;
+    type Object: Value;
 
     /// The service's name in the catalogue (`--set service=NAME`).
     const NAME: &'static str;
@@ -157,6 +160,22 @@ pub trait Service: Clone + Debug + Default + Eq + Hash + Send + Sync + 'static {
     /// step costs O(1), not O(key space).
     fn nth_key(i: usize) -> Option<Self::Key> {
         Self::key_space().get(i).copied()
+    }
+
+    /// The objects of the key space whose values differ between `prev` and `self` (`None`:
+    /// absent in `self`): what a save of a copied replica journals (the fuzzy-copy backup's).
+    /// The default compares the key space object by object (O(key space): the small
+    /// services); a large service overrides it with a diff of persistent maps (O(change)).
+    /// Only a service whose state is its objects (the ones a fuzzy copy carries) is rebuilt
+    /// exactly from these.
+    fn changed_objects(&self, prev: &Self) -> Vec<(Self::Key, Option<Self::Object>)> {
+        (0..)
+            .map_while(Self::nth_key)
+            .filter_map(|k| {
+                let now = self.object(&k);
+                (now != prev.object(&k)).then_some((k, now))
+            })
+            .collect()
     }
 
     /// The state reached from the initial one by applying `ops` in order: how a replica
@@ -421,7 +440,7 @@ impl Service for CounterArray {
 /// A service running in version 1 (`A`) or version 2 (`B`) of its implementation: the two
 /// share operations, replies and logical objects and differ in representation. A replica
 /// starts in version 1; a [`Service::spare`] starts in version 2.
-#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub enum Versions<A, B> {
     /// Version 1.
     V1(A),

@@ -98,7 +98,7 @@ pub enum ProcessReply {
 }
 
 /// The process database: instance id → image.
-#[derive(Clone, Debug, Default, Eq, Hash, PartialEq)]
+#[derive(Clone, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct ProcessDb {
     processes: imbl::OrdMap<u32, Process>,
 }

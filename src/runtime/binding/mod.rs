@@ -9,6 +9,7 @@
 //! it. Adding a protocol to the runtime is one file in this folder plus its line in
 //! [`Protocol`] and in [`with_protocol!`](crate::with_protocol).
 
+pub mod fuzzy_copy;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
 
@@ -59,6 +60,9 @@ pub trait Binding: Sized + 'static {
     /// The model's actor (every role of the protocol, clients included) for service `S`.
     type Node<S: Service>: Hosted<Op = S::Op, Reply = S::Reply>;
 
+    /// The faults its model covers, so the ones `chaos` may inject.
+    const FAULTS: Faults = Faults::ALL;
+
     /// Checks the protocol's part of a cluster file (how many nodes, which values it needs).
     fn validate(cfg: &ClusterConfig) -> Result<(), String>;
 
@@ -72,6 +76,12 @@ pub trait Binding: Sized + 'static {
     /// Whether a server takes `msg` from its sender: any message from a server, only client
     /// requests from a client. Judges message kinds, never protocol state.
     fn admit<S: Service>(from_server: bool, msg: &MsgOf<Self, S>) -> bool;
+
+    /// Whether node `id` keeps its state in memory only (its model never fails it): it
+    /// starts once, and `node` refuses to restart it, as it would serve from nothing.
+    fn volatile(_id: usize) -> bool {
+        false
+    }
 
     /// What node `id` logs when its role changes (a takeover, a degradation), if anything.
     fn report<S: Service>(_id: usize) -> Option<Observer<Self::Node<S>>> {
@@ -97,6 +107,26 @@ pub trait Binding: Sized + 'static {
     fn describe<S: Service>(storage: &StorageOf<Self, S>) -> String;
 }
 
+/// The faults a protocol's model covers: `chaos` injects only these (backup kills, each
+/// followed by a restart, always).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+pub struct Faults {
+    /// The primary may be killed (a takeover, or an outage until it restarts).
+    pub primary_kills: bool,
+    /// A node may be cut off from the others for a while (messages lost without a crash).
+    pub partitions: bool,
+    /// A killed node's storage may be damaged or lost.
+    pub storage_faults: bool,
+}
+
+impl Faults {
+    /// Every fault `chaos` knows.
+    pub const ALL: Faults = Faults { primary_kills: true, partitions: true, storage_faults: true };
+    /// Backup kills only.
+    pub const BACKUP_KILLS: Faults =
+        Faults { primary_kills: false, partitions: false, storage_faults: false };
+}
+
 /// The failure detector's part of a cluster file, for protocols with I-am-alive messages: a
 /// positive period shorter than the suspicion timeout.
 pub fn validate_heartbeats(cfg: &ClusterConfig) -> Result<(), String> {
@@ -119,18 +149,24 @@ pub enum Protocol {
     /// Logical checkpointing (the logical-checkpointing patent, Fig. 3A-3D, 4A, 4B):
     /// [`logical_checkpointing::LogicalCheckpointing`].
     LogicalCheckpointing,
+    /// Fuzzy copy (the logical-checkpointing patent, "new backup"; Hvasshovd et al. (ClustRa)
+    /// §4): [`fuzzy_copy::FuzzyCopy`].
+    FuzzyCopy,
 }
 
 impl Protocol {
     /// Every bound protocol.
-    pub const ALL: [Protocol; 2] = [Protocol::Linear2pc, Protocol::LogicalCheckpointing];
+    pub const ALL: [Protocol; 3] =
+        [Protocol::Linear2pc, Protocol::LogicalCheckpointing, Protocol::FuzzyCopy];
 
     /// Its catalogue name.
     pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Linear2pc => linear_2pc::Linear2pc::NAME,
-            Protocol::LogicalCheckpointing => logical_checkpointing::LogicalCheckpointing::NAME,
-        }
+        crate::with_protocol!(self, P => P::NAME)
+    }
+
+    /// The faults its model covers ([`Binding::FAULTS`]).
+    pub fn faults(self) -> Faults {
+        crate::with_protocol!(self, P => P::FAULTS)
     }
 
     fn names() -> String {
@@ -193,6 +229,10 @@ macro_rules! with_protocol {
             }
             $crate::runtime::binding::Protocol::LogicalCheckpointing => {
                 type $P = $crate::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+                $body
+            }
+            $crate::runtime::binding::Protocol::FuzzyCopy => {
+                type $P = $crate::runtime::binding::fuzzy_copy::FuzzyCopy;
                 $body
             }
         }
