@@ -29,9 +29,9 @@ pub struct BackupState<S: Service> {
     /// The next SSN it needs; `None` while a copy is incomplete.
     pub next: Option<u64>,
     /// The copy attempt it is installing or installed.
-    pub attempt: u8,
+    pub attempt: u64,
     /// Restarts so far.
-    pub restarts: u8,
+    pub restarts: u64,
     /// Rolling upgrade: after the handover the backup is the primary, with this message table.
     pub serving: Option<BTreeMap<Id, (u64, S::Reply)>>,
 }
@@ -47,8 +47,8 @@ pub struct BackupChange<S: Service> {
     service: Vec<(S::Key, Option<S::Object>)>,
     gens: Vec<(S::Key, Option<u64>)>,
     next: Option<u64>,
-    attempt: u8,
-    restarts: u8,
+    attempt: u64,
+    restarts: u64,
     #[allow(clippy::type_complexity)]
     serving: Option<Option<BTreeMap<Id, (u64, S::Reply)>>>,
 }

@@ -122,7 +122,13 @@ pub type Model<S> = ActorModel<Node<S>, Config, History<S>>;
 
 fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = history::saved(state, 1).map(|d| d.restarts);
-    within_crash_budget(&state.crashed, SERVERS, restarts.into_iter(), |i| i == 1, cfg.crashes)
+    within_crash_budget(
+        &state.crashed,
+        SERVERS,
+        restarts.into_iter().map(|r| u8::try_from(r).unwrap_or(u8::MAX)),
+        |i| i == 1,
+        cfg.crashes,
+    )
 }
 
 fn logical_equivalence<S: Service>(_: &Model<S>, state: &State<S>) -> bool {

@@ -24,9 +24,9 @@ pub enum Msg<Op, Reply, Key, Object> {
     /// each with its generation.
     CopyObject {
         /// The backup incarnation the copy is for (its restart count).
-        incarnation: u8,
+        incarnation: u64,
         /// The copy attempt (the primary numbers its copies).
-        attempt: u8,
+        attempt: u64,
         /// Each object's key, value (`None`: absent) and generation (the SSN of the last
         /// update it reflects).
         objects: Vec<(Key, Option<Object>, u64)>,
@@ -34,16 +34,16 @@ pub enum Msg<Op, Reply, Key, Object> {
     /// The backup installed the objects of copy `attempt` up to `key` (the batch's last).
     CopyAck {
         /// The copy attempt.
-        attempt: u8,
+        attempt: u64,
         /// The last object installed.
         key: Key,
     },
     /// Every object of copy `attempt` is copied; the log is to be replayed from SSN `noted`.
     CopyDone {
         /// The backup incarnation the copy is for.
-        incarnation: u8,
+        incarnation: u64,
         /// The copy attempt.
-        attempt: u8,
+        attempt: u64,
         /// The SSN noted when the copy began.
         noted: u64,
     },
@@ -71,7 +71,7 @@ pub enum Msg<Op, Reply, Key, Object> {
     /// A rebooted backup: the next SSN it needs, or `None` if its copy was incomplete.
     Rejoin {
         /// Its incarnation (restart count): an older one's rejoin is stale.
-        incarnation: u8,
+        incarnation: u64,
         /// The next SSN it needs.
         next: Option<u64>,
     },

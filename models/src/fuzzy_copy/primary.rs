@@ -63,9 +63,9 @@ pub struct PrimaryState<S: Service> {
     /// An update waiting for the backup's ack (normal checkpointing).
     pub pending: Option<(Id, u64, S::Reply, u64)>,
     /// The number of the current (or last) copy attempt.
-    pub attempt: u8,
+    pub attempt: u64,
     /// The backup incarnation the primary is serving.
-    pub incarnation: u8,
+    pub incarnation: u64,
     /// Rolling upgrade: it handed the process over to the backup and serves no more.
     pub retired: bool,
 }

@@ -124,7 +124,7 @@ impl Binding for FuzzyCopy {
     /// The primary logs each phase of building its backup: copying, replaying the log, the
     /// intake pause, current (INFO), and a backup that rejoined (WARN).
     fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
-        let mut last: Option<(u8, u8)> = None;
+        let mut last: Option<(u8, u64)> = None;
         Some(Box::new(move |state: &NodeState<S>| {
             let NodeState::Primary(p) = state else {
                 return;
