@@ -103,8 +103,8 @@ pub struct ChaosArgs {
     #[arg(long, default_value = "block")]
     pub silent_backup: SilentBackup,
     /// The protocol the cluster runs (linear-2pc, logical-checkpointing, fuzzy-copy). The
-    /// fuzzy-copy model fails its backup only: its default is backup kills alone, and primary
-    /// kills, partitions and storage faults are refused.
+    /// fuzzy-copy model fails its backup only: its default is backup kills alone, storage
+    /// faults go to the backup, and primary kills and partitions are refused.
     #[arg(long, default_value = "linear-2pc")]
     pub protocol: Protocol,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a

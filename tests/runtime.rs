@@ -836,25 +836,37 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
 
 /// Fuzzy copy under `chaos`: the new backup joins by fuzzy copy under load, is killed and
 /// restarted at seeded points (the model's soft failures: catch-up from its last SSN, or a
-/// new copy), in both durability modes. The history is judged, every node's trace replayed
+/// new copy), then killed with its storage damaged (refused, rebuilt with `--rejoin` by a
+/// full copy) or its journal's tail torn (cut, and caught up), in both durability modes. The history is judged, every node's trace replayed
 /// through the model, and the backup's journal, read after the run, holds exactly the
 /// counters the primary answered last: the backup ended current.
 #[test]
 fn fuzzy_copy_backup_survives_kills_and_ends_holding_what_the_primary_answered() {
     use twosafe::models::fuzzy_copy::backup::BackupState;
     use twosafe::models::services::Service;
+    use twosafe::runtime::chaos::StorageFault::{DeletedDir, FlippedByte, TornTail};
     use twosafe::runtime::journal;
-    for (durability, seed) in [(Durability::Memory, 5), (Durability::Fsync, 6)] {
+    let rounds = [
+        (Durability::Memory, 5, vec![TornTail]),
+        (Durability::Fsync, 6, vec![FlippedByte, DeletedDir]),
+    ];
+    for (durability, seed, storage_faults) in rounds {
         let dir = std::env::temp_dir()
             .join(format!("twosafe-fc-{}-{durability:?}-{seed}", std::process::id()));
         let spec = ChaosSpec {
-            seconds: 3.0,
+            seconds: 3.0 + 1.5 * storage_faults.len() as f64,
             backup_kills: 3,
+            storage_faults: storage_faults.clone(),
             ..quiet(Protocol::FuzzyCopy, durability, seed)
         };
         let (r, context) = passes(&dir, &spec);
+        assert_eq!(r.storage_violation, None, "{context}");
+        // Each damaged journal was refused and rebuilt by a full copy; a torn tail was cut.
+        let rejoins = r.faults.iter().filter(|f| f.what == "restart node 1 --rejoin").count();
+        let refused = storage_faults.iter().filter(|f| f.refused()).count();
+        assert_eq!(rejoins, refused, "{context}");
         let kills = r.faults.iter().filter(|f| f.what.starts_with("kill -9 node 1")).count();
-        assert_eq!(kills, 3, "{context}");
+        assert_eq!(kills, 3 + storage_faults.len(), "{context}");
         let backup = std::fs::read_to_string(dir.join("trace-1.jsonl")).unwrap();
         assert!(backup.contains("\"CopyObject\""), "the backup was copied: {context}");
         assert!(backup.contains("\"Log\""), "and replayed the log: {context}");

@@ -489,7 +489,8 @@ pub struct ChaosSpec {
     /// restarts it, and, when it refuses to start, restarts it with `--rejoin`. With
     /// `degrade`, every one goes to the backup: a degraded primary's updates live on its disk
     /// alone and the backup never takes over, so a primary's lost storage is an outage and a
-    /// loss that degraded mode accepts (proofs.md), not something to test for.
+    /// loss that degraded mode accepts (proofs.md), not something to test for. Likewise for a
+    /// protocol whose model never fails the primary ([`Protocol::faults`]).
     pub storage_faults: Vec<StorageFault>,
     /// What the primary does when its backup does not answer. With `Degrade`, primary kills
     /// and partitions move no role: a killed primary's restart ends the outage, and a silent
@@ -649,7 +650,8 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     }
     let mut storage_violation = None;
     for (i, fault) in spec.storage_faults.iter().enumerate() {
-        let victim = if i % 2 == 0 || degrade { 1 - primary } else { primary };
+        let backup_only = degrade || !spec.protocol.faults().primary_kills;
+        let victim = if i % 2 == 0 || backup_only { 1 - primary } else { primary };
         let role = if victim == primary { "primary" } else { "backup" };
         std::thread::sleep(Duration::from_millis(100 + rng.below(300)));
         cluster.kill(victim);

@@ -10,7 +10,8 @@
 //!
 //! The model's primary does not fail: it keeps its state in memory only. So node 0 starts
 //! once ([`Binding::volatile`]: a restart is refused, as it would serve from nothing) and
-//! `chaos` kills only the backup ([`Faults::BACKUP_KILLS`]). A client session numbers its
+//! `chaos` kills and damages only the backup. A backup whose storage is lost or damaged
+//! rejoins (`twosafe node --rejoin`) as a new backup and gets a full copy ([`Binding::learner`]). A client session numbers its
 //! requests from its session number, so a later session of a client id is served
 //! ([`Client::in_session`]); clients resend for ever after `resend_ms`, as the primary drops
 //! a request that arrives while an update awaits the backup's ack or intake is paused.
@@ -27,6 +28,7 @@ use twosafe_models::fuzzy_copy::backup::{Backup, BackupState};
 use twosafe_models::fuzzy_copy::client::Client;
 use twosafe_models::fuzzy_copy::msg::Msg;
 use twosafe_models::fuzzy_copy::primary::{Phase, Primary};
+use twosafe_models::fuzzy_copy::replay::Generations;
 use twosafe_models::fuzzy_copy::{Config, Node, NodeState, Variant, NAME, SERVERS};
 use twosafe_models::history::FOREVER;
 use twosafe_models::services::Service;
@@ -74,8 +76,8 @@ impl Binding for FuzzyCopy {
     type Node<S: Service> = Node<S>;
 
     /// The primary does not fail in the model, and a cut-off backup can miss a copy message
-    /// that nothing resends: backup kills only.
-    const FAULTS: Faults = Faults::BACKUP_KILLS;
+    /// that nothing resends: backup kills, and damage to the backup's storage.
+    const FAULTS: Faults = Faults { storage_faults: true, ..Faults::BACKUP_KILLS };
 
     fn validate(cfg: &ClusterConfig) -> Result<(), String> {
         if cfg.node.len() != SERVERS {
@@ -119,6 +121,24 @@ impl Binding for FuzzyCopy {
     /// The primary, node 0, keeps its state in memory only.
     fn volatile(id: usize) -> bool {
         id == 0
+    }
+
+    /// A backup that lost its storage (or whose journal is damaged) rejoins as a new backup:
+    /// empty, its copy incomplete, so the primary copies every object again. Its incarnation is
+    /// the wall clock in µs, above every earlier one while clocks move forward (the primary
+    /// ignores a `Rejoin` whose incarnation is not above the last it served; the random
+    /// `incarnation` offered is not ordered). To the primary this is a backup that rebooted
+    /// before its first copy arrived, its restarts counted from a larger number: a behaviour
+    /// the model covers (it compares incarnations only by order).
+    fn learner<S: Service>(_: &ClusterConfig, _incarnation: u64) -> Option<BackupState<S>> {
+        Some(BackupState {
+            service: S::spare(),
+            gens: Generations::new(),
+            next: None,
+            attempt: 0,
+            restarts: crate::runtime::conform::now_us().max(1),
+            serving: None,
+        })
     }
 
     /// The primary logs each phase of building its backup: copying, replaying the log, the
@@ -166,8 +186,8 @@ impl Binding for FuzzyCopy {
 fn describe_backup<S: Service>(d: &BackupState<S>) -> String {
     match d.next {
         Some(next) => {
-            format!("a backup needing SSN {next} (copy {}, {} restarts)", d.attempt, d.restarts)
+            format!("a backup needing SSN {next} (copy {}, incarnation {})", d.attempt, d.restarts)
         }
-        None => format!("a backup with copy {} incomplete ({} restarts)", d.attempt, d.restarts),
+        None => format!("a backup with copy {} incomplete (incarnation {})", d.attempt, d.restarts),
     }
 }

@@ -115,7 +115,8 @@ pub struct Faults {
     pub primary_kills: bool,
     /// A node may be cut off from the others for a while (messages lost without a crash).
     pub partitions: bool,
-    /// A killed node's storage may be damaged or lost.
+    /// A killed node's storage may be damaged or lost (the primary's too only if it may be
+    /// killed).
     pub storage_faults: bool,
 }
 
