@@ -245,6 +245,16 @@ fn node_config_errors_are_one_line_and_nonzero() {
             "0",
             "expected `block` or `degrade`",
         ),
+        (
+            write(
+                "fc-tpcb.toml",
+                &good
+                    .replace("linear-2pc", "fuzzy-copy")
+                    .replace("service = \"counter\"", "service = \"tpcb\""),
+            ),
+            "0",
+            "counter or register, not tpcb",
+        ),
         (write("good.toml", &good), "7", "node id 7 is not in the configuration"),
         (write("busy.toml", &good), "0", "cannot listen on"),
         (
@@ -309,6 +319,41 @@ fn a_node_starts_only_from_its_own_formatted_journal() {
     let (code, _, err) = twosafe(&["node", "--config", other.to_str().unwrap(), "--id", "1"]);
     assert_ne!(code, 0);
     assert!(err.contains("belongs to node 1 of cluster \"local\""), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Fuzzy copy's primary keeps its state in memory (its model never fails it): its first start
+/// marks its data directory, and a second start is refused in one line (it would serve from
+/// nothing and lose what it acknowledged).
+#[test]
+fn a_fuzzy_copy_primary_starts_only_once() {
+    use twosafe::runtime::config::ClusterConfig;
+    let (dir, config, good) = local_config("volatile");
+    std::fs::write(&config, good.replace("linear-2pc", "fuzzy-copy")).unwrap();
+    let cfg = ClusterConfig::load(&config).unwrap();
+    let config = config.to_str().unwrap();
+    let (code, _, err) = twosafe(&["format", "--config", config]);
+    assert_eq!(code, 0, "{err}");
+    let mut first = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["node", "--config", config, "--id", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = cfg.node[0].data.join(twosafe::runtime::node::STARTED);
+    let until = Instant::now() + COMMAND_LIMIT;
+    while !marker.exists() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(marker.exists(), "the first start marks the directory");
+    let (code, _, err) = twosafe(&["node", "--config", config, "--id", "0"]);
+    assert_ne!(code, 0);
+    let line = err.trim().lines().last().unwrap_or_default();
+    for needle in ["keeps its state in memory only", "fresh data directories"] {
+        assert!(line.contains(needle), "{line:?} should say {needle:?}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
