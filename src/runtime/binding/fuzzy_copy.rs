@@ -96,7 +96,7 @@ impl Binding for FuzzyCopy {
         }
         if cfg.silent_backup == SilentBackup::Degrade {
             return Err("fuzzy-copy has no degraded mode: the primary waits for its current \
-                        backup's acknowledgement (silent_backup = \"wait\")"
+                        backup's acknowledgement (silent_backup = \"block\")"
                 .into());
         }
         Ok(())

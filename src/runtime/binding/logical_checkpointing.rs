@@ -106,7 +106,7 @@ impl Binding for LogicalCheckpointing {
         super::validate_heartbeats(cfg)?;
         if cfg.silent_backup == SilentBackup::Degrade {
             return Err("logical-checkpointing has no degraded mode: the primary waits for its \
-                        backup's acknowledgement (silent_backup = \"wait\")"
+                        backup's acknowledgement (silent_backup = \"block\")"
                 .into());
         }
         Ok(())
