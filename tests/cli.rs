@@ -255,6 +255,17 @@ fn node_config_errors_are_one_line_and_nonzero() {
             "0",
             "counter or register, not tpcb",
         ),
+        (
+            write(
+                "lc-degrade.toml",
+                &good
+                    .replace("linear-2pc", "logical-checkpointing")
+                    .replace("silent_backup = \"block\"", "silent_backup = \"degrade\""),
+            ),
+            "0",
+            "no degraded mode: the primary waits for its backup's acknowledgement \
+             (silent_backup = \"block\")",
+        ),
         (write("good.toml", &good), "7", "node id 7 is not in the configuration"),
         (write("busy.toml", &good), "0", "cannot listen on"),
         (
