@@ -8,7 +8,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 use twosafe_models::stateright::actor::{Actor, Command, Id, Out};
@@ -97,9 +97,13 @@ pub struct TraceWriter {
 }
 
 impl TraceWriter {
-    /// Opens `path` for appending (a restarted node continues its trace).
+    /// Opens `path` for appending (a restarted node continues its trace). A node killed
+    /// mid-write leaves a torn last line; it is cut off first, so that the restart's steps
+    /// begin on a line of their own (the torn step's effects are what the restart recovers).
     pub fn open(path: &Path) -> std::io::Result<TraceWriter> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file =
+            std::fs::OpenOptions::new().create(true).append(true).read(true).open(path)?;
+        cut_torn_line(&mut file)?;
         Ok(TraceWriter { file: BufWriter::new(file) })
     }
 
@@ -115,6 +119,32 @@ impl TraceWriter {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
+}
+
+/// Cuts `file` back to just after its last newline.
+fn cut_torn_line(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    // Look back in blocks for the last newline; a trace line is a few hundred bytes.
+    let mut end = len;
+    let mut block = vec![0u8; 4096];
+    let keep = loop {
+        if end == 0 {
+            break 0;
+        }
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(i) = block[..n].iter().rposition(|&b| b == b'\n') {
+            break start + i as u64 + 1;
+        }
+        end = start;
+    };
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok(())
 }
 
 /// Where a trace departs from the model.
@@ -172,8 +202,10 @@ where
     A::Storage: Serialize + DeserializeOwned,
 {
     let io = |source| ConformError::Io { path: path.to_owned(), source };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
-    let lines: Vec<String> = reader.lines().collect::<Result<_, _>>().map_err(io)?;
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    // A node killed mid-write leaves a last line without its newline.
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
     let mut state: Option<(A, Id, A::State)> = None;
     let mut steps = 0;
     for (i, line) in lines.iter().enumerate() {
@@ -182,8 +214,8 @@ where
         }
         let step: TraceStep<A::Msg, A::Timer, A::Storage> = match serde_json::from_str(line) {
             Ok(s) => s,
-            // A node killed mid-write leaves a torn last line: the trace ends before it.
-            Err(_) if i + 1 == lines.len() && !line.ends_with('}') => break,
+            // A torn last line: the trace ends before it.
+            Err(_) if i + 1 == lines.len() && torn_tail => break,
             Err(e) => {
                 return Err(ConformError::Parse {
                     path: path.to_owned(),
@@ -235,4 +267,68 @@ where
         steps += 1;
     }
     Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_cuts_the_torn_line_a_kill_left_and_continues_on_a_line_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("twosafe-trace-torn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("trace.jsonl");
+        // Two whole lines, then half of a third, as a kill -9 between two writes leaves it;
+        // the whole lines are longer than the look-back block, to cross its edge.
+        let whole = format!("{{\"a\":\"{}\"}}\n", "x".repeat(5000));
+        std::fs::write(&path, format!("{whole}{whole}{{\"torn\":")).unwrap();
+        let mut w = TraceWriter::open(&path).unwrap();
+        w.file.write_all(b"{\"next\":1}\n").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("{whole}{whole}{{\"next\":1}}\n"));
+        // A file without any newline is cut to nothing; an intact one is left alone.
+        std::fs::write(&path, "{\"torn\":").unwrap();
+        drop(TraceWriter::open(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap().len(), 0);
+        std::fs::write(&path, &whole).unwrap();
+        drop(TraceWriter::open(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_an_unterminated_last_line_is_read_as_torn() {
+        use crate::runtime::binding::{linear_2pc::Linear2pc, Binding};
+        use crate::runtime::config::{ClusterConfig, Durability, ServiceKind};
+        use twosafe_models::linear_2pc::Node;
+        use twosafe_models::services::Counter;
+        let dir = std::env::temp_dir().join(format!("twosafe-trace-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = ClusterConfig::local(&dir, 1, ServiceKind::Counter, Durability::Memory);
+        let actor = || Linear2pc::server::<Counter>(&cfg, 0);
+        let mut out = Out::new();
+        let a = actor();
+        let _ = a.on_start(Id::from(0), &None, &mut out);
+        let step = TraceStep {
+            event: TraceEvent::<_, _, <Node<Counter> as Actor>::Storage>::Start {
+                id: 0,
+                storage: None,
+            },
+            commands: record(&out),
+            at_us: 0,
+        };
+        let line = serde_json::to_string(&step).unwrap();
+        // A torn copy that happens to end in a closing brace, as a cut between two writes can.
+        let cut = line[..line.len() - 1].rfind('}').unwrap() + 1;
+        let path = dir.join("trace.jsonl");
+        std::fs::write(&path, format!("{line}\n{line}\n{}", &line[..cut])).unwrap();
+        assert_eq!(conform(|_| actor(), &path).unwrap(), 2);
+        // The same fragment with its newline is a damaged step, not a torn tail.
+        std::fs::write(&path, format!("{line}\n{}\n{line}\n", &line[..cut])).unwrap();
+        let e = conform(|_| actor(), &path).unwrap_err();
+        assert!(matches!(e, ConformError::Parse { line: 2, .. }), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
