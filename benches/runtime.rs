@@ -62,6 +62,7 @@ fn bench(c: &mut Criterion) {
             wipes: 0,
             incarnation: 0,
             joined: 0,
+            caught_up: false,
         };
         let _ = std::fs::remove_dir_all(&dir);
         let me = Identity {

@@ -142,7 +142,7 @@ fn a_learner_caught_up_in_the_same_epoch_lets_an_ack_of_its_lost_storage_count()
             "server 0 -> server 1: ChangeBuffer { epoch: 0, index: 0, entry: Entry { client: Id(2), session: 1, seq: 0, op: Put(0, 1), reply: PutOk } }",
             "server 1: timer StorageLost fires",
             "server 1 -> server 0: Join { inc: 1 }",
-            "server 0 -> server 1: CatchUp { epoch: 0, inc: 1, log: [] }",
+            "server 0 -> server 1: CatchUp { epoch: 0, inc: 1, from: 0, entries: [], last: true }",
             "server 1 -> server 0: Ack { epoch: 0, index: 0 }",
             "server 0 -> client 2: Reply { session: 1, seq: 0, reply: PutOk }",
             "server 1 -> server 0: CaughtUp { epoch: 0, inc: 1, len: 0 }",
@@ -160,7 +160,9 @@ fn a_wiped_node_that_starts_fresh_or_answers_the_inquiry_loses_an_acknowledged_u
     assert_eq!(cut[4], "server 1: timer StorageLost fires", "{cut:#?}");
     let answers = counterexample("bug/learner-answers-inquiry");
     assert_eq!(answers.len(), 9, "{answers:#?}");
-    assert_eq!(answers[8], "server 1 -> server 0: ProcessState { epoch: 0, log: [] }");
+    // Its answer starts at its own (empty) end: the inquirer cuts its history to it.
+    assert_eq!(answers[7], "server 0 -> server 1: Inquire { epoch: 0, len: 1 }");
+    assert_eq!(answers[8], "server 1 -> server 0: ProcessState { epoch: 0, from: 0, entries: [] }");
 }
 
 #[test]
@@ -202,6 +204,25 @@ fn a_new_primary_answering_a_pending_resend_executes_it_twice() {
     assert_eq!(trace.len(), 6, "{trace:#?}");
     assert_eq!(trace[2], "server 0 CRASHES");
     assert_eq!(trace[5], "client 2 -> server 1: Request { session: 1, seq: 1, op: Add(1, 1) }");
+}
+
+#[test]
+fn a_server_that_takes_its_first_chunk_for_the_whole_catch_up_is_welcomed_lacking_a_step() {
+    // The primary committed two steps alone; the deposed one reports itself current after the
+    // first chunk (of one step) and is welcomed as backup while the second has been answered.
+    let trace = counterexample_of("linear-2pc", "bug/caught-up-at-first-chunk");
+    let chunk = trace.iter().position(|l| {
+        l.starts_with("server 1 -> server 0: CatchUp { epoch: 1, inc: 0, from: 0")
+            && l.ends_with("last: false }")
+    });
+    let caught_up = trace.iter().position(|l| l.starts_with("server 0 -> server 1: CaughtUp"));
+    let welcome = trace.iter().position(|l| l.starts_with("server 1 -> server 0: Welcome"));
+    assert!(chunk.is_some() && chunk < caught_up && caught_up < welcome, "{trace:#?}");
+    assert_eq!(
+        trace.last().map(String::as_str),
+        Some("server 1 -> client 2: Reply { session: 1, seq: 1, reply: PutOk }"),
+        "{trace:#?}"
+    );
 }
 
 #[test]
@@ -278,7 +299,7 @@ fn deep_configurations_hold() {
 }
 
 /// The deep configurations that CI runs: those of at most [`SLICE_UNIQUE`] unique states in
-/// proofs.md (about five minutes; every model with a deep configuration but transactions and
+/// proofs.md (about three minutes; every model with a deep configuration but transactions and
 /// migration, whose deep ones are 7-10 million states, is in it).
 /// `cargo test --release --test catalogue -- --ignored --exact deep_slice_holds`.
 #[test]
@@ -287,12 +308,12 @@ fn deep_slice_holds() {
     let pinned = proofs_counts();
     let rows = run_where(true, |key| pinned.get(key).is_some_and(|(_, u)| *u <= SLICE_UNIQUE));
     let configs: BTreeSet<_> = rows.iter().map(|r| (&r.model, &r.config)).collect();
-    assert!(configs.len() >= 5, "the slice holds only {configs:?}");
+    assert!(configs.len() >= 4, "the slice holds only {configs:?}");
     assert_deep_rows(rows);
 }
 
 /// The largest deep configuration CI runs, in unique states.
-const SLICE_UNIQUE: usize = 5_000_000;
+const SLICE_UNIQUE: usize = 4_000_000;
 
 fn assert_deep_rows(rows: Vec<Row>) {
     let unexpected: Vec<_> = rows.iter().filter(|r| !r.as_expected()).collect();

@@ -892,35 +892,49 @@ fn chaos_refuses_a_fault_the_model_does_not_cover() {
     assert!(!dir.exists(), "nothing was started");
 }
 
+/// What the long rejoin reads from a protocol's journal.
+struct LongRejoin<D> {
+    /// Node 1 has taken over and serves alone.
+    alone: fn(&D) -> bool,
+    /// Node 0 is its backup again.
+    backup: fn(&D) -> bool,
+    /// Node 1 serves with a backup again.
+    paired: fn(&D) -> bool,
+    /// Updates committed.
+    committed: fn(&D) -> u64,
+    /// The wire size of the whole history in one `CatchUp` frame.
+    whole_frame: fn(&D) -> usize,
+}
+
 /// The acceptance's long rejoin: node 0 is killed, node 1 takes over and commits 1,000,000
 /// updates alone, then node 0 restarts. It rejoins as the backup by `CatchUp` frames of 4,096
 /// committed requests each — the whole history would be a frame above the 16 MiB cap (the
 /// test measures it) — and ends holding every update; the pair then serves 2-safe again.
-/// Run: `cargo test --release --test runtime -- --ignored a_million` (about a minute in
-/// release mode; it prints the load's rate and the rejoin's time).
-#[test]
-#[ignore = "a measurement: 1,000,000 updates; run it by name"]
-fn logical_checkpointing_rejoins_after_a_million_updates() {
-    use twosafe::models::logical_checkpointing::server::{Durable, Role};
-    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+fn rejoins_after_a_million_updates<B: twosafe::runtime::binding::Binding, D>(
+    protocol: Protocol, r: LongRejoin<D>,
+) where
+    D: twosafe::models::journaled::Journaled,
+{
     use twosafe::runtime::config::ServiceKind;
     use twosafe::runtime::journal;
     use twosafe::runtime::load::{self, LoadSpec};
     const UPDATES: u64 = 1_000_000;
-    let dir = std::env::temp_dir().join(format!("twosafe-lc-million-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "twosafe-million-{}-{}",
+        protocol.name(),
+        std::process::id()
+    ));
     let mut cluster =
         LocalCluster::launch(exe(), &dir, Durability::Memory, ServiceKind::Counter, false, |c| {
-            c.protocol = Protocol::LogicalCheckpointing;
+            c.protocol = protocol;
         })
         .unwrap();
     let cfg = cluster.cfg.clone();
     let journal_of = |id: usize| {
         let bytes = std::fs::read(journal::path(&cfg.node[id].data)).ok()?;
-        journal::recover::<Durable<CounterOp, CounterReply>>(&bytes, &cfg.identity(id))
-            .ok()
-            .and_then(|r| r.value)
+        journal::recover::<D>(&bytes, &cfg.identity(id)).ok().and_then(|r| r.value)
     };
-    let wait_for = |id: usize, what: &dyn Fn(&Durable<CounterOp, CounterReply>) -> bool| {
+    let wait_for = |id: usize, what: &dyn Fn(&D) -> bool| {
         let start = std::time::Instant::now();
         while start.elapsed() < Duration::from_secs(300) {
             if journal_of(id).is_some_and(|d| what(&d)) {
@@ -928,54 +942,99 @@ fn logical_checkpointing_rejoins_after_a_million_updates() {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "node {id}: not reached in 300 s; its journal says {:?}",
-            journal_of(id).map(|d| (d.role, d.epoch, d.with_backup, d.history.len()))
-        );
+        panic!("node {id}: not reached in 300 s");
     };
     std::thread::sleep(Duration::from_millis(500));
     cluster.kill(0);
-    wait_for(1, &|d| d.role == Role::Primary && d.epoch == 1);
+    wait_for(1, &|d| (r.alone)(d));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (mut answered, start) = (0u64, std::time::Instant::now());
     while answered < UPDATES {
         let spec = LoadSpec { window: 10, duration: Duration::from_secs(5), first_client: 2 };
-        let r = rt
-            .block_on(load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()))
-            .unwrap();
-        assert_eq!(r.unanswered, 0, "node 1 serves alone");
-        answered += r.answered;
+        let l = rt.block_on(load::run::<B, Counter>(&cfg, &spec, Default::default())).unwrap();
+        assert_eq!(l.unanswered, 0, "node 1 serves alone");
+        answered += l.answered;
     }
     eprintln!(
         "node 1 committed {answered} updates alone in {:.1} s",
         start.elapsed().as_secs_f64()
     );
-    let committed = |d: &Durable<CounterOp, CounterReply>| d.history.len() as u64;
-    let history = journal_of(1).map(|d| d.history).unwrap_or_default();
-    assert_eq!(history.len() as u64, answered);
+    let alone = journal_of(1).expect("node 1's journal");
+    assert_eq!((r.committed)(&alone), answered);
     // The whole history in one message would not pass the frame cap.
-    use twosafe::models::logical_checkpointing::msg::Msg;
-    use twosafe::runtime::wire::{self, Frame};
-    let entries = history.into_iter().collect();
-    let whole: Msg<CounterOp, CounterReply> =
-        Msg::CatchUp { epoch: 1, from: 0, entries, last: true };
-    let bytes = wire::encode(&Frame::Msg(whole)).len();
-    eprintln!("the whole history in one CatchUp frame: {bytes} bytes (cap {})", wire::MAX_FRAME);
-    assert!(bytes > wire::MAX_FRAME, "{bytes} bytes: a million updates exceed the cap");
+    let bytes = (r.whole_frame)(&alone);
+    drop(alone);
+    let cap = twosafe::runtime::wire::MAX_FRAME;
+    eprintln!("the whole history in one CatchUp frame: {bytes} bytes (cap {cap})");
+    assert!(bytes > cap, "{bytes} bytes: a million updates exceed the cap");
     cluster.restart(0).unwrap();
-    let took = wait_for(0, &|d| d.role == Role::Backup && d.epoch == 1 && committed(d) == answered);
-    eprintln!("node 0 rejoined as the backup of epoch 1 holding all {answered} in {took:.2?}");
-    wait_for(1, &|d| d.role == Role::Primary && d.with_backup);
+    let took = wait_for(0, &|d| (r.backup)(d) && (r.committed)(d) == answered);
+    eprintln!("node 0 rejoined as the backup holding all {answered} in {took:.2?}");
+    wait_for(1, &|d| (r.paired)(d));
     // 2-safe again: a short load is answered and reaches both journals.
     let spec = LoadSpec { window: 2, duration: Duration::from_millis(500), first_client: 2 };
-    let r = rt
-        .block_on(load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()))
-        .unwrap();
-    assert!(r.answered > 0 && r.unanswered == 0, "{} answered", r.answered);
-    let total = answered + r.answered;
-    wait_for(0, &|d| committed(d) == total);
+    let l = rt.block_on(load::run::<B, Counter>(&cfg, &spec, Default::default())).unwrap();
+    assert!(l.answered > 0 && l.unanswered == 0, "{} answered", l.answered);
+    let total = answered + l.answered;
+    wait_for(0, &|d| (r.committed)(d) == total);
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Logical checkpointing's long rejoin (see [`rejoins_after_a_million_updates`]).
+/// Run: `cargo test --release --test runtime -- --ignored a_million` (a minute or two in
+/// release mode, both protocols; it prints the load's rate and the rejoin's time).
+#[test]
+#[ignore = "a measurement: 1,000,000 updates; run it by name"]
+fn logical_checkpointing_rejoins_after_a_million_updates() {
+    use twosafe::models::logical_checkpointing::msg::Msg;
+    use twosafe::models::logical_checkpointing::server::{Durable, Role};
+    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+    use twosafe::runtime::wire::{self, Frame};
+    type D = Durable<CounterOp, CounterReply>;
+    rejoins_after_a_million_updates::<LogicalCheckpointing, D>(
+        Protocol::LogicalCheckpointing,
+        LongRejoin {
+            alone: |d: &D| d.role == Role::Primary && d.epoch == 1,
+            backup: |d: &D| d.role == Role::Backup && d.epoch == 1,
+            paired: |d: &D| d.role == Role::Primary && d.with_backup,
+            committed: |d: &D| d.history.len() as u64,
+            whole_frame: |d: &D| {
+                let entries = d.history.iter().cloned().collect();
+                let whole: Msg<CounterOp, CounterReply> =
+                    Msg::CatchUp { epoch: 1, from: 0, entries, last: true };
+                wire::encode(&Frame::Msg(whole)).len()
+            },
+        },
+    );
+}
+
+/// Linear 2PC's long rejoin (see [`rejoins_after_a_million_updates`]): the deposed primary
+/// restarts, asks (`Inquire` names its length), is told it was taken over, and rejoins by
+/// takeback's chunked catch-up.
+#[test]
+#[ignore = "a measurement: 1,000,000 updates; run it by name"]
+fn linear_2pc_rejoins_after_a_million_updates() {
+    use twosafe::models::linear_2pc::msg::Msg;
+    use twosafe::models::linear_2pc::server::{Durable, Role};
+    use twosafe::models::linear_2pc::Level;
+    use twosafe::runtime::wire::{self, Frame};
+    type D = Durable<CounterOp, CounterReply>;
+    rejoins_after_a_million_updates::<Linear2pc, D>(
+        Protocol::Linear2pc,
+        LongRejoin {
+            alone: |d: &D| d.role == Role::Primary && d.epoch == 1,
+            backup: |d: &D| d.role == Role::Backup && d.epoch == 1,
+            paired: |d: &D| d.role == Role::Primary && d.level != Level::Normal,
+            committed: |d: &D| d.log.len() as u64,
+            whole_frame: |d: &D| {
+                let entries = d.log.suffix(0);
+                let whole: Msg<CounterOp, CounterReply> =
+                    Msg::CatchUp { epoch: 1, inc: 0, from: 0, entries, last: true };
+                wire::encode(&Frame::Msg(whole)).len()
+            },
+        },
+    );
 }
 
 /// A client that opens after the takeover, while node 0 is down for good, finds node 1: its

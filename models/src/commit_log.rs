@@ -175,6 +175,21 @@ impl<Op: Clone, Reply: Clone> CommitLog<Op, Reply> {
     pub fn suffix(&self, from: usize) -> Vec<Entry<Op, Reply>> {
         self.entries.skip(from).into_iter().collect()
     }
+
+    /// The entries at positions `from..to` (clamped to the history): O(log n + chunk).
+    pub fn range(&self, from: usize, to: usize) -> Vec<Entry<Op, Reply>> {
+        let to = to.min(self.len());
+        let from = from.min(to);
+        self.entries.skip(from).take(to - from).into_iter().collect()
+    }
+
+    /// Drops the entries from position `len` on (a no-op when the history is not longer;
+    /// otherwise O(n), the table rebuilt, like [`Self::pop`]).
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            *self = self.entries.take(len).into_iter().collect();
+        }
+    }
 }
 
 impl<Op: Clone, Reply: Clone> FromIterator<Entry<Op, Reply>> for CommitLog<Op, Reply> {

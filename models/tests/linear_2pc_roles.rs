@@ -82,6 +82,7 @@ fn saved(role: Role, epoch: u64) -> D {
         wipes: 0,
         incarnation: 0,
         joined: 0,
+        caught_up: false,
     }
 }
 
@@ -191,13 +192,16 @@ fn restarted_primary_runs_the_reconfiguration_protocol() {
     let durable = saved(Role::Primary, 0);
     let (r, cmds) = start(&s, PRIMARY, Some(durable));
     assert_eq!(r.role, Role::Reconfiguring);
-    assert_eq!(sends(&cmds), vec!["save Primary e0 log0 applied0", "send 1 Inquire { epoch: 0 }"]);
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Primary e0 log0 applied0", "send 1 Inquire { epoch: 0, len: 0 }"]
+    );
     // Requests wait until the process state is known.
     let (n, cmds) = deliver(&s, &r, CLIENT, put(0, 1));
     assert!(n.is_none() && cmds.is_empty());
     // The backup committed a step the primary crashed before committing: adopt it.
-    let (p, cmds) =
-        deliver(&s, &r, BACKUP, Msg::ProcessState { epoch: 0, log: vec![entry(0, 1)].into() });
+    let state = Msg::ProcessState { epoch: 0, from: 0, entries: vec![entry(0, 1)] };
+    let (p, cmds) = deliver(&s, &r, BACKUP, state);
     let p = p.unwrap();
     assert_eq!((p.role, p.log.len()), (Role::Primary, 1));
     assert_eq!(
@@ -366,7 +370,7 @@ fn a_learner_joins_in_a_new_epoch_and_never_answers_an_inquiry_it_cannot() {
         vec!["save Learner e0 log0 applied0", "send 0 Join { inc: 7 }", "set Join"]
     );
     // Not caught up: a restarted primary's inquiry gets "I hold nothing", not a history.
-    let (n, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 0 });
+    let (n, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 0, len: 0 });
     assert!(n.is_none());
     assert_eq!(sends(&cmds), vec!["send 0 Empty { epoch: 0 }"]);
     // It does not serve clients.
@@ -380,30 +384,90 @@ fn a_learner_joins_in_a_new_epoch_and_never_answers_an_inquiry_it_cannot() {
     assert_eq!((p.epoch, p.joined), (1, 7));
     assert_eq!(
         sends(&cmds),
-        vec!["save Primary e1 log0 applied0", "send 1 CatchUp { epoch: 1, inc: 7, log: [] }"]
+        vec![
+            "save Primary e1 log0 applied0",
+            "send 1 CatchUp { epoch: 1, inc: 7, from: 0, entries: [], last: true }"
+        ]
     );
     // A resent join of the same incarnation: the catch-up again, no new epoch.
     let (n, cmds) = deliver(&s, &p, BACKUP, Msg::Join { inc: 7 });
     assert!(n.is_none());
-    assert_eq!(sends(&cmds), vec!["send 1 CatchUp { epoch: 1, inc: 7, log: [] }"]);
+    assert_eq!(
+        sends(&cmds),
+        vec!["send 1 CatchUp { epoch: 1, inc: 7, from: 0, entries: [], last: true }"]
+    );
 
     // A catch-up meant for another incarnation is ignored; its own is adopted with the epoch.
-    let stale = Msg::CatchUp { epoch: 1, inc: 0, log: Default::default() };
+    let stale = Msg::CatchUp { epoch: 1, inc: 0, from: 0, entries: vec![], last: true };
     assert!(deliver(&s, &l, PRIMARY, stale).0.is_none());
-    let (l, cmds) =
-        deliver(&s, &l, PRIMARY, Msg::CatchUp { epoch: 1, inc: 7, log: vec![entry(0, 1)].into() });
+    let own = Msg::CatchUp { epoch: 1, inc: 7, from: 0, entries: vec![entry(0, 1)], last: true };
+    let (l, cmds) = deliver(&s, &l, PRIMARY, own);
     let l = l.unwrap();
     assert_eq!(
         sends(&cmds),
         vec!["save Learner e1 log1 applied1", "send 0 CaughtUp { epoch: 1, inc: 7, len: 1 }"]
     );
     // Caught up in epoch 1, it holds the commit decisions of that epoch.
-    let (_, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 1 });
+    let (_, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 1, len: 0 });
     assert_eq!(sends(&cmds).len(), 1);
     assert!(sends(&cmds)[0].starts_with("send 0 ProcessState { epoch: 1"), "{cmds:?}");
     // Welcomed: the backup again.
     let (b, _) = deliver(&s, &l, PRIMARY, Msg::Welcome { epoch: 1, inc: 7 });
     assert_eq!(b.unwrap().role, Role::Backup);
+}
+
+/// The catch-up comes a chunk at a time, each asked for from where the rejoining server's
+/// history ends; with part of it, a learner holds a bare prefix and answers no inquiry; a
+/// delayed chunk adds nothing. The reconfiguration, likewise, ships only what the restarted
+/// primary lacks.
+#[test]
+fn a_catch_up_comes_in_chunks_and_only_the_last_makes_the_server_current() {
+    let s = takeback_server();
+    let (p, _) = start(&s, PRIMARY, None);
+    let mut p = p;
+    for seq in 0..3 {
+        p.log.push(entry(seq, seq as u8 + 1));
+    }
+    let (p, _) = deliver(&s, &p, BACKUP, Msg::Join { inc: 7 });
+    let p = p.unwrap();
+    let (l, _) = start(&s, BACKUP, Some(D::learner(Level::Critical, 7)));
+    // The model's chunk is one step: the first, then the learner asks for the next.
+    let (_, cmds) = deliver(&s, &p, BACKUP, Msg::Join { inc: 7 });
+    let first = match &cmds[..] {
+        [Command::Send(_, m @ Msg::CatchUp { from: 0, last: false, .. })] => m.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (l, cmds) = deliver(&s, &l, PRIMARY, first.clone());
+    let l = l.unwrap();
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Learner e1 log1 applied1", "send 0 Rejoin { epoch: 1, len: 1, inc: 7 }"]
+    );
+    // A bare prefix: an inquiry gets "I hold nothing", and the same chunk again brings nothing.
+    let (_, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 1, len: 0 });
+    assert_eq!(sends(&cmds), vec!["send 0 Empty { epoch: 1 }"]);
+    assert!(deliver(&s, &l, PRIMARY, first).0.is_none());
+    // The primary answers each Rejoin with the chunk after the length it names.
+    let mut l = l;
+    for have in 1..3u32 {
+        let (_, cmds) = deliver(&s, &p, BACKUP, Msg::Rejoin { epoch: 1, len: have, inc: 7 });
+        let chunk = match &cmds[..] {
+            [Command::Send(_, m @ Msg::CatchUp { from, entries, last, .. })]
+                if *from == have && entries.len() == 1 && *last == (have == 2) =>
+            {
+                m.clone()
+            }
+            other => panic!("{other:?}"),
+        };
+        let (n, _) = deliver(&s, &l, PRIMARY, chunk);
+        l = n.unwrap();
+    }
+    assert!(l.caught_up && l.log == p.log, "{l:?}");
+    let (_, cmds) = deliver(&s, &l, PRIMARY, Msg::Inquire { epoch: 1, len: 2 });
+    assert_eq!(
+        sends(&cmds),
+        vec![format!("send 0 ProcessState {{ epoch: 1, from: 2, entries: [{:?}] }}", entry(2, 3))]
+    );
 }
 
 /// Epochs do not run out: a backup restarted at epoch 255 (what a u8 could hold) takes over
@@ -538,7 +602,7 @@ fn a_learner_whose_join_was_cut_by_a_degradation_is_welcomed_after_its_resent_jo
         sends(&cmds),
         vec![
             "save Primary e2 log1 applied1",
-            "send 1 CatchUp { epoch: 2, inc: 7, log: [Entry { client: Id(2), session: 1, seq: 0, op: Put(0, 1), reply: PutOk }] }",
+            "send 1 CatchUp { epoch: 2, inc: 7, from: 0, entries: [Entry { client: Id(2), session: 1, seq: 0, op: Put(0, 1), reply: PutOk }], last: true }",
         ]
     );
     let (_, cmds) = deliver(&s, &pr, BACKUP, Msg::CaughtUp { epoch: 2, inc: 7, len: 1 });

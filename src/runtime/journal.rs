@@ -104,9 +104,11 @@ impl std::fmt::Display for Identity {
     }
 }
 
-/// The journal format this build writes and reads: 2 since change buffers name the client's
+/// The journal format this build writes and reads: 3 since a linear-2PC learner records that
+/// it holds its whole chunked catch-up (`caught_up`); 2 since change buffers name the client's
 /// session (a journal of format 1, before sessions, has no format field and reads as damaged).
-pub const FORMAT: u32 = 2;
+/// A journal of another format is refused at start, naming both.
+pub const FORMAT: u32 = 3;
 
 /// One journal record.
 #[derive(Serialize, Deserialize)]
@@ -485,6 +487,7 @@ mod tests {
             wipes: 0,
             incarnation: 0,
             joined: 0,
+            caught_up: false,
         }
     }
 

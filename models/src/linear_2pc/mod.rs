@@ -128,6 +128,11 @@ crate::variants! {
         TakebackWithoutCatchUp = "takeback-without-catch-up":
             "the old primary is welcomed back as backup without catching up first",
             breaks ["2-safety"], check [takeback = "true"];
+        /// A rejoining server takes the first chunk of its catch-up for the last one: it
+        /// reports itself caught up, and is welcomed as backup, without the rest.
+        CaughtUpAtFirstChunk = "caught-up-at-first-chunk":
+            "a rejoining server reports itself caught up after the first chunk of the history",
+            breaks ["2-safety"], check [takeback = "true"];
         /// A promoted cold standby drops the change buffers it stored but had not yet applied
         /// instead of committing them before it serves (ClustRa's takeover finishes them first).
         PromotionWithoutPendingCommits = "promotion-without-pending-commits":
@@ -225,6 +230,10 @@ pub struct Config {
     pub wipes: u8,
     /// The highest epoch explored (the checker's bound on takeovers; the runtime has none).
     pub takeovers: Epoch,
+    /// Committed steps per `CatchUp` message (1 in the model, so that every catch-up of
+    /// more than one step is chunked; thousands in the runtime): no message carries the
+    /// whole history.
+    pub catch_up_chunk: usize,
     /// The timers' durations (the model checker ignores them; the runtime waits them out).
     pub timing: Timing,
 }

@@ -208,6 +208,7 @@ impl Config {
             probe: p.bool("probe")?,
             degrade,
             takeovers: p.uint("takeovers")? as Epoch,
+            catch_up_chunk: 1,
             wipes: wipes as u8,
             timing: Timing::model(),
         })

@@ -5,9 +5,9 @@
 //! | `Request` client → primary               | `Reply` primary → client               |
 //! | `ChangeBuffer` primary → backup          | `Ack` (or `TakenOver`) backup → primary |
 //! | `Confirm` primary → backup (reads)       | `Confirmed` (or `TakenOver`)           |
-//! | `Inquire` restarted primary → backup     | `ProcessState` or `TakenOver`          |
+//! | `Inquire` restarted primary → backup     | `ProcessState` (what it lacks) or `TakenOver` |
 //! | `IAmAlive` primary → backup (heartbeat)  | `AliveAck` backup → primary            |
-//! | `Rejoin` retired server → primary        | `CatchUp` (its history)                |
+//! | `Rejoin` retired server → primary        | `CatchUp` (the next chunk of its history) |
 //! | `CaughtUp` rejoining server → primary    | `Welcome` (upgraded; backup again)     |
 //! | `Join` learner (storage lost) → peer     | `CatchUp` (from the primary only)      |
 //! | `Inquire` restarted primary → learner    | `Empty` (it holds nothing to adopt)    |
@@ -20,7 +20,6 @@
 //! answers anything from an older epoch with `TakenOver`, which fences the deposed primary.
 
 use super::Epoch;
-use crate::commit_log::CommitLog;
 pub use crate::commit_log::Entry;
 use serde::{Deserialize, Serialize};
 
@@ -80,13 +79,20 @@ pub enum Msg<Op: Clone, Reply: Clone> {
     Inquire {
         /// The epoch the restarted primary remembers.
         epoch: Epoch,
+        /// The length of the committed history it holds (a prefix of the backup's).
+        len: u32,
     },
-    /// Reconfiguration protocol: the backup has not taken over; here is its committed history.
+    /// Reconfiguration protocol: the backup has not taken over; here is its committed history
+    /// from position `from` on (the inquirer's length, or the backup's if shorter): what the
+    /// inquirer lacks, at most the step whose commit it crashed before — never the whole
+    /// history in one message.
     ProcessState {
         /// The backup's epoch.
         epoch: Epoch,
-        /// The backup's committed history (change buffers applied or stored).
-        log: CommitLog<Op, Reply>,
+        /// Where `entries` start in the backup's history.
+        from: u32,
+        /// The backup's committed history (change buffers applied or stored) from `from` on.
+        entries: Vec<Entry<Op, Reply>>,
     },
     /// The sender has taken over as primary in `epoch`: the receiver is deposed.
     TakenOver {
@@ -103,7 +109,8 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         /// The backup's epoch.
         epoch: Epoch,
     },
-    /// Takeback: a retired server asks the primary of `epoch` to bring it up to date.
+    /// Takeback: a retired server (or a learner, after its first chunk) asks the primary of
+    /// `epoch` for the next chunk of its history, after the `len` entries it holds.
     Rejoin {
         /// The epoch in which the sender was deposed.
         epoch: Epoch,
@@ -112,14 +119,20 @@ pub enum Msg<Op: Clone, Reply: Clone> {
         /// The sender's incarnation (echoed by the answers, so that none reaches a later one).
         inc: u64,
     },
-    /// Takeback: the primary's committed history.
+    /// Takeback: a chunk of the primary's committed history (at most `catch_up_chunk`
+    /// entries, so that no message carries the whole history); the receiver asks for the next
+    /// with `Rejoin` until `last`.
     CatchUp {
         /// The primary's epoch.
         epoch: Epoch,
         /// The incarnation of the server it answers.
         inc: u64,
-        /// The history.
-        log: CommitLog<Op, Reply>,
+        /// Where `entries` start in the primary's history.
+        from: u32,
+        /// The chunk.
+        entries: Vec<Entry<Op, Reply>>,
+        /// Whether the chunk reaches the end of the primary's history.
+        last: bool,
     },
     /// Takeback: the rejoining server holds (durably) a history of this length.
     CaughtUp {

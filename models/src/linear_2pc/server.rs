@@ -58,6 +58,10 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     /// The incarnation of the last learner this server caught up as primary (a `Join` of it
     /// again is a resend: caught up again, no new epoch).
     pub joined: u64,
+    /// A learner only: it holds the last chunk of its epoch's catch-up, so its history is the
+    /// primary's as of the catch-up plus every step it acked since (it may then answer a
+    /// restarted primary's `Inquire`; with part of the chunks it holds a bare prefix).
+    pub caught_up: bool,
 }
 
 impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
@@ -73,6 +77,7 @@ impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
             wipes: 0,
             incarnation,
             joined: 0,
+            caught_up: false,
         }
     }
 }
@@ -115,6 +120,8 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     pub incarnation: u64,
     /// The last learner caught up.
     pub joined: u64,
+    /// Whether a learner holds its whole catch-up.
+    pub caught_up: bool,
     /// How the history changed.
     pub log: LogChange<Op, Reply>,
 }
@@ -152,6 +159,7 @@ where
             wipes: self.wipes,
             incarnation: self.incarnation,
             joined: self.joined,
+            caught_up: self.caught_up,
             log: if extends {
                 LogChange::Append(self.log.suffix(n))
             } else {
@@ -169,6 +177,7 @@ where
         self.wipes = c.wipes;
         self.incarnation = c.incarnation;
         self.joined = c.joined;
+        self.caught_up = c.caught_up;
         match c.log {
             LogChange::Append(entries) => self.log.extend(entries),
             LogChange::Replace(entries) => self.log = entries,
@@ -245,6 +254,8 @@ pub struct ServerState<S: Service> {
     pub incarnation: u64,
     /// The last learner caught up (see [`Durable::joined`]).
     pub joined: u64,
+    /// A learner holds its whole catch-up (see [`Durable::caught_up`]).
+    pub caught_up: bool,
     /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
     pub awaiting_alive: bool,
     /// `Join` resends left (learner only; the model's bound, like a client's resends).
@@ -273,6 +284,7 @@ impl<S: Service> ServerState<S> {
             wipes: self.wipes,
             incarnation: self.incarnation,
             joined: self.joined,
+            caught_up: self.caught_up,
         }
     }
 
@@ -343,6 +355,7 @@ impl<S: Service> Server<S> {
             wipes: 0,
             incarnation: 0,
             joined: 0,
+            caught_up: false,
             awaiting_alive: false,
             joins_left: 0,
             fences_left: 0,
@@ -367,6 +380,7 @@ impl<S: Service> Server<S> {
             wipes: d.wipes,
             incarnation: d.incarnation,
             joined: d.joined,
+            caught_up: d.caught_up,
             awaiting_alive: false,
             joins_left: 0,
             fences_left: 0,
@@ -386,7 +400,7 @@ impl<S: Service> Server<S> {
         // Write-ahead: the restart is durable before anything is sent.
         self.save(&s, o);
         if reconfigure {
-            o.send(Self::peer(&s), Msg::Inquire { epoch: s.epoch });
+            o.send(Self::peer(&s), Msg::Inquire { epoch: s.epoch, len: s.log.len() as u32 });
         } else if restarted_primary {
             self.announce(s.epoch, o);
             if self.degraded(&s) {
@@ -603,13 +617,21 @@ impl<S: Service> Server<S> {
                 self.rejoin(&n, o);
                 Some(n)
             }
-            (Role::Reconfiguring, Msg::ProcessState { epoch, log }) if epoch == s.epoch => {
+            (Role::Reconfiguring, Msg::ProcessState { epoch, from, entries })
+                if epoch == s.epoch && from as usize <= s.log.len() =>
+            {
                 // The backup has not taken over: adopt its committed history, which extends
-                // ours by at most the step whose commit we crashed before.
+                // ours by at most the step whose commit we crashed before (the checked
+                // atomicity property: ours is a prefix of it). It sends only what follows
+                // our length — or, were its history shorter, from its end, and ours is cut
+                // to it: its history is the one that counts.
                 let mut n = s.clone();
-                n.log = log;
-                n.applied = 0;
-                n.service = S::default();
+                if (from as usize) < n.log.len() {
+                    n.log.truncate(from as usize);
+                    n.applied = 0;
+                    n.service = S::default();
+                }
+                n.log.extend(entries);
                 n.install_all();
                 Some(self.resume_as_primary(n, o))
             }
@@ -619,20 +641,22 @@ impl<S: Service> Server<S> {
                 self.arm_heartbeat(&n, o);
                 Some(n)
             }
-            (Role::Primary, Msg::Rejoin { epoch, inc, .. })
+            (Role::Primary, Msg::Rejoin { epoch, len, inc })
                 if epoch == s.epoch && self.cfg.takeback =>
             {
                 // Upgrade first (every later step needs the rejoining server's ack), then send
-                // the history as of the upgrade: from here on the rejoining server holds all
-                // of it — the catch-up, then each change buffer it acks. (Waiting for the
-                // catch-up to be acknowledged before upgrading never converges under load:
-                // the degraded primary keeps committing alone meanwhile.)
+                // the history as of the upgrade, a chunk per `Rejoin` from where the rejoining
+                // server's ends: from here on it holds all of it — the chunks, then each change
+                // buffer it acks (one that arrives before the last chunk is not acked, and the
+                // step waits). (Waiting for the catch-up to be acknowledged before upgrading
+                // never converges under load: the degraded primary keeps committing alone
+                // meanwhile.)
                 let n = self.upgrade(s, o);
                 if self.cfg.variant == Variant::TakebackWithoutCatchUp {
                     // The bug: welcome the old primary back as backup with whatever it has.
                     o.send(src, Msg::Welcome { epoch, inc });
                 } else {
-                    o.send(src, Msg::CatchUp { epoch, inc, log: s.log.clone() });
+                    o.send(src, self.catch_up(s, len as usize, inc));
                 }
                 n
             }
@@ -657,21 +681,22 @@ impl<S: Service> Server<S> {
                     self.save(&n, o);
                     self.arm_heartbeat(&n, o);
                 }
-                o.send(src, Msg::CatchUp { epoch: n.epoch, inc, log: n.log.clone() });
+                o.send(src, self.catch_up(&n, 0, inc));
                 if let Some(p) = &n.pending {
                     // The step in flight goes again, in the new epoch.
                     self.ship(&n, p, o);
                 }
                 (n != *s).then_some(n)
             }
-            (Role::Learner, Msg::Inquire { epoch }) => {
+            (Role::Learner, Msg::Inquire { epoch, len }) => {
                 // A restarted primary asks for the commit decisions. A learner that has caught
-                // up in that epoch holds them (the primary's history as of the catch-up and
-                // every step it acked since); one that has not holds nothing, and says so:
-                // the inquirer's own history is then the longest that survives.
-                let caught_up = epoch == s.epoch && !s.log.is_empty();
+                // up in that epoch — all the chunks — holds them (the primary's history as of
+                // the catch-up and every step it acked since); one that has not holds nothing
+                // to adopt (a prefix at most), and says so: the inquirer's own history is then
+                // the longest that survives.
+                let caught_up = s.caught_up && epoch == s.epoch && !s.log.is_empty();
                 if caught_up || self.cfg.variant == Variant::LearnerAnswersInquiry {
-                    o.send(src, Msg::ProcessState { epoch, log: s.log.clone() });
+                    o.send(src, Self::process_state(s, epoch, len));
                 } else {
                     o.send(src, Msg::Empty { epoch });
                 }
@@ -698,23 +723,44 @@ impl<S: Service> Server<S> {
                 let cb = Msg::ChangeBuffer { epoch, index, entry };
                 self.on_backup_msg(s, src, cb, o)
             }
-            (Role::Retired | Role::Learner, Msg::CatchUp { epoch, inc, log })
+            (Role::Retired | Role::Learner, Msg::CatchUp { epoch, inc, from, entries, last })
                 if inc == s.incarnation
                     && self.cfg.takeback
-                    && ((epoch == s.epoch && log.len() >= s.log.len())
-                        || (s.role == Role::Learner && epoch > s.epoch)) =>
+                    && ((epoch == s.epoch && from as usize <= s.log.len())
+                        || (s.role == Role::Learner && epoch > s.epoch && from == 0)) =>
             {
-                // Histories of one epoch only grow: a delayed, shorter catch-up is ignored.
-                // A learner learns the epoch from its first catch-up.
+                // The primary's history of one epoch only grows, and ours is a prefix of it:
+                // a chunk appends what we lack, and a delayed chunk that ends before our end
+                // (or at it, not the last) brings nothing. A learner learns the epoch from the
+                // first chunk of a catch-up, and starts its history over with it.
                 let mut n = s.clone();
-                n.epoch = epoch;
-                n.log = log;
-                n.applied = 0;
-                n.service = S::default();
+                if epoch > s.epoch {
+                    n.epoch = epoch;
+                    n.log.clear();
+                    n.applied = 0;
+                    n.service = S::default();
+                    n.caught_up = false;
+                }
+                let (have, from) = (n.log.len(), from as usize);
+                let end = from + entries.len();
+                // The seeded bug: every chunk is taken for the last one.
+                let last = last || self.cfg.variant == Variant::CaughtUpAtFirstChunk;
+                if end < have || (end == have && !last) {
+                    return None;
+                }
+                n.log.extend(entries.into_iter().skip(have - from));
                 n.install_all();
                 n.level = self.cfg.level;
+                if last && n.role == Role::Learner {
+                    n.caught_up = true;
+                }
                 self.save(&n, o);
-                o.send(src, Msg::CaughtUp { epoch, inc, len: n.log.len() as u32 });
+                let len = n.log.len() as u32;
+                if last {
+                    o.send(src, Msg::CaughtUp { epoch, inc, len });
+                } else {
+                    o.send(src, Msg::Rejoin { epoch, len, inc });
+                }
                 Some(n)
             }
             (Role::Retired | Role::Learner, Msg::Welcome { epoch, inc })
@@ -725,6 +771,7 @@ impl<S: Service> Server<S> {
                 let mut n = s.clone();
                 n.role = Role::Backup;
                 n.level = self.cfg.level;
+                n.caught_up = false;
                 self.save(&n, o);
                 if s.role == Role::Learner {
                     o.cancel_timer(Timer::Join);
@@ -759,7 +806,7 @@ impl<S: Service> Server<S> {
             }
             (Role::Primary, Msg::ChangeBuffer { epoch, .. })
             | (Role::Primary, Msg::Confirm { epoch, .. })
-            | (Role::Primary, Msg::Inquire { epoch })
+            | (Role::Primary, Msg::Inquire { epoch, .. })
                 if epoch < s.epoch =>
             {
                 // Fencing: the sender is a primary of an older epoch.
@@ -861,6 +908,23 @@ impl<S: Service> Server<S> {
         Some(n)
     }
 
+    /// The chunk of `s`'s history after its first `from` entries, for the server of
+    /// incarnation `inc` (at most `catch_up_chunk` entries; O(log n + chunk)).
+    fn catch_up(&self, s: &St<S>, from: usize, inc: u64) -> M<S> {
+        let len = s.log.len();
+        let from = from.min(len);
+        let to = len.min(from.saturating_add(self.cfg.catch_up_chunk.max(1)));
+        let entries = s.log.range(from, to);
+        Msg::CatchUp { epoch: s.epoch, inc, from: from as u32, entries, last: to == len }
+    }
+
+    /// The answer to a restarted primary's `Inquire` of `epoch`: the history after the
+    /// inquirer's `len` entries (after ours, were ours shorter).
+    fn process_state(s: &St<S>, epoch: Epoch, len: u32) -> M<S> {
+        let from = (len as usize).min(s.log.len());
+        Msg::ProcessState { epoch, from: from as u32, entries: s.log.suffix(from) }
+    }
+
     /// Sends the pending step to the backup: the change buffer, or the read's confirmation.
     fn ship(&self, s: &St<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
         let index = s.log.len() as u32;
@@ -913,8 +977,8 @@ impl<S: Service> Server<S> {
                 o.send(src, Msg::AliveAck { epoch });
                 None
             }
-            Msg::Inquire { epoch } if epoch == s.epoch => {
-                o.send(src, Msg::ProcessState { epoch, log: s.log.clone() });
+            Msg::Inquire { epoch, len } if epoch == s.epoch => {
+                o.send(src, Self::process_state(s, epoch, len));
                 None
             }
             _ => None,

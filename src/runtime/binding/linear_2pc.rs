@@ -44,6 +44,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         probe: true,
         degrade: cfg.silent_backup == SilentBackup::Degrade,
         takeovers: u64::MAX,
+        catch_up_chunk: super::CATCH_UP_CHUNK,
         wipes: 0,
         timing: Timing {
             resend: ms(cfg.resend_ms)..ms(cfg.resend_ms + 1),

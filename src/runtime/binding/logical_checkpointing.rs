@@ -10,7 +10,7 @@
 //! durations, budgets that never run out.
 //!
 //! A restarted or deposed primary goes to the spare pool and rejoins as the new backup: the
-//! primary sends it the committed requests it lacks in frames of [`CATCH_UP_CHUNK`], so the
+//! primary sends it the committed requests it lacks in frames of [`CATCH_UP_CHUNK`](super::CATCH_UP_CHUNK), so the
 //! pair survives any number of takeovers. Not yet: a node that lost its storage has no checked
 //! way back (`--rejoin` is refused).
 
@@ -33,10 +33,6 @@ use twosafe_models::stateright::actor::Out;
 #[derive(Clone, Copy, Debug)]
 pub struct LogicalCheckpointing;
 
-/// Committed requests per `CatchUp` frame: a rejoin ships the history in frames of this many
-/// entries, far below the frame cap whatever the history's length.
-pub const CATCH_UP_CHUNK: usize = 4096;
-
 /// The model configuration the actors of cluster `cfg` run with.
 pub fn model_config(cfg: &ClusterConfig) -> Config {
     let ms = Duration::from_millis;
@@ -50,7 +46,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         heartbeats: true,
         rejoin: true,
         probe: true,
-        catch_up_chunk: CATCH_UP_CHUNK,
+        catch_up_chunk: super::CATCH_UP_CHUNK,
         takeovers: Epoch::MAX,
         faults: PairFaults {
             crashes: usize::MAX,

@@ -22,6 +22,11 @@ use twosafe_models::journaled::Journaled;
 use twosafe_models::services::Service;
 use twosafe_models::stateright::actor::Actor;
 
+/// Committed steps per `CatchUp` frame (logical checkpointing's and linear 2PC's rejoins):
+/// a rejoin ships the history in frames of this many entries, far below the frame cap
+/// whatever the history's length.
+pub const CATCH_UP_CHUNK: usize = 4096;
+
 /// An actor the runtime can host: its messages go over the wire, its timers into traces, its
 /// saves into a journal as changes, and a client session can submit operations to it.
 pub trait Hosted:
