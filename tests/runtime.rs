@@ -1042,7 +1042,6 @@ fn linear_2pc_rejoins_after_a_million_updates() {
 /// linear 2PC's `load` answered 0 requests and gave up after 20 s.) Both bound protocols.
 #[test]
 fn a_client_opened_after_the_primary_died_for_good_finds_the_new_one() {
-    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
     use twosafe::runtime::config::ServiceKind;
     use twosafe::runtime::load::{self, LoadSpec};
     for protocol in [Protocol::Linear2pc, Protocol::LogicalCheckpointing] {
@@ -1068,12 +1067,9 @@ fn a_client_opened_after_the_primary_died_for_good_finds_the_new_one() {
         let cfg = cluster.cfg.clone();
         let spec = LoadSpec { window: 2, duration: Duration::from_millis(1500), first_client: 2 };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let r = match protocol {
-            Protocol::LogicalCheckpointing => rt.block_on(
-                load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()),
-            ),
-            _ => rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())),
-        }
+        let r = twosafe::with_protocol!(protocol, P => {
+            rt.block_on(load::run::<P, Counter>(&cfg, &spec, Default::default()))
+        })
         .unwrap();
         let trace = std::fs::read_to_string(cluster.trace(1)).unwrap_or_default();
         let context =

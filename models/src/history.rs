@@ -197,6 +197,12 @@ where
     }
 }
 
+/// The other server of a pair (servers 0 and 1): the backup of a primary, the primary of a
+/// backup, where a client turns when told its server is not the primary.
+pub fn other_server(server: Id) -> Id {
+    Id::from(1 - usize::from(server).min(1))
+}
+
 /// The faults a model of one primary and one backup explores (logical checkpointing,
 /// transactions): which of the two servers may crash, how many crashes in all, and the
 /// network.

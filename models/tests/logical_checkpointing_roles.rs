@@ -365,17 +365,14 @@ fn a_spare_rejoins_by_chunks_and_the_last_makes_it_the_backup() {
     assert!(n.is_none());
     assert_eq!(cmds.len(), 1);
     assert!(cmds[0].contains("CatchUp { epoch: 1, from: 0,") && cmds[0].ends_with("last: false }"));
-    let (r, cmds) = deliver(
-        &s,
-        &r,
-        BACKUP,
-        Msg::CatchUp {
-            epoch: 1,
-            from: 0,
-            entries: p.d.history.iter().take(1).cloned().collect(),
-            last: false,
-        },
-    );
+    // The chunk of the primary's history from `from` to `to`, in epoch 1.
+    let chunk = |from: usize, to: usize, last: bool| Msg::CatchUp {
+        epoch: 1,
+        from: from as u64,
+        entries: p.d.history.iter().skip(from).take(to - from).cloned().collect(),
+        last,
+    };
+    let (r, cmds) = deliver(&s, &r, BACKUP, chunk(0, 1, false));
     assert_eq!(cmds, ["save", "send 1 Join { epoch: 0, have: 1 }", "set Join"]);
     let r = r.unwrap();
     // The last chunk: the primary saves that it has a backup before the chunk leaves.
@@ -390,24 +387,8 @@ fn a_spare_rejoins_by_chunks_and_the_last_makes_it_the_backup() {
         ["save", "send 0 Checkpoint { epoch: 1, ssn: 2, client: Id(2), session: 1, seq: 2, op: Add(0, 1) }"]
     );
     // A chunk of an epoch the spare has not seen end, starting elsewhere, is ignored.
-    ignored(
-        &s,
-        &r,
-        BACKUP,
-        Msg::CatchUp { epoch: 1, from: 0, entries: vec![], last: true },
-        "a stale chunk",
-    );
-    let (r, cmds) = deliver(
-        &s,
-        &r,
-        BACKUP,
-        Msg::CatchUp {
-            epoch: 1,
-            from: 1,
-            entries: p.d.history.iter().skip(1).cloned().collect(),
-            last: true,
-        },
-    );
+    ignored(&s, &r, BACKUP, chunk(0, 0, true), "a stale chunk");
+    let (r, cmds) = deliver(&s, &r, BACKUP, chunk(1, 2, true));
     assert_eq!(cmds, ["save", "cancel Join", "set Takeover"]);
     let r = r.unwrap();
     assert_eq!((r.d.role, r.d.epoch, r.d.history.len()), (Role::Backup, 1, 2));

@@ -15,6 +15,7 @@
 use super::msg::Msg;
 use super::msg::Timer;
 use super::{Config, Epoch, Node};
+use crate::history::other_server;
 use crate::services::Service;
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
@@ -158,7 +159,7 @@ impl<S: Service> Client<S> {
             Msg::NotPrimary { epoch } if epoch > s.primary_epoch && src == s.primary => {
                 // The server we were sending to is not the primary of `epoch`: the other is.
                 let mut n = s.clone();
-                n.primary = Id::from(1 - usize::from(src).min(1));
+                n.primary = other_server(src);
                 n.primary_epoch = epoch;
                 if let Some(req) = Self::outstanding(s) {
                     o.send(n.primary, req);
@@ -202,7 +203,7 @@ impl<S: Service> Client<S> {
         if self.cfg.probe {
             // Our primary may be down for good and its successor's announcement lost (or sent
             // before we opened): ask the other server; a primary answers.
-            o.send(Id::from(1 - usize::from(s.primary).min(1)), Msg::Probe);
+            o.send(other_server(s.primary), Msg::Probe);
         }
         if n.resends_left > 0 {
             o.set_timer(Timer::Resend, self.cfg.timing.resend.clone());

@@ -315,7 +315,7 @@ type M<S> = Msg<<S as Service>::Op, <S as Service>::Reply>;
 impl<S: Service> Server<S> {
     /// The other server: the backup of a primary, the primary of a backup.
     fn peer(s: &St<S>) -> Id {
-        Id::from(1 - usize::from(s.me).min(1))
+        crate::history::other_server(s.me)
     }
 
     fn announce(&self, epoch: Epoch, o: &mut O<S>) {

@@ -15,6 +15,7 @@
 
 use super::msg::{Epoch, Msg, Seq, Timer};
 use super::{spend, Config, Node};
+use crate::history::other_server;
 use crate::services::Service;
 use stateright::actor::{Id, Out};
 use std::collections::BTreeMap;
@@ -183,7 +184,7 @@ impl<S: Service> Client<S> {
                 // The server we were sending to is a spare or the backup: the other one serves
                 // (or will, once it has taken over and finds us among its clients).
                 let mut n = s.clone();
-                n.primary = Id::from(1 - usize::from(src).min(1));
+                n.primary = other_server(src);
                 n.primary_epoch = epoch;
                 self.send_outstanding(&n, n.primary, o);
                 Some(n)
@@ -210,7 +211,7 @@ impl<S: Service> Client<S> {
         if self.cfg.probe {
             // Our primary may be down for good and its successor's announcement lost (or sent
             // before we opened): ask the other server; a primary of a newer epoch answers.
-            o.send(Id::from(1 - usize::from(n.primary).min(1)), Msg::Probe);
+            o.send(other_server(n.primary), Msg::Probe);
         }
         if n.resends_left > 0 {
             self.arm_resend(o);

@@ -169,7 +169,7 @@ impl<S: Service> ServerState<S> {
 
     /// The other server: a primary's backup, a backup's primary, the primary a spare joins.
     fn peer(&self) -> Id {
-        Id::from(1 - usize::from(self.me).min(1))
+        crate::history::other_server(self.me)
     }
 
     fn commit(&mut self, ssn: Ssn, o: &mut O<S>) {
