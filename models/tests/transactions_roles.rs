@@ -131,7 +131,7 @@ fn backup_commits_transactions_in_ssn_order() {
     let b = b.unwrap();
     assert!(b.d.history.is_empty(), "SSN 1 waits for SSN 0");
     let (b, _) = deliver(&s, &b, PRIMARY, Msg::Checkpoint { epoch: 0, ssn: 0, item: batch(2) });
-    let order: Vec<(u8, usize)> =
+    let order: Vec<(u64, usize)> =
         b.unwrap().d.history.iter().map(|t| (t.ssn, usize::from(t.client))).collect();
     assert_eq!(order, [(0, 2), (1, 3)]);
 }

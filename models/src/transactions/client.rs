@@ -1,7 +1,7 @@
 //! The transactions model's client role: one transaction, request by request, then its commit;
 //! restarted at a new primary (the patent's Fig. 5A).
 
-use super::msg::{Msg, Timer};
+use super::msg::{Epoch, Msg, Timer};
 use super::server::Durable;
 use super::{Config, Node};
 use crate::services::Service;
@@ -33,7 +33,7 @@ pub struct ClientState<Reply> {
     /// Where requests go.
     pub primary: Id,
     /// The epoch of the last announcement followed.
-    pub epoch: u8,
+    pub epoch: Epoch,
     /// Resends left for the current request.
     pub resends_left: u8,
 }

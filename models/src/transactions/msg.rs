@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// An epoch: bumped by every takeover. A u64, as in the other protocols, so that a live
+/// cluster never runs out of them.
+pub type Epoch = u64;
+
+/// A service sequence number: the position of a checkpointed item in the primary's log. A
+/// u64: a live primary assigns one per checkpoint for as long as it runs.
+pub type Ssn = u64;
+
 /// A message of the transactions model.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 pub enum Msg<Op, Reply> {
@@ -27,23 +35,23 @@ pub enum Msg<Op, Reply> {
     /// A checkpoint: one transaction entry (5C), a commit record (5C), or a whole batch (5B).
     Checkpoint {
         /// The primary's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The SSN.
-        ssn: u8,
+        ssn: Ssn,
         /// What is checkpointed.
         item: Item<Op>,
     },
     /// The backup has logged `ssn`.
     Ack {
         /// The backup's epoch.
-        epoch: u8,
+        epoch: Epoch,
         /// The SSN.
-        ssn: u8,
+        ssn: Ssn,
     },
     /// The sender is the primary now.
     NewPrimary {
         /// Its epoch.
-        epoch: u8,
+        epoch: Epoch,
     },
 }
 

@@ -5,7 +5,7 @@
 //! batch commits the whole transaction at once (`history`). So a transaction takes effect all
 //! at once or not at all, and in the same order everywhere.
 
-use super::msg::{Item, Msg, Timer};
+use super::msg::{Epoch, Item, Msg, Ssn, Timer};
 use super::{Config, Mode, Node, Variant};
 use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
@@ -26,7 +26,7 @@ pub enum Role {
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
 pub struct Txn<Op, Reply> {
     /// The SSN of its commit record or batch.
-    pub ssn: u8,
+    pub ssn: Ssn,
     /// The client.
     pub client: Id,
     /// Its updates, in order.
@@ -41,17 +41,17 @@ pub struct Durable<Op, Reply> {
     /// The role as last saved.
     pub role: Role,
     /// Bumped by a takeover.
-    pub epoch: u8,
+    pub epoch: Epoch,
     /// Committed transactions, in commit (SSN) order.
     pub history: Vec<Txn<Op, Reply>>,
     /// Checkpointed items not processed yet, by SSN, with whether they are ready (acked).
-    pub log: BTreeMap<u8, (Item<Op>, bool)>,
+    pub log: BTreeMap<Ssn, (Item<Op>, bool)>,
     /// The internal state of open transactions: entries processed, not committed (5C).
     pub open: BTreeMap<Id, Vec<Op>>,
     /// The next SSN to process.
-    pub next_commit: u8,
+    pub next_commit: Ssn,
     /// The next SSN to assign.
-    pub next_ssn: u8,
+    pub next_ssn: Ssn,
     /// Restarts so far.
     pub restarts: u8,
 }
@@ -87,7 +87,7 @@ impl<S: Service> ServerState<S> {
         self.d.history.iter().find(|t| t.client == c)
     }
 
-    fn pending(&self, pred: impl Fn(&Item<S::Op>) -> bool) -> Option<(u8, Item<S::Op>)> {
+    fn pending(&self, pred: impl Fn(&Item<S::Op>) -> bool) -> Option<(Ssn, Item<S::Op>)> {
         self.d
             .log
             .iter()
@@ -95,7 +95,7 @@ impl<S: Service> ServerState<S> {
             .map(|(ssn, (item, _))| (*ssn, item.clone()))
     }
 
-    fn commit_txn(&mut self, ssn: u8, client: Id, ops: Vec<S::Op>, o: &mut O<S>) {
+    fn commit_txn(&mut self, ssn: Ssn, client: Id, ops: Vec<S::Op>, o: &mut O<S>) {
         let replies: Vec<S::Reply> = ops.iter().map(|op| self.service.apply(op)).collect();
         if self.d.role == Role::Primary {
             o.send(client, Msg::Committed { replies: replies.clone() });
@@ -167,7 +167,7 @@ impl<S: Service> Server<S> {
         s
     }
 
-    fn checkpoint(&self, n: &mut ServerState<S>, item: Item<S::Op>, o: &mut O<S>) -> u8 {
+    fn checkpoint(&self, n: &mut ServerState<S>, item: Item<S::Op>, o: &mut O<S>) -> Ssn {
         let ssn = n.d.next_ssn;
         n.d.next_ssn += 1;
         let ready = !n.has_backup();
@@ -309,7 +309,7 @@ impl<S: Service> Server<S> {
         }
         let mut n = s.clone();
         n.d.role = Role::Primary;
-        n.d.epoch += 1;
+        n.d.epoch = n.d.epoch.saturating_add(1);
         n.process(&mut Out::new());
         n.d.log.clear(); // past a gap: never committed by the old primary
         let open = std::mem::take(&mut n.d.open);
