@@ -579,6 +579,62 @@ fn a_degrading_primary_saves_its_new_epoch_first_and_fences_the_backup() {
     );
 }
 
+/// A retired server whose rejoin a degradation cut: the primary upgraded for its `Rejoin`, the
+/// next step was not acked in time (the catch-up still going), and the primary degraded into a
+/// new epoch. The retired server adopts that epoch, keeps the prefix it holds, and asks again
+/// from where it ends; a fence of its own epoch (its `Rejoin` lost) makes it ask again too.
+/// (Ignoring the fence, as before, left it retired for good.)
+#[test]
+fn a_retired_server_whose_rejoin_a_degradation_cut_rejoins_in_the_new_epoch() {
+    let s = degrade_server();
+    let mut held = saved(Role::Retired, 1);
+    held.log.push(entry(0, 1));
+    held.applied = 1;
+    let (r, cmds) = start(&s, BACKUP, Some(held));
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Retired e1 log1 applied1", "send 0 Rejoin { epoch: 1, len: 1, inc: 0 }"]
+    );
+    let (n, cmds) = deliver(&s, &r, PRIMARY, Msg::TakenOver { epoch: 2 });
+    let n = n.expect("adopts the new epoch");
+    assert_eq!((n.role, n.epoch, n.log.len()), (Role::Retired, 2, 1));
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Retired e2 log1 applied1", "send 0 Rejoin { epoch: 2, len: 1, inc: 0 }"]
+    );
+    // The fence again (its Rejoin was lost): asked again, nothing to save.
+    let (same, cmds) = deliver(&s, &n, PRIMARY, Msg::TakenOver { epoch: 2 });
+    assert!(same.is_none());
+    assert_eq!(sends(&cmds), vec!["send 0 Rejoin { epoch: 2, len: 1, inc: 0 }"]);
+    // A fence of an older epoch is stale.
+    let (stale, cmds) = deliver(&s, &n, PRIMARY, Msg::TakenOver { epoch: 1 });
+    assert!(stale.is_none() && cmds.is_empty(), "{cmds:?}");
+    // The primary restarted and asks for the commit decisions: mid-catch-up it holds none.
+    let (_, cmds) = deliver(&s, &n, PRIMARY, Msg::Inquire { epoch: 2, len: 1 });
+    assert_eq!(sends(&cmds), vec!["send 0 Empty { epoch: 2 }"]);
+    let (_, cmds) = deliver(&s, &n, PRIMARY, Msg::Inquire { epoch: 1, len: 1 });
+    assert!(cmds.is_empty(), "not its epoch: {cmds:?}");
+    // With the last chunk it holds them.
+    let last = Msg::CatchUp { epoch: 2, inc: 0, from: 1, entries: vec![entry(1, 2)], last: true };
+    let (n, cmds) = deliver(&s, &n, PRIMARY, last);
+    let n = n.unwrap();
+    assert!(n.caught_up);
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Retired e2 log2 applied2", "send 0 CaughtUp { epoch: 2, inc: 0, len: 2 }"]
+    );
+    let (_, cmds) = deliver(&s, &n, PRIMARY, Msg::Inquire { epoch: 2, len: 1 });
+    assert_eq!(
+        sends(&cmds),
+        vec![format!("send 0 ProcessState {{ epoch: 2, from: 1, entries: [{:?}] }}", entry(1, 2))]
+    );
+    // Without takeback there is nothing to rejoin: a retired server stays retired.
+    let plain = server("critical");
+    let (r, _) = start(&plain, BACKUP, Some(saved(Role::Retired, 1)));
+    let (n, cmds) = deliver(&plain, &r, PRIMARY, Msg::TakenOver { epoch: 2 });
+    assert!(n.is_none() && cmds.is_empty(), "{cmds:?}");
+}
+
 /// Degraded mode while a learner joins: the primary upgraded for the learner's `Join`, the
 /// learner did not ack the next step in time, and the primary degraded. The learner's resent
 /// `Join` (same incarnation) upgrades the primary again, in the degradation's epoch, so that

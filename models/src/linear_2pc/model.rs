@@ -143,7 +143,7 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/sessions": sessions = "2", requests = "1";
         "hot/sessions/reliable": sessions = "2", requests = "1", lossy = "false";
         "hot/degrade/crash-backup": takeback = "true", degrade = "true", crash = "backup";
-        "hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary";
+        "hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary", requests = "1";
         "hot/degrade/reliable": takeback = "true", degrade = "true", lossy = "false", crashes = "0";
         "hot/degrade/storage-loss": takeback = "true", degrade = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
         "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
@@ -151,6 +151,7 @@ pub const SPEC: ModelSpec = ModelSpec {
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
         deep "deep/hot/storage-loss/then-crash": takeback = "true", wipes = "1", crash = "any", crashes = "1", requests = "1";
         deep "deep/hot/storage-loss/two-requests": takeback = "true", wipes = "1", crash = "any", crashes = "0";
+        deep "deep/hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary";
         deep "deep/cold/two-clients-crash-backup": level = "important", clients = "2", requests = "1", crash = "backup";
     ],
 };

@@ -13,7 +13,12 @@
 //!   change buffers, runs degraded (normal), announces itself to clients, and answers anything
 //!   from the old epoch with `TakenOver`.
 //! - **Reconfiguring**: a restarted primary asks the backup for the process state and adopts
-//!   the backup's committed history (the commit decision was taken there), or retires.
+//!   the backup's committed history (the commit decision was taken there), or retires. A peer
+//!   still catching up (retired or learner) holds no decision and says so: the primary resumes
+//!   with its own history.
+//! - **Retired**: deposed; with takeback it asks the primary for a catch-up, in chunks, and is
+//!   welcomed back as the backup. A fence of a newer epoch (the primary degraded meanwhile)
+//!   or of its own (its request lost) makes it ask again, keeping the prefix it holds.
 //! - **Learner**: a server that lost its storage (an empty or damaged journal, which it
 //!   detects) knows nothing, not even the epoch. It never serves, never takes over and never
 //!   answers the reconfiguration as an authority: it asks its peer to `Join`, and only a
@@ -58,9 +63,9 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     /// The incarnation of the last learner this server caught up as primary (a `Join` of it
     /// again is a resend: caught up again, no new epoch).
     pub joined: u64,
-    /// A learner only: it holds the last chunk of its epoch's catch-up, so its history is the
-    /// primary's as of the catch-up plus every step it acked since (it may then answer a
-    /// restarted primary's `Inquire`; with part of the chunks it holds a bare prefix).
+    /// A learner or retired server: it holds the last chunk of its epoch's catch-up, so its
+    /// history is the primary's as of the catch-up plus every step it acked since (it may then
+    /// answer a restarted primary's `Inquire`; with part of the chunks it holds a bare prefix).
     pub caught_up: bool,
 }
 
@@ -254,7 +259,7 @@ pub struct ServerState<S: Service> {
     pub incarnation: u64,
     /// The last learner caught up (see [`Durable::joined`]).
     pub joined: u64,
-    /// A learner holds its whole catch-up (see [`Durable::caught_up`]).
+    /// A learner or retired server holds its whole catch-up (see [`Durable::caught_up`]).
     pub caught_up: bool,
     /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
     pub awaiting_alive: bool,
@@ -600,6 +605,22 @@ impl<S: Service> Server<S> {
                     _ => None,
                 }
             }
+            (Role::Retired, Msg::TakenOver { epoch }) if epoch >= s.epoch && self.cfg.takeback => {
+                // A degraded primary fences us: its degradation cut our rejoin (a chunk or an
+                // ack came too late), or our `Rejoin` was lost and it fences again. Its
+                // history only grows across a degradation, so what we hold is still a prefix
+                // of it: adopt its epoch (durably, before anything leaves) and ask again from
+                // where ours ends. Ignoring it left a retired server retired for good.
+                let n = (epoch > s.epoch).then(|| {
+                    let mut n = s.clone();
+                    n.epoch = epoch;
+                    n.caught_up = false;
+                    self.save(&n, o);
+                    n
+                });
+                self.rejoin(n.as_ref().unwrap_or(s), o);
+                n
+            }
             (Role::Primary | Role::Reconfiguring | Role::Backup, Msg::TakenOver { epoch })
                 if epoch > s.epoch =>
             {
@@ -688,12 +709,17 @@ impl<S: Service> Server<S> {
                 }
                 (n != *s).then_some(n)
             }
-            (Role::Learner, Msg::Inquire { epoch, len }) => {
-                // A restarted primary asks for the commit decisions. A learner that has caught
-                // up in that epoch — all the chunks — holds them (the primary's history as of
-                // the catch-up and every step it acked since); one that has not holds nothing
-                // to adopt (a prefix at most), and says so: the inquirer's own history is then
-                // the longest that survives.
+            (Role::Learner | Role::Retired, Msg::Inquire { epoch, len })
+                if s.role == Role::Learner || epoch == s.epoch =>
+            {
+                // A restarted primary asks for the commit decisions. A learner or retired
+                // server that has caught up in that epoch — all the chunks — holds them (the
+                // primary's history as of the catch-up and every step it acked since); one
+                // that has not holds nothing to adopt (a prefix at most: it acked no step of
+                // the epoch), and says so: the inquirer's own history is then the longest that
+                // survives. (A retired server knows its epoch and answers only in it; a
+                // learner knows none. Leaving the inquiry unanswered left both servers
+                // waiting for good: the primary for the answer, the retired one for chunks.)
                 let caught_up = s.caught_up && epoch == s.epoch && !s.log.is_empty();
                 if caught_up || self.cfg.variant == Variant::LearnerAnswersInquiry {
                     o.send(src, Self::process_state(s, epoch, len));
@@ -751,7 +777,7 @@ impl<S: Service> Server<S> {
                 n.log.extend(entries.into_iter().skip(have - from));
                 n.install_all();
                 n.level = self.cfg.level;
-                if last && n.role == Role::Learner {
+                if last {
                     n.caught_up = true;
                 }
                 self.save(&n, o);
