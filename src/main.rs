@@ -177,9 +177,16 @@ pub(crate) fn parse_durability(s: &str) -> Result<Durability, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // WARN and above unless RUST_LOG says otherwise: a cap reached or a refused peer shows.
-    // Not for `chaos`, whose own clients see the faults it injects (refused connections while
-    // a node is down) and report them in its verdicts; its nodes log to files beside their data.
-    let level = if matches!(cli.command, Command::Chaos(_)) { "error" } else { "warn" };
+    // A server node (`node`, and the nodes `cluster` starts) also says what it starts from and
+    // each change of its role (a takeover, a degradation, a rejoin): an operator sees them
+    // without asking. Not for `chaos`, whose own clients see the faults it injects (refused
+    // connections while a node is down) and report them in its verdicts; its nodes log to
+    // files beside their data.
+    let level = match cli.command {
+        Command::Chaos(_) => "error",
+        Command::Node { .. } => "warn,twosafe::runtime::node=info,twosafe::runtime::binding=info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -662,6 +662,24 @@ fn degraded_mode_serves_through_a_dead_backup_and_takes_it_back() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(last, Some((Role::Backup, 1, report.answered as usize)), "{primary_log}");
+    // A node says the role it starts in and each change of it without being asked (RUST_LOG
+    // unset): the backup its first start, the primary its upgrade, the backup its return.
+    let lines = [
+        (1, "node 1: starts as Backup of epoch 0, level Critical (0 steps)"),
+        (0, "node 0: Primary of epoch 1, level Critical"),
+        (1, "node 1: Backup of epoch 1"),
+    ];
+    for (id, line) in lines {
+        let mut said = String::new();
+        for _ in 0..40 {
+            said = std::fs::read_to_string(cluster.log(id)).unwrap_or_default();
+            if said.contains(line) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(said.contains(line), "node {id} should say {line:?}:\n{said}");
+    }
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }

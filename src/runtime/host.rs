@@ -89,7 +89,7 @@ where
     pub journal: Option<Journal<A::Storage>>,
     /// What the journal held at open.
     pub storage: Option<A::Storage>,
-    /// Called after every step that changed the state.
+    /// Called with the state the Actor started in, then after every step that changed it.
     pub observer: Option<Observer<A>>,
     /// Where to record every step for `twosafe conform`.
     pub trace: Option<TraceWriter>,
@@ -163,6 +163,9 @@ where
         // The start's saves must be durable before its messages leave, as for any step.
         host.commit()?;
         host.flush(sends);
+        if let Some(obs) = &mut host.observer {
+            obs(&host.state);
+        }
         Ok((host, tx, rx))
     }
 

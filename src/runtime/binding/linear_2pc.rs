@@ -97,8 +97,8 @@ impl Binding for Linear2pc {
         from_server || matches!(m, Msg::Request { .. } | Msg::Probe)
     }
 
-    /// One line when the role, epoch or level changes (a takeover, a degradation, a takeback):
-    /// WARN when the node runs without a backup.
+    /// One line for the role it starts in, then one when the role, epoch or level changes (a
+    /// takeover, a degradation, a takeback): WARN when the node runs without a backup.
     fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
         let mut last = None;
         Some(Box::new(move |state: &NodeState<S>| {
@@ -106,7 +106,11 @@ impl Binding for Linear2pc {
                 return;
             };
             let now = (s.role, s.epoch, s.level);
-            if last.is_some_and(|l| l != now) {
+            if last.is_none() {
+                let (role, epoch, level) = now;
+                let steps = s.log.len();
+                info!("node {id}: starts as {role:?} of epoch {epoch}, level {level:?} ({steps} steps)");
+            } else if last.is_some_and(|l| l != now) {
                 let (role, epoch, level) = now;
                 if role == Role::Primary && level == Level::Normal && s.epoch > 0 {
                     warn!(

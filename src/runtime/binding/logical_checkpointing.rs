@@ -121,8 +121,8 @@ impl Binding for LogicalCheckpointing {
         from_server || matches!(m, Msg::Request { .. } | Msg::Probe)
     }
 
-    /// One line when the role or epoch changes (a takeover, a retirement): WARN when the node
-    /// serves without a backup or has retired.
+    /// One line for the role it starts in, then one when the role or epoch changes (a
+    /// takeover, a retirement): WARN when the node serves without a backup or has retired.
     fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
         let mut last = None;
         Some(Box::new(move |state: &NodeState<S>| {
@@ -130,7 +130,10 @@ impl Binding for LogicalCheckpointing {
                 return;
             };
             let now = (s.d.role, s.d.epoch, s.d.with_backup);
-            if last.is_some_and(|l| l != now) {
+            if last.is_none() {
+                let (role, epoch, committed) = (s.d.role, s.d.epoch, s.d.history.len());
+                info!("node {id}: starts as {role:?} of epoch {epoch} ({committed} requests committed)");
+            } else if last.is_some_and(|l| l != now) {
                 let (role, epoch, with_backup) = now;
                 match role {
                     Role::Primary if with_backup => info!(
