@@ -173,7 +173,7 @@ impl<Op: Clone, Reply: Clone> CommitLog<Op, Reply> {
     /// The entries from position `from` on: O(log n + suffix), as a save's change must be
     /// (`iter().skip(from)` would walk the first `from` entries one by one).
     pub fn suffix(&self, from: usize) -> Vec<Entry<Op, Reply>> {
-        self.entries.skip(from).into_iter().collect()
+        self.range(from, self.len())
     }
 
     /// The entries at positions `from..to` (clamped to the history): O(log n + chunk).

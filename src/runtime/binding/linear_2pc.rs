@@ -110,7 +110,7 @@ impl Binding for Linear2pc {
                 let (role, epoch, level) = now;
                 let steps = s.log.len();
                 info!("node {id}: starts as {role:?} of epoch {epoch}, level {level:?} ({steps} steps)");
-            } else if last.is_some_and(|l| l != now) {
+            } else if last != Some(now) {
                 let (role, epoch, level) = now;
                 if role == Role::Primary && level == Level::Normal && s.epoch > 0 {
                     warn!(

@@ -10,9 +10,9 @@
 //! durations, budgets that never run out.
 //!
 //! A restarted or deposed primary goes to the spare pool and rejoins as the new backup: the
-//! primary sends it the committed requests it lacks in frames of [`CATCH_UP_CHUNK`](super::CATCH_UP_CHUNK), so the
-//! pair survives any number of takeovers. Not yet: a node that lost its storage has no checked
-//! way back (`--rejoin` is refused).
+//! primary sends it the committed requests it lacks in frames of
+//! [`CATCH_UP_CHUNK`](super::CATCH_UP_CHUNK), so the pair survives any number of takeovers.
+//! Not yet: a node that lost its storage has no checked way back (`--rejoin` is refused).
 
 use super::{Binding, MsgOf};
 use crate::runtime::client::ClientRole;
@@ -133,7 +133,7 @@ impl Binding for LogicalCheckpointing {
             if last.is_none() {
                 let (role, epoch, committed) = (s.d.role, s.d.epoch, s.d.history.len());
                 info!("node {id}: starts as {role:?} of epoch {epoch} ({committed} requests committed)");
-            } else if last.is_some_and(|l| l != now) {
+            } else if last != Some(now) {
                 let (role, epoch, with_backup) = now;
                 match role {
                     Role::Primary if with_backup => info!(
