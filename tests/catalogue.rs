@@ -264,17 +264,37 @@ fn logical_checkpointing_answers_a_reused_client_id_from_its_table_without_sessi
 }
 
 #[test]
-fn a_new_primary_committing_an_open_transaction_breaks_atomicity() {
-    // Reference: the logical-checkpointing patent, Fig. 5C — a failure before the commit aborts the transaction.
+fn a_batch_whose_workspace_a_failure_lost_commits_nothing_with_the_partial_commit_bug() {
+    // Reference: the logical-checkpointing patent, Fig. 5B — a failure before the checkpoint
+    // aborts the transaction; the seeded bug commits what is left of it.
+    let trace = counterexample_of("transactions", "bug/partial-commit");
+    assert_eq!(trace[1], "server 0 CRASHES", "{trace:#?}");
     assert_eq!(
-        counterexample_of("transactions", "bug/partial-commit"),
-        [
-            "client 2 -> server 0: Op { i: 0, op: Add(0, 1) }",
-            "server 0 -> server 1: Checkpoint { epoch: 0, ssn: 0, item: Entry { client: Id(2), i: 0, op: Add(0, 1) } }",
-            "server 0 CRASHES",
-            "server 1: timer Takeover fires",
-        ]
+        trace.last().map(String::as_str),
+        Some(
+            "client 2 -> server 1: Request { session: 1, seq: 2, op: Commit { client: 0, txn: 0, \
+             n: 2, batch: true } }"
+        ),
+        "{trace:#?}"
     );
+    assert_eq!(trace.len(), 8);
+}
+
+#[test]
+fn an_end_indicator_checkpointed_alone_and_committed_from_the_workspace_diverges() {
+    // The transactions model's own finding: a batch's end indicator that overtook the last
+    // request must abort at the primary too.
+    let trace = counterexample_of("transactions", "bug/commit-unsealed");
+    let alone = trace
+        .iter()
+        .position(|l| l.contains("Checkpoint") && l.contains("op: Commit {"))
+        .expect("the end indicator is checkpointed alone");
+    let completed = trace
+        .iter()
+        .position(|l| l.contains("-> server 1: Request") && l.contains("i: 0"))
+        .expect("the overtaken request reaches the new primary");
+    assert!(alone < completed, "{trace:#?}");
+    assert_eq!(trace.len(), 19);
 }
 
 #[test]

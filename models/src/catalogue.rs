@@ -33,7 +33,7 @@ macro_rules! registry {
 registry! {
     crate::linear_2pc::model,
     crate::logical_checkpointing::model,
-    crate::transactions::model,
+    crate::logical_checkpointing::transactions,
     crate::fuzzy_copy::model,
     crate::migration::model,
     crate::fragments::model,

@@ -9,8 +9,8 @@
 //! shared types — variants, configuration, the actor enum; `msg.rs`: messages and timers; a
 //! file per role; `model.rs`: parameters, properties, configurations and the builder):
 //! - [`linear_2pc`]: OPERA's semantic backup with linear 2PC (Hagen & Alonso §3.1);
-//! - [`logical_checkpointing`]: the patent's message table and SSN-ordered commit (Fig. 3-4);
-//! - [`transactions`]: transactions under logical checkpointing (the patent's Fig. 5);
+//! - [`logical_checkpointing`]: the patent's message table and SSN-ordered commit (Fig. 3-4),
+//!   and the second model of its roles, transactions (Fig. 5);
 //! - [`fuzzy_copy`]: a new backup by fuzzy copy and filtered log replay (the patent's "new
 //!   backup"; ClustRa §4), and the rolling upgrade built from the same roles (Fig. 2A);
 //! - [`migration`]: process migration by the backup mechanism and `migrate_all` (Hagen &
@@ -42,6 +42,5 @@ pub mod params;
 pub mod services;
 pub mod spec;
 pub mod trace;
-pub mod transactions;
 
 pub use stateright;

@@ -41,6 +41,7 @@ pub mod client;
 pub mod model;
 pub mod msg;
 pub mod server;
+pub mod transactions;
 
 pub use model::{build, visit, NAME, SPEC};
 

@@ -205,7 +205,7 @@ fn copies<S: Service>(d: &Durable<S::Op, S::Reply>, r: &Request) -> usize {
         + d.log.values().filter(|l| (l.client, l.session, l.seq) == *r).count()
 }
 
-fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+pub(crate) fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let Some(a) = authority(state) else {
         return false;
     };
@@ -217,7 +217,7 @@ fn two_safety<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .all(|(r, _, _)| copies::<S>(a, r) > 0 && backups.iter().all(|b| copies::<S>(b, r) > 0))
 }
 
-fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+pub(crate) fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     let once = |history: &imbl::Vector<Committed<S::Op, S::Reply>>,
                 log: &std::collections::BTreeMap<Ssn, Logged<S::Op>>| {
         let ids: Vec<Request> = history
@@ -243,7 +243,7 @@ fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .all(|(r, _, _)| copies::<S>(a, r) == 1)
 }
 
-fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+pub(crate) fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     answered(m, state).iter().all(|(r, _, reply)| {
         (0..SERVERS).filter_map(|i| saved(state, i)).all(|d| {
             d.history
@@ -270,6 +270,18 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
+    actors::<S>(cfg)
+        .property(Expectation::Always, "2-safety", two_safety::<S>)
+        .property(Expectation::Always, "exactly-once", exactly_once::<S>)
+        .property(Expectation::Always, "same-response", same_response::<S>)
+        .property(Expectation::Always, "ssn-order", ssn_order::<S>)
+        .property(Expectation::Always, "linearizability", linearizability::<S>)
+}
+
+/// The model of `cfg` over service `S` without its properties: the servers and clients, the
+/// network and crashes, the client-visible history (the transactions model states its own
+/// properties over these roles).
+pub(crate) fn actors<S: Service>(cfg: Config) -> Model<S> {
     cfg.faults
         .apply(ActorModel::new(cfg.clone(), History::<S>::new()))
         .actors((0..SERVERS).map(|_| Node::Server(Server::new(cfg.clone()))))
@@ -281,11 +293,6 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
             history::record(h, env, Seen::Delivered, SERVERS, |c, q| slot(cfg, c, q))
         })
         .within_boundary(within_boundary::<S>)
-        .property(Expectation::Always, "2-safety", two_safety::<S>)
-        .property(Expectation::Always, "exactly-once", exactly_once::<S>)
-        .property(Expectation::Always, "same-response", same_response::<S>)
-        .property(Expectation::Always, "ssn-order", ssn_order::<S>)
-        .property(Expectation::Always, "linearizability", linearizability::<S>)
 }
 
 crate::visit_over_service!();

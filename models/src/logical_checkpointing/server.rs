@@ -530,9 +530,9 @@ impl<S: Service> Server<S> {
             return None;
         }
         if let Some(ssn) = s.find_logged(client, session, seq) {
-            if s.has_backup() {
+            if let Some(l) = s.d.log.get(&ssn).filter(|_| s.has_backup()) {
                 // Still waiting for the ack: the checkpoint may have been lost on the way.
-                let epoch = s.d.epoch;
+                let (epoch, op) = (s.d.epoch, l.op.clone());
                 o.send(s.peer(), Msg::Checkpoint { epoch, ssn, client, session, seq, op });
                 return None;
             }
@@ -540,6 +540,15 @@ impl<S: Service> Server<S> {
                 // Fig. 4B: wait until the pending commit completes, then answer from the table.
                 return None;
             }
+        }
+        if S::in_workspace(&op) {
+            // Fig. 5B: a request of a transaction checkpointed as a batch is executed at once
+            // into the primary's workspace (volatile: a failure loses it and so aborts the
+            // transaction), with no table entry and no checkpoint until its commit.
+            let mut n = s.clone();
+            let reply = n.service.apply(&op);
+            o.send(client, Msg::Reply { session, seq, reply });
+            return Some(n);
         }
         if !S::changes_state(&op) {
             if !s.has_backup()
@@ -559,6 +568,9 @@ impl<S: Service> Server<S> {
             }
             return None;
         }
+        // Fig. 5B: the end indicator of a batch transaction is checkpointed as the whole
+        // transaction (any other request as itself).
+        let op = s.service.to_checkpoint(&op);
         let mut n = s.clone();
         let ssn = n.d.next_ssn;
         n.d.next_ssn += 1;

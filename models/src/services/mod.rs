@@ -41,6 +41,7 @@ macro_rules! map_objects {
 
 pub mod accounts;
 pub mod process;
+pub mod transactional;
 
 pub use accounts::Accounts;
 
@@ -201,6 +202,22 @@ pub trait Service:
     /// The `index`-th operation of client number `client` in the models' workload: a small,
     /// fixed workload so that model checking stays finite and counterexamples are readable.
     fn workload(client: usize, index: usize) -> Self::Op;
+
+    /// Whether the primary executes `op` at once into its volatile *workspace*, without a
+    /// message-table entry or a checkpoint: a request of a transaction checkpointed as a batch
+    /// (the logical-checkpointing patent, Fig. 5B). A failure of the primary loses the
+    /// workspace, which aborts the transaction. Logical checkpointing asks; `false` for every
+    /// service without transactions.
+    fn in_workspace(_op: &Self::Op) -> bool {
+        false
+    }
+
+    /// What the primary checkpoints for the state-changing request `op`: `op` itself, or, for
+    /// the end indicator of a transaction checkpointed as a batch (Fig. 5B), the whole
+    /// transaction taken from the workspace. Logical checkpointing asks.
+    fn to_checkpoint(&self, op: &Self::Op) -> Self::Op {
+        op.clone()
+    }
 }
 
 /// FNV-1a over a byte string: a digest that is stable across processes, platforms and Rust
