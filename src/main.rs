@@ -139,9 +139,9 @@ enum Command {
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
-        /// The protocol the cluster runs: linear-2pc, logical-checkpointing or fuzzy-copy (with
-        /// --service counter or register); a modelled protocol the runtime does not host yet is
-        /// refused with a message that says so.
+        /// The protocol the cluster runs: linear-2pc, logical-checkpointing, fuzzy-copy (with
+        /// --service counter or register) or transactions (with --service counter); a modelled
+        /// protocol the runtime does not host yet is refused with a message that says so.
         #[arg(long, default_value = "linear-2pc")]
         protocol: twosafe::runtime::binding::Protocol,
     },

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process};
@@ -9,8 +10,10 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 use twosafe::models::services::Service;
+use twosafe::runtime::binding::transactions::Transactions;
 use twosafe::runtime::binding::Binding;
 use twosafe::runtime::chaos;
+use twosafe::runtime::client::ClientError;
 use twosafe::runtime::config::{ClusterConfig, Durability, Protocol, ServiceKind, SilentBackup};
 use twosafe::runtime::load::{self, LoadSpec};
 use twosafe::runtime::node;
@@ -102,11 +105,21 @@ pub struct ChaosArgs {
     /// and storage faults go to the backup only).
     #[arg(long, default_value = "block")]
     pub silent_backup: SilentBackup,
-    /// The protocol the cluster runs (linear-2pc, logical-checkpointing, fuzzy-copy). The
-    /// fuzzy-copy model fails its backup only: its default is backup kills alone, storage
-    /// faults go to the backup, and primary kills and partitions are refused.
+    /// The protocol the cluster runs (linear-2pc, logical-checkpointing, fuzzy-copy,
+    /// transactions). The fuzzy-copy model fails its backup only: its default is backup kills
+    /// alone, storage faults go to the backup, and primary kills and partitions are refused.
+    /// Transactions run counter transactions (--txn-mode, --txn-ops) and judge them all or
+    /// none.
     #[arg(long, default_value = "linear-2pc")]
     pub protocol: Protocol,
+    /// With --protocol transactions: entry (checkpointed request by request) or batch
+    /// (checkpointed at the end indicator; a takeover aborts the open transactions).
+    #[arg(long, value_enum, default_value = "entry")]
+    pub txn_mode: load::TxnMode,
+    /// With --protocol transactions: requests per transaction, alternating between the two
+    /// counters.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..))]
+    pub txn_ops: u8,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
     /// passing run).
     #[arg(long)]
@@ -129,6 +142,8 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         durability,
         silent_backup,
         protocol,
+        txn_mode,
+        txn_ops,
         dir,
         json,
     } = a;
@@ -156,6 +171,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         storage_faults,
         silent_backup,
         protocol,
+        txn: load::TxnSpec { mode: txn_mode, ops: txn_ops },
     };
     spec.check_faults().map_err(anyhow::Error::msg)?;
     if !json {
@@ -184,13 +200,21 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
             report.degradations,
             report.finals
         );
+        if let Some(t) = &report.transactions {
+            println!(
+                "transactions ({:?}): {} committed, {} aborted and restarted, {} unanswered, {} \
+                 unfinished",
+                spec.txn.mode, t.committed, t.aborted, t.uncertain, t.unfinished
+            );
+        }
         println!("{}", pauses_line(&report.pauses));
         println!(
             "roles (silent backup: {silent_backup:?}): {}",
             report.policy_violation().as_deref().unwrap_or("ok")
         );
+        let judged = if report.transactions.is_some() { ", all or none" } else { "" };
         println!(
-            "history (no lost update, at most once, real-time order): {}",
+            "history (no lost update, at most once, real-time order{judged}): {}",
             report.history_violation.as_deref().unwrap_or("ok")
         );
         if !spec.storage_faults.is_empty() {
@@ -313,6 +337,14 @@ pub struct LoadArgs {
     /// One JSON summary line instead of text.
     #[arg(long)]
     pub json: bool,
+    /// With protocol = "transactions": how a transaction is checkpointed, entry by entry
+    /// (each request as it comes; a takeover keeps the transaction) or as a batch at its end
+    /// indicator (a takeover before it aborts the transaction, which is restarted).
+    #[arg(long, value_enum)]
+    pub txn_mode: Option<load::TxnMode>,
+    /// With protocol = "transactions": requests per transaction (default 2).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..))]
+    pub txn_ops: Option<u8>,
 }
 
 /// `twosafe load`.
@@ -330,13 +362,42 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
         duration: Duration::from_secs_f64(a.seconds),
         first_client: first,
     };
-    twosafe::with_protocol!(cfg.protocol, P =>
-        twosafe::with_service!(cfg.service, S => load_service::<P, S>(&cfg, &spec, a)))
+    let txn = (cfg.protocol == Protocol::Transactions).then(|| {
+        let d = load::TxnSpec::default();
+        load::TxnSpec { ops: a.txn_ops.unwrap_or(d.ops), mode: a.txn_mode.unwrap_or(d.mode) }
+    });
+    if txn.is_none() && (a.txn_mode.is_some() || a.txn_ops.is_some()) {
+        bail!(
+            "--txn-mode and --txn-ops are for a cluster with protocol = \"transactions\"; this \
+             one runs {}",
+            cfg.protocol
+        );
+    }
+    match txn {
+        Some(txn) => twosafe::with_service!(cfg.service, S => load_service(
+            &cfg, &spec, a, (Transactions::NAME, S::NAME),
+            |progress| load::run_transactions::<Transactions, S>(&cfg, &spec, txn, progress),
+            |r| Some(r.transactions()),
+        )),
+        None => twosafe::with_protocol!(cfg.protocol, P =>
+        twosafe::with_service!(cfg.service, S => load_service(
+            &cfg, &spec, a, (P::NAME, S::NAME),
+            |progress| load::run::<P, S>(&cfg, &spec, progress),
+            |_| None,
+        ))),
+    }
 }
 
-fn load_service<P: Binding, S: Service>(
-    cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs,
-) -> Result<()> {
+/// Runs a load (`run`) with a progress bar and prints its summary; `transactions` counts the
+/// committed and aborted transactions of a transaction load.
+fn load_service<Op: Serialize, Reply: Serialize, F>(
+    cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs, (protocol, service): (&str, &str),
+    run: impl FnOnce(Arc<AtomicU64>) -> F,
+    transactions: impl FnOnce(&load::LoadReport<Op, Reply>) -> Option<(u64, u64)>,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<load::LoadReport<Op, Reply>, ClientError>>,
+{
     let progress = Arc::new(AtomicU64::new(0));
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !a.json {
         let b = ProgressBar::new((a.seconds * 10.0) as u64);
@@ -360,7 +421,7 @@ fn load_service<P: Binding, S: Service>(
                 }
             })
         });
-        let r = load::run::<P, S>(cfg, spec, progress.clone()).await;
+        let r = run(progress.clone()).await;
         if let Some(t) = ticker {
             t.abort();
         }
@@ -380,9 +441,16 @@ fn load_service<P: Binding, S: Service>(
         }
         f.flush()?;
     }
+    let txns = transactions(&report);
+    let per_s = |n: u64| n as f64 / report.elapsed.as_secs_f64().max(1e-9);
     let summary = serde_json::json!({
-        "protocol": P::NAME,
-        "service": S::NAME,
+        "protocol": protocol,
+        "service": service,
+        "transactions": txns.map(|(committed, aborted)| serde_json::json!({
+            "committed": committed,
+            "aborted": aborted,
+            "throughput": per_s(committed),
+        })),
         "window": spec.window,
         "seconds": report.elapsed.as_secs_f64(),
         "answered": report.answered,
@@ -413,6 +481,12 @@ fn load_service<P: Binding, S: Service>(
             spec.window,
             cfg.durability,
         );
+        if let Some((committed, aborted)) = txns {
+            println!(
+                "{committed} transactions committed ({:.0} txn/s), {aborted} aborted and restarted",
+                per_s(committed)
+            );
+        }
         if report.pauses.count > 0 {
             println!("{}", pauses_line(&report.pauses));
         }

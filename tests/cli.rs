@@ -199,9 +199,9 @@ fn node_config_errors_are_one_line_and_nonzero() {
     let (code, good, _) =
         twosafe(&["config", "--dir", dir.to_str().unwrap(), "--port", &port.to_string()]);
     assert_eq!(code, 0);
-    let (code, _, err) = twosafe(&["config", "--protocol", "transactions"]);
+    let (code, _, err) = twosafe(&["config", "--protocol", "migration"]);
     assert_ne!(code, 0);
-    assert!(err.contains("\"transactions\" is modelled and checked"), "{err}");
+    assert!(err.contains("\"migration\" is modelled and checked"), "{err}");
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
@@ -257,6 +257,16 @@ fn node_config_errors_are_one_line_and_nonzero() {
         ),
         (
             write(
+                "txn-tpcb.toml",
+                &good
+                    .replace("linear-2pc", "transactions")
+                    .replace("service = \"counter\"", "service = \"tpcb\""),
+            ),
+            "0",
+            "transactions run over service = \"counter\" only",
+        ),
+        (
+            write(
                 "lc-degrade.toml",
                 &good
                     .replace("linear-2pc", "logical-checkpointing")
@@ -286,6 +296,11 @@ fn node_config_errors_are_one_line_and_nonzero() {
         let line = err.lines().last().unwrap_or_default();
         assert!(line.contains(needle), "{config}: {err:?} should say {needle:?}");
     }
+    // Transaction options on a cluster that does not run transactions.
+    let config = write("l2pc.toml", &good);
+    let (code, _, err) = twosafe(&["load", "--config", &config, "--txn-mode", "batch"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("for a cluster with protocol = \"transactions\""), "{err}");
     drop(busy);
     let _ = std::fs::remove_dir_all(&dir);
 }

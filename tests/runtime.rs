@@ -33,6 +33,7 @@ fn quiet(protocol: Protocol, durability: Durability, seed: u64) -> ChaosSpec {
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol,
+        txn: Default::default(),
     }
 }
 
@@ -68,6 +69,7 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Linear2pc,
+        txn: Default::default(),
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("durability {durability:?}, seed {seed}: {r:?}");
@@ -709,6 +711,7 @@ fn degraded_mode_under_chaos_loses_nothing_moves_no_role_and_restores_the_backup
         storage_faults: vec![StorageFault::FlippedByte],
         silent_backup: SilentBackup::Degrade,
         protocol: Protocol::Linear2pc,
+        txn: Default::default(),
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("{r:?}");

@@ -35,6 +35,7 @@ fn storage_round(fault: StorageFault, durability: Durability, seed: u64) {
         storage_faults: vec![fault; 4],
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Linear2pc,
+        txn: Default::default(),
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();
     let context = format!("{} in {durability:?} mode, seed {seed}: {r:#?}", fault.name());

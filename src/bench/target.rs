@@ -96,6 +96,7 @@ impl Ours {
             Protocol::Linear2pc => "",
             Protocol::LogicalCheckpointing => "LC ",
             Protocol::FuzzyCopy => "FC ",
+            Protocol::Transactions => "TX ",
         }
     }
 }

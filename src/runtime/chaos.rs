@@ -11,10 +11,11 @@
 //! runtime hosts (`protocol`); logical checkpointing has no takeback (a deposed primary retires
 //! to the spare pool), so a run of it survives at most one takeover.
 
+use crate::runtime::binding::transactions::{Transactions, Txn, TxnOp, TxnReply};
 use crate::runtime::binding::{Binding, Protocol};
 use crate::runtime::client::{self, ClientError};
 use crate::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
-use crate::runtime::load::{self, Call, LoadSpec};
+use crate::runtime::load::{self, Call, LoadReport, LoadSpec, TxnSpec};
 use crate::runtime::node;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use twosafe_models::services::transactional::{TxnOp as Op, TxnReply as Reply};
 use twosafe_models::services::{Counter, CounterOp, CounterReply};
 
 /// Why a chaos run could not be carried out (as opposed to a verdict against the system).
@@ -466,6 +468,139 @@ pub fn judge(history: &CounterHistory, finals: &BTreeMap<u8, u32>) -> Result<(),
     Ok(())
 }
 
+/// A history of counter transactions as the load records it (one call per request).
+pub type TxnHistory = Vec<Call<TxnOp<Counter>, TxnReply<Counter>>>;
+
+/// What became of the transactions of a history, as their clients saw them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TxnCounts {
+    /// Answered `Committed`.
+    pub committed: usize,
+    /// Answered `Aborted` (restarted under a new number).
+    pub aborted: usize,
+    /// End indicator sent, no answer: committed or not, but whole either way.
+    pub uncertain: usize,
+    /// Ended before the end indicator was sent: must not have taken effect.
+    pub unfinished: usize,
+}
+
+/// One transaction as its client saw it.
+struct Seen {
+    ops: Vec<CounterOp>,
+    invoke_us: u64,
+    return_us: u64,
+    /// `None`: no end indicator sent; `Some(None)`: sent, unanswered.
+    end: Option<Option<Reply<CounterReply>>>,
+    aborted: bool,
+}
+
+/// Judges a history of counter transactions (each request `Add(k, 1)`) against the counters'
+/// final values: every committed transaction answered with one reply per request; the
+/// committed transactions' adds (each timed from its transaction's first request to its
+/// commit) judged as a counter history ([`judge`]) with the unanswered end indicators' adds as
+/// unanswered (so an aborted or unfinished transaction that took effect shows as applied
+/// twice); and all or none: what the counters hold above the committed transactions is the
+/// sum of some set of whole unanswered transactions (checked exactly up to 20 of them).
+pub fn judge_transactions(
+    history: &TxnHistory, finals: &BTreeMap<u8, u32>,
+) -> Result<TxnCounts, String> {
+    let mut seen: BTreeMap<(u32, u64), Seen> = BTreeMap::new();
+    for c in history {
+        let (client, txn) = match &c.op {
+            Op::Request { client, txn, .. } | Op::Commit { client, txn, .. } => (*client, *txn),
+            Op::Batch { .. } => return Err("a client sent a whole batch".into()),
+        };
+        let t = seen.entry((client, txn)).or_insert(Seen {
+            ops: Vec::new(),
+            invoke_us: c.invoke_us,
+            return_us: c.return_us,
+            end: None,
+            aborted: false,
+        });
+        t.return_us = c.return_us;
+        t.aborted |= c.reply == Some(Reply::Aborted);
+        match &c.op {
+            Op::Request { i, op, .. } if usize::from(*i) == t.ops.len() => t.ops.push(*op),
+            Op::Request { i, .. } => {
+                return Err(format!("client {client} transaction {txn}: request {i} out of order"))
+            }
+            _ => t.end = Some(c.reply.clone()),
+        }
+    }
+    let mut counts = TxnCounts::default();
+    let (mut flat, mut uncertain) = (CounterHistory::new(), Vec::new());
+    for ((client, txn), t) in &seen {
+        let call = |op: CounterOp, reply: Option<CounterReply>| Call {
+            client: *client as usize,
+            seq: *txn,
+            op,
+            reply,
+            invoke_us: t.invoke_us,
+            return_us: t.return_us,
+        };
+        match &t.end {
+            Some(Some(Reply::Committed { replies })) => {
+                if replies.len() != t.ops.len() {
+                    return Err(format!(
+                        "client {client} transaction {txn} committed with {} replies for its {}                          requests: not all or none",
+                        replies.len(),
+                        t.ops.len()
+                    ));
+                }
+                counts.committed += 1;
+                flat.extend(t.ops.iter().zip(replies).map(|(op, r)| call(*op, Some(*r))));
+            }
+            Some(None) => {
+                counts.uncertain += 1;
+                flat.extend(t.ops.iter().map(|op| call(*op, None)));
+                uncertain.push(&t.ops);
+            }
+            _ if t.aborted => counts.aborted += 1,
+            Some(Some(reply)) => {
+                return Err(format!("client {client} transaction {txn}: commit answered {reply:?}"))
+            }
+            None => counts.unfinished += 1,
+        }
+    }
+    judge(&flat, finals)?;
+    // All or none: the counters' excess over the committed adds is made of whole transactions.
+    let adds = |ops: &[CounterOp]| {
+        let mut m = BTreeMap::<u8, u64>::new();
+        for op in ops {
+            if let CounterOp::Add(k, n) = op {
+                *m.entry(*k).or_default() += u64::from(*n);
+            }
+        }
+        m
+    };
+    let acked = adds(&flat.iter().filter(|c| c.reply.is_some()).map(|c| c.op).collect::<Vec<_>>());
+    let excess: BTreeMap<u8, u64> = finals
+        .iter()
+        .map(|(k, v)| (*k, u64::from(*v) - acked.get(k).copied().unwrap_or(0)))
+        .filter(|(_, e)| *e > 0)
+        .collect();
+    if uncertain.len() <= 20 {
+        let each: Vec<_> = uncertain.iter().map(|ops| adds(ops)).collect();
+        let whole = (0u32..1 << each.len()).any(|set| {
+            let mut sum = BTreeMap::<u8, u64>::new();
+            for (_, m) in each.iter().enumerate().filter(|(j, _)| set & (1 << j) != 0) {
+                for (k, n) in m {
+                    *sum.entry(*k).or_default() += n;
+                }
+            }
+            sum.retain(|_, n| *n > 0);
+            sum == excess
+        });
+        if !whole {
+            return Err(format!(
+                "the counters hold {excess:?} above the committed transactions, which no set of                  the {} unanswered transactions adds up to: a transaction took effect in part",
+                each.len()
+            ));
+        }
+    }
+    Ok(counts)
+}
+
 /// What to inject.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChaosSpec {
@@ -498,6 +633,8 @@ pub struct ChaosSpec {
     pub silent_backup: SilentBackup,
     /// The protocol the cluster runs.
     pub protocol: Protocol,
+    /// With `Transactions`: the transactions the load runs.
+    pub txn: TxnSpec,
 }
 
 impl ChaosSpec {
@@ -561,6 +698,8 @@ pub struct ChaosReport {
     pub pauses: load::Pauses,
     /// Trace steps replayed through the model.
     pub steps_conformed: usize,
+    /// With `Transactions`: what became of the transactions.
+    pub transactions: Option<TxnCounts>,
 }
 
 impl ChaosReport {
@@ -603,6 +742,31 @@ async fn counters<P: Binding>(
     Ok(m)
 }
 
+/// The counters 0 and 1, read by one transaction of a fresh session of client id `id` of a
+/// transactions cluster.
+async fn counters_in_a_transaction(
+    cfg: &ClusterConfig, id: usize,
+) -> Result<BTreeMap<u8, u32>, ClientError> {
+    let s = client::open::<Transactions, Txn<Counter>>(cfg, id)?;
+    let (client, txn) = (id as u32, crate::runtime::conform::now_us());
+    for i in 0..2u8 {
+        let op = CounterOp::Get(i);
+        s.submit(Op::Request { client, txn, i, op, batch: false }).await?;
+    }
+    let reply = s.submit(Op::Commit { client, txn, n: 2, batch: false }).await?;
+    s.close().await;
+    match reply {
+        Reply::Committed { replies } => Ok((0..2u8).zip(replies.iter().map(|r| r.0)).collect()),
+        _ => Err(ClientError::Stopped),
+    }
+}
+
+/// What the load recorded: requests, or transactions' requests.
+enum Loaded {
+    Requests(LoadReport<CounterOp, CounterReply>),
+    Transactions(LoadReport<TxnOp<Counter>, TxnReply<Counter>>),
+}
+
 /// Runs `spec` in `dir` with the `twosafe` executable `exe`; `dir` is left with the cluster's
 /// configuration, journals and traces.
 pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, ChaosError> {
@@ -624,10 +788,19 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         first_client: cfg.servers(),
     };
     let load_cfg = cfg.clone();
+    let txn = spec.txn;
     let load = std::thread::spawn(move || {
         let done = Arc::new(AtomicU64::new(0));
-        let r = crate::with_protocol!(load_cfg.protocol, P =>
-            rt.block_on(load::run::<P, Counter>(&load_cfg, &load_spec, done)));
+        let r = if load_cfg.protocol == Protocol::Transactions {
+            rt.block_on(load::run_transactions::<Transactions, Counter>(
+                &load_cfg, &load_spec, txn, done,
+            ))
+            .map(Loaded::Transactions)
+        } else {
+            crate::with_protocol!(load_cfg.protocol, P =>
+                rt.block_on(load::run::<P, Counter>(&load_cfg, &load_spec, done)))
+            .map(Loaded::Requests)
+        };
         (rt, r)
     });
     let start = Instant::now();
@@ -742,10 +915,24 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     let report = report?;
     // The final counters, read through a fresh session (it finds the new primary).
     let id = cfg.servers() + spec.window.max(1);
-    let finals = crate::with_protocol!(cfg.protocol, P => rt.block_on(counters::<P>(&cfg, id)))?;
+    let finals = if cfg.protocol == Protocol::Transactions {
+        rt.block_on(counters_in_a_transaction(&cfg, id))?
+    } else {
+        crate::with_protocol!(cfg.protocol, P => rt.block_on(counters::<P>(&cfg, id)))?
+    };
     let traces = [cluster.trace(0), cluster.trace(1)];
     drop(cluster);
-    let history_violation = judge(&report.history, &finals).err();
+    let (history_violation, transactions) = match &report {
+        Loaded::Requests(r) => (judge(&r.history, &finals).err(), None),
+        Loaded::Transactions(r) => match judge_transactions(&r.history, &finals) {
+            Ok(counts) => (None, Some(counts)),
+            Err(e) => (Some(e), None),
+        },
+    };
+    let (answered, unanswered, throughput, pauses) = match &report {
+        Loaded::Requests(r) => (r.answered, r.unanswered, r.throughput(), r.pauses.clone()),
+        Loaded::Transactions(r) => (r.answered, r.unanswered, r.throughput(), r.pauses.clone()),
+    };
     let (conformance_violation, steps_conformed) = match node::conform(&cfg, &traces) {
         Ok(steps) => (None, steps.iter().sum()),
         Err(e) => (Some(e.to_string()), 0),
@@ -755,20 +942,20 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         takeovers += takeovers_in(t)?.len();
         degradations += degradations_in(t)?.len();
     }
-    let pauses = report.pauses.clone();
     Ok(ChaosReport {
         spec: spec.clone(),
         history_violation,
         conformance_violation,
         storage_violation,
-        answered: report.answered,
-        unanswered: report.unanswered,
-        throughput: report.throughput(),
+        answered,
+        unanswered,
+        throughput,
         finals,
         faults,
         takeovers,
         degradations,
         pauses,
         steps_conformed,
+        transactions,
     })
 }

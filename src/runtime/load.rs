@@ -5,6 +5,7 @@
 //! and the stretches in which no request was answered into its pauses: what a client sees of a
 //! takeover, a degradation (the primary waiting out its silent backup) or an outage.
 
+use crate::runtime::binding::transactions::{Txn, TxnOp, TxnReply};
 use crate::runtime::binding::Binding;
 use crate::runtime::client::ClientError;
 use crate::runtime::config::ClusterConfig;
@@ -13,7 +14,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use twosafe_models::services::Service;
+use twosafe_models::services::{transactional, Service};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -105,6 +106,21 @@ impl Pauses {
     }
 }
 
+impl<Op, Reply> LoadReport<transactional::TxnOp<Op>, transactional::TxnReply<Reply>> {
+    /// Transactions committed, and aborted (each restarted under a new number).
+    pub fn transactions(&self) -> (u64, u64) {
+        let (mut committed, mut aborted) = (0, 0);
+        for c in &self.history {
+            match c.reply {
+                Some(transactional::TxnReply::Committed { .. }) => committed += 1,
+                Some(transactional::TxnReply::Aborted) => aborted += 1,
+                _ => {}
+            }
+        }
+        (committed, aborted)
+    }
+}
+
 impl<Op, Reply> LoadReport<Op, Reply> {
     /// Answered requests per second.
     pub fn throughput(&self) -> f64 {
@@ -117,10 +133,107 @@ impl<Op, Reply> LoadReport<Op, Reply> {
     }
 }
 
-/// Runs `spec` against the cluster; `progress` is bumped on every answer (for a progress bar).
+/// Runs `spec` against the cluster, each session sending the service's workload
+/// ([`Service::workload`]); `progress` is bumped on every answer (for a progress bar).
 pub async fn run<P: Binding, S: Service>(
     cfg: &ClusterConfig, spec: &LoadSpec, progress: Arc<AtomicU64>,
 ) -> Result<LoadReport<S::Op, S::Reply>, ClientError> {
+    run_with::<P, S, _>(cfg, spec, progress, |client| {
+        let mut i = 0;
+        move |_: Option<&S::Reply>| {
+            i += 1;
+            S::workload(client, i - 1)
+        }
+    })
+    .await
+}
+
+/// How transactions are checkpointed (the logical-checkpointing patent, Fig. 5B/5C).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TxnMode {
+    /// Each request is checkpointed as it comes (Fig. 5C): a takeover keeps the transaction.
+    #[default]
+    Entry,
+    /// The primary executes the requests into its workspace and checkpoints the transaction
+    /// at its end indicator (Fig. 5B): a takeover before it aborts the transaction.
+    Batch,
+}
+
+/// What a transaction load sends: transactions of `ops` requests of the inner service's
+/// workload, each followed by its end indicator.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TxnSpec {
+    /// Requests per transaction (1..=255).
+    pub ops: u8,
+    /// Batch or entry by entry.
+    pub mode: TxnMode,
+}
+
+impl From<TxnMode> for TxnSpec {
+    /// Two-request transactions checkpointed as `mode`.
+    fn from(mode: TxnMode) -> Self {
+        TxnSpec { mode, ..TxnSpec::default() }
+    }
+}
+
+impl Default for TxnSpec {
+    /// Transactions of two requests (over the counter: one add to each counter), entry by
+    /// entry.
+    fn default() -> Self {
+        TxnSpec { ops: 2, mode: TxnMode::Entry }
+    }
+}
+
+/// Runs `spec` against a transactions cluster (`S` is the inner service, the nodes replicate
+/// [`Txn<S>`]): each session runs transactions of `txn.ops` requests one after another. A
+/// transaction answered `Aborted` (its primary failed before a batch was checkpointed, or a
+/// request found the transaction gone) is restarted with the same requests under a new
+/// transaction number. A transaction's number is the wall clock in microseconds when it
+/// starts, above the session's last, so a client id used again (a later load) never reuses
+/// one — the same assumption as session numbers ([`crate::runtime::client::open`]).
+pub async fn run_transactions<P: Binding, S: Service>(
+    cfg: &ClusterConfig, spec: &LoadSpec, txn: TxnSpec, progress: Arc<AtomicU64>,
+) -> Result<LoadReport<TxnOp<S>, TxnReply<S>>, ClientError> {
+    let (n, batch) = (txn.ops.max(1), txn.mode == TxnMode::Batch);
+    run_with::<P, Txn<S>, _>(cfg, spec, progress, move |client| {
+        let (mut number, mut started, mut at) = (0u64, 0usize, 0u8);
+        let mut ops: Vec<S::Op> = Vec::new();
+        move |last: Option<&TxnReply<S>>| {
+            let restart = match last {
+                None | Some(transactional::TxnReply::Committed { .. }) => {
+                    let first = started * usize::from(n);
+                    ops = (0..usize::from(n)).map(|j| S::workload(client, first + j)).collect();
+                    started += 1;
+                    true
+                }
+                Some(transactional::TxnReply::Aborted) => true,
+                Some(transactional::TxnReply::Executed { .. }) => false,
+            };
+            if restart {
+                number = crate::runtime::conform::now_us().max(number + 1);
+                at = 0;
+            } else {
+                at += 1;
+            }
+            let (client, txn) = (client as u32, number);
+            match ops.get(usize::from(at)) {
+                Some(op) => TxnOp::<S>::Request { client, txn, i: at, op: op.clone(), batch },
+                None => TxnOp::<S>::Commit { client, txn, n, batch },
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `spec` with each session's operations from `driver(client id)`: a function from the
+/// reply to the session's last request (`None` before its first) to its next operation.
+async fn run_with<P: Binding, S: Service, D>(
+    cfg: &ClusterConfig, spec: &LoadSpec, progress: Arc<AtomicU64>, driver: impl Fn(usize) -> D,
+) -> Result<LoadReport<S::Op, S::Reply>, ClientError>
+where
+    D: FnMut(Option<&S::Reply>) -> S::Op + Send + 'static,
+{
     let started_us = crate::runtime::conform::now_us();
     let start = Instant::now();
     let until = start + spec.duration;
@@ -128,11 +241,12 @@ pub async fn run<P: Binding, S: Service>(
     for k in 0..spec.window {
         let session = crate::runtime::client::open::<P, S>(cfg, spec.first_client + k)?;
         let progress = progress.clone();
+        let mut next = driver(session.id());
         tasks.push(tokio::spawn(async move {
-            let mut calls = Vec::new();
+            let mut calls: Vec<Call<S::Op, S::Reply>> = Vec::new();
             let mut i = 0usize;
             while Instant::now() < until {
-                let op = S::workload(session.id(), i);
+                let op = next(calls.last().and_then(|c| c.reply.as_ref()));
                 let invoke = start.elapsed();
                 let reply = session.submit(op.clone()).await;
                 let ret = start.elapsed();

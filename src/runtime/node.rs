@@ -123,8 +123,8 @@ pub async fn serve(
     cfg: &ClusterConfig, id: usize, trace: Option<&Path>, from: StartFrom,
     stop: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
-    crate::with_protocol!(cfg.protocol, P =>
-        crate::with_service!(cfg.service, S => serve_service::<P, S>(cfg, id, trace, from, stop).await))
+    crate::with_hosted!(cfg.protocol, cfg.service, P, S =>
+        serve_service::<P, S>(cfg, id, trace, from, stop).await)
 }
 
 /// Writes the first journal of each node in `ids` (its identity only: a first start);
@@ -279,8 +279,7 @@ pub fn conform(cfg: &ClusterConfig, traces: &[PathBuf]) -> Result<Vec<usize>, Co
         // Each trace starts with the node's id, which says which role it runs.
         traces.iter().map(|t| conform::conform(|id| P::server::<S>(cfg, id), t)).collect()
     }
-    crate::with_protocol!(cfg.protocol, P =>
-        crate::with_service!(cfg.service, S => each::<P, S>(cfg, traces)))
+    crate::with_hosted!(cfg.protocol, cfg.service, P, S => each::<P, S>(cfg, traces))
 }
 
 async fn serve_service<P: Binding, S: Service>(

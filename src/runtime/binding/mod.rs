@@ -12,6 +12,7 @@
 pub mod fuzzy_copy;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
+pub mod transactions;
 
 use crate::runtime::client::ClientRole;
 use crate::runtime::config::ClusterConfig;
@@ -158,12 +159,19 @@ pub enum Protocol {
     /// Fuzzy copy (the logical-checkpointing patent, "new backup"; Hvasshovd et al. (ClustRa)
     /// §4): [`fuzzy_copy::FuzzyCopy`].
     FuzzyCopy,
+    /// Transactions over logical checkpointing (the logical-checkpointing patent, Fig. 5A-5C):
+    /// [`transactions::Transactions`].
+    Transactions,
 }
 
 impl Protocol {
     /// Every bound protocol.
-    pub const ALL: [Protocol; 3] =
-        [Protocol::Linear2pc, Protocol::LogicalCheckpointing, Protocol::FuzzyCopy];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Linear2pc,
+        Protocol::LogicalCheckpointing,
+        Protocol::FuzzyCopy,
+        Protocol::Transactions,
+    ];
 
     /// Its catalogue name.
     pub fn name(self) -> &'static str {
@@ -241,6 +249,33 @@ macro_rules! with_protocol {
                 type $P = $crate::runtime::binding::fuzzy_copy::FuzzyCopy;
                 $body
             }
+            $crate::runtime::binding::Protocol::Transactions => {
+                type $P = $crate::runtime::binding::transactions::Transactions;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$P` the [`Binding`] that `$protocol` names and `$S` the service its nodes
+/// replicate for the cluster file's `$service` (a
+/// [`ServiceKind`](crate::runtime::config::ServiceKind)): that service itself, or for
+/// transactions the transactional service over it
+/// ([`Txn`](crate::runtime::binding::transactions::Txn)). What a node, a trace or a journal of
+/// a cluster holds is `NodeOf<$P, $S>`.
+#[macro_export]
+macro_rules! with_hosted {
+    ($protocol:expr, $service:expr, $P:ident, $S:ident => $body:expr) => {
+        match $protocol {
+            $crate::runtime::binding::Protocol::Transactions => {
+                type $P = $crate::runtime::binding::transactions::Transactions;
+                $crate::with_service!($service, Inner => {
+                    type $S = $crate::runtime::binding::transactions::Txn<Inner>;
+                    $body
+                })
+            }
+            protocol => $crate::with_protocol!(protocol, $P =>
+                $crate::with_service!($service, $S => $body)),
         }
     };
 }
@@ -261,7 +296,7 @@ mod tests {
 
     #[test]
     fn an_unhosted_protocol_is_refused_saying_whether_it_is_modelled() {
-        let modelled = "transactions".parse::<Protocol>().unwrap_err();
+        let modelled = "migration".parse::<Protocol>().unwrap_err();
         assert!(modelled.contains("modelled and checked"), "{modelled}");
         assert!(modelled.contains("linear-2pc"), "{modelled}");
         let unknown = "raft".parse::<Protocol>().unwrap_err();

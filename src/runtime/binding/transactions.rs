@@ -1,0 +1,73 @@
+//! Transactions bound to the runtime (the logical-checkpointing patent, Fig. 5A-5C): logical
+//! checkpointing's own roles ([`super::logical_checkpointing`]) replicating the transactional
+//! service [`Txn`], exactly as the checked model `transactions` composes them. The binding
+//! adds nothing to the roles; it names the protocol, restricts the service to one whose
+//! transactions the client-visible history can judge (`counter`), and wraps the cluster
+//! file's service in [`Txn`] ([`with_hosted!`](crate::with_hosted)).
+//!
+//! Whether a transaction is checkpointed as a batch (Fig. 5B) or entry by entry (Fig. 5C) is
+//! carried by every request ([`TxnOp`]), so one cluster serves both; `twosafe load
+//! --txn-mode` chooses ([`crate::runtime::load::run_transactions`]).
+
+use super::logical_checkpointing::LogicalCheckpointing;
+use super::{Binding, MsgOf};
+use crate::runtime::config::{ClusterConfig, ServiceKind};
+use crate::runtime::host::Observer;
+use twosafe_models::logical_checkpointing::server::Durable;
+use twosafe_models::logical_checkpointing::transactions::NAME;
+use twosafe_models::logical_checkpointing::Node;
+use twosafe_models::services::transactional::{self, Transactional};
+use twosafe_models::services::Service;
+
+/// The transactional service over `S` as the runtime replicates it: transactions of any
+/// length, either mode per transaction, no seeded bug (`OPS` and `BATCH` shape only the
+/// model's workload, which the runtime's load replaces).
+pub type Txn<S> = Transactional<S, 0, false, { transactional::NONE }>;
+
+/// An operation of [`Txn`] over `S`.
+pub type TxnOp<S> = transactional::TxnOp<<S as Service>::Op>;
+/// Its reply.
+pub type TxnReply<S> = transactional::TxnReply<<S as Service>::Reply>;
+
+/// The binding of transactions. Its `Node<S>` is instantiated with `S` = [`Txn`] of the
+/// cluster file's service ([`with_hosted!`](crate::with_hosted)).
+#[derive(Clone, Copy, Debug)]
+pub struct Transactions;
+
+impl Binding for Transactions {
+    const NAME: &'static str = NAME;
+    type Node<S: Service> = Node<S>;
+
+    fn validate(cfg: &ClusterConfig) -> Result<(), String> {
+        LogicalCheckpointing::validate(cfg)
+            .map_err(|e| e.replacen("logical-checkpointing", NAME, 1))?;
+        if cfg.service != ServiceKind::Counter {
+            return Err(format!(
+                "transactions run over service = \"counter\" only (the history of counter \
+                 transactions is what `chaos` judges), not \"{}\"",
+                format!("{:?}", cfg.service).to_lowercase()
+            ));
+        }
+        Ok(())
+    }
+
+    fn server<S: Service>(cfg: &ClusterConfig, id: usize) -> Node<S> {
+        LogicalCheckpointing::server::<S>(cfg, id)
+    }
+
+    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
+        LogicalCheckpointing::client::<S>(cfg, index, session)
+    }
+
+    fn admit<S: Service>(from_server: bool, m: &MsgOf<Self, S>) -> bool {
+        LogicalCheckpointing::admit::<S>(from_server, m)
+    }
+
+    fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
+        LogicalCheckpointing::report::<S>(id)
+    }
+
+    fn describe<S: Service>(d: &Durable<S::Op, S::Reply>) -> String {
+        LogicalCheckpointing::describe::<S>(d)
+    }
+}
