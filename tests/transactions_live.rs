@@ -65,7 +65,7 @@ fn the_transaction_judge_catches_a_partial_a_lost_and_an_aborted_transaction() {
     let aborted = judge_transactions(&h, &fin(3, 3)).unwrap_err();
     assert!(aborted.contains("applied twice"), "{aborted}");
     // A commit answered with fewer replies than requests.
-    let mut short = txn(1, 0, Some(TxnReply::Committed { replies: vec![CounterReply(1)] }));
+    let short = txn(1, 0, Some(TxnReply::Committed { replies: vec![CounterReply(1)] }));
     let e = judge_transactions(&short, &fin(1, 0)).unwrap_err();
     assert!(e.contains("not all or none"), "{e}");
     // Two transactions, the second begun after the first committed, saw an older value.

@@ -243,7 +243,7 @@ pub(crate) fn exactly_once<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
         .all(|(r, _, _)| copies::<S>(a, r) == 1)
 }
 
-pub(crate) fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+fn same_response<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
     answered(m, state).iter().all(|(r, _, reply)| {
         (0..SERVERS).filter_map(|i| saved(state, i)).all(|d| {
             d.history

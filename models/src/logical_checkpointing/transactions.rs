@@ -279,12 +279,6 @@ fn serial_equivalence<S: Service, const OPS: u8, const BATCH: bool, const BUG: u
     })
 }
 
-fn two_safety<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8>(
-    m: &Model<S, OPS, BATCH, BUG>, state: &State<S, OPS, BATCH, BUG>,
-) -> bool {
-    roles::two_safety(m, state)
-}
-
 fn exactly_once<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8>(
     m: &Model<S, OPS, BATCH, BUG>, state: &State<S, OPS, BATCH, BUG>,
 ) -> bool {
@@ -312,7 +306,7 @@ pub fn build<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8>(
             "serial-equivalence",
             serial_equivalence::<S, OPS, BATCH, BUG>,
         )
-        .property(Expectation::Always, "2-safety", two_safety::<S, OPS, BATCH, BUG>)
+        .property(Expectation::Always, "2-safety", roles::two_safety::<Txn<S, OPS, BATCH, BUG>>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S, OPS, BATCH, BUG>)
 }
 

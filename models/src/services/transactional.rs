@@ -131,16 +131,6 @@ impl<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8>
     fn commit(&mut self, ops: &[S::Op]) -> TxnReply<S::Reply> {
         TxnReply::Committed { replies: ops.iter().map(|op| self.committed.apply(op)).collect() }
     }
-
-    /// The transaction (client, number) that `op` commits, if it is an end indicator or batch.
-    pub fn commits(op: &TxnOp<S::Op>) -> Option<(u32, u64)> {
-        match op {
-            TxnOp::Commit { client, txn, .. } | TxnOp::Batch { client, txn, .. } => {
-                Some((*client, *txn))
-            }
-            TxnOp::Request { .. } => None,
-        }
-    }
 }
 
 impl<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8> Service
