@@ -132,15 +132,18 @@ enum Command {
         /// Node 0's port; node 1 gets the next one.
         #[arg(long, default_value_t = 7100)]
         port: u16,
-        /// counter, register, tpcb (TPC-B-like: 3 updates + 1 insert per transaction) or opera
-        /// (OPERA's process images: INST, START, TERM).
+        /// counter, register, tpcb (TPC-B-like: 3 updates + 1 insert per transaction),
+        /// tpcb-rows (the same bank, one row per request: with --protocol transactions, a
+        /// TPC-B transaction is 4 requests) or opera (OPERA's process images: INST, START,
+        /// TERM).
         #[arg(long, default_value = "counter", value_parser = parse_service)]
         service: ServiceKind,
         /// memory or fsync.
         #[arg(long, default_value = "fsync", value_parser = parse_durability)]
         durability: Durability,
         /// The protocol the cluster runs: linear-2pc, logical-checkpointing, fuzzy-copy (with
-        /// --service counter or register) or transactions (with --service counter); a modelled
+        /// --service counter or register) or transactions (with --service counter or
+        /// tpcb-rows); a modelled
         /// protocol the runtime does not host yet is refused with a message that says so.
         #[arg(long, default_value = "linear-2pc")]
         protocol: twosafe::runtime::binding::Protocol,
@@ -161,8 +164,9 @@ pub(crate) fn parse_service(s: &str) -> Result<ServiceKind, String> {
         "counter" => Ok(ServiceKind::Counter),
         "register" => Ok(ServiceKind::Register),
         "tpcb" => Ok(ServiceKind::Tpcb),
+        "tpcb-rows" => Ok(ServiceKind::TpcbRows),
         "opera" => Ok(ServiceKind::Opera),
-        _ => Err(format!("{s:?}: expected counter, register, tpcb or opera")),
+        _ => Err(format!("{s:?}: expected counter, register, tpcb, tpcb-rows or opera")),
     }
 }
 

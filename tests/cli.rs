@@ -263,7 +263,7 @@ fn node_config_errors_are_one_line_and_nonzero() {
                     .replace("service = \"counter\"", "service = \"tpcb\""),
             ),
             "0",
-            "transactions run over service = \"counter\" only",
+            "transactions run over service = \"counter\" or \"tpcb-rows\"",
         ),
         (
             write(

@@ -171,3 +171,57 @@ fn a_takeover_keeps_an_entry_by_entry_transaction_and_aborts_a_batch() {
     assert_eq!(second, TxnReply::Aborted);
     assert_eq!(end, TxnReply::Aborted);
 }
+
+/// TPC-B's transaction as four row requests (`service = "tpcb-rows"`), in both modes, one
+/// client: every transaction commits with four replies, the history row's reply counts the
+/// committed transactions one by one (each transaction's insert applied once, none lost
+/// between them), and both nodes' traces conform.
+#[test]
+fn tpcb_transactions_of_four_row_requests_commit_whole_in_both_modes() {
+    use twosafe::models::services::TpcbRows;
+    use twosafe::runtime::load::{self, LoadSpec};
+    for mode in [TxnMode::Entry, TxnMode::Batch] {
+        let dir =
+            std::env::temp_dir().join(format!("twosafe-txn-tpcb-{mode:?}-{}", std::process::id()));
+        let cluster = LocalCluster::launch(
+            exe(),
+            &dir,
+            Durability::Memory,
+            ServiceKind::TpcbRows,
+            true,
+            |c| {
+                c.protocol = Protocol::Transactions;
+            },
+        )
+        .unwrap();
+        let cfg = cluster.cfg.clone();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let spec = LoadSpec { window: 1, duration: Duration::from_secs(1), first_client: 2 };
+        let r = rt
+            .block_on(load::run_transactions::<Transactions, TpcbRows>(
+                &cfg,
+                &spec,
+                TxnSpec { ops: 4, mode },
+                Default::default(),
+            ))
+            .unwrap();
+        let rows: Vec<i64> = r
+            .history
+            .iter()
+            .filter_map(|c| match &c.reply {
+                Some(TxnReply::Committed { replies }) => {
+                    assert_eq!(replies.len(), 4, "{mode:?}: {replies:?}");
+                    Some(replies[3])
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(rows.len() > 20, "{mode:?}: {} committed", rows.len());
+        assert_eq!(rows, (1..=rows.len() as i64).collect::<Vec<_>>(), "{mode:?}");
+        assert_eq!((r.unanswered, r.transactions().1), (0, 0), "{mode:?}");
+        let traces = [cluster.trace(0), cluster.trace(1)];
+        drop(cluster);
+        node::conform(&cfg, &traces).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

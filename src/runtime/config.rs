@@ -74,7 +74,7 @@ pub enum Durability {
 
 /// The replicated application.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ServiceKind {
     /// A keyed counter: `Add(k, n)` returns the new value.
     Counter,
@@ -82,6 +82,9 @@ pub enum ServiceKind {
     Register,
     /// TPC-B-like transactions: 3 updates and 1 insert each.
     Tpcb,
+    /// The same bank updated row by row, one of a transaction's 4 rows per request (for
+    /// protocol = "transactions", whose transactions group them).
+    TpcbRows,
     /// OPERA's process images: INST, START, TERM.
     Opera,
 }
@@ -102,6 +105,10 @@ macro_rules! with_service {
             }
             $crate::runtime::config::ServiceKind::Tpcb => {
                 type $S = $crate::models::services::Bank;
+                $body
+            }
+            $crate::runtime::config::ServiceKind::TpcbRows => {
+                type $S = $crate::models::services::TpcbRows;
                 $body
             }
             $crate::runtime::config::ServiceKind::Opera => {

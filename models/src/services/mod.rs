@@ -598,6 +598,140 @@ impl Bank {
     }
 }
 
+/// One row update of TPC-B's transaction: a [`BankOp::Transfer`] is these four, in this order
+/// ([`Bank::rows`]), which a transaction can send as four requests ([`TpcbRows`]).
+#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
+pub enum RowOp {
+    /// Adds `delta` to an account's balance; returns the new balance.
+    Account {
+        /// The account.
+        account: u32,
+        /// The amount.
+        delta: i32,
+    },
+    /// Adds `delta` to a teller's balance; returns the new balance.
+    Teller {
+        /// The teller.
+        teller: u16,
+        /// The amount.
+        delta: i32,
+    },
+    /// Adds `delta` to a branch's balance; returns the new balance.
+    Branch {
+        /// The branch.
+        branch: u16,
+        /// The amount.
+        delta: i32,
+    },
+    /// Inserts a history row; returns the history's row count.
+    History {
+        /// The account.
+        account: u32,
+        /// The amount.
+        delta: i32,
+    },
+    /// Reads an account's balance.
+    Balance(u32),
+}
+
+impl Bank {
+    /// The four row updates that make up a `Transfer` (`None` for a read).
+    pub fn rows(op: &BankOp) -> Option<[RowOp; 4]> {
+        match *op {
+            BankOp::Transfer { account, teller, branch, delta } => Some([
+                RowOp::Account { account, delta },
+                RowOp::Teller { teller, delta },
+                RowOp::Branch { branch, delta },
+                RowOp::History { account, delta },
+            ]),
+            BankOp::Balance(_) => None,
+        }
+    }
+
+    /// Applies one row update.
+    fn apply_row(&mut self, op: &RowOp) -> i64 {
+        fn add<K: Ord + Clone>(m: &mut imbl::OrdMap<K, i64>, k: K, delta: i32) -> i64 {
+            let v = m.entry(k).or_insert(0);
+            *v += i64::from(delta);
+            *v
+        }
+        match *op {
+            RowOp::Account { account, delta } => add(&mut self.accounts, account, delta),
+            RowOp::Teller { teller, delta } => add(&mut self.tellers, teller, delta),
+            RowOp::Branch { branch, delta } => add(&mut self.branches, branch, delta),
+            RowOp::History { account, delta } => {
+                self.history_rows += 1;
+                self.history_digest = fnv1a(
+                    self.history_digest
+                        .to_le_bytes()
+                        .into_iter()
+                        .chain(account.to_le_bytes())
+                        .chain(delta.to_le_bytes()),
+                );
+                self.history_rows as i64
+            }
+            RowOp::Balance(a) => self.accounts.get(&a).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The TPC-B-like [`Bank`] updated row by row: each request is one of a transfer's four row
+/// updates, so that a TPC-B transaction is a transaction of four requests (the
+/// logical-checkpointing patent, Fig. 5A-5C; `twosafe load --txn-ops 4` over `service =
+/// "tpcb-rows"`). Requests `4t .. 4t + 4` of a client's workload are the rows of transfer `t`
+/// of [`Bank`]'s, so four row requests leave the bank as one transfer does.
+#[derive(Clone, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
+pub struct TpcbRows(pub Bank);
+
+impl Service for TpcbRows {
+    type Op = RowOp;
+    /// The row's new value (a balance, or the history's row count).
+    type Reply = i64;
+    type Key = u32;
+    type Object = i64;
+    const NAME: &'static str = "tpcb-rows";
+
+    fn apply(&mut self, op: &RowOp) -> i64 {
+        self.0.apply_row(op)
+    }
+
+    fn changes_state(op: &RowOp) -> bool {
+        !matches!(op, RowOp::Balance(_))
+    }
+
+    fn digest(&self) -> u64 {
+        self.0.digest()
+    }
+
+    /// The account a row names (tellers, branches and the history are not objects of their
+    /// own: this service is not copied object by object).
+    fn key(op: &RowOp) -> u32 {
+        match *op {
+            RowOp::Account { account, .. }
+            | RowOp::History { account, .. }
+            | RowOp::Balance(account) => account,
+            RowOp::Teller { .. } | RowOp::Branch { .. } => u32::MAX,
+        }
+    }
+
+    fn object(&self, key: &u32) -> Option<i64> {
+        self.0.object(key)
+    }
+
+    fn set_object(&mut self, key: &u32, object: Option<i64>) {
+        self.0.set_object(key, object)
+    }
+
+    fn key_space() -> Vec<u32> {
+        Bank::key_space()
+    }
+
+    fn workload(client: usize, index: usize) -> RowOp {
+        Bank::rows(&Bank::workload(client, index / 4))
+            .map_or(RowOp::Balance(0), |rows| rows[index % 4])
+    }
+}
+
 impl Service for Bank {
     type Op = BankOp;
     type Reply = BankReply;
@@ -608,20 +742,10 @@ impl Service for Bank {
     fn apply(&mut self, op: &BankOp) -> BankReply {
         match *op {
             BankOp::Transfer { account, teller, branch, delta } => {
-                let d = i64::from(delta);
-                let a = self.accounts.entry(account).or_insert(0);
-                *a += d;
-                let balance = *a;
-                *self.tellers.entry(teller).or_insert(0) += d;
-                *self.branches.entry(branch).or_insert(0) += d;
-                self.history_rows += 1;
-                self.history_digest = fnv1a(
-                    self.history_digest
-                        .to_le_bytes()
-                        .into_iter()
-                        .chain(account.to_le_bytes())
-                        .chain(delta.to_le_bytes()),
-                );
+                let balance = self.apply_row(&RowOp::Account { account, delta });
+                self.apply_row(&RowOp::Teller { teller, delta });
+                self.apply_row(&RowOp::Branch { branch, delta });
+                self.apply_row(&RowOp::History { account, delta });
                 BankReply(balance)
             }
             BankOp::Balance(a) => BankReply(self.accounts.get(&a).copied().unwrap_or(0)),
@@ -685,6 +809,25 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// A transfer and its four rows applied one by one leave the bank in the same state,
+        /// and the workload's requests `4t .. 4t + 4` are the rows of transfer `t`.
+        #[test]
+        fn four_row_requests_are_one_transfer(client in 0usize..8, transfers in 1usize..30) {
+            let (mut whole, mut rows) = (Bank::default(), TpcbRows::default());
+            for t in 0..transfers {
+                let op = Bank::workload(client, t);
+                let BankReply(balance) = whole.apply(&op);
+                let replies: Vec<i64> =
+                    (4 * t..4 * t + 4).map(|i| rows.apply(&TpcbRows::workload(client, i))).collect();
+                prop_assert_eq!(replies[0], balance);
+                prop_assert_eq!(replies[3], t as i64 + 1, "the history's row count");
+                prop_assert_eq!(whole.digest(), rows.digest());
+            }
+            prop_assert_eq!(&whole, &rows.0);
+            let (a, t, b) = rows.0.totals();
+            prop_assert!(a == t && t == b, "TPC-B's consistency condition");
+        }
+
         /// The two versions of the counter are logically equal: the same operations give the
         /// same replies, digests and objects, and an object copied from one into the other
         /// (a fuzzy copy across versions) is the same object.

@@ -1,9 +1,10 @@
 //! Transactions bound to the runtime (the logical-checkpointing patent, Fig. 5A-5C): logical
 //! checkpointing's own roles ([`super::logical_checkpointing`]) replicating the transactional
 //! service [`Txn`], exactly as the checked model `transactions` composes them. The binding
-//! adds nothing to the roles; it names the protocol, restricts the service to one whose
-//! transactions the client-visible history can judge (`counter`), and wraps the cluster
-//! file's service in [`Txn`] ([`with_hosted!`](crate::with_hosted)).
+//! adds nothing to the roles; it names the protocol, restricts the service to the two whose
+//! updates make transactions (`counter`, whose history `chaos` judges, and `tpcb-rows`, whose
+//! TPC-B transaction is four requests), and wraps the cluster file's service in [`Txn`]
+//! ([`with_hosted!`](crate::with_hosted)).
 //!
 //! Whether a transaction is checkpointed as a batch (Fig. 5B) or entry by entry (Fig. 5C) is
 //! carried by every request ([`TxnOp`]), so one cluster serves both; `twosafe load
@@ -41,10 +42,10 @@ impl Binding for Transactions {
     fn validate(cfg: &ClusterConfig) -> Result<(), String> {
         LogicalCheckpointing::validate(cfg)
             .map_err(|e| e.replacen("logical-checkpointing", NAME, 1))?;
-        if cfg.service != ServiceKind::Counter {
+        if !matches!(cfg.service, ServiceKind::Counter | ServiceKind::TpcbRows) {
             return Err(format!(
-                "transactions run over service = \"counter\" only (the history of counter \
-                 transactions is what `chaos` judges), not \"{}\"",
+                "transactions run over service = \"counter\" or \"tpcb-rows\" (updates that \
+                 a transaction groups), not \"{}\"",
                 format!("{:?}", cfg.service).to_lowercase()
             ));
         }
