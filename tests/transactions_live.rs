@@ -75,17 +75,18 @@ fn the_transaction_judge_catches_a_partial_a_lost_and_an_aborted_transaction() {
     assert!(e.contains("returned before"), "{e}");
 }
 
-/// A chaos run of `txn` with `durability`: two backup kills, a partition, two primary kills
-/// (takeovers), a load of three sessions for 6 s; asserts every verdict.
+/// A chaos run of `txn` with `durability`: eight backup kills (each with its restart), a
+/// partition, two primary kills (takeovers), a load of three sessions for 8 s; asserts every
+/// verdict and that all ten kills were made (the two runs below: 20 kill points).
 fn chaos_run(txn: TxnSpec, durability: Durability, seed: u64) -> chaos::ChaosReport {
     let mode = txn.mode;
     let dir =
         std::env::temp_dir().join(format!("twosafe-txn-{mode:?}-{seed}-{}", std::process::id()));
     let spec = ChaosSpec {
-        seconds: 6.0,
+        seconds: 8.0,
         seed,
         durability,
-        backup_kills: 2,
+        backup_kills: 8,
         primary_kills: 2,
         partitions: 1,
         window: 3,
@@ -100,6 +101,8 @@ fn chaos_run(txn: TxnSpec, durability: Durability, seed: u64) -> chaos::ChaosRep
     assert_eq!(r.conformance_violation, None, "{context}");
     assert_eq!(r.unanswered, 0, "{context}");
     assert!(r.takeovers >= 1, "{context}");
+    let kills = r.faults.iter().filter(|f| f.what.starts_with("kill -9")).count();
+    assert_eq!(kills, 10, "{context}");
     let t = r.transactions.clone().expect("transaction counts");
     assert!(t.committed > 50, "{context}");
     let _ = std::fs::remove_dir_all(&dir);
