@@ -388,12 +388,12 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
     }
 }
 
-/// Runs a load (`run`) with a progress bar and prints its summary; `transactions` counts the
-/// committed and aborted transactions of a transaction load.
+/// Runs a load (`run`) with a progress bar and prints its summary; `transactions` sums up the
+/// transactions of a transaction load.
 fn load_service<Op: Serialize, Reply: Serialize, F>(
     cfg: &ClusterConfig, spec: &LoadSpec, a: &LoadArgs, (protocol, service): (&str, &str),
     run: impl FnOnce(Arc<AtomicU64>) -> F,
-    transactions: impl FnOnce(&load::LoadReport<Op, Reply>) -> Option<(u64, u64)>,
+    transactions: impl FnOnce(&load::LoadReport<Op, Reply>) -> Option<load::TxnSummary>,
 ) -> Result<()>
 where
     F: std::future::Future<Output = Result<load::LoadReport<Op, Reply>, ClientError>>,
@@ -446,10 +446,11 @@ where
     let summary = serde_json::json!({
         "protocol": protocol,
         "service": service,
-        "transactions": txns.map(|(committed, aborted)| serde_json::json!({
-            "committed": committed,
-            "aborted": aborted,
-            "throughput": per_s(committed),
+        "transactions": txns.as_ref().map(|t| serde_json::json!({
+            "committed": t.committed,
+            "aborted": t.aborted,
+            "throughput": per_s(t.committed),
+            "latency_ms": { "p50": t.p50_ms, "p99": t.p99_ms },
         })),
         "window": spec.window,
         "seconds": report.elapsed.as_secs_f64(),
@@ -481,10 +482,15 @@ where
             spec.window,
             cfg.durability,
         );
-        if let Some((committed, aborted)) = txns {
+        if let Some(t) = &txns {
             println!(
-                "{committed} transactions committed ({:.0} txn/s), {aborted} aborted and restarted",
-                per_s(committed)
+                "{} transactions committed ({:.0} txn/s; latency ms: p50 {:.3}, p99 {:.3}), {} \
+                 aborted and restarted",
+                t.committed,
+                per_s(t.committed),
+                t.p50_ms,
+                t.p99_ms,
+                t.aborted
             );
         }
         if report.pauses.count > 0 {

@@ -221,7 +221,9 @@ fn tpcb_transactions_of_four_row_requests_commit_whole_in_both_modes() {
             .collect();
         assert!(rows.len() > 20, "{mode:?}: {} committed", rows.len());
         assert_eq!(rows, (1..=rows.len() as i64).collect::<Vec<_>>(), "{mode:?}");
-        assert_eq!((r.unanswered, r.transactions().1), (0, 0), "{mode:?}");
+        let t = r.transactions();
+        assert_eq!((r.unanswered, t.aborted, t.committed), (0, 0, rows.len() as u64), "{mode:?}");
+        assert!(t.p50_ms > 0.0 && t.p99_ms >= t.p50_ms, "{mode:?}: {t:?}");
         let traces = [cluster.trace(0), cluster.trace(1)];
         drop(cluster);
         node::conform(&cfg, &traces).unwrap();

@@ -106,18 +106,46 @@ impl Pauses {
     }
 }
 
+/// What a transaction load's clients saw of their transactions.
+#[derive(Clone, Debug, Serialize)]
+pub struct TxnSummary {
+    /// Transactions committed.
+    pub committed: u64,
+    /// Transactions aborted (each restarted under a new number).
+    pub aborted: u64,
+    /// A committed transaction's latency (its first request sent to its commit answered; a
+    /// restarted one counts from its restart), ms: median.
+    pub p50_ms: f64,
+    /// The same, 99th percentile.
+    pub p99_ms: f64,
+}
+
 impl<Op, Reply> LoadReport<transactional::TxnOp<Op>, transactional::TxnReply<Reply>> {
-    /// Transactions committed, and aborted (each restarted under a new number).
-    pub fn transactions(&self) -> (u64, u64) {
+    /// The transactions committed and aborted, and the committed ones' latency.
+    pub fn transactions(&self) -> TxnSummary {
         let (mut committed, mut aborted) = (0, 0);
+        let mut started = std::collections::HashMap::new();
+        let mut latency = Histogram::<u64>::new(3).ok();
         for c in &self.history {
+            let (client, txn) = match &c.op {
+                transactional::TxnOp::Request { client, txn, .. }
+                | transactional::TxnOp::Commit { client, txn, .. }
+                | transactional::TxnOp::Batch { client, txn, .. } => (*client, *txn),
+            };
+            let first = *started.entry((client, txn)).or_insert(c.invoke_us);
             match c.reply {
-                Some(transactional::TxnReply::Committed { .. }) => committed += 1,
+                Some(transactional::TxnReply::Committed { .. }) => {
+                    committed += 1;
+                    if let Some(h) = latency.as_mut() {
+                        let _ = h.record((c.return_us - first).max(1));
+                    }
+                }
                 Some(transactional::TxnReply::Aborted) => aborted += 1,
                 _ => {}
             }
         }
-        (committed, aborted)
+        let ms = |q| latency.as_ref().map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0);
+        TxnSummary { committed, aborted, p50_ms: ms(0.5), p99_ms: ms(0.99) }
     }
 }
 
