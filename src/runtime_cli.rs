@@ -120,6 +120,11 @@ pub struct ChaosArgs {
     /// counters.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..))]
     pub txn_ops: u8,
+    /// Requests each of the load's three sessions keeps outstanding (logical checkpointing's
+    /// client window, distinct sequence numbers, up to 64; the other protocols' clients send
+    /// one at a time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub per_session: u64,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
     /// passing run).
     #[arg(long)]
@@ -144,6 +149,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         protocol,
         txn_mode,
         txn_ops,
+        per_session,
         dir,
         json,
     } = a;
@@ -168,12 +174,14 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         primary_kills: primary_kills.unwrap_or(if faults.primary_kills { 2 } else { 0 }),
         partitions: partitions.unwrap_or(if faults.partitions { 1 } else { 0 }),
         window: 3,
+        per_session: per_session as usize,
         storage_faults,
         silent_backup,
         protocol,
         txn: load::TxnSpec { mode: txn_mode, ops: txn_ops },
     };
     spec.check_faults().map_err(anyhow::Error::msg)?;
+    check_per_session(protocol, spec.per_session)?;
     if !json {
         eprintln!(
             "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, silent backup: {silent_backup:?}, in {}",
@@ -321,9 +329,13 @@ pub struct LoadArgs {
     /// The cluster configuration.
     #[arg(long)]
     pub config: PathBuf,
-    /// Requests outstanding at once (one client session each).
+    /// Client sessions (client ids), each with --per-session requests outstanding.
     #[arg(long, default_value_t = 1)]
     pub window: usize,
+    /// Requests each session keeps outstanding at once: logical checkpointing's client window
+    /// (distinct sequence numbers, up to 64); the other protocols' clients send one at a time.
+    #[arg(long, default_value_t = 1)]
+    pub per_session: usize,
     /// How long to send.
     #[arg(long, default_value_t = 5.0)]
     pub seconds: f64,
@@ -347,6 +359,22 @@ pub struct LoadArgs {
     pub txn_ops: Option<u8>,
 }
 
+/// Refuses a session window the protocol's client does not have.
+fn check_per_session(protocol: Protocol, per_session: usize) -> Result<()> {
+    let most = twosafe::with_protocol!(protocol, P => P::session_window());
+    if per_session == 0 || per_session > most {
+        bail!(
+            "--per-session {per_session} must be in 1..={most}: {protocol}'s client {}",
+            if most == 1 {
+                "sends one request at a time (use more sessions: --window)".to_string()
+            } else {
+                format!("keeps up to {most} requests outstanding")
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `twosafe load`.
 pub fn load_cmd(a: &LoadArgs) -> Result<()> {
     let cfg = ClusterConfig::load(&a.config)?;
@@ -356,8 +384,10 @@ pub fn load_cmd(a: &LoadArgs) -> Result<()> {
     if !(a.seconds > 0.0 && a.seconds.is_finite()) {
         bail!("--seconds must be positive");
     }
+    check_per_session(cfg.protocol, a.per_session)?;
     let first = a.first_client.unwrap_or(cfg.servers());
     let spec = LoadSpec {
+        per_session: a.per_session,
         window: a.window,
         duration: Duration::from_secs_f64(a.seconds),
         first_client: first,
@@ -453,6 +483,7 @@ where
             "latency_ms": { "p50": t.p50_ms, "p99": t.p99_ms },
         })),
         "window": spec.window,
+        "per_session": spec.per_session,
         "seconds": report.elapsed.as_secs_f64(),
         "answered": report.answered,
         "unanswered": report.unanswered,
@@ -470,7 +501,7 @@ where
         println!("{summary}");
     } else {
         println!(
-            "{} requests in {:.1} s ({} unanswered): {:.0} req/s; latency ms: mean {:.3}, p50 {:.3}, p99 {:.3}, max {:.3} (window {}, durability {:?})",
+            "{} requests in {:.1} s ({} unanswered): {:.0} req/s; latency ms: mean {:.3}, p50 {:.3}, p99 {:.3}, max {:.3} (window {} × {} per session, durability {:?})",
             report.answered,
             report.elapsed.as_secs_f64(),
             report.unanswered,
@@ -480,6 +511,7 @@ where
             report.latency_ms(0.99),
             report.latency.max() as f64 / 1000.0,
             spec.window,
+            spec.per_session,
             cfg.durability,
         );
         if let Some(t) = &txns {

@@ -30,6 +30,7 @@ fn quiet(protocol: Protocol, durability: Durability, seed: u64) -> ChaosSpec {
         primary_kills: 0,
         partitions: 0,
         window: 3,
+        per_session: 1,
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol,
@@ -66,6 +67,7 @@ fn round_in(durability: Durability, seed: u64, backup_kills: usize) -> (usize, P
         primary_kills,
         partitions: 1,
         window: 3,
+        per_session: 1,
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Linear2pc,
@@ -589,7 +591,12 @@ fn a_second_load_with_the_same_client_ids_applies_every_update() {
     let cfg = cluster.cfg.clone();
     let first = cfg.servers();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let spec = LoadSpec { window: 3, duration: Duration::from_millis(400), first_client: first };
+    let spec = LoadSpec {
+        per_session: 1,
+        window: 3,
+        duration: Duration::from_millis(400),
+        first_client: first,
+    };
     let mut answered = 0;
     for run in 0..2 {
         let report =
@@ -636,7 +643,12 @@ fn degraded_mode_serves_through_a_dead_backup_and_takes_it_back() {
         })
         .unwrap();
     let cfg = cluster.cfg.clone();
-    let spec = LoadSpec { window: 2, duration: Duration::from_millis(2500), first_client: 2 };
+    let spec = LoadSpec {
+        per_session: 1,
+        window: 2,
+        duration: Duration::from_millis(2500),
+        first_client: 2,
+    };
     let load = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())).unwrap()
@@ -708,6 +720,7 @@ fn degraded_mode_under_chaos_loses_nothing_moves_no_role_and_restores_the_backup
         primary_kills: 1,
         partitions: 2,
         window: 3,
+        per_session: 1,
         storage_faults: vec![StorageFault::FlippedByte],
         silent_backup: SilentBackup::Degrade,
         protocol: Protocol::Linear2pc,
@@ -750,6 +763,7 @@ fn register_history_across_a_takeover_is_linearizable() {
     let load = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let spec = LoadSpec {
+            per_session: 1,
             window: 3,
             duration: Duration::from_millis(1800),
             first_client: cfg.servers(),
@@ -815,7 +829,8 @@ fn report_takeover_span<Op, Reply>(history: &[Call<Op, Reply>]) -> bool {
 /// model's roles in `twosafe node` processes, the backup killed and restarted at seeded points
 /// during a counter load, then the primary killed twice: the backup takes over, the restarted
 /// old primary goes to the spare pool and rejoins as the new backup by a catch-up, so the
-/// second kill is survived too, and every client follows the new primary. In both durability
+/// second kill is survived too, and every client follows the new primary (resending its
+/// window: four requests outstanding per session in fsync mode). In both durability
 /// modes (ten kill points each); and once with the backup cut off instead (a false suspicion:
 /// it takes over, the primary it deposed is fenced when they reconnect, sends its clients over
 /// and rejoins). Nothing acknowledged lost, nothing applied twice, the traces conform.
@@ -833,6 +848,8 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
             backup_kills: 4 * primary_kills,
             primary_kills,
             partitions,
+            // In fsync mode each session keeps a window of four requests in flight.
+            per_session: if durability == Durability::Fsync { 4 } else { 1 },
             ..quiet(Protocol::LogicalCheckpointing, durability, seed)
         };
         let (r, context) = passes(&dir, &spec);
@@ -853,6 +870,54 @@ fn logical_checkpointing_survives_kills_takeovers_and_rejoins() {
         assert_eq!(rejoined(1), primary_kills > 1, "{context}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Logical checkpointing's client window within one session (the patent: a client is a
+/// sequence of related requests, several outstanding with distinct sequence numbers): one
+/// session keeps four requests in flight, its calls overlap in time, each is answered once,
+/// and the counters end at what was answered. A session of window 2 refuses a third request
+/// while two are outstanding; linear 2PC's client, one request at a time, refuses a second.
+#[test]
+fn a_logical_checkpointing_session_keeps_a_window_of_requests_outstanding() {
+    use twosafe::runtime::binding::logical_checkpointing::LogicalCheckpointing;
+    use twosafe::runtime::client::{self, ClientError};
+    use twosafe::runtime::config::ServiceKind;
+    use twosafe::runtime::load::{self, LoadSpec};
+    let dir = std::env::temp_dir().join(format!("twosafe-window-{}", std::process::id()));
+    let cluster =
+        LocalCluster::launch(exe(), &dir, Durability::Fsync, ServiceKind::Counter, true, |c| {
+            c.protocol = Protocol::LogicalCheckpointing;
+        })
+        .unwrap();
+    let cfg = cluster.cfg.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spec =
+        LoadSpec { per_session: 4, window: 1, duration: Duration::from_secs(1), first_client: 2 };
+    let r = rt
+        .block_on(load::run::<LogicalCheckpointing, Counter>(&cfg, &spec, Default::default()))
+        .unwrap();
+    let context = format!("{} answered, {} unanswered", r.answered, r.unanswered);
+    assert!(r.answered > 100 && r.unanswered == 0, "{context}");
+    assert!(r.history.iter().all(|c| c.client == 2), "one session: {context}");
+    let seqs: std::collections::BTreeSet<u64> = r.history.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs.len(), r.history.len(), "distinct request numbers");
+    // Some request was sent while another of the same session was outstanding.
+    let overlapping = r.history.windows(2).filter(|w| w[1].invoke_us < w[0].return_us).count();
+    assert!(overlapping > r.history.len() / 2, "{overlapping} overlapping calls: {context}");
+    // Each answered once: the two counters' final values are the adds answered.
+    let finals = rt.block_on(chaos::read_counters::<LogicalCheckpointing>(&cfg, 3)).unwrap();
+    assert_eq!(judge(&r.history, &finals), Ok(()), "{context}");
+    assert_eq!(u64::from(finals.values().sum::<u32>()), r.answered, "{context}");
+    // A session of window 2 takes two requests and refuses a third.
+    let s = rt
+        .block_on(async { client::open_windowed::<LogicalCheckpointing, Counter>(&cfg, 4, 2) })
+        .unwrap();
+    let add = || s.submit(CounterOp::Add(0, 1));
+    let (a, b, c) = rt.block_on(async { tokio::join!(add(), add(), add()) });
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert!(matches!(c, Err(ClientError::Busy)), "{c:?}");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Fuzzy copy under `chaos`: the new backup joins by fuzzy copy under load, is killed and
@@ -971,7 +1036,12 @@ fn rejoins_after_a_million_updates<B: twosafe::runtime::binding::Binding, D>(
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (mut answered, start) = (0u64, std::time::Instant::now());
     while answered < UPDATES {
-        let spec = LoadSpec { window: 10, duration: Duration::from_secs(5), first_client: 2 };
+        let spec = LoadSpec {
+            per_session: 1,
+            window: 10,
+            duration: Duration::from_secs(5),
+            first_client: 2,
+        };
         let l = rt.block_on(load::run::<B, Counter>(&cfg, &spec, Default::default())).unwrap();
         assert_eq!(l.unanswered, 0, "node 1 serves alone");
         answered += l.answered;
@@ -993,7 +1063,12 @@ fn rejoins_after_a_million_updates<B: twosafe::runtime::binding::Binding, D>(
     eprintln!("node 0 rejoined as the backup holding all {answered} in {took:.2?}");
     wait_for(1, &|d| (r.paired)(d));
     // 2-safe again: a short load is answered and reaches both journals.
-    let spec = LoadSpec { window: 2, duration: Duration::from_millis(500), first_client: 2 };
+    let spec = LoadSpec {
+        per_session: 1,
+        window: 2,
+        duration: Duration::from_millis(500),
+        first_client: 2,
+    };
     let l = rt.block_on(load::run::<B, Counter>(&cfg, &spec, Default::default())).unwrap();
     assert!(l.answered > 0 && l.unanswered == 0, "{} answered", l.answered);
     let total = answered + l.answered;
@@ -1086,7 +1161,12 @@ fn a_client_opened_after_the_primary_died_for_good_finds_the_new_one() {
         let takeover = Duration::from_millis(cluster.cfg.suspect_ms + 700);
         std::thread::sleep(takeover);
         let cfg = cluster.cfg.clone();
-        let spec = LoadSpec { window: 2, duration: Duration::from_millis(1500), first_client: 2 };
+        let spec = LoadSpec {
+            per_session: 1,
+            window: 2,
+            duration: Duration::from_millis(1500),
+            first_client: 2,
+        };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let r = twosafe::with_protocol!(protocol, P => {
             rt.block_on(load::run::<P, Counter>(&cfg, &spec, Default::default()))

@@ -32,6 +32,7 @@ fn storage_round(fault: StorageFault, durability: Durability, seed: u64) {
         primary_kills: 0,
         partitions: 0,
         window: 3,
+        per_session: 1,
         storage_faults: vec![fault; 4],
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Linear2pc,

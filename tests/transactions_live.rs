@@ -90,6 +90,7 @@ fn chaos_run(txn: TxnSpec, durability: Durability, seed: u64) -> chaos::ChaosRep
         primary_kills: 2,
         partitions: 1,
         window: 3,
+        per_session: 1,
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Transactions,
@@ -199,7 +200,12 @@ fn tpcb_transactions_of_four_row_requests_commit_whole_in_both_modes() {
         .unwrap();
         let cfg = cluster.cfg.clone();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let spec = LoadSpec { window: 1, duration: Duration::from_secs(1), first_client: 2 };
+        let spec = LoadSpec {
+            per_session: 1,
+            window: 1,
+            duration: Duration::from_secs(1),
+            first_client: 2,
+        };
         let r = rt
             .block_on(load::run_transactions::<Transactions, TpcbRows>(
                 &cfg,

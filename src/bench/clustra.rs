@@ -214,10 +214,19 @@ fn one_takeover(
         })?;
     let cfg = cluster.cfg.clone();
     let rt = runtime()?;
-    let warm =
-        LoadSpec { window: 1, duration: Duration::from_millis(300), first_client: cfg.servers() };
+    let warm = LoadSpec {
+        per_session: 1,
+        window: 1,
+        duration: Duration::from_millis(300),
+        first_client: cfg.servers(),
+    };
     rt.block_on(load::run::<Linear2pc, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0))))?;
-    let spec = LoadSpec { window: 1, duration: before + after, first_client: cfg.servers() + 1 };
+    let spec = LoadSpec {
+        per_session: 1,
+        window: 1,
+        duration: before + after,
+        first_client: cfg.servers() + 1,
+    };
     let load_cfg = cfg.clone();
     let client = std::thread::spawn(move || {
         rt.block_on(load::run::<Linear2pc, Bank>(&load_cfg, &spec, Arc::new(AtomicU64::new(0))))

@@ -141,11 +141,16 @@ impl Target for Ours {
         let rt = runtime()?;
         let first = cfg.servers();
         // Warm-up (connections made, nodes started), then the measured run with fresh ids.
-        let warm =
-            LoadSpec { window: clients, duration: Duration::from_millis(300), first_client: first };
+        let warm = LoadSpec {
+            per_session: 1,
+            window: clients,
+            duration: Duration::from_millis(300),
+            first_client: first,
+        };
         crate::with_protocol!(protocol, P =>
             rt.block_on(load::run::<P, Bank>(&cfg, &warm, Arc::new(AtomicU64::new(0)))))?;
         let spec = LoadSpec {
+            per_session: 1,
             window: clients,
             duration: Duration::from_secs_f64(seconds),
             first_client: first + clients,

@@ -622,6 +622,9 @@ pub struct ChaosSpec {
     pub partitions: usize,
     /// Sessions of the load.
     pub window: usize,
+    /// Requests each session keeps outstanding (logical checkpointing's client window; 1 for
+    /// the other protocols, whose clients send one request at a time).
+    pub per_session: usize,
     /// Storage faults, in order, after the backup kills: the first to the backup, the next to
     /// the primary (a takeover), and so on alternately. Each kills the node, damages its data,
     /// restarts it, and, when it refuses to start, restarts it with `--rejoin`. With
@@ -733,7 +736,7 @@ impl ChaosReport {
 }
 
 /// The counters 0 and 1, read through a fresh session of client id `id`.
-async fn counters<P: Binding>(
+pub async fn read_counters<P: Binding>(
     cfg: &ClusterConfig, id: usize,
 ) -> Result<BTreeMap<u8, u32>, ClientError> {
     let s = client::open::<P, Counter>(cfg, id)?;
@@ -792,6 +795,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         .build()
         .map_err(io("start the async runtime"))?;
     let load_spec = LoadSpec {
+        per_session: spec.per_session.max(1),
         window: spec.window.max(1),
         duration: Duration::from_secs_f64(spec.seconds.max(0.5)),
         first_client: cfg.servers(),
@@ -927,7 +931,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
     let finals = if cfg.protocol == Protocol::Transactions {
         rt.block_on(counters_in_a_transaction(&cfg, id))?
     } else {
-        crate::with_protocol!(cfg.protocol, P => rt.block_on(counters::<P>(&cfg, id)))?
+        crate::with_protocol!(cfg.protocol, P => rt.block_on(read_counters::<P>(&cfg, id)))?
     };
     let traces = [cluster.trace(0), cluster.trace(1)];
     drop(cluster);

@@ -1,8 +1,11 @@
 //! The client library: a session is one instance of a protocol's client role (the binding's,
 //! [`Binding::client`]; linear 2PC's, Hagen & Alonso (OPERA) §3.1: a client id, request sequence
 //! numbers, resends on a timer, redirection to a new primary; or the fuzzy copy's,
-//! [`crate::runtime::fuzzy`]) hosted like any node, with `submit(op) -> reply` on top. A pipelined client is a window of sessions with distinct
-//! client ids, each with one request outstanding.
+//! [`crate::runtime::fuzzy`]) hosted like any node, with `submit(op) -> reply` on top. A
+//! session holds as many requests outstanding at once as its role allows (its *window*: one for
+//! linear 2PC and fuzzy copy, whose clients send a request when the last is answered; up to the
+//! window it was opened with for logical checkpointing, whose requests carry distinct sequence
+//! numbers). A pipelined linear-2PC client is a window of sessions with distinct client ids.
 //!
 //! A linear-2PC session's number is the wall clock in microseconds when it opens, so a client
 //! id used again (a second `twosafe load`) starts a later session: its requests are never
@@ -19,6 +22,7 @@ use crate::runtime::host::{Call, Event, Host, Setup};
 use crate::runtime::node::placement;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,8 +41,9 @@ pub enum ClientError {
     /// The session is gone.
     #[error("the client session has stopped")]
     Stopped,
-    /// A request is already outstanding on this session.
-    #[error("a request is already outstanding on this session")]
+    /// The session has as many requests outstanding as its window allows (one, for most
+    /// protocols' clients).
+    #[error("the session's window of outstanding requests is full")]
     Busy,
     /// A later session of the same client id has committed an update, which expired this
     /// one: the request was refused (an earlier copy of it may have taken effect).
@@ -61,7 +66,8 @@ pub enum ClientError {
     },
 }
 
-type Pending<R> = Arc<Mutex<Option<oneshot::Sender<Result<R, ClientError>>>>>;
+/// The waiters of a session's outstanding requests, by ticket ([`ClientRole::submit`]).
+type Pending<R> = Arc<Mutex<BTreeMap<usize, oneshot::Sender<Result<R, ClientError>>>>>;
 
 /// A protocol's client role as the library hosts it: how an operation is handed to the role
 /// (one step of the Actor), and what it has been answered so far.
@@ -71,22 +77,27 @@ pub trait ClientRole: Actor + Send + Sized + 'static {
     /// Its reply.
     type Reply: Clone + Send + 'static;
 
-    /// How many requests the client has been answered, and the last reply (`None` if the
+    /// The reply to the request submitted with `ticket`, if it has come (`None` also if the
     /// state is not a client's).
-    fn answered(state: &Self::State) -> Option<(usize, Option<&Self::Reply>)>;
+    fn reply(state: &Self::State, ticket: usize) -> Option<&Self::Reply>;
 
     /// Whether the cluster said the client's session expired (it sends nothing more).
     fn expired(_state: &Self::State) -> bool {
         false
     }
 
-    /// The step that sends `op` as the client's next request.
-    fn submit(&self, state: &Self::State, op: Self::Op, o: &mut Out<Self>) -> Option<Self::State>;
+    /// The step that sends `op` as the client's next request, with the request's ticket (the
+    /// key [`ClientRole::reply`] finds its reply by); `None` if the role takes no request now
+    /// (its window is full, or its session expired).
+    fn submit(
+        &self, state: &Self::State, op: Self::Op, o: &mut Out<Self>,
+    ) -> Option<(Self::State, usize)>;
 }
 
 /// Implements [`ClientRole`] for a protocol's `Node<S>` (with its `NodeState<S>`) whose client
-/// role has `submit(state, op, out)` and whose client state keeps its `replies` in order;
-/// optionally with how a client state says its session expired.
+/// role has `submit(state, op, out)`, one request outstanding at a time, and keeps its `replies`
+/// in order (so a request's ticket is the number of replies before it); optionally with how a
+/// client state says its session expired.
 macro_rules! client_role {
     ($node:ident, $state:ident) => {
         $crate::runtime::client::client_role!($node, $state, |_| false);
@@ -98,9 +109,9 @@ macro_rules! client_role {
             type Op = S::Op;
             type Reply = S::Reply;
 
-            fn answered(state: &$state<S>) -> Option<(usize, Option<&S::Reply>)> {
+            fn reply(state: &$state<S>, ticket: usize) -> Option<&S::Reply> {
                 match state {
-                    $state::Client(c) => Some((c.replies.len(), c.replies.back())),
+                    $state::Client(c) => c.replies.get(ticket),
                     _ => None,
                 }
             }
@@ -115,10 +126,10 @@ macro_rules! client_role {
             fn submit(
                 &self, state: &$state<S>, op: S::Op,
                 o: &mut $crate::models::stateright::actor::Out<Self>,
-            ) -> Option<$state<S>> {
+            ) -> Option<($state<S>, usize)> {
                 match (self, state) {
                     ($node::Client(c), $state::Client(st)) => {
-                        c.submit(st, op, o).map($state::Client)
+                        c.submit(st, op, o).map(|n| ($state::Client(n), st.replies.len()))
                     }
                     _ => None,
                 }
@@ -131,7 +142,8 @@ pub(crate) use client_role;
 /// One client session of a linear-2PC cluster.
 pub type Session<S> = HostedSession<twosafe_models::linear_2pc::Node<S>>;
 
-/// One client session (one request outstanding at a time) of any protocol's client role.
+/// One client session of any protocol's client role: `submit` may be called again before an
+/// earlier call has its reply, up to the role's window (beyond it: [`ClientError::Busy`]).
 pub struct HostedSession<A: ClientRole> {
     id: usize,
     events: mpsc::Sender<Event<A>>,
@@ -149,18 +161,28 @@ pub struct HostedSession<A: ClientRole> {
 pub fn open<P: Binding, S: Service>(
     cfg: &ClusterConfig, id: usize,
 ) -> Result<HostedSession<NodeOf<P, S>>, ClientError> {
-    open_session::<P, S>(cfg, id, crate::runtime::conform::now_us())
+    open_windowed::<P, S>(cfg, id, 1)
 }
 
-/// Opens session number `session` of client id `id` ([`open`] takes the clock).
+/// Opens a session of client id `id` with up to `window` requests outstanding at once (capped
+/// by the protocol's [`Binding::session_window`]; [`open`] opens one of window 1).
+pub fn open_windowed<P: Binding, S: Service>(
+    cfg: &ClusterConfig, id: usize, window: usize,
+) -> Result<HostedSession<NodeOf<P, S>>, ClientError> {
+    open_session::<P, S>(cfg, id, crate::runtime::conform::now_us(), window)
+}
+
+/// Opens session number `session` of client id `id` with up to `window` requests outstanding
+/// ([`open`] takes the clock).
 pub fn open_session<P: Binding, S: Service>(
-    cfg: &ClusterConfig, id: usize, session: u64,
+    cfg: &ClusterConfig, id: usize, session: u64, window: usize,
 ) -> Result<HostedSession<NodeOf<P, S>>, ClientError> {
     let place = placement(cfg, id);
     let index = id.saturating_sub(place.clients.start);
     let deadline =
         Duration::from_millis(cfg.resend_ms.saturating_mul(100)).max(Duration::from_secs(10));
-    HostedSession::start(P::client::<S>(cfg, index, session), &place, deadline)
+    let window = window.clamp(1, P::session_window());
+    HostedSession::start(P::client::<S>(cfg, index, session, window), &place, deadline)
 }
 
 impl<S: Service> HostedSession<twosafe_models::linear_2pc::Node<S>> {
@@ -173,7 +195,7 @@ impl<S: Service> HostedSession<twosafe_models::linear_2pc::Node<S>> {
     pub fn open_session(
         cfg: &ClusterConfig, id: usize, session: u64,
     ) -> Result<Session<S>, ClientError> {
-        open_session::<crate::runtime::binding::linear_2pc::Linear2pc, S>(cfg, id, session)
+        open_session::<crate::runtime::binding::linear_2pc::Linear2pc, S>(cfg, id, session, 1)
     }
 }
 
@@ -197,24 +219,21 @@ where
             });
         }
         let pending: Pending<A::Reply> = Arc::default();
-        let seen = Arc::new(Mutex::new(0usize));
         let expired = Arc::new(AtomicBool::new(false));
         let (p, gone) = (pending.clone(), expired.clone());
         let observer = Box::new(move |s: &A::State| {
-            if let Some((count, last)) = A::answered(s) {
-                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                if count > *seen {
-                    *seen = count;
-                    let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let (Some(w), Some(r)) = (waiter, last) {
-                        let _ = w.send(Ok(r.clone()));
-                    }
-                } else if A::expired(s) {
-                    gone.store(true, Ordering::Relaxed);
-                    let waiter = p.lock().unwrap_or_else(|e| e.into_inner()).take();
-                    if let Some(w) = waiter {
-                        let _ = w.send(Err(ClientError::Expired(id)));
-                    }
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            let answered: Vec<usize> =
+                p.keys().copied().filter(|k| A::reply(s, *k).is_some()).collect();
+            for k in answered {
+                if let (Some(w), Some(r)) = (p.remove(&k), A::reply(s, k)) {
+                    let _ = w.send(Ok(r.clone()));
+                }
+            }
+            if A::expired(s) {
+                gone.store(true, Ordering::Relaxed);
+                for (_, w) in std::mem::take(&mut *p) {
+                    let _ = w.send(Err(ClientError::Expired(id)));
                 }
             }
         });
@@ -230,33 +249,47 @@ where
         self.id
     }
 
-    /// Sends `op` and waits for its reply (resent and redirected as the protocol says).
+    /// Sends `op` and waits for its reply (resent and redirected as the protocol says). May be
+    /// called again before an earlier call returns, up to the session's window; beyond it, or
+    /// while a request that timed out is still outstanding in a window of one,
+    /// [`ClientError::Busy`].
     pub async fn submit(&self, op: A::Op) -> Result<A::Reply, ClientError> {
         if self.expired.load(Ordering::Relaxed) {
             return Err(ClientError::Expired(self.id));
         }
         let (tx, rx) = oneshot::channel();
-        {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            if p.is_some() {
-                return Err(ClientError::Busy);
-            }
-            *p = Some(tx);
-        }
-        let call: Call<A> = Box::new(move |a: &A, s: &A::State, o: &mut Out<A>| a.submit(s, op, o));
+        let (pending, id) = (self.pending.clone(), self.id);
+        // The role numbers the request; its waiter is registered in the same step, before any
+        // reply to it can be observed.
+        let call: Call<A> =
+            Box::new(move |a: &A, s: &A::State, o: &mut Out<A>| match a.submit(s, op, o) {
+                Some((n, ticket)) => {
+                    pending.lock().unwrap_or_else(|e| e.into_inner()).insert(ticket, tx);
+                    Some(n)
+                }
+                None => {
+                    let refused =
+                        if A::expired(s) { ClientError::Expired(id) } else { ClientError::Busy };
+                    let _ = tx.send(Err(refused));
+                    None
+                }
+            });
         self.events.send(Event::Call(call)).await.map_err(|_| ClientError::Stopped)?;
         match tokio::time::timeout(self.deadline, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ClientError::Stopped),
             Err(_) => {
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                // Its receiver is gone: forget the waiter (the request stays outstanding in
+                // the role, which may still resend it).
+                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                p.retain(|_, w| !w.is_closed());
                 Err(ClientError::Timeout(self.deadline))
             }
         }
     }
 
     /// Stops the session.
-    pub async fn close(self) {
+    pub async fn close(&self) {
         let _ = self.events.send(Event::Stop).await;
     }
 }

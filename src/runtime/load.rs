@@ -19,8 +19,11 @@ use twosafe_models::services::{transactional, Service};
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct LoadSpec {
-    /// Sessions (requests outstanding at once).
+    /// Sessions (client ids).
     pub window: usize,
+    /// Requests each session keeps outstanding at once (capped by the protocol's
+    /// [`Binding::session_window`]): `window × per_session` in flight in all.
+    pub per_session: usize,
     /// How long to send.
     pub duration: Duration,
     /// The first session's client id (sessions use `first_client ..`). A client id may be used
@@ -33,7 +36,7 @@ pub struct LoadSpec {
 pub struct Call<Op, Reply> {
     /// The client id.
     pub client: usize,
-    /// The client's request number.
+    /// The client's request number (in the order its requests were sent).
     pub seq: u64,
     /// The operation.
     pub op: Op,
@@ -224,7 +227,9 @@ pub async fn run_transactions<P: Binding, S: Service>(
     cfg: &ClusterConfig, spec: &LoadSpec, txn: TxnSpec, progress: Arc<AtomicU64>,
 ) -> Result<LoadReport<TxnOp<S>, TxnReply<S>>, ClientError> {
     let (n, batch) = (txn.ops.max(1), txn.mode == TxnMode::Batch);
-    run_with::<P, Txn<S>, _>(cfg, spec, progress, move |client| {
+    // A transaction's requests follow each other: one outstanding per session.
+    let spec = LoadSpec { per_session: 1, ..spec.clone() };
+    run_with::<P, Txn<S>, _>(cfg, &spec, progress, move |client| {
         let (mut number, mut started, mut at) = (0u64, 0usize, 0u8);
         let mut ops: Vec<S::Op> = Vec::new();
         move |last: Option<&TxnReply<S>>| {
@@ -255,7 +260,9 @@ pub async fn run_transactions<P: Binding, S: Service>(
 }
 
 /// Runs `spec` with each session's operations from `driver(client id)`: a function from the
-/// reply to the session's last request (`None` before its first) to its next operation.
+/// reply to the last request of one of the session's slots (`None` before the slot's first) to
+/// the session's next operation. Each of a session's `per_session` slots sends its next request
+/// when its last is answered.
 async fn run_with<P: Binding, S: Service, D>(
     cfg: &ClusterConfig, spec: &LoadSpec, progress: Arc<AtomicU64>, driver: impl Fn(usize) -> D,
 ) -> Result<LoadReport<S::Op, S::Reply>, ClientError>
@@ -265,36 +272,58 @@ where
     let started_us = crate::runtime::conform::now_us();
     let start = Instant::now();
     let until = start + spec.duration;
+    let per_session = spec.per_session.clamp(1, P::session_window());
     let mut tasks = Vec::new();
     for k in 0..spec.window {
-        let session = crate::runtime::client::open::<P, S>(cfg, spec.first_client + k)?;
-        let progress = progress.clone();
-        let mut next = driver(session.id());
-        tasks.push(tokio::spawn(async move {
-            let mut calls: Vec<Call<S::Op, S::Reply>> = Vec::new();
-            let mut i = 0usize;
-            while Instant::now() < until {
-                let op = next(calls.last().and_then(|c| c.reply.as_ref()));
-                let invoke = start.elapsed();
-                let reply = session.submit(op.clone()).await;
-                let ret = start.elapsed();
-                let failed = reply.is_err();
-                calls.push(Call {
-                    client: session.id(),
-                    seq: i as u64,
-                    op,
-                    reply: reply.ok(),
-                    invoke_us: invoke.as_micros() as u64,
-                    return_us: ret.as_micros() as u64,
-                });
-                i += 1;
-                if failed {
-                    // The session's request is still outstanding; it cannot take another.
-                    break;
+        let session = Arc::new(crate::runtime::client::open_windowed::<P, S>(
+            cfg,
+            spec.first_client + k,
+            per_session,
+        )?);
+        let next = Arc::new(std::sync::Mutex::new(driver(session.id())));
+        let sent = Arc::new(AtomicU64::new(0));
+        let mut slots = Vec::new();
+        for _ in 0..per_session {
+            let (session, next, sent) = (session.clone(), next.clone(), sent.clone());
+            let progress = progress.clone();
+            slots.push(tokio::spawn(async move {
+                let mut calls: Vec<Call<S::Op, S::Reply>> = Vec::new();
+                while Instant::now() < until {
+                    let op = {
+                        let mut next = next.lock().unwrap_or_else(|e| e.into_inner());
+                        next(calls.last().and_then(|c| c.reply.as_ref()))
+                    };
+                    let seq = sent.fetch_add(1, Ordering::Relaxed);
+                    let invoke = start.elapsed();
+                    let reply = session.submit(op.clone()).await;
+                    let ret = start.elapsed();
+                    let failed = reply.is_err();
+                    calls.push(Call {
+                        client: session.id(),
+                        seq,
+                        op,
+                        reply: reply.ok(),
+                        invoke_us: invoke.as_micros() as u64,
+                        return_us: ret.as_micros() as u64,
+                    });
+                    if failed {
+                        // The request is still outstanding: it holds this slot.
+                        break;
+                    }
+                    progress.fetch_add(1, Ordering::Relaxed);
                 }
-                progress.fetch_add(1, Ordering::Relaxed);
+                calls
+            }));
+        }
+        tasks.push(tokio::spawn(async move {
+            let mut calls = Vec::new();
+            for slot in slots {
+                if let Ok(c) = slot.await {
+                    calls.extend(c);
+                }
             }
             session.close().await;
+            calls.sort_by_key(|c: &Call<S::Op, S::Reply>| c.seq);
             calls
         }));
     }

@@ -109,7 +109,7 @@ impl Binding for FuzzyCopy {
         }
     }
 
-    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
+    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64, _: usize) -> Node<S> {
         Node::Client(Client::in_session(model_config(cfg), index, session))
     }
 

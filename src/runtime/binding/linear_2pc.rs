@@ -88,7 +88,7 @@ impl Binding for Linear2pc {
         Node::Server(Server::new(model_config(cfg)))
     }
 
-    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
+    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64, _: usize) -> Node<S> {
         Node::Client(Client::in_session(model_config(cfg), index, session))
     }
 

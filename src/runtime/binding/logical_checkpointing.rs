@@ -4,8 +4,8 @@
 //! assigns service sequence numbers, the backup logs each checkpoint durably, acknowledges,
 //! executes and commits in SSN order, and takes over when it stops hearing the primary (fenced:
 //! a deposed primary retires to the spare pool). Clients are the model's client role in a
-//! session (one request outstanding per session; a window is several sessions, as for linear
-//! 2PC). The cluster file's values become the model's [`Config`]: the correct protocol,
+//! session, with up to [`SESSION_WINDOW`] requests outstanding (distinct sequence numbers, the
+//! patent's "sequence of logically related requests"). The cluster file's values become the model's [`Config`]: the correct protocol,
 //! heartbeats on, clients that probe the other server when their resend timer fires, real
 //! durations, budgets that never run out.
 //!
@@ -21,7 +21,7 @@ use crate::runtime::host::Observer;
 use std::time::Duration;
 use tracing::{info, warn};
 use twosafe_models::history::PairFaults;
-use twosafe_models::logical_checkpointing::msg::{Epoch, Msg};
+use twosafe_models::logical_checkpointing::msg::{Epoch, Msg, Seq};
 use twosafe_models::logical_checkpointing::server::{Durable, Role, Server};
 use twosafe_models::logical_checkpointing::{
     client::Client, Config, Node, NodeState, Timing, Variant, FOREVER, NAME, SERVERS,
@@ -63,14 +63,17 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
     }
 }
 
+/// The most requests a client session may have outstanding at once.
+pub const SESSION_WINDOW: usize = 64;
+
+/// A request's ticket is its sequence number in the session.
 impl<S: Service> ClientRole for Node<S> {
     type Op = S::Op;
     type Reply = S::Reply;
 
-    /// One request at a time per session, so the highest (session, seq) answered is the last.
-    fn answered(state: &NodeState<S>) -> Option<(usize, Option<&S::Reply>)> {
+    fn reply(state: &NodeState<S>, ticket: usize) -> Option<&S::Reply> {
         match state {
-            NodeState::Client(c) => Some((c.replies.len(), c.replies.get_max().map(|(_, r)| r))),
+            NodeState::Client(c) => c.replies.get(&(c.session, ticket as Seq)),
             _ => None,
         }
     }
@@ -79,9 +82,13 @@ impl<S: Service> ClientRole for Node<S> {
         matches!(state, NodeState::Client(c) if c.expired)
     }
 
-    fn submit(&self, state: &NodeState<S>, op: S::Op, o: &mut Out<Self>) -> Option<NodeState<S>> {
+    fn submit(
+        &self, state: &NodeState<S>, op: S::Op, o: &mut Out<Self>,
+    ) -> Option<(NodeState<S>, usize)> {
         match (self, state) {
-            (Node::Client(c), NodeState::Client(st)) => c.submit(st, op, o).map(NodeState::Client),
+            (Node::Client(c), NodeState::Client(st)) => {
+                c.submit(st, op, o).map(|n| (NodeState::Client(n), st.next as usize))
+            }
             _ => None,
         }
     }
@@ -112,8 +119,17 @@ impl Binding for LogicalCheckpointing {
         Node::Server(Server::new(model_config(cfg)))
     }
 
-    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
-        Node::Client(Client::in_session(model_config(cfg), index, session))
+    fn client<S: Service>(
+        cfg: &ClusterConfig, index: usize, session: u64, window: usize,
+    ) -> Node<S> {
+        let model = Config { window: window.clamp(1, SESSION_WINDOW), ..model_config(cfg) };
+        Node::Client(Client::in_session(model, index, session))
+    }
+
+    /// A client's requests carry distinct sequence numbers and the server answers each from
+    /// its message table, whatever the window (the model checks windows of 2 by default).
+    fn session_window() -> usize {
+        SESSION_WINDOW
     }
 
     /// Requests and probes only, from a client.

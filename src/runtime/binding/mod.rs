@@ -76,8 +76,17 @@ pub trait Binding: Sized + 'static {
     fn server<S: Service>(cfg: &ClusterConfig, id: usize) -> Self::Node<S>;
 
     /// The actor of client session number `session` (a number no earlier session of the client
-    /// id had) of client `index` (0 for the cluster's first client id).
-    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Self::Node<S>;
+    /// id had) of client `index` (0 for the cluster's first client id), with up to `window`
+    /// requests outstanding (at most [`Binding::session_window`]).
+    fn client<S: Service>(
+        cfg: &ClusterConfig, index: usize, session: u64, window: usize,
+    ) -> Self::Node<S>;
+
+    /// How many requests one client session may have outstanding at once: 1 unless the
+    /// protocol's client numbers concurrent requests apart (and its model checks that).
+    fn session_window() -> usize {
+        1
+    }
 
     /// Whether a server takes `msg` from its sender: any message from a server, only client
     /// requests from a client. Judges message kinds, never protocol state.

@@ -56,8 +56,10 @@ impl Binding for Transactions {
         LogicalCheckpointing::server::<S>(cfg, id)
     }
 
-    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64) -> Node<S> {
-        LogicalCheckpointing::client::<S>(cfg, index, session)
+    /// One request at a time: a transaction's requests follow each other, and the transactions
+    /// model checks clients of window 1.
+    fn client<S: Service>(cfg: &ClusterConfig, index: usize, session: u64, _: usize) -> Node<S> {
+        LogicalCheckpointing::client::<S>(cfg, index, session, 1)
     }
 
     fn admit<S: Service>(from_server: bool, m: &MsgOf<Self, S>) -> bool {
