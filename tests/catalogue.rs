@@ -232,10 +232,13 @@ fn a_spare_that_joins_without_its_catch_up_misses_what_the_new_primary_answered_
     let trace = counterexample_of("logical-checkpointing", "bug/join-without-catch-up");
     assert_eq!(trace.len(), 8, "{trace:#?}");
     assert_eq!(trace[4], "server 1 -> client 2: Reply { session: 1, seq: 0, reply: PutOk }");
-    assert_eq!(trace[6], "server 0 -> server 1: Join { epoch: 0, have: 0 }");
+    assert_eq!(
+        trace[6],
+        "server 0 -> server 1: Join { epoch: 0, have: 0, inc: 0, learner: false }"
+    );
     assert_eq!(
         trace[7],
-        "server 1 -> server 0: CatchUp { epoch: 1, from: 0, entries: [], last: true }"
+        "server 1 -> server 0: CatchUp { epoch: 1, inc: 0, from: 0, entries: [], last: true }"
     );
     // A primary that does not save its new backup restarts alone beside it and answers.
     let trace = counterexample_of("logical-checkpointing", "bug/join-not-durable");
@@ -319,7 +322,7 @@ fn deep_configurations_hold() {
 }
 
 /// The deep configurations that CI runs: those of at most [`SLICE_UNIQUE`] unique states in
-/// proofs.md (about two minutes: logical checkpointing's, linear 2PC's cold standby with two
+/// proofs.md (about three minutes: logical checkpointing's two, linear 2PC's cold standby with two
 /// clients and one of fragments'; the others are 4.7-24 million states).
 /// `cargo test --release --test catalogue -- --ignored --exact deep_slice_holds`.
 #[test]

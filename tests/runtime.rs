@@ -1098,7 +1098,7 @@ fn logical_checkpointing_rejoins_after_a_million_updates() {
             whole_frame: |d: &D| {
                 let entries = d.history.iter().cloned().collect();
                 let whole: Msg<CounterOp, CounterReply> =
-                    Msg::CatchUp { epoch: 1, from: 0, entries, last: true };
+                    Msg::CatchUp { epoch: 1, inc: 0, from: 0, entries, last: true };
                 wire::encode(&Frame::Msg(whole)).len()
             },
         },

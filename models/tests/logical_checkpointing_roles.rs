@@ -359,24 +359,36 @@ fn a_spare_rejoins_by_chunks_and_the_last_makes_it_the_backup() {
     // The restarted first primary is a spare and asks to join, holding nothing.
     let old = primary_with_two_pending(&s);
     let (r, cmds) = run::<N, _>(|o| s.on_start(Id::from(PRIMARY), &Some(old.d.clone()), o));
-    assert_eq!(lines(&cmds), ["save", "send 1 Join { epoch: 0, have: 0 }", "set Join"]);
+    assert_eq!(
+        lines(&cmds),
+        ["save", "send 1 Join { epoch: 0, have: 0, inc: 0, learner: false }", "set Join"]
+    );
     // One request per chunk: the first is not the last, and changes nothing at the primary.
-    let (n, cmds) = deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 0 });
+    let (n, cmds) =
+        deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 0, inc: 0, learner: false });
     assert!(n.is_none());
     assert_eq!(cmds.len(), 1);
-    assert!(cmds[0].contains("CatchUp { epoch: 1, from: 0,") && cmds[0].ends_with("last: false }"));
+    assert!(
+        cmds[0].contains("CatchUp { epoch: 1, inc: 0, from: 0,")
+            && cmds[0].ends_with("last: false }")
+    );
     // The chunk of the primary's history from `from` to `to`, in epoch 1.
     let chunk = |from: usize, to: usize, last: bool| Msg::CatchUp {
         epoch: 1,
+        inc: 0,
         from: from as u64,
         entries: p.d.history.iter().skip(from).take(to - from).cloned().collect(),
         last,
     };
     let (r, cmds) = deliver(&s, &r, BACKUP, chunk(0, 1, false));
-    assert_eq!(cmds, ["save", "send 1 Join { epoch: 0, have: 1 }", "set Join"]);
+    assert_eq!(
+        cmds,
+        ["save", "send 1 Join { epoch: 0, have: 1, inc: 0, learner: false }", "set Join"]
+    );
     let r = r.unwrap();
     // The last chunk: the primary saves that it has a backup before the chunk leaves.
-    let (n, cmds) = deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 1 });
+    let (n, cmds) =
+        deliver(&s, &p, PRIMARY, Msg::Join { epoch: 0, have: 1, inc: 0, learner: false });
     assert_eq!(cmds[0], "save");
     assert!(cmds[1].contains("from: 1,") && cmds[1].ends_with("last: true }"), "{cmds:?}");
     let p2 = n.unwrap();
@@ -439,4 +451,42 @@ fn a_client_probes_the_other_server_and_follows_a_newer_primary() {
     let (c, _) = run::<N, _>(|o| plain.on_start(Id::from(CLIENT), &None, o));
     let (_, cmds) = run::<N, _>(|o| plain.on_timeout(&c, &Timer::Resend, o));
     assert!(!lines(&cmds).iter().any(|l| l.contains("Probe")), "{:?}", lines(&cmds));
+}
+
+/// Storage loss: a learner (a spare of epoch 0, of a new incarnation) asks to join; the
+/// primary catches it up in a new epoch, saved before the chunk leaves, with its pending
+/// entries un-acked and checkpointed again, so an ack of the lost incarnation commits nothing.
+/// The learner takes a chunk of its own incarnation, even of its own epoch, and no other.
+#[test]
+fn a_learner_is_caught_up_in_a_new_epoch_and_takes_only_its_own_chunks() {
+    use twosafe_models::logical_checkpointing::server::Durable;
+    let s = rejoining_server();
+    let p = primary_with_two_pending(&s);
+    // The backup acked SSN 0, then lost its storage; the ack is on its way.
+    let learner = Durable::learner(7);
+    let (l, cmds) = run::<N, _>(|o| s.on_start(Id::from(BACKUP), &Some(learner.clone()), o));
+    assert_eq!(
+        lines(&cmds),
+        ["save", "send 0 Join { epoch: 0, have: 0, inc: 7, learner: true }", "set Join"]
+    );
+    let (n, cmds) = deliver(&s, &p, BACKUP, Msg::Join { epoch: 0, have: 0, inc: 7, learner: true });
+    assert_eq!(cmds[0], "save", "the new epoch is durable before the chunk leaves");
+    assert_eq!(cmds[1], "send 1 CatchUp { epoch: 1, inc: 7, from: 0, entries: [], last: true }");
+    assert!(cmds[2].starts_with("send 1 Checkpoint { epoch: 1, ssn: 0"), "{cmds:?}");
+    assert!(cmds[3].starts_with("send 1 Checkpoint { epoch: 1, ssn: 1"), "{cmds:?}");
+    let n = n.unwrap();
+    assert_eq!((n.d.epoch, n.d.backup_inc, n.d.with_backup), (1, 7, true));
+    // The lost incarnation's ack is of epoch 0: it commits nothing.
+    ignored(&s, &n, BACKUP, Msg::Ack { epoch: 0, ssn: 0 }, "an ack of the lost incarnation");
+    // A resent Join of the same learner is answered in the same epoch.
+    let (_, cmds) = deliver(&s, &n, BACKUP, Msg::Join { epoch: 0, have: 0, inc: 7, learner: true });
+    assert!(cmds[0].starts_with("send 1 CatchUp { epoch: 1, inc: 7"), "{cmds:?}");
+    // At the learner: a chunk for another incarnation is not for it; its own is, of epoch 0 too.
+    let chunk =
+        |epoch: u64, inc: u64| Msg::CatchUp { epoch, inc, from: 0, entries: vec![], last: true };
+    ignored(&s, &l, PRIMARY, chunk(1, 0), "a chunk sent to the lost incarnation");
+    let (b, cmds) = deliver(&s, &l, PRIMARY, chunk(0, 7));
+    assert_eq!(cmds, ["save", "cancel Join", "set Takeover"]);
+    let b = b.unwrap();
+    assert_eq!((b.d.role, b.d.epoch, b.d.learner), (Role::Backup, 0, false));
 }

@@ -31,7 +31,10 @@
 //! Rejoining. A spare (a failed primary after its restart, or a deposed one) asks the primary
 //! to `Join`; the primary sends its history in chunks from where the spare's ends
 //! (`CatchUp`), and the chunk that reaches the end makes the spare its backup: from then on
-//! it checkpoints to it again, so the pair survives the next failure too.
+//! it checkpoints to it again, so the pair survives the next failure too. A server that lost
+//! its storage (`wipes`) comes back as a *learner*: a spare of epoch 0 and a new incarnation,
+//! which joins the same way (a spare peer that holds the history catches it up too) and takes
+//! only the chunks sent to its own incarnation.
 //!
 //! Files: [`msg`] (messages, timers), [`server`] (the primary, backup and spare roles of one
 //! server actor), [`client`], [`model`] (parameters, properties, configurations, builder);
@@ -107,6 +110,24 @@ crate::variants! {
             breaks ["2-safety"],
             check [rejoin = "true", heartbeats = "true", requests = "1", crash = "backup",
                    lossy = "false"];
+        /// A server that lost its storage starts as the cluster's first primary or backup, of
+        /// epoch 0, holding nothing.
+        WipedStartsFresh = "wiped-starts-fresh":
+            "a server whose storage was lost starts afresh, as if the cluster were new",
+            breaks ["2-safety"], check [rejoin = "true", wipes = "1", crash = "backup",
+                                        crashes = "0", requests = "1"];
+        /// A learner is caught up in the primary's current epoch, so an ack that its lost
+        /// incarnation sent still counts.
+        LearnerInSameEpoch = "learner-in-same-epoch":
+            "a learner is caught up in the primary's epoch, and an ack its lost incarnation \
+             sent commits a request it no longer holds",
+            breaks ["2-safety"], check [rejoin = "true", wipes = "1", crash = "backup",
+                                        crashes = "0", requests = "1"];
+        /// A learner takes a `CatchUp` sent to an earlier incarnation of its server.
+        LearnerAnyIncarnation = "learner-any-incarnation":
+            "a learner installs a catch-up chunk that was sent to its server before the loss",
+            breaks ["2-safety"], check [rejoin = "true", wipes = "1", crash = "any",
+                                        crashes = "1", requests = "1", lossy = "false"];
     }
 }
 
@@ -165,6 +186,9 @@ pub struct Config {
     pub probe: bool,
     /// Committed requests per `CatchUp` message.
     pub catch_up_chunk: usize,
+    /// Storage losses explored: a server whose peer holds everything it acknowledged loses
+    /// its storage and rejoins as a learner by catch-up (needs `rejoin`).
+    pub wipes: u8,
     /// The highest epoch explored (the model's bound on takeovers; with `heartbeats` a backup
     /// may take over, rejoin and take over again without end).
     pub takeovers: Epoch,

@@ -7,7 +7,7 @@
 //! primary is up and still primary. With them, the backup may take over at any moment.
 
 use super::client::Client;
-use super::msg::{Committed, Seq, Ssn};
+use super::msg::{Committed, Epoch, Seq, Ssn};
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Timing, Variant, SERVERS, VARIANT, VARIANTS};
 use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen};
@@ -64,6 +64,13 @@ pub const PARAMS: &[ParamSpec] = &[
     ),
     params::PROBE,
     ParamSpec::uint(
+        "wipes",
+        (0, 1),
+        "0",
+        "storage losses: a server whose peer holds everything it acknowledged (a backup, or \
+         the first primary) loses its storage and rejoins as a learner by catch-up (needs rejoin)",
+    ),
+    ParamSpec::uint(
         "takeovers",
         (1, 3),
         "1",
@@ -113,6 +120,14 @@ pub const SPEC: ModelSpec = ModelSpec {
             requests = "1", crashes = "0";
         "rejoin/twice": rejoin = "true", requests = "1", crashes = "2", takeovers = "2",
             lossy = "false";
+        "storage-loss/backup": rejoin = "true", wipes = "1", crash = "backup", crashes = "0",
+            requests = "2", window = "1";
+        "storage-loss/primary": rejoin = "true", wipes = "1", crash = "primary", crashes = "0",
+            requests = "1";
+        "storage-loss/then-crash": rejoin = "true", wipes = "1", crash = "any", crashes = "1",
+            requests = "1", lossy = "false";
+        deep "deep/storage-loss/heartbeats": rejoin = "true", heartbeats = "true", wipes = "1",
+            crash = "primary", crashes = "0", requests = "1", lossy = "false";
         deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
             requests = "1", window = "1", crashes = "0";
     ],
@@ -122,6 +137,16 @@ impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         let variant = Variant::from_params(p)?;
+        let (wipes, rejoin) = (p.uint("wipes")?, p.bool("rejoin")?);
+        if wipes > 0 && !rejoin {
+            return Err(ParamError::BadValue {
+                name: "wipes".into(),
+                value: wipes.to_string(),
+                expected: "0 unless rejoin = true (a server that lost its storage rejoins by \
+                           catch-up)"
+                    .into(),
+            });
+        }
         Ok(Config {
             variant,
             clients: p.uint("clients")? as usize,
@@ -130,9 +155,10 @@ impl Config {
             sessions: p.uint("sessions")? as u8,
             resends: p.uint("resends")? as u8,
             heartbeats: p.bool("heartbeats")?,
-            rejoin: p.bool("rejoin")?,
+            rejoin,
             probe: p.bool("probe")?,
             catch_up_chunk: 1,
+            wipes: wipes as u8,
             takeovers: p.uint("takeovers")?,
             faults: PairFaults::from_params(p)?,
             timing: Timing::model(),
@@ -167,7 +193,13 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
         .count()
         > 1;
     let restarts = (0..SERVERS).filter_map(|i| saved(state, i).map(|d| d.restarts));
-    let epochs = (0..SERVERS).all(|i| saved(state, i).is_none_or(|d| d.epoch <= cfg.takeovers));
+    // Storage losses in all within the bound; epochs come from takeovers and from learners
+    // caught up (one each).
+    let wipes: u8 = (0..SERVERS).filter_map(|i| saved(state, i)).map(|d| d.wipes).sum();
+    let epochs = wipes <= cfg.wipes
+        && (0..SERVERS).all(|i| {
+            saved(state, i).is_none_or(|d| d.epoch <= cfg.takeovers + Epoch::from(cfg.wipes))
+        });
     (cfg.heartbeats || !two_primaries) && epochs && cfg.faults.allow(&state.crashed, restarts)
 }
 
@@ -180,7 +212,7 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
 fn authority<S: Service>(state: &State<S>) -> Option<&Durable<S::Op, S::Reply>> {
     (0..SERVERS)
         .filter_map(|i| saved(state, i))
-        .max_by_key(|d| (d.epoch, d.role != Role::Spare, d.role == Role::Primary))
+        .max_by_key(|d| (!d.learner, d.epoch, d.role != Role::Spare, d.role == Role::Primary))
 }
 
 /// A request: client, session, sequence number.

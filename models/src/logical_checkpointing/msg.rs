@@ -144,6 +144,13 @@ pub enum Msg<Op, Reply> {
         epoch: Epoch,
         /// The length of the spare's history.
         have: Ssn,
+        /// The spare's incarnation: new at every loss of its storage (the model counts them;
+        /// the runtime draws one at random), echoed by the `CatchUp`, so that a chunk sent to
+        /// an earlier incarnation never reaches a later one.
+        inc: u64,
+        /// The spare lost its storage and holds nothing yet (a learner): a spare peer of the
+        /// same epoch that holds the history catches it up too.
+        learner: bool,
     },
     /// The primary's committed requests from SSN `from` on, at most a chunk of them (no one
     /// message carries the whole history); with `last`, they reach the end of the primary's
@@ -151,6 +158,8 @@ pub enum Msg<Op, Reply> {
     CatchUp {
         /// The primary's epoch.
         epoch: Epoch,
+        /// The incarnation of the spare it answers.
+        inc: u64,
         /// The SSN of the first entry.
         from: Ssn,
         /// Committed requests `from..from + entries.len()`.
@@ -179,6 +188,11 @@ pub enum Timer {
     /// A spare asks the primary again to make it the backup (the `Join` or a `CatchUp` may
     /// have been lost).
     Join,
+    /// Model only, armed only when the model explores storage faults (`wipes`): the server
+    /// crashes and comes back with its storage lost, as a learner. The runtime never arms it;
+    /// there, a node whose journal is lost or damaged is started as a learner (`twosafe node
+    /// --rejoin`).
+    StorageLost,
 }
 
 crate::client_message! {

@@ -75,6 +75,50 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     pub next_ssn: Ssn,
     /// Restarts so far (bounds crashes in the model).
     pub restarts: u8,
+    /// Storage losses so far (bounds them in the model).
+    pub wipes: u8,
+    /// This server's incarnation: 0 at first, new each time it lost its storage.
+    pub inc: u64,
+    /// It lost its storage and has not been caught up since: a spare that holds nothing.
+    pub learner: bool,
+    /// A primary's: the incarnation of the last learner it caught up (its backup's, since).
+    pub backup_inc: u64,
+}
+
+impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
+    /// What a server that lost its storage starts from: a spare in the pool, of epoch 0, that
+    /// holds nothing and asks its peer to catch it up (incarnation `inc`).
+    pub fn learner(inc: u64) -> Self {
+        Durable {
+            role: Role::Spare,
+            epoch: 0,
+            with_backup: false,
+            history: imbl::Vector::new(),
+            log: BTreeMap::new(),
+            next_ssn: 0,
+            restarts: 0,
+            wipes: 0,
+            inc,
+            learner: true,
+            backup_inc: 0,
+        }
+    }
+
+    /// Whether the peer of a server that saved this holds everything the server acknowledged,
+    /// so that the server may lose its storage and rejoin as a learner (the model's
+    /// `StorageLost`): a backup (its primary checkpointed everything it acked, and committed
+    /// only what it acked), a learner, or the first primary (epoch 0, with its backup from
+    /// the start: every commit was acked by the backup first). Not a spare (it may hold the
+    /// last chunk of a catch-up its peer never got) nor a later primary (it may have committed
+    /// alone). The runtime asks it of a journal whose final record was torn: such a server
+    /// restarts as a learner, the others from what is left.
+    pub fn peer_holds_all(&self) -> bool {
+        match self.role {
+            Role::Backup => true,
+            Role::Spare => self.learner,
+            Role::Primary => self.epoch == 0 && self.with_backup,
+        }
+    }
 }
 
 /// A server's state: the durable part and the service image (rebuilt from the history).
@@ -229,6 +273,10 @@ impl<S: Service> Server<S> {
                     log: BTreeMap::new(),
                     next_ssn: 0,
                     restarts: 0,
+                    wipes: 0,
+                    inc: 0,
+                    learner: false,
+                    backup_inc: 0,
                 },
                 service: S::default(),
                 awaiting_alive: false,
@@ -272,7 +320,49 @@ impl<S: Service> Server<S> {
                 o.set_timer(Timer::Execute(*ssn), self.cfg.timing.execute.clone());
             }
         }
+        self.arm_storage_loss(&s, o);
         s
+    }
+
+    /// With `wipes` left and this server allowed to fail: its storage may be lost later.
+    fn arm_storage_loss(&self, s: &St<S>, o: &mut O<S>) {
+        if s.d.wipes < self.cfg.wipes && self.cfg.faults.may_crash[usize::from(s.me) % 2] {
+            o.set_timer(Timer::StorageLost, self.cfg.timing.suspect.clone());
+        }
+    }
+
+    /// The model's storage fault: the server crashes and comes back with its storage lost: a
+    /// learner of a new incarnation, which asks its peer to catch it up (or, in the seeded
+    /// bug, a server that starts afresh as if the cluster were new).
+    fn lose_storage(&self, s: &St<S>, o: &mut O<S>) -> St<S> {
+        for t in [Timer::Takeover, Timer::Heartbeat, Timer::Join] {
+            o.cancel_timer(t);
+        }
+        for ssn in s.d.log.keys() {
+            o.cancel_timer(Timer::Execute(*ssn));
+        }
+        let (wipes, restarts) = (s.d.wipes + 1, s.d.restarts);
+        if self.cfg.variant == Variant::WipedStartsFresh {
+            // The bug: an empty data directory taken for a new cluster's.
+            let mut n = self.on_start(s.me, &None, o);
+            (n.d.wipes, n.d.restarts) = (wipes, restarts);
+            self.save(&n, o);
+            return n;
+        }
+        let mut d = Durable::learner(u64::from(wipes));
+        (d.wipes, d.restarts) = (wipes, restarts);
+        let mut n = ServerState {
+            d,
+            service: S::default(),
+            awaiting_alive: false,
+            table: Table::default(),
+            me: s.me,
+            joins_left: 0,
+        };
+        self.save(&n, o);
+        self.join(&mut n, o);
+        self.arm_storage_loss(&n, o);
+        n
     }
 
     /// A spare asks its peer to make it the backup, and asks again on its `Join` timer.
@@ -286,7 +376,8 @@ impl<S: Service> Server<S> {
 
     fn ask_to_join(&self, s: &St<S>, o: &mut O<S>) {
         let have = s.d.history.len() as Ssn;
-        o.send(s.peer(), Msg::Join { epoch: s.d.epoch, have });
+        let (epoch, inc, learner) = (s.d.epoch, s.d.inc, s.d.learner);
+        o.send(s.peer(), Msg::Join { epoch, have, inc, learner });
         if s.joins_left > 0 {
             o.set_timer(Timer::Join, self.cfg.timing.resend.clone());
         }
@@ -369,26 +460,34 @@ impl<S: Service> Server<S> {
                 o.send(src, Msg::NotPrimary { epoch });
                 None
             }
-            (Role::Primary, Msg::Join { have, .. })
+            (Role::Primary, Msg::Join { have, inc, learner, .. })
                 if src == s.peer() && (s.has_backup() || s.d.log.is_empty()) =>
             {
                 // (A new primary first finishes the old primary's pending commits: the spare
                 // asks again.)
-                self.on_join(s, have, o)
+                self.on_join(s, have, (inc, learner), o)
             }
-            (Role::Spare, Msg::Join { epoch, have })
-                if src == s.peer() && epoch < s.d.epoch && self.cfg.rejoin =>
+            (Role::Spare, Msg::Join { epoch, have, inc, learner })
+                if src == s.peer()
+                    && self.cfg.rejoin
+                    && !s.d.learner
+                    && (epoch < s.d.epoch || learner) =>
             {
                 // Both servers are spares: this one sent a joining spare the last chunk (so it
-                // went to the pool when it failed), and the chunk was lost. It holds everything
+                // went to the pool when it failed), and the chunk was lost; or this one failed
+                // as the primary and the peer, its backup, lost its storage. It holds everything
                 // committed, the peer nothing of this epoch: it catches the peer up again, and
                 // the peer, a backup with no primary, takes over.
-                o.send(s.peer(), self.catch_up(s, have).0);
+                o.send(s.peer(), self.catch_up(s, have, inc).0);
                 None
             }
-            (Role::Spare, Msg::CatchUp { epoch, from, entries, last })
-                if epoch > s.d.epoch && from == s.d.history.len() as Ssn =>
+            (Role::Spare, Msg::CatchUp { epoch, inc, from, entries, last })
+                if (epoch > s.d.epoch || (s.d.learner && epoch == s.d.epoch))
+                    && (inc == s.d.inc || self.cfg.variant == Variant::LearnerAnyIncarnation)
+                    && from == s.d.history.len() as Ssn =>
             {
+                // (A learner, of epoch 0, is caught up by a primary of any epoch, 0 too; a
+                // chunk sent to an earlier incarnation of this server is not for it.)
                 self.on_catch_up(s, epoch, entries, last, o)
             }
             (Role::Primary, Msg::Ack { epoch, ssn }) if epoch == s.d.epoch => {
@@ -435,13 +534,34 @@ impl<S: Service> Server<S> {
     /// the history. The chunk that reaches the end makes the spare this primary's backup —
     /// everything committed so far is in it, and nothing commits later without its ack — and
     /// the requests waiting for an ack are checkpointed to it again.
-    fn on_join(&self, s: &St<S>, have: Ssn, o: &mut O<S>) -> Option<St<S>> {
-        let (chunk, last) = self.catch_up(s, have);
+    ///
+    /// A learner (a server that lost its storage) of a new incarnation is caught up in a new
+    /// epoch: the acks its earlier incarnation sent, still on their way, are of the old one
+    /// and count for nothing, and the requests they acked are checkpointed to it again.
+    fn on_join(
+        &self, s: &St<S>, have: Ssn, (inc, learner): (u64, bool), o: &mut O<S>,
+    ) -> Option<St<S>> {
+        let new_learner = learner
+            && self.chunk(s, have).2
+            && inc != s.d.backup_inc
+            && self.cfg.variant != Variant::LearnerInSameEpoch;
         let mut n = None;
-        if last && !s.has_backup() {
+        if new_learner {
+            let mut b = s.clone();
+            b.d.epoch += 1;
+            b.d.backup_inc = inc;
+            b.awaiting_alive = false; // an answer would be of the old epoch
+            for l in b.d.log.values_mut() {
+                l.ready = false; // acked by the incarnation that lost it
+            }
+            n = Some(b);
+        }
+        let base = n.as_ref().unwrap_or(s);
+        let (chunk, last) = self.catch_up(base, have, inc);
+        if last && (!s.has_backup() || new_learner) {
             // Durable before the chunk leaves: if this primary fails now it goes to the pool,
             // and the spare, once it has the chunk, takes over.
-            let mut b = s.clone();
+            let mut b = base.clone();
             b.d.with_backup = true;
             if self.cfg.variant == Variant::JoinNotDurable {
                 self.save(s, o); // the bug: a restart forgets the backup
@@ -452,6 +572,7 @@ impl<S: Service> Server<S> {
         }
         o.send(s.peer(), chunk);
         if last {
+            let s = n.as_ref().unwrap_or(s);
             let epoch = s.d.epoch;
             for (ssn, l) in &s.d.log {
                 let (client, session, seq, op) = (l.client, l.session, l.seq, l.op.clone());
@@ -464,9 +585,9 @@ impl<S: Service> Server<S> {
         n
     }
 
-    /// The chunk of the history after its first `have` entries, and whether it is the last.
-    /// O(log n + chunk): the persistent history is sliced, not walked from its start.
-    fn catch_up(&self, s: &St<S>, have: Ssn) -> (M<S>, bool) {
+    /// The bounds of the chunk after the first `have` entries of the history, and whether it
+    /// reaches its end.
+    fn chunk(&self, s: &St<S>, have: Ssn) -> (usize, usize, bool) {
         let len = s.d.history.len();
         let from = (have as usize).min(len);
         let to = if self.cfg.variant == Variant::JoinWithoutCatchUp {
@@ -474,10 +595,17 @@ impl<S: Service> Server<S> {
         } else {
             len.min(from + self.cfg.catch_up_chunk.max(1))
         };
+        (from, to, to == len || self.cfg.variant == Variant::JoinWithoutCatchUp)
+    }
+
+    /// The chunk of the history after its first `have` entries, for incarnation `inc` of the
+    /// peer, and whether it is the last. O(log n + chunk): the persistent history is sliced,
+    /// not walked from its start.
+    fn catch_up(&self, s: &St<S>, have: Ssn, inc: u64) -> (M<S>, bool) {
+        let (from, to, last) = self.chunk(s, have);
         let entries: Vec<_> = s.d.history.skip(from).take(to - from).into_iter().collect();
-        let last = to == len || self.cfg.variant == Variant::JoinWithoutCatchUp;
         let epoch = s.d.epoch;
-        (Msg::CatchUp { epoch, from: from as Ssn, entries, last }, last)
+        (Msg::CatchUp { epoch, inc, from: from as Ssn, entries, last }, last)
     }
 
     /// A joining spare appends a chunk of the primary's history (applied to its service, in
@@ -494,6 +622,7 @@ impl<S: Service> Server<S> {
         if last {
             n.d.role = Role::Backup;
             n.d.epoch = epoch;
+            n.d.learner = false;
             n.d.next_ssn = n.d.history.len() as Ssn;
             self.save(&n, o);
             o.cancel_timer(Timer::Join);
@@ -624,6 +753,14 @@ impl<S: Service> Server<S> {
                 o.append(&mut replies);
                 Some(n)
             }
+            Timer::StorageLost => {
+                if !s.d.peer_holds_all() {
+                    // Not now: its peer may lack something it acknowledged. Maybe later.
+                    o.set_timer(Timer::StorageLost, self.cfg.timing.suspect.clone());
+                    return None;
+                }
+                Some(self.lose_storage(s, o))
+            }
             Timer::Join if s.d.role == Role::Spare && s.joins_left > 0 => {
                 let mut n = s.clone();
                 n.joins_left = super::spend(s.joins_left);
@@ -668,7 +805,18 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     pub next_ssn: Ssn,
     /// Restarts.
     pub restarts: u8,
-    /// Entries committed since (the history only grows by appending).
+    /// Storage losses.
+    pub wipes: u8,
+    /// The incarnation.
+    pub inc: u64,
+    /// Whether it is a learner.
+    pub learner: bool,
+    /// The incarnation of the last learner caught up.
+    pub backup_inc: u64,
+    /// The history's length before `committed`: the previous save's, or 0 when the history
+    /// was replaced (a learner's, empty, after a torn tail).
+    pub from: Ssn,
+    /// Entries committed since (the history only grows by appending, but for that).
     pub committed: Vec<Committed<Op, Reply>>,
     /// The uncommitted log's changes: an entry set (`Some`) or removed (`None`).
     pub log: Vec<(Ssn, Option<Logged<Op>>)>,
@@ -681,13 +829,12 @@ where
 {
     type Change = DurableChange<Op, Reply>;
 
-    /// The history only grows by appending (debug builds check the prefix); the log holds the
-    /// requests in flight, so its difference is as small as the step.
+    /// The history only grows by appending (debug builds check the prefix), except when a
+    /// learner's empty one replaces it; the log holds the requests in flight, so its
+    /// difference is as small as the step.
     fn change_from(&self, prev: &Self) -> Self::Change {
-        let n = prev.history.len();
-        debug_assert!(
-            self.history.len() >= n && self.history.iter().take(n).eq(prev.history.iter())
-        );
+        let n = if self.history.len() < prev.history.len() { 0 } else { prev.history.len() };
+        debug_assert!(self.history.iter().take(n).eq(prev.history.iter().take(n)));
         let mut log: Vec<_> =
             prev.log.keys().filter(|k| !self.log.contains_key(k)).map(|k| (*k, None)).collect();
         log.extend(
@@ -702,6 +849,11 @@ where
             with_backup: self.with_backup,
             next_ssn: self.next_ssn,
             restarts: self.restarts,
+            wipes: self.wipes,
+            inc: self.inc,
+            learner: self.learner,
+            backup_inc: self.backup_inc,
+            from: n as Ssn,
             // `Vector::skip` is O(log n); `iter().skip(n)` would walk the whole history.
             committed: self.history.skip(n).into_iter().collect(),
             log,
@@ -714,6 +866,11 @@ where
         self.with_backup = c.with_backup;
         self.next_ssn = c.next_ssn;
         self.restarts = c.restarts;
+        self.wipes = c.wipes;
+        self.inc = c.inc;
+        self.learner = c.learner;
+        self.backup_inc = c.backup_inc;
+        self.history.truncate(c.from as usize);
         self.history.extend(c.committed);
         for (k, l) in c.log {
             match l {
@@ -760,12 +917,13 @@ mod tests {
         }
 
         /// A save's change applied to the previous save gives the new one, whatever the history
-        /// appended and the log's entries set, changed or removed.
+        /// appended (or replaced by a learner's) and the log's entries set, changed or removed.
         #[test]
         fn a_change_applied_to_the_last_save_gives_the_next(
             appended in 0usize..5,
             before in prop::collection::btree_map(0u64..8, any::<bool>(), 0..5),
             after in prop::collection::btree_map(0u64..8, any::<bool>(), 0..5),
+            replaced in any::<bool>(),
         ) {
             let logged = |ready: bool| Logged { client: Id::from(2), session: 1, seq: 0, op: 1u8, ready };
             let prev: Durable<u8, u8> = Durable {
@@ -776,8 +934,15 @@ mod tests {
                 log: before.iter().map(|(k, r)| (*k, logged(*r))).collect(),
                 next_ssn: 3,
                 restarts: 0,
+                wipes: 0,
+                inc: 0,
+                learner: false,
+                backup_inc: 0,
             };
-            let mut next = prev.clone();
+            // Or a learner's empty history replaces it (a torn tail's restart).
+            let mut next = if replaced { Durable::learner(5) } else { prev.clone() };
+            (next.wipes, next.inc, next.learner, next.backup_inc) = (1, 5, true, 7);
+            let appended = if replaced { 0 } else { appended };
             next.history.extend((3..3 + appended).map(|i| committed(i, 2, 1, i as Seq)));
             next.log = after.iter().map(|(k, r)| (*k, logged(*r))).collect();
             next.epoch = 1;

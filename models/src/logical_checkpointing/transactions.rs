@@ -221,6 +221,7 @@ impl Config {
                 rejoin: p.bool("rejoin")?,
                 probe: false,
                 catch_up_chunk: 1,
+                wipes: 0,
                 takeovers: 1,
                 faults: PairFaults::from_params(p)?,
                 timing: Timing::model(),

@@ -12,9 +12,11 @@
 //! A restarted or deposed primary goes to the spare pool and rejoins as the new backup: the
 //! primary sends it the committed requests it lacks in frames of
 //! [`CATCH_UP_CHUNK`](super::CATCH_UP_CHUNK), so the pair survives any number of takeovers.
-//! Not yet: a node that lost its storage has no checked way back (`--rejoin` is refused).
+//! A node that lost its storage (or whose journal is damaged) restarts with `--rejoin` as the
+//! model's learner, and a node whose journal's last record was torn does so by itself when its
+//! peer holds everything it acknowledged (proofs.md, "Storage loss").
 
-use super::{Binding, MsgOf};
+use super::{Binding, MsgOf, StorageOf};
 use crate::runtime::client::ClientRole;
 use crate::runtime::config::{ClusterConfig, SilentBackup};
 use crate::runtime::host::Observer;
@@ -47,6 +49,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         rejoin: true,
         probe: true,
         catch_up_chunk: super::CATCH_UP_CHUNK,
+        wipes: 0,
         takeovers: Epoch::MAX,
         faults: PairFaults {
             crashes: usize::MAX,
@@ -172,7 +175,20 @@ impl Binding for LogicalCheckpointing {
         }))
     }
 
+    /// A learner: a spare of epoch 0 that holds nothing and is caught up by its peer in a
+    /// new epoch (the model's storage loss, `wipes`).
+    fn learner<S: Service>(_cfg: &ClusterConfig, incarnation: u64) -> Option<StorageOf<Self, S>> {
+        Some(Durable::learner(incarnation))
+    }
+
+    fn torn_tail_rejoins<S: Service>(d: &Durable<S::Op, S::Reply>) -> bool {
+        d.peer_holds_all()
+    }
+
     fn describe<S: Service>(d: &Durable<S::Op, S::Reply>) -> String {
+        if d.learner {
+            return format!("a learner (incarnation {})", d.inc);
+        }
         format!(
             "{:?} of epoch {} with {} committed and {} logged requests",
             d.role,

@@ -11,7 +11,7 @@
 //! --txn-mode` chooses ([`crate::runtime::load::run_transactions`]).
 
 use super::logical_checkpointing::LogicalCheckpointing;
-use super::{Binding, MsgOf};
+use super::{Binding, Faults, MsgOf};
 use crate::runtime::config::{ClusterConfig, ServiceKind};
 use crate::runtime::host::Observer;
 use twosafe_models::logical_checkpointing::server::Durable;
@@ -38,6 +38,10 @@ pub struct Transactions;
 impl Binding for Transactions {
     const NAME: &'static str = NAME;
     type Node<S: Service> = Node<S>;
+
+    /// The transactions model does not explore storage loss (logical checkpointing's does):
+    /// no learner, so `chaos` damages no journal and `--rejoin` is refused.
+    const FAULTS: Faults = Faults { storage_faults: false, ..Faults::ALL };
 
     fn validate(cfg: &ClusterConfig) -> Result<(), String> {
         LogicalCheckpointing::validate(cfg)
