@@ -201,6 +201,22 @@ pub struct Config {
 /// The number of servers.
 pub const SERVERS: usize = 2;
 
+/// The `rejoin` parameter, shared by the logical-checkpointing and transactions models.
+pub(crate) const REJOIN: crate::params::ParamSpec = crate::params::ParamSpec::flag(
+    "rejoin",
+    false,
+    "a spare (a restarted or deposed primary) joins the primary as its new backup by a chunked \
+     catch-up; off: it stays in the spare pool",
+);
+
+/// The `heartbeats` parameter, shared by the logical-checkpointing and transactions models.
+pub(crate) const HEARTBEATS: crate::params::ParamSpec = crate::params::ParamSpec::flag(
+    "heartbeats",
+    false,
+    "I-am-alive messages, one unanswered at a time, and a backup that may suspect the primary \
+     at any moment (fenced; reads confirmed); off: accurate failure detection",
+);
+
 impl Config {
     /// The clients' ids.
     pub fn client_ids(&self) -> impl Iterator<Item = Id> {

@@ -56,12 +56,7 @@ pub const PARAMS: &[ParamSpec] = &[
     params::resends(3, "1")
         .with_help("path failures per client (each resends every outstanding request)"),
     params::crashes(3, "1"),
-    ParamSpec::flag(
-        "rejoin",
-        false,
-        "a spare (a restarted or deposed primary) joins the primary as its new backup by a \
-         chunked catch-up; off: it stays in the spare pool",
-    ),
+    super::REJOIN,
     params::PROBE,
     ParamSpec::uint(
         "wipes",
@@ -77,12 +72,7 @@ pub const PARAMS: &[ParamSpec] = &[
         "the highest epoch explored (each takeover bumps it; with heartbeats a rejoined spare \
          may take over again without end)",
     ),
-    ParamSpec::flag(
-        "heartbeats",
-        false,
-        "I-am-alive messages, one unanswered at a time, and a backup that may suspect the \
-         primary at any moment (fenced; reads confirmed); off: accurate failure detection",
-    ),
+    super::HEARTBEATS,
     CRASH,
     NETWORK,
     params::lossy(true),

@@ -157,17 +157,8 @@ pub const PARAMS: &[ParamSpec] = &[
     params::resends(3, "1")
         .with_help("path failures per client (each resends the outstanding request)"),
     params::crashes(2, "1").with_help("server crashes in all"),
-    ParamSpec::flag(
-        "heartbeats",
-        false,
-        "I-am-alive messages and a backup that may suspect the primary at any moment (fenced); \
-         off: accurate failure detection",
-    ),
-    ParamSpec::flag(
-        "rejoin",
-        false,
-        "a spare joins the primary as its new backup by a catch-up; off: it stays a spare",
-    ),
+    super::HEARTBEATS,
+    super::REJOIN,
     CRASH,
     NETWORK,
     params::lossy(true),
