@@ -118,3 +118,10 @@ fn logical_checkpointing_nodes_rejoin_as_learners_after_storage_faults() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Transactions over logical checkpointing's roles: a node whose journal was emptied refuses
+/// to start and rejoins as a learner; the history is judged as transactions (all or none).
+#[test]
+fn a_transactions_node_rejoins_as_a_learner_after_its_journal_is_emptied() {
+    storage_round_of(Protocol::Transactions, StorageFault::EmptyJournal, Durability::Memory, 31);
+}

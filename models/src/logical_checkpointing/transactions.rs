@@ -159,6 +159,13 @@ pub const PARAMS: &[ParamSpec] = &[
     params::crashes(2, "1").with_help("server crashes in all"),
     super::HEARTBEATS,
     super::REJOIN,
+    ParamSpec::uint(
+        "wipes",
+        (0, 1),
+        "0",
+        "storage losses, as in logical-checkpointing: a server whose peer holds everything it \
+         acknowledged loses its storage and rejoins as a learner (needs rejoin)",
+    ),
     CRASH,
     NETWORK,
     params::lossy(true),
@@ -187,6 +194,10 @@ pub const SPEC: ModelSpec = ModelSpec {
         "entry/rejoin": mode = "entry", rejoin = "true", crash = "primary", ops = "1";
         "batch/rejoin": mode = "batch", rejoin = "true", crash = "primary", ops = "1",
             transactions = "2";
+        "entry/storage-loss": mode = "entry", rejoin = "true", wipes = "1", crash = "any",
+            crashes = "0", ops = "1";
+        "batch/storage-loss": mode = "batch", rejoin = "true", wipes = "1", crash = "any",
+            crashes = "0", ops = "1";
     ],
 };
 
@@ -196,6 +207,16 @@ impl Config {
         let variant = Variant::from_params(p)?;
         let ops = p.uint("ops")? as u8;
         let transactions = p.uint("transactions")? as usize;
+        let (wipes, rejoin) = (p.uint("wipes")?, p.bool("rejoin")?);
+        if wipes > 0 && !rejoin {
+            return Err(ParamError::BadValue {
+                name: "wipes".into(),
+                value: wipes.to_string(),
+                expected: "0 unless rejoin = true (a server that lost its storage rejoins by \
+                           catch-up)"
+                    .into(),
+            });
+        }
         Ok(Config {
             variant,
             mode: if p.choice("mode")? == "batch" { Mode::Batch } else { Mode::Entry },
@@ -209,10 +230,10 @@ impl Config {
                 window: 1,
                 resends: p.uint("resends")? as u8,
                 heartbeats: p.bool("heartbeats")?,
-                rejoin: p.bool("rejoin")?,
+                rejoin,
                 probe: false,
                 catch_up_chunk: 1,
-                wipes: 0,
+                wipes: wipes as u8,
                 takeovers: 1,
                 faults: PairFaults::from_params(p)?,
                 timing: Timing::model(),

@@ -11,7 +11,7 @@
 //! --txn-mode` chooses ([`crate::runtime::load::run_transactions`]).
 
 use super::logical_checkpointing::LogicalCheckpointing;
-use super::{Binding, Faults, MsgOf};
+use super::{Binding, MsgOf, StorageOf};
 use crate::runtime::config::{ClusterConfig, ServiceKind};
 use crate::runtime::host::Observer;
 use twosafe_models::logical_checkpointing::server::Durable;
@@ -38,10 +38,6 @@ pub struct Transactions;
 impl Binding for Transactions {
     const NAME: &'static str = NAME;
     type Node<S: Service> = Node<S>;
-
-    /// The transactions model does not explore storage loss (logical checkpointing's does):
-    /// no learner, so `chaos` damages no journal and `--rejoin` is refused.
-    const FAULTS: Faults = Faults { storage_faults: false, ..Faults::ALL };
 
     fn validate(cfg: &ClusterConfig) -> Result<(), String> {
         LogicalCheckpointing::validate(cfg)
@@ -72,6 +68,16 @@ impl Binding for Transactions {
 
     fn report<S: Service>(id: usize) -> Option<Observer<Node<S>>> {
         LogicalCheckpointing::report::<S>(id)
+    }
+
+    /// Logical checkpointing's learner (the transactions model checks storage loss with
+    /// `wipes`, over these roles).
+    fn learner<S: Service>(cfg: &ClusterConfig, incarnation: u64) -> Option<StorageOf<Self, S>> {
+        LogicalCheckpointing::learner::<S>(cfg, incarnation)
+    }
+
+    fn torn_tail_rejoins<S: Service>(d: &Durable<S::Op, S::Reply>) -> bool {
+        d.peer_holds_all()
     }
 
     fn describe<S: Service>(d: &Durable<S::Op, S::Reply>) -> String {
