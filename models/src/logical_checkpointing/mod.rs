@@ -209,6 +209,24 @@ pub(crate) const REJOIN: crate::params::ParamSpec = crate::params::ParamSpec::fl
      catch-up; off: it stays in the spare pool",
 );
 
+/// The `wipes` and `rejoin` parameters of `p`, shared by the logical-checkpointing and
+/// transactions models: a server that lost its storage can only come back by rejoining.
+pub(crate) fn wipes_and_rejoin(
+    p: &crate::params::Params,
+) -> Result<(u8, bool), crate::params::ParamError> {
+    let (wipes, rejoin) = (p.uint("wipes")?, p.bool("rejoin")?);
+    if wipes > 0 && !rejoin {
+        return Err(crate::params::ParamError::BadValue {
+            name: "wipes".into(),
+            value: wipes.to_string(),
+            expected: "0 unless rejoin = true (a server that lost its storage rejoins by \
+                       catch-up)"
+                .into(),
+        });
+    }
+    Ok((wipes as u8, rejoin))
+}
+
 /// The `heartbeats` parameter, shared by the logical-checkpointing and transactions models.
 pub(crate) const HEARTBEATS: crate::params::ParamSpec = crate::params::ParamSpec::flag(
     "heartbeats",

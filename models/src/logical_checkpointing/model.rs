@@ -127,16 +127,7 @@ impl Config {
     /// The configuration `p` describes.
     pub fn from_params(p: &Params) -> Result<Config, ParamError> {
         let variant = Variant::from_params(p)?;
-        let (wipes, rejoin) = (p.uint("wipes")?, p.bool("rejoin")?);
-        if wipes > 0 && !rejoin {
-            return Err(ParamError::BadValue {
-                name: "wipes".into(),
-                value: wipes.to_string(),
-                expected: "0 unless rejoin = true (a server that lost its storage rejoins by \
-                           catch-up)"
-                    .into(),
-            });
-        }
+        let (wipes, rejoin) = super::wipes_and_rejoin(p)?;
         Ok(Config {
             variant,
             clients: p.uint("clients")? as usize,
@@ -148,7 +139,7 @@ impl Config {
             rejoin,
             probe: p.bool("probe")?,
             catch_up_chunk: 1,
-            wipes: wipes as u8,
+            wipes,
             takeovers: p.uint("takeovers")?,
             faults: PairFaults::from_params(p)?,
             timing: Timing::model(),

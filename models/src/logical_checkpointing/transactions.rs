@@ -207,16 +207,7 @@ impl Config {
         let variant = Variant::from_params(p)?;
         let ops = p.uint("ops")? as u8;
         let transactions = p.uint("transactions")? as usize;
-        let (wipes, rejoin) = (p.uint("wipes")?, p.bool("rejoin")?);
-        if wipes > 0 && !rejoin {
-            return Err(ParamError::BadValue {
-                name: "wipes".into(),
-                value: wipes.to_string(),
-                expected: "0 unless rejoin = true (a server that lost its storage rejoins by \
-                           catch-up)"
-                    .into(),
-            });
-        }
+        let (wipes, rejoin) = super::wipes_and_rejoin(p)?;
         Ok(Config {
             variant,
             mode: if p.choice("mode")? == "batch" { Mode::Batch } else { Mode::Entry },
@@ -233,7 +224,7 @@ impl Config {
                 rejoin,
                 probe: false,
                 catch_up_chunk: 1,
-                wipes: wipes as u8,
+                wipes,
                 takeovers: 1,
                 faults: PairFaults::from_params(p)?,
                 timing: Timing::model(),
