@@ -61,6 +61,11 @@ pub struct Row {
     /// The counterexample, one step a line, where one was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Vec<String>>,
+    /// For a liveness counterexample (a lasso): the index of the counterexample's first step
+    /// that belongs to the cycle, which repeats for ever; equal to its length when there is
+    /// no cycle (nothing but faults can happen after the last step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycle_from: Option<usize>,
 }
 
 impl Row {
@@ -91,9 +96,13 @@ impl Default for Options {
     }
 }
 
+/// One property's result: name, expectation, verdict, counterexample, and where a lasso's
+/// cycle starts in it.
+type RunRow = (String, Expect, Verdict, Option<Vec<String>>, Option<usize>);
+
 /// The result of one model run, before it is labelled.
 struct Run {
-    rows: Vec<(String, Expect, Verdict, Option<Vec<String>>)>,
+    rows: Vec<RunRow>,
     states: usize,
     unique_states: usize,
     max_depth: usize,
@@ -121,13 +130,36 @@ impl ModelVisitor for RunVisitor<'_> {
             .breaks
             .iter()
             .filter(|b| !props.iter().any(|(n, _, _)| n == *b))
-            .map(|b| (b.to_string(), Expect::Violated, Verdict::Unknown, None))
+            .map(|b| (b.to_string(), Expect::Violated, Verdict::Unknown, None, None))
             .collect();
+        // `eventually` properties are judged under weak fairness on the whole graph
+        // (twosafe_models::fairness), not by stateright, which sees terminal states only.
+        let eventually = |x: &Expectation| *x == Expectation::Eventually;
         let wanted: BTreeSet<&'static str> = props
             .iter()
-            .filter(|(_, _, e)| *e == Some(Expect::Violated))
+            .filter(|(_, x, e)| *e == Some(Expect::Violated) && !eventually(x))
             .map(|(n, _, _)| *n)
             .collect();
+        let fair = props.iter().any(|(_, x, e)| eventually(x) && e.is_some()).then(|| {
+            let report = twosafe_models::fairness::check(&model, FAIR_LIMIT);
+            let m = &model;
+            let verdicts: Vec<_> = report
+                .verdicts
+                .into_iter()
+                .map(|(name, lasso)| {
+                    // A lasso that an action cut off by the bound could have left is no
+                    // verdict: the bound may have made it.
+                    let verdict = match (&lasso, report.complete) {
+                        (_, false) => Verdict::Unknown,
+                        (Some(l), true) if l.at_bound => Verdict::Unknown,
+                        (Some(_), true) => Verdict::Violated,
+                        (None, true) => Verdict::Holds,
+                    };
+                    (name, verdict, lasso.map(|l| narrate_lasso(m, &l)))
+                })
+                .collect();
+            verdicts
+        });
         let start = Instant::now();
         // A search for a seeded bug runs on one thread: BFS then finds a shortest
         // counterexample, and the same one every time. Exhaustive checks use every core.
@@ -171,6 +203,13 @@ impl ModelVisitor for RunVisitor<'_> {
         let mut rows = Vec::new();
         for (name, expectation, expect) in props {
             let Some(expect) = expect else { continue };
+            if let Some((_, verdict, trace)) =
+                fair.iter().flatten().find(|(n, _, _)| eventually(&expectation) && *n == name)
+            {
+                let (trace, cycle) = trace.clone().unzip();
+                rows.push((name.to_string(), expect, *verdict, trace, cycle));
+                continue;
+            }
             let discovery = checker.discovery(name);
             let verdict = match (&expectation, &discovery) {
                 (Expectation::Sometimes, Some(_)) => Verdict::Holds,
@@ -190,7 +229,7 @@ impl ModelVisitor for RunVisitor<'_> {
                 }
                 _ => None,
             };
-            rows.push((name.to_string(), expect, verdict, trace));
+            rows.push((name.to_string(), expect, verdict, trace, None));
         }
         rows.append(&mut rows_extra);
         Run {
@@ -200,6 +239,19 @@ impl ModelVisitor for RunVisitor<'_> {
             max_depth: checker.max_depth(),
             secs,
         }
+    }
+}
+
+/// The most distinct states the liveness check explores (it keeps the whole graph).
+const FAIR_LIMIT: usize = 4_000_000;
+
+/// A lasso told as a message sequence, and the index of its cycle's first step.
+fn narrate_lasso<M: Checkable>(
+    model: &M, lasso: &twosafe_models::fairness::Lasso<M>,
+) -> (Vec<String>, usize) {
+    match lasso.path(model) {
+        Some(path) => (model.narrate(&path), lasso.stem.len()),
+        None => (vec!["(the counterexample could not be replayed)".into()], 1),
     }
 }
 
@@ -218,7 +270,7 @@ pub fn run(
     Ok(run
         .rows
         .into_iter()
-        .map(|(property, expect, verdict, counterexample)| Row {
+        .map(|(property, expect, verdict, counterexample, cycle_from)| Row {
             model: model.name.to_string(),
             variant: variant.name.to_string(),
             property,
@@ -231,6 +283,7 @@ pub fn run(
             config: config.to_string(),
             params: diff.clone(),
             counterexample,
+            cycle_from,
         })
         .collect())
 }
@@ -369,8 +422,26 @@ pub fn report(rows: &[Row]) -> String {
             r.variant,
             steps.len()
         );
+        let cycle = r.cycle_from.unwrap_or(usize::MAX);
         for (i, s) in steps.iter().enumerate() {
-            let _ = writeln!(out, "  {:>2}. {s}", i + 1);
+            let mark = if i >= cycle { "↻" } else { " " };
+            let _ = writeln!(out, " {mark}{:>2}. {s}", i + 1);
+        }
+        if r.cycle_from.is_some() && r.verdict == Verdict::Unknown {
+            let _ = writeln!(
+                out,
+                "      (at the model's bound: a step the bound cuts off was possible all along; \
+                 widen the bound to decide)"
+            );
+        }
+        match r.cycle_from {
+            Some(c) if c >= steps.len() => {
+                let _ = writeln!(out, "      … then nothing but faults can happen: it stops here");
+            }
+            Some(_) => {
+                let _ = writeln!(out, "      … the steps marked ↻ repeat for ever (a fair cycle)");
+            }
+            None => {}
         }
     }
     let failed = rows.iter().filter(|r| !r.as_expected()).count();

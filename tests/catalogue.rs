@@ -351,3 +351,22 @@ fn assert_deep_rows(rows: Vec<Row>) {
         );
     }
 }
+
+#[test]
+fn a_livelock_is_found_as_a_lasso_whose_cycle_repeats_the_heartbeat_exchange() {
+    let (spec, config, params) = check::plan(&["linear-2pc".into()], &[], false)
+        .unwrap()
+        .into_iter()
+        .find(|(_, c, _)| c == "bug/busy-while-heartbeat")
+        .expect("configuration exists");
+    let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
+    let row = rows.iter().find(|r| r.property == "liveness").expect("a liveness row");
+    assert_eq!(row.verdict, Verdict::Violated);
+    let steps = row.counterexample.as_ref().expect("a counterexample");
+    let cycle = &steps[row.cycle_from.expect("a lasso")..];
+    assert!(!cycle.is_empty(), "a cycle, not a stuck state: {steps:#?}");
+    for step in ["timer Heartbeat fires", "IAmAlive", "AliveAck"] {
+        assert!(cycle.iter().any(|s| s.contains(step)), "{step} not in the cycle {cycle:#?}");
+    }
+    assert!(cycle.iter().all(|s| !s.contains("Request")), "the request is never taken");
+}

@@ -30,6 +30,7 @@
 
 pub mod catalogue;
 pub mod commit_log;
+pub mod fairness;
 pub mod fragments;
 pub mod fuzzy_copy;
 pub mod history;

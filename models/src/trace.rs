@@ -12,7 +12,8 @@ pub trait Checkable:
     Model<
         State: Debug + Hash + Send + Sync + Clone + PartialEq + 'static,
         Action: Debug + Clone + PartialEq + Send + Sync + 'static,
-    > + Clone
+    > + crate::fairness::Fairness
+    + Clone
     + Send
     + Sync
     + 'static

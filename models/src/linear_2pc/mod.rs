@@ -180,6 +180,13 @@ crate::variants! {
         ExpiredSessionExecutes = "expired-session-executes":
             "a request of an expired session is executed as new",
             breaks ["exactly-once"], check [sessions = "2", crashes = "0"];
+        /// The primary takes no new request while an I-am-alive is unanswered. Requests are
+        /// taken between heartbeats, so no state is stuck; but the heartbeat exchange can go
+        /// on for ever while each request waits, a livelock that only a cycle shows (weak
+        /// fairness does not owe a delivery that is disabled now and then).
+        BusyWhileHeartbeat = "busy-while-heartbeat":
+            "the primary takes no new request while an I-am-alive is unanswered",
+            breaks ["liveness"], check [heartbeats = "true", takeback = "true", degrade = "true", lossy = "false", crashes = "0", requests = "1"];
     }
 }
 

@@ -871,6 +871,9 @@ impl<S: Service> Server<S> {
         &self, s: &St<S>, client: Id, session: u64, seq: u32, op: S::Op, o: &mut O<S>,
     ) -> Option<St<S>> {
         let v = self.cfg.variant;
+        if v == Variant::BusyWhileHeartbeat && s.awaiting_alive {
+            return None;
+        }
         if v != Variant::NoDuplicateDetection {
             let expired = s.log.session(client).is_some_and(|latest| session < latest);
             if expired && v != Variant::ExpiredSessionExecutes {
