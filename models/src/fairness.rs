@@ -245,7 +245,6 @@ where
         }
     }
     let reach = |i: usize| dist[i] != NONE;
-    // Candidates: (stem length, first state, cycle).
     // Candidates, the ones clear of the bound first: (at bound, stem length, first state,
     // cycle). `order` is breadth first: the first stuttering state has the shortest stem.
     let stutter = |at_bound: bool| {
