@@ -370,3 +370,22 @@ fn a_livelock_is_found_as_a_lasso_whose_cycle_repeats_the_heartbeat_exchange() {
     }
     assert!(cycle.iter().all(|s| !s.contains("Request")), "the request is never taken");
 }
+
+#[test]
+fn on_a_lossy_network_a_lost_inquire_leaves_the_client_resending_for_ever_unless_it_is_resent() {
+    let plan = check::plan(&["linear-2pc".into()], &[], false).unwrap();
+    let run = |label: &str| {
+        let (spec, config, params) =
+            plan.iter().find(|(_, c, _)| c == label).expect("configuration exists").clone();
+        let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
+        rows.into_iter().find(|r| r.property == "liveness").expect("a liveness row")
+    };
+    let bug = run("bug/inquire-once");
+    assert_eq!(bug.verdict, Verdict::Violated);
+    let steps = bug.counterexample.as_ref().expect("a counterexample");
+    let from = bug.cycle_from.expect("a lasso");
+    assert!(steps[..from].iter().any(|s| s.starts_with("LOST") && s.contains("Inquire")));
+    assert!(steps[from..].iter().all(|s| !s.contains("Inquire")), "never asked again");
+    // The protocol as specified resends `Inquire`: the same search finds no lasso.
+    assert_eq!(run("hot/resend-forever/crash-primary").verdict, Verdict::Holds);
+}

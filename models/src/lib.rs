@@ -34,6 +34,7 @@ pub mod fairness;
 pub mod fragments;
 pub mod fuzzy_copy;
 pub mod history;
+pub mod in_flight_once;
 pub mod journaled;
 pub mod linear_2pc;
 pub mod logical_checkpointing;

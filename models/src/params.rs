@@ -14,6 +14,11 @@ pub enum ParamKind {
         /// Largest value allowed.
         max: u64,
     },
+    /// A budget: an unsigned integer in `0..=max`, or `forever` (never spent).
+    Budget {
+        /// Largest finite value allowed.
+        max: u64,
+    },
     /// One of a fixed set of names.
     Choice(&'static [&'static str]),
     /// `true` or `false`.
@@ -26,6 +31,7 @@ impl std::fmt::Display for ParamKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ParamKind::UInt { min, max } => write!(f, "integer {min}..={max}"),
+            ParamKind::Budget { max } => write!(f, "integer 0..={max} or forever"),
             ParamKind::Choice(names) => write!(f, "one of {}", names.join("|")),
             ParamKind::Bool => write!(f, "true|false"),
             ParamKind::Variant(vs) => {
@@ -85,6 +91,9 @@ impl ParamSpec {
         match self.kind {
             ParamKind::UInt { min, max } => {
                 value.parse::<u64>().is_ok_and(|v| (min..=max).contains(&v))
+            }
+            ParamKind::Budget { max } => {
+                value == FOREVER_WORD || value.parse::<u64>().is_ok_and(|v| v <= max)
             }
             ParamKind::Choice(names) => names.contains(&value),
             ParamKind::Bool => value == "true" || value == "false",
@@ -221,6 +230,21 @@ pub const fn resends(max: u64, default: &'static str) -> ParamSpec {
     }
 }
 
+/// `resends` where a client may also resend for ever: 0 to `max`, or `forever` (which needs a
+/// lossy network: copies in flight are merged, see [`crate::in_flight_once`]).
+pub const fn resends_or_forever(max: u64, default: &'static str) -> ParamSpec {
+    ParamSpec {
+        name: "resends",
+        kind: ParamKind::Budget { max },
+        default,
+        help: "timer-driven resends per request, or forever (lossy networks only: a copy sent \
+               while an identical one is in flight is merged into it)",
+    }
+}
+
+/// The word a budget parameter takes for "never spent".
+pub const FOREVER_WORD: &str = "forever";
+
 /// `crashes`: server crashes in all, 0 to `max`.
 pub const fn crashes(max: u64, default: &'static str) -> ParamSpec {
     ParamSpec {
@@ -310,6 +334,17 @@ impl Params {
     pub fn uint(&self, name: &str) -> Result<u64, ParamError> {
         let v = self.raw(name)?;
         v.parse().map_err(|_| Self::bad(name, v, "an integer"))
+    }
+
+    /// A budget parameter: its integer, or [`crate::history::FOREVER`] for `forever`.
+    pub fn budget(&self, name: &str) -> Result<u8, ParamError> {
+        match self.raw(name)? {
+            FOREVER_WORD => Ok(crate::history::FOREVER),
+            v => match v.parse::<u8>() {
+                Ok(n) if n < crate::history::FOREVER => Ok(n),
+                _ => Err(Self::bad(name, v, "an integer or forever")),
+            },
+        }
     }
 
     /// A choice parameter.

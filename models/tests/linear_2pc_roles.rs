@@ -252,6 +252,29 @@ fn client_follows_the_new_primary_and_resends_within_budget() {
     assert!(c.on_msg(&st, Id::from(PRIMARY), Msg::NewPrimary { epoch: 0 }, &mut o).is_none());
 }
 
+#[test]
+fn a_restarted_primary_asks_again_while_it_reconfigures_when_clients_resend_for_ever() {
+    let s = Server::new(config_with(&[("resends", "forever")]));
+    let (r, cmds) = start(&s, PRIMARY, Some(saved(Role::Primary, 0)));
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Primary e0 log0 applied0", "send 1 Inquire { epoch: 0, len: 0 }", "set Inquire"]
+    );
+    // The question or its answer was lost: ask again, and again.
+    let (again, cmds) = fire(&s, &r, Timer::Inquire);
+    let again = again.expect("asks again");
+    assert_eq!(sends(&cmds), vec!["send 1 Inquire { epoch: 0, len: 0 }", "set Inquire"]);
+    assert_eq!(again.role, Role::Reconfiguring);
+    // Once the process state is known, the timer is stale.
+    let state = Msg::ProcessState { epoch: 0, from: 0, entries: vec![] };
+    let (p, _) = deliver(&s, &again, BACKUP, state);
+    let (stale, cmds) = fire(&s, &p.expect("primary again"), Timer::Inquire);
+    assert!(stale.is_none() && cmds.is_empty());
+    // With a finite budget (the model's bound) it asks once.
+    let (_, cmds) = start(&server("critical"), PRIMARY, Some(saved(Role::Primary, 0)));
+    assert!(!sends(&cmds).contains(&"set Inquire".to_string()));
+}
+
 fn with_heartbeats(level: &str) -> Server<Register> {
     let mut c = cfg(level);
     c.heartbeats = true;

@@ -187,6 +187,14 @@ crate::variants! {
         BusyWhileHeartbeat = "busy-while-heartbeat":
             "the primary takes no new request while an I-am-alive is unanswered",
             breaks ["liveness"], check [heartbeats = "true", takeback = "true", degrade = "true", lossy = "false", crashes = "0", requests = "1"];
+        /// A restarted primary sends its `Inquire` once: if the path loses it (or the
+        /// answer), the primary reconfigures for ever and its clients, which resend to it,
+        /// are never answered. Only a lossy network shows it, so only with `resends =
+        /// forever` (the liveness search on a network where a message is in flight at most
+        /// once).
+        InquireOnce = "inquire-once":
+            "a restarted primary asks its peer for the process state once, never again",
+            breaks ["liveness"], check [resends = "forever", crash = "primary"];
     }
 }
 

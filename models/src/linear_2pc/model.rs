@@ -12,7 +12,7 @@ use super::{
     VARIANTS,
 };
 use crate::commit_log::CommitLog;
-use crate::history::{self, saved, within_crash_budget, Environment, Seen};
+use crate::history::{self, saved, within_crash_budget, Environment, Seen, FOREVER};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, PropertySpec};
@@ -65,13 +65,14 @@ pub const PARAMS: &[ParamSpec] = &[
     params::clients(4, "1"),
     params::requests(4, "2"),
     params::sessions(3),
-    params::resends(4, "1"),
+    params::resends_or_forever(4, "1"),
     params::crashes(4, "1")
         .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
     CRASH,
     NETWORK,
-    params::lossy(true)
-        .with_help("whether messages can be lost (liveness is only checked when false)"),
+    params::lossy(true).with_help(
+        "whether messages can be lost (liveness is checked when false, or with resends = forever)",
+    ),
     ParamSpec::flag(
         "heartbeats",
         false,
@@ -147,11 +148,17 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/degrade/reliable": takeback = "true", degrade = "true", lossy = "false", crashes = "0";
         "hot/degrade/storage-loss": takeback = "true", degrade = "true", wipes = "1", crash = "backup", crashes = "0", requests = "1";
         "hot/storage-loss/reliable": takeback = "true", wipes = "1", crash = "any", crashes = "0", requests = "1", lossy = "false";
+        "hot/resend-forever/crash-primary": resends = "forever", crash = "primary", requests = "1";
+        "hot/probe/resend-forever": probe = "true", resends = "forever", crash = "primary", requests = "1";
+        "hot/degrade/resend-forever": takeback = "true", degrade = "true", resends = "forever", crash = "primary", requests = "1";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
         deep "deep/hot/storage-loss/then-crash": takeback = "true", wipes = "1", crash = "any", crashes = "1", requests = "1";
         deep "deep/hot/storage-loss/two-requests": takeback = "true", wipes = "1", crash = "any", crashes = "0";
         deep "deep/hot/degrade/crash-primary": takeback = "true", degrade = "true", crash = "primary";
+        deep "deep/hot/resend-forever/two-requests": resends = "forever", crash = "primary";
+        deep "deep/hot/takeback/resend-forever": takeback = "true", resends = "forever", crash = "primary", requests = "1";
+        deep "deep/hot/heartbeats/resend-forever": heartbeats = "true", resends = "forever", crash = "primary", requests = "1";
         deep "deep/cold/two-clients-crash-backup": level = "important", clients = "2", requests = "1", crash = "backup";
     ],
 };
@@ -176,6 +183,16 @@ impl Config {
                     .into(),
             });
         }
+        let (resends, lossy) = (p.budget("resends")?, p.bool("lossy")?);
+        if resends == FOREVER && !lossy {
+            return Err(ParamError::BadValue {
+                name: "resends".into(),
+                value: params::FOREVER_WORD.into(),
+                expected: "an integer unless lossy = true (copies of a resent message are \
+                           merged, as a lossy network may lose them)"
+                    .into(),
+            });
+        }
         if wipes > 0 && !takeback {
             return Err(ParamError::BadValue {
                 name: "wipes".into(),
@@ -192,7 +209,7 @@ impl Config {
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
             sessions: p.uint("sessions")? as u8,
-            resends: p.uint("resends")? as u8,
+            resends,
             crashes: p.uint("crashes")? as usize,
             crash: match p.choice("crash")? {
                 "primary" => CrashTarget::Primary,
@@ -203,7 +220,7 @@ impl Config {
                 "ordered" => NetworkKind::Ordered,
                 _ => NetworkKind::Unordered,
             },
-            lossy: p.bool("lossy")?,
+            lossy,
             heartbeats: p.bool("heartbeats")?,
             takeback,
             probe: p.bool("probe")?,
@@ -380,10 +397,10 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "atomicity", atomicity::<S>)
         .property(Expectation::Always, "linearizability", linearizability::<S>)
         .property(Expectation::Always, "single-primary-per-epoch", single_primary_per_epoch::<S>);
-    if !cfg.lossy {
+    if !cfg.lossy || cfg.resends == FOREVER {
         model = model.property(Expectation::Eventually, "liveness", liveness::<S>);
     }
     model
 }
 
-crate::visit_over_service!();
+crate::visit_over_service!(in_flight_once if cfg => cfg.resends == FOREVER);

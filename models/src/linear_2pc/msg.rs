@@ -209,6 +209,9 @@ pub enum Timer {
     /// crashes and comes back with its storage lost. The runtime never arms it; there, a
     /// node whose journal is lost or damaged is started as a learner (`twosafe node --rejoin`).
     StorageLost,
+    /// A restarted primary resends `Inquire` while it reconfigures (the path may have lost
+    /// the question or the answer).
+    Inquire,
 }
 
 crate::client_message! {

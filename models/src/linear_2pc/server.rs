@@ -263,7 +263,8 @@ pub struct ServerState<S: Service> {
     pub caught_up: bool,
     /// Whether an I-am-alive message is unanswered (primary only; lost in a crash).
     pub awaiting_alive: bool,
-    /// `Join` resends left (learner only; the model's bound, like a client's resends).
+    /// `Join` resends left (a learner), or `Inquire` resends left (a restarted primary
+    /// reconfiguring); the model's bound, like a client's resends.
     pub joins_left: u8,
     /// `TakenOver` resends left (a degraded primary waiting for its fenced backup to ask to
     /// rejoin; the model's bound, like a client's resends).
@@ -401,11 +402,16 @@ impl<S: Service> Server<S> {
             && self.cfg.variant != Variant::SkipReconfiguration;
         if reconfigure {
             s.role = Role::Reconfiguring;
+            // Asked again for ever where clients resend for ever (the runtime; the model's
+            // `resends = forever`). With a finite budget the model explores the single
+            // question: one more multiplies the crash-primary configurations' states by six
+            // to eight, and the forever configurations check the resends' safety.
+            s.joins_left = if self.cfg.resends == super::FOREVER { super::FOREVER } else { 0 };
         }
         // Write-ahead: the restart is durable before anything is sent.
         self.save(&s, o);
         if reconfigure {
-            o.send(Self::peer(&s), Msg::Inquire { epoch: s.epoch, len: s.log.len() as u32 });
+            self.inquire(&s, o);
         } else if restarted_primary {
             self.announce(s.epoch, o);
             if self.degraded(&s) {
@@ -471,6 +477,15 @@ impl<S: Service> Server<S> {
 
     /// A learner asks its peer for the history, and asks again on its `Join` timer while it
     /// has resends left.
+    /// A restarted primary asks its peer for the process state; it asks again on a timer (the
+    /// path may lose the question or the answer, and nothing else would make it ask again).
+    fn inquire(&self, s: &St<S>, o: &mut O<S>) {
+        o.send(Self::peer(s), Msg::Inquire { epoch: s.epoch, len: s.log.len() as u32 });
+        if s.joins_left > 0 && self.cfg.variant != Variant::InquireOnce {
+            o.set_timer(Timer::Inquire, self.cfg.timing.resend.clone());
+        }
+    }
+
     fn join(&self, s: &St<S>, o: &mut O<S>) {
         o.send(Self::peer(s), Msg::Join { inc: s.incarnation });
         if s.joins_left > 0 {
@@ -1053,6 +1068,12 @@ impl<S: Service> Server<S> {
                 return None;
             }
             return Some(self.lose_storage(s, o));
+        }
+        if *timer == Timer::Inquire && s.role == Role::Reconfiguring && s.joins_left > 0 {
+            let mut n = s.clone();
+            n.joins_left = super::spend(s.joins_left);
+            self.inquire(&n, o);
+            return Some(n);
         }
         if *timer == Timer::Join && s.role == Role::Learner && s.joins_left > 0 {
             let mut n = s.clone();

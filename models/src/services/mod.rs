@@ -77,7 +77,9 @@ macro_rules! for_service {
 
 /// Declares a protocol's `visit` (see [`crate::spec::ModelSpec`]): reads its `Config` from the
 /// parameters, builds the model over the service the `service` parameter names with the
-/// protocol's `build`, and hands it to the visitor.
+/// protocol's `build`, and hands it to the visitor. `(in_flight_once if cfg => cond)`: the
+/// model runs on [`InFlightOnce`](crate::in_flight_once::InFlightOnce)'s network where `cond`
+/// holds of the configuration `cfg` (clients that resend for ever).
 #[macro_export]
 macro_rules! visit_over_service {
     () => {
@@ -88,6 +90,23 @@ macro_rules! visit_over_service {
         ) -> Result<V::Output, $crate::params::ParamError> {
             let cfg = Config::from_params(params)?;
             $crate::for_service!(params.choice("service")?, S => visitor.visit(build::<S>(cfg)))
+        }
+    };
+    (in_flight_once if $cfg:ident => $merged:expr) => {
+        /// Builds the model that `params` describes and hands it to `visitor`; where clients
+        /// resend for ever, on a network where a message is in flight at most once
+        /// ([`InFlightOnce`](crate::in_flight_once::InFlightOnce)).
+        pub fn visit<V: $crate::spec::ModelVisitor>(
+            params: &$crate::params::Params,
+            visitor: V,
+        ) -> Result<V::Output, $crate::params::ParamError> {
+            let $cfg = Config::from_params(params)?;
+            let merged = $merged;
+            $crate::for_service!(params.choice("service")?, S => if merged {
+                visitor.visit($crate::in_flight_once::InFlightOnce::new(build::<S>($cfg)))
+            } else {
+                visitor.visit(build::<S>($cfg))
+            })
         }
     };
 }
