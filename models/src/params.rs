@@ -347,6 +347,23 @@ impl Params {
         }
     }
 
+    /// The `resends` parameter of a model whose clients may resend for ever: [`FOREVER`
+    /// ](crate::history::FOREVER) needs `lossy = true` (copies of a resent message are merged,
+    /// as a lossy network may lose them: [`crate::in_flight_once`]).
+    pub fn resends(&self) -> Result<u8, ParamError> {
+        let resends = self.budget("resends")?;
+        if resends == crate::history::FOREVER && !self.bool("lossy")? {
+            return Err(ParamError::BadValue {
+                name: "resends".into(),
+                value: FOREVER_WORD.into(),
+                expected: "an integer unless lossy = true (copies of a resent message are \
+                           merged, as a lossy network may lose them)"
+                    .into(),
+            });
+        }
+        Ok(resends)
+    }
+
     /// A choice parameter.
     pub fn choice(&self, name: &str) -> Result<&str, ParamError> {
         self.raw(name)

@@ -183,16 +183,7 @@ impl Config {
                     .into(),
             });
         }
-        let (resends, lossy) = (p.budget("resends")?, p.bool("lossy")?);
-        if resends == FOREVER && !lossy {
-            return Err(ParamError::BadValue {
-                name: "resends".into(),
-                value: params::FOREVER_WORD.into(),
-                expected: "an integer unless lossy = true (copies of a resent message are \
-                           merged, as a lossy network may lose them)"
-                    .into(),
-            });
-        }
+        let (resends, lossy) = (p.resends()?, p.bool("lossy")?);
         if wipes > 0 && !takeback {
             return Err(ParamError::BadValue {
                 name: "wipes".into(),

@@ -128,6 +128,13 @@ crate::variants! {
             "a learner installs a catch-up chunk that was sent to its server before the loss",
             breaks ["2-safety"], check [rejoin = "true", wipes = "1", crash = "any",
                                         crashes = "1", requests = "1", lossy = "false"];
+        /// A spare (a deposed primary) ignores a client's request instead of sending it to
+        /// the other server: a client that missed the takeover announcement resends to it
+        /// for ever. Only a lossy network loses the announcement, so only with `resends =
+        /// forever`.
+        SilentSpare = "silent-spare":
+            "a spare ignores requests instead of answering NotPrimary",
+            breaks ["liveness"], check [resends = "forever", crash = "primary", requests = "1"];
     }
 }
 

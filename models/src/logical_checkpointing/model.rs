@@ -10,7 +10,7 @@ use super::client::Client;
 use super::msg::{Committed, Epoch, Seq, Ssn};
 use super::server::{Durable, Logged, Role, Server, ServerState};
 use super::{Config, Node, NodeState, Timing, Variant, SERVERS, VARIANT, VARIANTS};
-use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen};
+use crate::history::{self, saved, History as ClientHistory, PairFaults, Seen, FOREVER};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, PropertySpec};
@@ -44,6 +44,12 @@ pub const PROPERTIES: &[PropertySpec] = &[
         name: "linearizability",
         about: "the client-visible history is linearizable against the service",
     },
+    PropertySpec {
+        name: "liveness",
+        about: "every client eventually gets a response to each of its requests, under weak \
+                fairness (checked on reliable networks, and on lossy ones with resends = \
+                forever)",
+    },
 ];
 
 /// The parameters.
@@ -53,8 +59,10 @@ pub const PARAMS: &[ParamSpec] = &[
     params::requests(4, "2").with_help("requests per client"),
     ParamSpec::uint("window", (1, 4), "2", "outstanding requests per client"),
     params::sessions(3),
-    params::resends(3, "1")
-        .with_help("path failures per client (each resends every outstanding request)"),
+    params::resends_or_forever(3, "1").with_help(
+        "path failures per client (each resends every outstanding request), or forever (lossy \
+         networks only: a copy sent while an identical one is in flight is merged into it)",
+    ),
     params::crashes(3, "1"),
     super::REJOIN,
     params::PROBE,
@@ -116,6 +124,13 @@ pub const SPEC: ModelSpec = ModelSpec {
             requests = "1";
         "storage-loss/then-crash": rejoin = "true", wipes = "1", crash = "any", crashes = "1",
             requests = "1", lossy = "false";
+        "resend-forever/crash-primary": resends = "forever", crash = "primary", requests = "1";
+        "resend-forever/crash-backup": resends = "forever", crash = "backup";
+        "resend-forever/heartbeats": resends = "forever", heartbeats = "true", crash = "primary",
+            requests = "1";
+        "resend-forever/probe": resends = "forever", probe = "true", crash = "primary",
+            requests = "1";
+        deep "deep/resend-forever/crash-primary": resends = "forever", crash = "primary";
         deep "deep/storage-loss/heartbeats": rejoin = "true", heartbeats = "true", wipes = "1",
             crash = "primary", crashes = "0", requests = "1", lossy = "false";
         deep "deep/heartbeats/two-clients-lossy": heartbeats = "true", clients = "2",
@@ -134,7 +149,7 @@ impl Config {
             requests: p.uint("requests")? as usize,
             window: p.uint("window")? as usize,
             sessions: p.uint("sessions")? as u8,
-            resends: p.uint("resends")? as u8,
+            resends: p.resends()?,
             heartbeats: p.bool("heartbeats")?,
             rejoin,
             probe: p.bool("probe")?,
@@ -283,12 +298,26 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
 
 /// Builds the model of `cfg` over service `S`.
 pub fn build<S: Service>(cfg: Config) -> Model<S> {
-    actors::<S>(cfg)
+    let model = actors::<S>(cfg.clone())
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
         .property(Expectation::Always, "same-response", same_response::<S>)
         .property(Expectation::Always, "ssn-order", ssn_order::<S>)
-        .property(Expectation::Always, "linearizability", linearizability::<S>)
+        .property(Expectation::Always, "linearizability", linearizability::<S>);
+    // With rejoin, each learner caught up opens an epoch, so a bounded configuration ends
+    // with a catch-up its epoch bound cuts off: the verdict would be unknown at the bound.
+    if (!cfg.faults.lossy || cfg.resends == FOREVER) && !cfg.rejoin {
+        model.property(Expectation::Eventually, "liveness", liveness::<S>)
+    } else {
+        model
+    }
+}
+
+/// Every client has a response to each request of each of its sessions.
+fn liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    let all = m.cfg.requests * usize::from(m.cfg.sessions);
+    (SERVERS..SERVERS + m.cfg.clients)
+        .all(|i| matches!(&*state.actor_states[i], NodeState::Client(c) if c.replies.len() == all))
 }
 
 /// The model of `cfg` over service `S` without its properties: the servers and clients, the
@@ -308,4 +337,4 @@ pub(crate) fn actors<S: Service>(cfg: Config) -> Model<S> {
         .within_boundary(within_boundary::<S>)
 }
 
-crate::visit_over_service!();
+crate::visit_over_service!(in_flight_once if cfg => cfg.resends == FOREVER);

@@ -451,6 +451,10 @@ impl<S: Service> Server<S> {
                 o.send(src, Msg::NewPrimary { epoch: s.d.epoch });
                 None
             }
+            (Role::Spare, Msg::Request { .. }) if self.cfg.variant == Variant::SilentSpare => {
+                // The bug: the spare says nothing, and the client keeps resending to it.
+                None
+            }
             (role @ (Role::Spare | Role::Backup), Msg::Request { .. }) => {
                 // Only the primary serves: the client is sent to the other server (a backup
                 // gets requests once the pair has swapped roles: a client starts at server 0),
