@@ -42,10 +42,11 @@ where
     A::Timer: Ord,
     H: Clone + Debug + Hash,
 {
-    /// Wraps `model`. At most [`MAX_PROPERTIES`] of its properties are kept.
+    /// Wraps `model`, which has at most [`MAX_PROPERTIES`] properties (a model with more is a
+    /// programming error: raise the bound and add trampolines).
     pub fn new(model: ActorModel<A, C, H>) -> Self {
-        let mut props = model.properties();
-        props.truncate(MAX_PROPERTIES);
+        let props = model.properties();
+        assert!(props.len() <= MAX_PROPERTIES, "{} properties: raise MAX_PROPERTIES", props.len());
         InFlightOnce { model, props }
     }
 

@@ -347,9 +347,9 @@ impl Params {
         }
     }
 
-    /// The `resends` parameter of a model whose clients may resend for ever: [`FOREVER`
-    /// ](crate::history::FOREVER) needs `lossy = true` (copies of a resent message are merged,
-    /// as a lossy network may lose them: [`crate::in_flight_once`]).
+    /// The `resends` parameter of a model whose clients may resend for ever:
+    /// [`crate::history::FOREVER`] needs `lossy = true` (copies of a resent message are
+    /// merged, as a lossy network may lose them: [`crate::in_flight_once`]).
     pub fn resends(&self) -> Result<u8, ParamError> {
         let resends = self.budget("resends")?;
         if resends == crate::history::FOREVER && !self.bool("lossy")? {

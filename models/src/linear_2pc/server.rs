@@ -475,10 +475,9 @@ impl<S: Service> Server<S> {
         self.start(self.restored(s.me, &d, s.restarts), true, o)
     }
 
-    /// A learner asks its peer for the history, and asks again on its `Join` timer while it
-    /// has resends left.
-    /// A restarted primary asks its peer for the process state; it asks again on a timer (the
-    /// path may lose the question or the answer, and nothing else would make it ask again).
+    /// A restarted primary asks its peer for the process state, and asks again on its
+    /// `Inquire` timer while it has resends left (the path may lose the question or the
+    /// answer, and nothing else would make it ask again).
     fn inquire(&self, s: &St<S>, o: &mut O<S>) {
         o.send(Self::peer(s), Msg::Inquire { epoch: s.epoch, len: s.log.len() as u32 });
         if s.joins_left > 0 && self.cfg.variant != Variant::InquireOnce {
@@ -486,6 +485,8 @@ impl<S: Service> Server<S> {
         }
     }
 
+    /// A learner asks its peer for the history, and asks again on its `Join` timer while it
+    /// has resends left.
     fn join(&self, s: &St<S>, o: &mut O<S>) {
         o.send(Self::peer(s), Msg::Join { inc: s.incarnation });
         if s.joins_left > 0 {
