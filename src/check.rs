@@ -119,9 +119,11 @@ impl ModelVisitor for RunVisitor<'_> {
     type Output = Run;
 
     fn visit<M: Checkable>(self, model: M) -> Run {
+        // A leads-to's trigger is part of its property, not a row of its own.
         let props: Vec<_> = model
             .properties()
             .into_iter()
+            .filter(|p| !twosafe_models::fairness::is_trigger(p.name))
             .map(|p| (p.name, p.expectation, twosafe_models::spec::expect(self.variant, p.name)))
             .collect();
         // Expected violations that the model cannot even express are reported as unknown.

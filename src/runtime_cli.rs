@@ -107,7 +107,7 @@ pub struct ChaosArgs {
     pub silent_backup: SilentBackup,
     /// The protocol the cluster runs (linear-2pc, logical-checkpointing, fuzzy-copy,
     /// transactions). The fuzzy-copy model fails its backup only: its default is backup kills
-    /// alone, storage faults go to the backup, and primary kills and partitions are refused.
+    /// and a partition, storage faults go to the backup, and primary kills are refused.
     /// Transactions run counter transactions (--txn-mode, --txn-ops) and judge them all or
     /// none.
     #[arg(long, default_value = "linear-2pc")]

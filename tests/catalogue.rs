@@ -371,15 +371,18 @@ fn a_livelock_is_found_as_a_lasso_whose_cycle_repeats_the_heartbeat_exchange() {
     assert!(cycle.iter().all(|s| !s.contains("Request")), "the request is never taken");
 }
 
+/// The row of `property` in configuration `label` of `model`, checked.
+fn row_of(model: &str, label: &str, property: &str) -> Row {
+    let plan = check::plan(&[model.into()], &[], false).unwrap();
+    let (spec, config, params) =
+        plan.iter().find(|(_, c, _)| c == label).expect("configuration exists").clone();
+    let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
+    rows.into_iter().find(|r| r.property == property).expect("a row of the property")
+}
+
 #[test]
 fn on_a_lossy_network_a_lost_inquire_leaves_the_client_resending_for_ever_unless_it_is_resent() {
-    let plan = check::plan(&["linear-2pc".into()], &[], false).unwrap();
-    let run = |label: &str| {
-        let (spec, config, params) =
-            plan.iter().find(|(_, c, _)| c == label).expect("configuration exists").clone();
-        let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
-        rows.into_iter().find(|r| r.property == "liveness").expect("a liveness row")
-    };
+    let run = |label: &str| row_of("linear-2pc", label, "liveness");
     let bug = run("bug/inquire-once");
     assert_eq!(bug.verdict, Verdict::Violated);
     let steps = bug.counterexample.as_ref().expect("a counterexample");
@@ -388,4 +391,20 @@ fn on_a_lossy_network_a_lost_inquire_leaves_the_client_resending_for_ever_unless
     assert!(steps[from..].iter().all(|s| !s.contains("Inquire")), "never asked again");
     // The protocol as specified resends `Inquire`: the same search finds no lasso.
     assert_eq!(run("hot/resend-forever/crash-primary").verdict, Verdict::Holds);
+}
+
+/// A leads-to judged after every trigger: the backup is behind from the start, and again after
+/// its reboot. With `rejoin-once` the reboot's `Rejoin` is lost and the primary retransmits for
+/// ever to the previous incarnation; the protocol as specified asks again.
+#[test]
+fn a_lost_rejoin_leaves_the_rebooted_backup_behind_for_ever_unless_it_is_asked_again() {
+    let run = |label: &str| row_of("fuzzy-copy", label, "catch-up-terminates");
+    let bug = run("bug/rejoin-once");
+    assert_eq!(bug.verdict, Verdict::Violated);
+    let steps = bug.counterexample.as_ref().expect("a counterexample");
+    let from = bug.cycle_from.expect("a lasso");
+    assert!(steps[..from].iter().any(|s| s.contains("restarts")), "{steps:?}");
+    assert!(steps[..from].iter().any(|s| s.starts_with("LOST") && s.contains("Rejoin")));
+    assert!(steps[from..].iter().all(|s| !s.contains("Rejoin")), "never asked again");
+    assert_eq!(run("lossy/resend-forever/reboot").verdict, Verdict::Holds);
 }

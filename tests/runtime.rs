@@ -923,8 +923,9 @@ fn a_logical_checkpointing_session_keeps_a_window_of_requests_outstanding() {
 /// Fuzzy copy under `chaos`: the new backup joins by fuzzy copy under load, is killed and
 /// restarted at seeded points (the model's soft failures: catch-up from its last SSN, or a
 /// new copy), then killed with its storage damaged (refused, rebuilt with `--rejoin` by a
-/// full copy) or its journal's tail torn (cut, and caught up), in both durability modes. The history is judged, every node's trace replayed
-/// through the model, and the backup's journal, read after the run, holds exactly the
+/// full copy) or its journal's tail torn (cut, and caught up), then cut off by a partition
+/// (what was in flight is lost: the primary retransmits it, the backup its `Rejoin`), in both
+/// durability modes. The history is judged, every node's trace replayed through the model, and the backup's journal, read after the run, holds exactly the
 /// counters the primary answered last: the backup ended current.
 #[test]
 fn fuzzy_copy_backup_survives_kills_and_ends_holding_what_the_primary_answered() {
@@ -940,8 +941,9 @@ fn fuzzy_copy_backup_survives_kills_and_ends_holding_what_the_primary_answered()
         let dir = std::env::temp_dir()
             .join(format!("twosafe-fc-{}-{durability:?}-{seed}", std::process::id()));
         let spec = ChaosSpec {
-            seconds: 3.0 + 1.5 * storage_faults.len() as f64,
+            seconds: 5.0 + 1.5 * storage_faults.len() as f64,
             backup_kills: 3,
+            partitions: 1,
             storage_faults: storage_faults.clone(),
             ..quiet(Protocol::FuzzyCopy, durability, seed)
         };
@@ -953,6 +955,7 @@ fn fuzzy_copy_backup_survives_kills_and_ends_holding_what_the_primary_answered()
         assert_eq!(rejoins, refused, "{context}");
         let kills = r.faults.iter().filter(|f| f.what.starts_with("kill -9 node 1")).count();
         assert_eq!(kills, 3 + storage_faults.len(), "{context}");
+        assert!(r.faults.iter().any(|f| f.what.starts_with("cut node")), "{context}");
         let backup = std::fs::read_to_string(dir.join("trace-1.jsonl")).unwrap();
         assert!(backup.contains("\"CopyObject\""), "the backup was copied: {context}");
         assert!(backup.contains("\"Log\""), "and replayed the log: {context}");

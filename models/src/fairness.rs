@@ -27,6 +27,14 @@
 //! - **Stuttering.** A non-goal state in which no class is enabled (nothing but faults can
 //!   happen) is a counterexample too: the behaviour stops there, with a stem and no cycle.
 //!
+//! - **Leads-to.** A property `P ~> Q` (whenever `P` holds, `Q` holds then or later; TLA+'s
+//!   `[](P => <>Q)`) is stated as two stateright properties: an `eventually` one named `N`
+//!   whose condition is `Q`, and a `sometimes` one named `N` + [`WHEN`] whose condition is
+//!   `P` (stateright's own search then also says whether `P` is reachable at all). Its
+//!   counterexample's stem may pass anything until it reaches a state where `P` holds and `Q`
+//!   does not; from there on (the rest of the stem and the cycle) `Q` never holds. A plain
+//!   `eventually` is the case where `P` holds of the initial states only.
+//!
 //! The printed cycle is short rather than the whole component: it starts with detours that
 //! take each class enabled throughout the component, then adds detours until every class
 //! enabled in all of *its* states is taken on it, so it is fair on its own.
@@ -42,6 +50,15 @@ pub struct ActionClass {
     pub key: u64,
     /// Whether it is owed under weak fairness (false: a fault).
     pub fair: bool,
+}
+
+/// The suffix of the name of a leads-to property's trigger (see the module's doc): the
+/// `sometimes` property `N/when` makes the `eventually` property `N` mean `P ~> Q`.
+pub const WHEN: &str = "/when";
+
+/// Whether property `name` is the trigger of a leads-to property (not a property of its own).
+pub fn is_trigger(name: &str) -> bool {
+    name.ends_with(WHEN)
 }
 
 /// What the liveness check needs of a model: which actions are faults.
@@ -78,7 +95,7 @@ impl<M: Model> Lasso<M> {
     }
 }
 
-/// The verdicts on a model's `eventually` properties.
+/// The verdicts on a model's `eventually` properties (leads-to ones included).
 pub struct Report<M: Model> {
     /// Distinct states explored.
     pub states: usize,
@@ -103,6 +120,8 @@ struct Graph<M: Model> {
     cut: Vec<Vec<u32>>,
     /// Which properties' goals hold in each state (bit i: property i).
     goals: Vec<u64>,
+    /// Which leads-to properties' triggers hold in each state (bit i: property i).
+    triggers: Vec<u64>,
 }
 
 fn fingerprint<T: Hash>(t: &T) -> u64 {
@@ -111,7 +130,8 @@ fn fingerprint<T: Hash>(t: &T) -> u64 {
     h.finish()
 }
 
-/// Checks every `eventually` property of `model` under weak fairness, exploring at most
+/// Checks every `eventually` property of `model` under weak fairness (as a leads-to where a
+/// `sometimes` property names it with [`WHEN`]), exploring at most
 /// `limit` distinct states.
 pub fn check<M>(model: &M, limit: usize) -> Report<M>
 where
@@ -119,22 +139,33 @@ where
     M::State: Hash + Clone + PartialEq,
     M::Action: Clone + PartialEq,
 {
-    let props: Vec<_> = model
-        .properties()
-        .into_iter()
+    let all = model.properties();
+    let props: Vec<_> = all
+        .iter()
         .filter(|p| p.expectation == stateright::Expectation::Eventually)
         .take(64)
+        .map(|p| {
+            let trigger = all.iter().find(|t| {
+                t.expectation == stateright::Expectation::Sometimes
+                    && is_trigger(t.name)
+                    && t.name[..t.name.len() - WHEN.len()] == *p.name
+            });
+            (p.clone(), trigger.cloned())
+        })
         .collect();
     let (g, complete) = explore(model, &props, limit);
     let verdicts = props
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.name, if complete { lasso(&g, 1 << i) } else { None }))
+        .map(|(i, (p, t))| (p.name, if complete { lasso(&g, 1 << i, t.is_some()) } else { None }))
         .collect();
     Report { states: g.edges.len(), complete, verdicts }
 }
 
-fn explore<M>(model: &M, props: &[stateright::Property<M>], limit: usize) -> (Graph<M>, bool)
+/// An `eventually` property and, for a leads-to, its trigger.
+type Liveness<M> = (stateright::Property<M>, Option<stateright::Property<M>>);
+
+fn explore<M>(model: &M, props: &[Liveness<M>], limit: usize) -> (Graph<M>, bool)
 where
     M: Fairness,
     M::State: Hash + Clone,
@@ -147,6 +178,7 @@ where
         enabled: Vec::new(),
         cut: Vec::new(),
         goals: Vec::new(),
+        triggers: Vec::new(),
     };
     let mut ids: HashMap<u64, u32> = HashMap::new();
     let mut classes: HashMap<u64, u32> = HashMap::new();
@@ -166,13 +198,19 @@ where
         let i = i as usize;
         if g.goals.len() <= i {
             g.goals.resize(i + 1, 0);
+            g.triggers.resize(i + 1, 0);
             g.enabled.resize(i + 1, Vec::new());
             g.cut.resize(i + 1, Vec::new());
         }
         g.goals[i] = props
             .iter()
             .enumerate()
-            .filter(|(_, p)| (p.condition)(model, &s))
+            .filter(|(_, (p, _))| (p.condition)(model, &s))
+            .fold(0, |bits, (k, _)| bits | 1 << k);
+        g.triggers[i] = props
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, t))| t.as_ref().is_some_and(|t| (t.condition)(model, &s)))
             .fold(0, |bits, (k, _)| bits | 1 << k);
         acts.clear();
         model.actions(&s, &mut acts);
@@ -216,34 +254,65 @@ where
     (g, true)
 }
 
-/// A fair lasso avoiding goal `bit`, with the shortest stem found, if any.
-fn lasso<M: Model>(g: &Graph<M>, bit: u64) -> Option<Lasso<M>>
+/// A fair lasso avoiding goal `bit` (from a state where its trigger holds, if `leads_to`;
+/// else from an initial state), with the shortest stem found, if any.
+fn lasso<M: Model>(g: &Graph<M>, bit: u64, leads_to: bool) -> Option<Lasso<M>>
 where
     M::State: Clone,
     M::Action: Clone,
 {
     let n = g.edges.len();
     let bad = |i: usize| g.goals[i] & bit == 0;
-    // Stems: breadth first from the initial states, through non-goal states only.
-    let mut parent = vec![(NONE, NONE); n];
-    let mut dist = vec![NONE; n];
-    let mut order = Vec::new();
+    let triggered = |i: usize| bad(i) && g.triggers[i] & bit != 0;
+    // Stems: breadth first over pairs (state, after the trigger): node `i` is state `i` after
+    // it, node `n + i` state `i` before it (leads-to only: anything goes until the trigger).
+    // Reaching a triggered state before it reaches it after at no cost (0-1 BFS); after it,
+    // only non-goal states. `dist` and `parent` of the nodes after it serve the SCC search.
+    let mut parent = vec![(NONE, NONE); 2 * n];
+    let mut dist = vec![NONE; 2 * n];
     let mut queue = VecDeque::new();
-    for i in (0..g.inits.len()).filter(|i| bad(*i)) {
-        dist[i] = 0;
-        queue.push_back(i);
+    for i in 0..g.inits.len() {
+        let node = if leads_to {
+            n + i
+        } else if bad(i) {
+            i
+        } else {
+            continue;
+        };
+        dist[node] = 0;
+        queue.push_back((node, 0));
     }
-    while let Some(i) = queue.pop_front() {
-        order.push(i);
+    let mut order = Vec::new();
+    while let Some((node, d)) = queue.pop_front() {
+        if d > dist[node] {
+            continue; // reached again at a smaller distance
+        }
+        let (i, after) = if node < n { (node, true) } else { (node - n, false) };
+        if after {
+            order.push(i);
+        } else if triggered(i) && d < dist[i] {
+            dist[i] = d;
+            parent[i] = (node as u32, NONE);
+            queue.push_front((i, d));
+        }
         for &(j, c) in &g.edges[i] {
             let j = j as usize;
-            if bad(j) && dist[j] == NONE {
-                dist[j] = dist[i] + 1;
-                parent[j] = (i as u32, c);
-                queue.push_back(j);
+            let next = if after {
+                if !bad(j) {
+                    continue;
+                }
+                j
+            } else {
+                n + j
+            };
+            if d + 1 < dist[next] {
+                dist[next] = d + 1;
+                parent[next] = (node as u32, c);
+                queue.push_back((next, d + 1));
             }
         }
     }
+    order.sort_by_key(|i| dist[*i]);
     let reach = |i: usize| dist[i] != NONE;
     // Candidates, the ones clear of the bound first: (at bound, stem length, first state,
     // cycle). `order` is breadth first: the first stuttering state has the shortest stem.
@@ -285,10 +354,13 @@ where
     let mut stem = Vec::new();
     let mut at = end;
     while parent[at].0 != NONE {
-        stem.push(parent[at].1);
+        if parent[at].1 != NONE {
+            stem.push(parent[at].1);
+        }
         at = parent[at].0 as usize;
     }
     stem.reverse();
+    let at = at % n;
     let action = |c: &u32| g.actions[*c as usize].0.clone();
     Some(Lasso {
         init: g.inits[at].clone(),
@@ -359,6 +431,9 @@ fn fair_cycle<M: Model>(
         if todo.is_empty() {
             break;
         }
+    }
+    if at == start && !classes.is_empty() {
+        return classes; // the detours came back to the start
     }
     for (s, ec) in walk(g, at, inside, |i, edge| edge.is_none() && i == start) {
         classes.push(ec);
@@ -596,6 +671,67 @@ mod tests {
         let clear = check(&Toy { finish_in_phase_0_only: true, ..TOY }, 100);
         assert!(clear.verdicts.into_iter().all(|(_, l)| l.is_some_and(|l| !l.at_bound)));
         assert_eq!(check(&Toy { finish_out_of_bounds: true, ..TOY }, 100).states, 2);
+    }
+
+    /// A second toy: a counter that steps 0 → 1 → 2 → 0, or (`stuck`) spins at 2 for ever;
+    /// the goal is 0, and (`leads_to`) the trigger 1.
+    #[derive(Clone)]
+    struct Ring {
+        stuck: bool,
+        leads_to: bool,
+    }
+
+    impl Model for Ring {
+        type State = u8;
+        type Action = Act;
+        fn init_states(&self) -> Vec<u8> {
+            vec![0]
+        }
+        fn actions(&self, s: &u8, out: &mut Vec<Act>) {
+            out.push(if *s == 2 && self.stuck { Act::Finish } else { Act::Toggle });
+        }
+        fn next_state(&self, s: &u8, a: Act) -> Option<u8> {
+            Some(if a == Act::Finish { *s } else { (*s + 1) % 3 })
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            let mut props = vec![Property {
+                expectation: Expectation::Eventually,
+                name: "zero",
+                condition: |_, s| *s == 0,
+            }];
+            if self.leads_to {
+                props.push(Property {
+                    expectation: Expectation::Sometimes,
+                    name: "zero/when",
+                    condition: |_, s| *s == 1,
+                });
+            }
+            props
+        }
+    }
+
+    impl Fairness for Ring {
+        fn action_class(&self, a: &Act) -> ActionClass {
+            ActionClass { key: fingerprint(a), fair: true }
+        }
+    }
+
+    #[test]
+    fn leads_to_is_judged_after_every_trigger_not_once_from_the_start() {
+        let lasso = |ring: Ring| {
+            let r = check(&ring, 100);
+            assert!(r.complete);
+            r.verdicts.into_iter().next().and_then(|(_, l)| l).map(|l| (l.stem, l.cycle))
+        };
+        // The initial state is the goal: `eventually` holds, stuck at 2 or not.
+        assert!(lasso(Ring { stuck: true, leads_to: false }).is_none());
+        // 1 ~> 0 does not: the stem passes the goal (0), reaches the trigger (1) and spins at
+        // 2 for ever.
+        let (stem, cycle) = lasso(Ring { stuck: true, leads_to: true }).unwrap();
+        assert_eq!(stem, vec![Act::Toggle, Act::Toggle]);
+        assert_eq!(cycle, vec![Act::Finish]);
+        // Round and round, 0 comes back after every 1.
+        assert!(lasso(Ring { stuck: false, leads_to: true }).is_none());
     }
 
     #[test]

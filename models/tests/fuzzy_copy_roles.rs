@@ -72,14 +72,14 @@ fn primary_starts_the_copy_at_the_first_object_and_ignores_acks_of_other_batches
     assert_eq!(cmds, ["send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(1, None, 0)] }"]);
     let (s, cmds) = on_primary(&p, &s.unwrap(), BACKUP, Msg::CopyAck { attempt: 1, key: 1 });
     assert_eq!(cmds, ["send 1 CopyDone { incarnation: 0, attempt: 1, noted: 1 }"]);
-    assert_eq!(s.unwrap().phase, Phase::Shipping { acked: 0 });
+    assert_eq!(s.unwrap().phase, Phase::Done { noted: 1 });
 }
 
 #[test]
 fn primary_pauses_intake_while_the_last_entries_are_caught_up() {
     let (p, s, _) = primary();
     let mut paused = s.clone();
-    paused.phase = Phase::Paused { upto: 3 };
+    paused.phase = Phase::Paused { from: 2, upto: 3 };
     let (n, cmds) = on_primary(&p, &paused, CLIENT, add(0));
     assert!(n.is_none() && cmds.is_empty(), "the request waits in the network");
     // The ack of everything shipped ends the pause.
@@ -124,7 +124,7 @@ fn a_later_session_of_a_client_id_is_served_past_the_earlier_sessions_table_entr
     let (p, s, _) = primary();
     let s = current(&s, 3, 7);
     let (n, cmds) = on_primary(&p, &s, CLIENT, add(1_000));
-    assert_eq!(cmds, ["send 1 Log { ssn: 3, ops: [Add(0, 1)] }"], "a new update");
+    assert_eq!(cmds, ["send 1 Log { incarnation: 0, ssn: 3, ops: [Add(0, 1)] }"], "a new update");
     assert_eq!(n.unwrap().pending.map(|(_, seq, _, ssn)| (seq, ssn)), Some((1_000, 3)));
     let (n, cmds) = on_primary(&p, &s, CLIENT, add(6));
     assert!(n.is_none() && cmds.is_empty(), "an earlier request is a stale resend");
@@ -156,7 +156,7 @@ fn a_rejoin_behind_a_recycled_table_starts_a_full_copy_over() {
     assert_eq!(n.unwrap().phase, Phase::Copying { noted: 9, key: 0 });
     // Within the table: the missing entries are shipped.
     let (n, cmds) = on_primary(&p, &s, BACKUP, Msg::Rejoin { incarnation: 1, next: Some(7) });
-    assert_eq!(cmds, ["send 1 Log { ssn: 7, ops: [Add(0, 1)] }"]);
+    assert_eq!(cmds, ["send 1 Log { incarnation: 1, ssn: 7, ops: [Add(0, 1)] }"]);
     assert_eq!(n.unwrap().phase, Phase::Shipping { acked: 7 });
 }
 
@@ -195,7 +195,7 @@ fn backup_re_acks_a_re_sent_copy_done_and_waits_for_entries_past_a_gap() {
     assert!(n.is_none());
     assert_eq!(cmds, ["send 0 LogAck { next: 1 }"], "a re-sent CopyDone");
     // Entry 2 before entry 1: it waits.
-    let log = |ssn, k| Msg::Log { ssn, ops: vec![CounterOp::Add(0, 1); k] };
+    let log = |ssn, k| Msg::Log { incarnation: 0, ssn, ops: vec![CounterOp::Add(0, 1); k] };
     let (n, cmds) = on_backup(&b, &s, log(2, 1));
     assert!(n.is_none() && cmds.is_empty());
     // Entries 1-2 apply; a re-sent entry 1 is skipped and re-acked.
@@ -220,8 +220,91 @@ fn a_rebooted_backup_asks_to_catch_up_from_its_log_position() {
     let (r, cmds) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &Some(d), o));
     assert_eq!(lines(&cmds), ["save", "send 0 Rejoin { incarnation: 1, next: Some(4) }"]);
     assert_eq!(r.restarts, 1);
-    let (n, cmds) = run::<N, _>(|o| b.on_timeout(&r, &Timer::Resend, o));
-    assert!(n.is_none() && lines(&cmds).is_empty(), "the backup has no timers");
+    let (n, cmds) = run::<N, _>(|o| b.on_timeout(&r, &Timer::Retransmit, o));
+    assert!(n.is_none() && lines(&cmds).is_empty(), "asked once with a finite resend budget");
+}
+
+fn forever() -> Config {
+    let p = common::params("fuzzy-copy", &[("lossy", "true"), ("resends", "forever")]);
+    Config::from_params(&p).unwrap()
+}
+
+#[test]
+fn with_resends_for_ever_a_rebooted_backup_asks_again_until_it_hears_from_the_primary() {
+    let b = Backup::new(forever());
+    let (s, _) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &None, o));
+    let mut d = s.clone();
+    d.next = Some(4);
+    let (r, cmds) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &Some(d), o));
+    let rejoin = "send 0 Rejoin { incarnation: 1, next: Some(4) }";
+    assert_eq!(lines(&cmds), ["save", rejoin, "set Retransmit"]);
+    assert!(r.rejoining);
+    let (n, cmds) = run::<N, _>(|o| b.on_timeout(&r, &Timer::Retransmit, o));
+    assert!(n.is_none());
+    assert_eq!(lines(&cmds)[0], rejoin, "asked again");
+    // A message for the previous incarnation is no answer; one for this incarnation is.
+    let log = |incarnation| Msg::Log { incarnation, ssn: 4, ops: vec![] };
+    let (n, _) = on_backup(&b, &r, log(0));
+    assert!(n.is_none_or(|n| n.rejoining));
+    let (n, cmds) = on_backup(&b, &r, log(1));
+    let n = n.expect("it heard from the primary");
+    assert!(!n.rejoining);
+    assert_eq!(cmds, ["cancel Retransmit", "send 0 LogAck { next: 4 }"]);
+    let (_, cmds) = run::<N, _>(|o| b.on_timeout(&n, &Timer::Retransmit, o));
+    assert!(lines(&cmds).is_empty(), "no more questions");
+}
+
+#[test]
+fn with_resends_for_ever_the_primary_retransmits_what_is_in_flight_in_each_phase() {
+    let p = Primary::new(forever());
+    let (s, cmds) = run::<N, _>(|o| p.on_start(Id::from(PRIMARY), &None, o));
+    assert_eq!(lines(&cmds)[1], "set Retransmit");
+    let tick = |s: &PrimaryState<Counter>| {
+        let (n, c) = run::<N, _>(|o| p.on_timeout(s, &Timer::Retransmit, o));
+        (n, lines(&c))
+    };
+    // Copying: the batch again (read again: the copy is fuzzy).
+    let (n, cmds) = tick(&s);
+    assert!(n.is_none());
+    assert_eq!(
+        cmds[0],
+        "send 1 CopyObject { incarnation: 0, attempt: 1, objects: [(0, None, 0)] }"
+    );
+    // Done: CopyDone again.
+    let mut done = s.clone();
+    done.phase = Phase::Done { noted: 1 };
+    assert_eq!(tick(&done).1[0], "send 1 CopyDone { incarnation: 0, attempt: 1, noted: 1 }");
+    // Shipping and paused: the log batch again, from where it began.
+    let mut shipping = s.clone();
+    (shipping.next_ssn, shipping.phase) = (3, Phase::Shipping { acked: 1 });
+    shipping.history = [(1, CounterOp::Add(0, 1)), (2, CounterOp::Add(1, 1))].into_iter().collect();
+    let (_, cmds) = tick(&shipping);
+    assert_eq!(cmds[0], "send 1 Log { incarnation: 0, ssn: 1, ops: [Add(0, 1)] }");
+    let mut paused = shipping.clone();
+    paused.phase = Phase::Paused { from: 2, upto: 3 };
+    let (_, cmds) = tick(&paused);
+    assert_eq!(cmds[0], "send 1 Log { incarnation: 0, ssn: 2, ops: [Add(1, 1)] }");
+    // Current: nothing (an update in flight goes again when its client resends).
+    let (n, cmds) = tick(&current(&s, 3, 1));
+    assert!(n.is_none() && cmds.is_empty());
+    // A repeated Rejoin of a backup found current is answered again, with an empty log.
+    let mut served = current(&s, 3, 1);
+    served.incarnation = 1;
+    let (n, cmds) = on_primary(&p, &served, BACKUP, Msg::Rejoin { incarnation: 1, next: Some(3) });
+    assert!(n.is_none());
+    assert_eq!(cmds, ["send 1 Log { incarnation: 1, ssn: 3, ops: [] }"]);
+}
+
+#[test]
+fn a_copy_batch_that_arrives_after_copy_done_is_a_late_retransmission_and_is_ignored() {
+    let (b, s) = backup();
+    let batch = Msg::CopyObject { incarnation: 0, attempt: 1, objects: vec![(0, Some(5), 3)] };
+    let (s, _) = on_backup(&b, &s, batch.clone());
+    let (s, _) = on_backup(&b, &s.unwrap(), Msg::CopyDone { incarnation: 0, attempt: 1, noted: 1 });
+    let s = s.unwrap();
+    assert_eq!(s.next, Some(1));
+    let (n, cmds) = on_backup(&b, &s, batch);
+    assert!(n.is_none() && cmds.is_empty(), "the replay from `noted` stays");
 }
 
 #[test]
@@ -271,4 +354,31 @@ fn the_new_version_serves_from_the_handed_over_message_table() {
     assert_eq!(n.unwrap().next, Some(3));
     let (n, cmds) = on_backup(&b, &s, Msg::LogAck { next: 1 });
     assert!(n.is_none() && cmds.is_empty(), "the old primary's messages are ignored");
+}
+
+#[test]
+fn with_resends_for_ever_the_handover_is_resent_until_the_new_version_acknowledges_it() {
+    let set = [("lossy", "true"), ("resends", "forever")];
+    let cfg = Config::upgrade_from_params(&common::params("rolling-upgrade", &set)).unwrap();
+    let (p, b) = (Primary::new(cfg.clone()), Backup::new(cfg));
+    let (s, _) = run::<N, _>(|o| p.on_start(Id::from(PRIMARY), &None, o));
+    let ready = current(&s, 2, 0);
+    let (retired, cmds) = run::<N, _>(|o| p.on_timeout(&ready, &Timer::Handover, o));
+    let retired = retired.expect("it hands over");
+    let handover = "send 1 Handover { table: [(Id(2), 0, CounterReply(1))] }";
+    assert_eq!(lines(&cmds), [handover, "set Retransmit"]);
+    let (n, cmds) = run::<N, _>(|o| p.on_timeout(&retired, &Timer::Retransmit, o));
+    assert!(n.is_none());
+    assert_eq!(lines(&cmds), [handover, "set Retransmit"], "not acknowledged: again");
+    let (n, cmds) = on_primary(&p, &retired, BACKUP, Msg::HandoverAck);
+    assert!(n.is_none());
+    assert_eq!(cmds, ["cancel Retransmit"]);
+    // The spare acknowledges the first handover and a repeated one.
+    let (spare, _) = run::<N, _>(|o| b.on_start(Id::from(BACKUP), &None, o));
+    let table = vec![(Id::from(CLIENT), 0, CounterReply(1))];
+    let (serving, cmds) = on_backup(&b, &spare, Msg::Handover { table: table.clone() });
+    assert_eq!(cmds, ["save", "send 0 HandoverAck"]);
+    let (n, cmds) = on_backup(&b, &serving.unwrap(), Msg::Handover { table });
+    assert!(n.is_none());
+    assert_eq!(cmds, ["send 0 HandoverAck"]);
 }

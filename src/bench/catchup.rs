@@ -102,7 +102,7 @@ type Phases = Arc<Mutex<Vec<(Instant, &'static str, u64)>>>;
 fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Copying { .. } => "copy",
-        Phase::Shipping { .. } => "replay",
+        Phase::Done { .. } | Phase::Shipping { .. } => "replay",
         Phase::Paused { .. } => "pause",
         Phase::Current => "current",
     }

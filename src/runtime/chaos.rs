@@ -904,7 +904,8 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
             ),
         });
         std::thread::sleep(Duration::from_millis(cfg.partition_ms + 700));
-        if !degrade {
+        // A takeover where the protocol has one (its model fails the primary).
+        if !degrade && spec.protocol.faults().primary_kills {
             primary = 1 - primary;
         }
     }

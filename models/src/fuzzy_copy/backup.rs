@@ -5,7 +5,7 @@
 
 use super::msg::{Msg, Timer};
 use super::replay::{execute, install_object, replay, Generations};
-use super::{Config, Node, Variant};
+use super::{Config, Node, Variant, FOREVER};
 use crate::journaled::Journaled;
 use crate::services::Service;
 use imbl::ordmap::DiffItem;
@@ -34,6 +34,10 @@ pub struct BackupState<S: Service> {
     pub restarts: u64,
     /// Rolling upgrade: after the handover the backup is the primary, with this message table.
     pub serving: Option<BTreeMap<Id, (u64, S::Reply)>>,
+    /// Rebooted and not yet heard from the primary for this incarnation: it sends `Rejoin`
+    /// again on its `Retransmit` timer (`resends = forever` only; set anew at every reboot).
+    #[serde(default)]
+    pub rejoining: bool,
 }
 
 /// A save of the backup as a change: the objects and generations that changed (found by
@@ -51,6 +55,7 @@ pub struct BackupChange<S: Service> {
     restarts: u64,
     #[allow(clippy::type_complexity)]
     serving: Option<Option<BTreeMap<Id, (u64, S::Reply)>>>,
+    rejoining: bool,
 }
 
 impl<S: Service> Journaled for BackupState<S> {
@@ -71,6 +76,7 @@ impl<S: Service> Journaled for BackupState<S> {
             attempt: self.attempt,
             restarts: self.restarts,
             serving: (self.serving != prev.serving).then(|| self.serving.clone()),
+            rejoining: self.rejoining,
         }
     }
 
@@ -90,6 +96,7 @@ impl<S: Service> Journaled for BackupState<S> {
         if let Some(serving) = c.serving {
             self.serving = serving;
         }
+        self.rejoining = c.rejoining;
     }
 
     /// The replica and the generations are persistent maps: share `next` (O(1)).
@@ -114,25 +121,62 @@ impl<S: Service> Backup<S> {
                 attempt: 0,
                 restarts: 0,
                 serving: None,
+                rejoining: false,
             },
-            Some(d) => BackupState { restarts: d.restarts.saturating_add(1), ..d.clone() },
+            Some(d) => BackupState {
+                restarts: d.restarts.saturating_add(1),
+                rejoining: d.serving.is_none() && self.cfg.resends == FOREVER,
+                ..d.clone()
+            },
         };
         o.save(s.clone());
         if storage.is_some() && s.serving.is_none() {
-            o.send(Id::from(0), Msg::Rejoin { incarnation: s.restarts, next: s.next });
+            self.rejoin(&s, o);
         }
         s
     }
 
-    /// The backup has no timers.
-    pub fn on_timeout(&self, _: &St<S>, _: &Timer, _: &mut O<S>) -> Option<St<S>> {
+    /// Asks the primary to catch this incarnation up from `next`, and (hosted) arms the
+    /// question's resend: the network may lose it, and only this backup knows it rebooted.
+    fn rejoin(&self, s: &St<S>, o: &mut O<S>) {
+        o.send(Id::from(0), Msg::Rejoin { incarnation: s.restarts, next: s.next });
+        if s.rejoining && self.cfg.variant != Variant::RejoinOnce {
+            o.set_timer(Timer::Retransmit, self.cfg.resend.clone());
+        }
+    }
+
+    /// A rebooted backup asks again while it has not heard from the primary.
+    pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
+        if *timer == Timer::Retransmit && s.rejoining {
+            self.rejoin(s, o);
+        }
         None
     }
 
-    /// Installs copied objects and replays the log with generation filtering.
+    /// Takes a message; a first one from the primary for this incarnation ends the rejoin.
     pub fn on_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
+        let heard = match &msg {
+            Msg::CopyObject { incarnation, .. }
+            | Msg::CopyDone { incarnation, .. }
+            | Msg::Log { incarnation, .. } => *incarnation == s.restarts,
+            _ => false,
+        };
+        if !(heard && s.rejoining) {
+            return self.take(s, src, msg, o);
+        }
+        // Not saved here: a reboot sets it anew.
+        let n = BackupState { rejoining: false, ..s.clone() };
+        o.cancel_timer(Timer::Retransmit);
+        Some(self.take(&n, src, msg, o).unwrap_or(n))
+    }
+
+    /// Installs copied objects and replays the log with generation filtering.
+    fn take(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
         let mut n = s.clone();
         if let Some(table) = &s.serving {
+            if matches!(msg, Msg::Handover { .. }) && self.cfg.resends == FOREVER {
+                o.send(src, Msg::HandoverAck); // again: the first ack was lost
+            }
             let Msg::Request { seq, op } = msg else {
                 return None; // the old primary's messages: it is retired
             };
@@ -163,9 +207,18 @@ impl<S: Service> Backup<S> {
                 // The backup becomes the primary, running the new version.
                 n.serving = Some(table.into_iter().map(|(c, seq, r)| (c, (seq, r))).collect());
                 o.save(n.clone());
+                if self.cfg.resends == FOREVER {
+                    o.send(src, Msg::HandoverAck);
+                }
             }
+            // A copy batch of the attempt whose `CopyDone` came already is a retransmitted
+            // one that arrived late: installing it would undo the log replayed since.
             Msg::CopyObject { incarnation, attempt, objects }
-                if incarnation == s.restarts && attempt >= s.attempt =>
+                if incarnation == s.restarts
+                    && (attempt > s.attempt
+                        || (attempt == s.attempt
+                            && (s.next.is_none()
+                                || self.cfg.variant == Variant::LateCopyBatch))) =>
             {
                 let key = objects.last()?.0;
                 for (k, object, generation) in objects {
@@ -189,7 +242,7 @@ impl<S: Service> Backup<S> {
                 o.save(n.clone());
                 o.send(src, Msg::LogAck { next: noted });
             }
-            Msg::Log { ssn, ops } => match s.next {
+            Msg::Log { ssn, ops, .. } => match s.next {
                 Some(next) if ssn <= next => {
                     // Entries before `next` are re-sent ones: skipped.
                     let mut upto = next;
@@ -242,6 +295,7 @@ mod tests {
                 attempt: 1,
                 restarts: 0,
                 serving: None,
+                rejoining: false,
             };
             let mut next = prev.clone();
             for (account, delta) in deposits {

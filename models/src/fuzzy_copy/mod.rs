@@ -42,6 +42,7 @@ pub mod primary;
 pub mod replay;
 pub mod rolling_upgrade;
 
+pub use crate::history::FOREVER;
 pub use model::{build, visit, NAME, SPEC};
 
 use backup::{Backup, BackupState};
@@ -73,11 +74,33 @@ crate::variants! {
             "soft-failure catch-up from a recycled history table",
             breaks ["logical-equivalence"], check [table = "1"],
             only "fuzzy-copy";
+        /// The primary sends each copy batch, `CopyDone` and log batch once: on a lossy network
+        /// a loss stalls the copy for ever.
+        CopyOnce = "copy-once":
+            "the primary never retransmits a copy batch, CopyDone or log batch that was lost",
+            breaks ["catch-up-terminates"], check [lossy = "true", resends = "forever", crashes = "0", requests = "1"],
+            only "fuzzy-copy";
+        /// A rebooted backup sends its `Rejoin` once: if it is lost, the primary never learns
+        /// of the reboot.
+        RejoinOnce = "rejoin-once": "a rebooted backup asks once to catch up, and a lost Rejoin leaves it behind",
+            breaks ["catch-up-terminates"], check [lossy = "true", resends = "forever", requests = "0"],
+            only "fuzzy-copy";
+        /// The backup installs a retransmitted copy batch that arrives after `CopyDone`,
+        /// undoing the log replayed since.
+        LateCopyBatch = "late-copy-batch":
+            "the backup installs a retransmitted copy batch that arrives after CopyDone",
+            breaks ["logical-equivalence"], check [lossy = "true", resends = "forever", crashes = "0", requests = "1"],
+            only "fuzzy-copy";
         /// Rolling upgrade: the primary hands over while the spare is still being copied or
         /// catching up.
         HandoverBeforeCurrent = "handover-before-current":
             "the primary hands over while the spare is still being copied or catching up",
             breaks ["linearizability"], check [crashes = "0"],
+            only "rolling-upgrade";
+        /// Rolling upgrade: the primary sends `Handover` once; if it is lost, nobody serves.
+        HandoverOnce = "handover-once":
+            "the primary sends Handover once, and a lost one leaves nobody serving",
+            breaks ["upgrade-liveness"], check [lossy = "true", resends = "forever", crashes = "0", requests = "0"],
             only "rolling-upgrade";
         /// Rolling upgrade: the retired primary drops requests instead of redirecting them.
         RetireWithoutForwarding = "retire-without-forwarding":
@@ -96,7 +119,8 @@ pub struct Config {
     pub clients: usize,
     /// Requests per client.
     pub requests: usize,
-    /// Resends per request.
+    /// Resends per request ([`FOREVER`] when hosted: then the primary also retransmits what
+    /// is in flight to the backup, and a rebooted backup its `Rejoin`).
     pub resends: u8,
     /// Backup crashes.
     pub crashes: usize,

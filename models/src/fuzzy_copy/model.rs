@@ -5,7 +5,7 @@
 use super::backup::Backup;
 use super::client::Client;
 use super::primary::{Phase, Primary};
-use super::{Config, Node, NodeState, Variant, SERVERS, VARIANT, VARIANTS};
+use super::{Config, Node, NodeState, Variant, FOREVER, SERVERS, VARIANT, VARIANTS};
 use crate::history::{self, within_crash_budget, Environment, Seen};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
@@ -17,16 +17,24 @@ use stateright::Expectation;
 pub const NAME: &str = "fuzzy-copy";
 
 /// The properties.
-pub const PROPERTIES: &[PropertySpec] = &[PropertySpec {
-    name: "logical-equivalence",
-    about: "whenever the backup is current and no update is in flight, its logical state \
-            (service digest) equals the primary's",
-}];
+pub const PROPERTIES: &[PropertySpec] = &[
+    PropertySpec {
+        name: "logical-equivalence",
+        about: "whenever the backup is current and no update is in flight, its logical state \
+                (service digest) equals the primary's",
+    },
+    PropertySpec {
+        name: "catch-up-terminates",
+        about: "whenever the backup is not current (being copied, catching up, rebooted), it \
+                becomes current again, the primary serving its incarnation (under weak \
+                fairness; on reliable networks, and on lossy ones with resends=forever)",
+    },
+];
 
 /// The bounds the rolling upgrade shares with this model (the same roles).
 pub(crate) const CLIENTS: ParamSpec = params::clients(3, "1");
 pub(crate) const REQUESTS: ParamSpec = params::requests(4, "3");
-pub(crate) const RESENDS: ParamSpec = params::resends(3, "0");
+pub(crate) const RESENDS: ParamSpec = params::resends_or_forever(3, "0");
 pub(crate) const CRASHES: ParamSpec =
     params::crashes(2, "1").with_help("backup crashes (soft failures) in all");
 pub(crate) const TABLE: ParamSpec =
@@ -74,12 +82,16 @@ pub const SPEC: ModelSpec = ModelSpec {
         "two-reboots": crashes = "2", table = "2";
         "two-clients": clients = "2", requests = "2";
         "lossy": lossy = "true", resends = "1", requests = "2";
+        "lossy/resend-forever": lossy = "true", resends = "forever", crashes = "0", requests = "1";
+        "lossy/resend-forever/reboot": lossy = "true", resends = "forever", requests = "0";
+        "lossy/resend-forever/batched": lossy = "true", resends = "forever", crashes = "0", requests = "2", service = "accounts", batch = "2";
         "register": service = "register";
         "batched": service = "accounts", batch = "2";
         "batched/two-clients": service = "accounts", batch = "2", clients = "2", requests = "2";
         "batched/recycled-table": service = "accounts", batch = "2", table = "1", crashes = "2";
         "bug/no-filter/batched": variant = "no-filter", crashes = "0", service = "accounts", batch = "2";
         "bug/no-intake-pause/batched": variant = "no-intake-pause", crashes = "0", service = "accounts", batch = "2";
+        deep "deep/lossy/resend-forever/reboot": lossy = "true", resends = "forever", requests = "1";
     ],
 };
 
@@ -100,7 +112,7 @@ impl Config {
             variant: Variant::from_params(p)?,
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
-            resends: p.uint("resends")? as u8,
+            resends: p.resends()?,
             crashes: p.uint("crashes")? as usize,
             table: p.uint("table")? as usize,
             // The rolling upgrade copies one object at a time.
@@ -147,6 +159,25 @@ fn linearizability<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
     state.history.is_linearizable()
 }
 
+/// The backup is current: up, its copy complete, and the primary in normal checkpointing
+/// for this incarnation of it (it has heard of its last reboot).
+fn backup_current<S: Service>(_: &Model<S>, state: &State<S>) -> bool {
+    let (NodeState::Primary(p), NodeState::Backup(b)) =
+        (&*state.actor_states[0], &*state.actor_states[1])
+    else {
+        return false;
+    };
+    p.phase == Phase::Current
+        && !state.crashed[1]
+        && b.next.is_some()
+        && p.incarnation == b.restarts
+}
+
+/// The trigger of `catch-up-terminates`: the backup is not current.
+fn backup_behind<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
+    !backup_current(m, state)
+}
+
 /// The upgrade is done without unavailability: every client got all its replies, and the
 /// new version serves the process.
 fn upgrade_liveness<S: Service>(m: &Model<S>, state: &State<S>) -> bool {
@@ -177,14 +208,17 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         })
         .property(Expectation::Always, "logical-equivalence", logical_equivalence::<S>);
     match (upgrade, reliable) {
+        (false, _) if reliable || cfg.resends == FOREVER => model
+            .property(Expectation::Eventually, "catch-up-terminates", backup_current::<S>)
+            .property(Expectation::Sometimes, "catch-up-terminates/when", backup_behind::<S>),
         (false, _) => model,
-        (true, false) => {
+        (true, false) if cfg.resends != FOREVER => {
             model.property(Expectation::Always, "linearizability", linearizability::<S>)
         }
-        (true, true) => model
+        (true, _) => model
             .property(Expectation::Always, "linearizability", linearizability::<S>)
             .property(Expectation::Eventually, "upgrade-liveness", upgrade_liveness::<S>),
     }
 }
 
-crate::visit_over_service!();
+crate::visit_over_service!(in_flight_once if cfg => cfg.resends == FOREVER);

@@ -48,8 +48,10 @@ pub enum Msg<Op, Reply, Key, Object> {
         noted: u64,
     },
     /// Log entries `ssn`, `ssn + 1`, … (catch-up replay, `batch` at most; then normal
-    /// checkpointing, one each).
+    /// checkpointing, one each; none: the backup is current, in answer to its `Rejoin`).
     Log {
+        /// The backup incarnation the primary serves (it has heard that one's `Rejoin`).
+        incarnation: u64,
         /// The service sequence number of the first.
         ssn: u64,
         /// The logical operations, in SSN order.
@@ -75,6 +77,9 @@ pub enum Msg<Op, Reply, Key, Object> {
         /// The next SSN it needs.
         next: Option<u64>,
     },
+    /// Rolling upgrade: the new version serves (hosted, where the retired primary resends
+    /// `Handover` until it hears this: `resends = forever`).
+    HandoverAck,
 }
 
 /// Timers.
@@ -86,6 +91,10 @@ pub enum Timer {
     Resend,
     /// Rolling upgrade: the primary hands over to its backup (when current).
     Handover,
+    /// The primary sends again what is in flight to the backup (a retired one its
+    /// `Handover`); a rebooted backup sends its `Rejoin` again (hosted, where clients resend
+    /// for ever: `resends = forever`).
+    Retransmit,
 }
 
 crate::client_message! {

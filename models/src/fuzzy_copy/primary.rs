@@ -9,7 +9,7 @@
 use super::backup::BackupState;
 use super::msg::{Msg, Timer};
 use super::replay::{execute, Generations};
-use super::{Config, Node, Variant};
+use super::{Config, Node, Variant, FOREVER};
 use crate::services::Service;
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
@@ -30,13 +30,22 @@ pub enum Phase {
         /// The first object of the batch in flight (its number in the key space).
         key: u32,
     },
+    /// Every object is copied and `CopyDone` is in flight: the log is to be replayed from
+    /// `noted` once the backup acks it.
+    Done {
+        /// The SSN noted when the copy began.
+        noted: u64,
+    },
     /// Replaying the log: the batch from entry `acked` is in flight (or next to send).
     Shipping {
         /// The next SSN the backup needs.
         acked: u64,
     },
-    /// The last entry is shipped; intake is paused until the backup acks everything before `upto`.
+    /// The last batch, `from` to `upto`, is shipped; intake is paused until the backup acks
+    /// everything before `upto`.
     Paused {
+        /// The first SSN of the last batch.
+        from: u64,
         /// One past the last SSN shipped.
         upto: u64,
     },
@@ -129,6 +138,40 @@ impl<S: Service> Primary<S> {
             Msg::CopyObject { incarnation: n.incarnation, attempt: n.attempt, objects },
         );
         n.phase = Phase::Copying { noted, key };
+        self.retransmit_later(o);
+    }
+
+    /// Arms the retransmission of what is in flight to the backup (hosted, where clients
+    /// resend for ever: `resends = forever`). The network may lose a copy batch, `CopyDone` or
+    /// a log batch, and nothing else would send it again: the copy would never finish.
+    fn retransmit_later(&self, o: &mut O<S>) {
+        if self.cfg.resends == FOREVER && self.cfg.variant != Variant::CopyOnce {
+            o.set_timer(Timer::Retransmit, self.cfg.resend.clone());
+        }
+    }
+
+    /// The backup is current: nothing is in flight to retransmit.
+    fn current(&self, n: &mut PrimaryState<S>, o: &mut O<S>) {
+        n.phase = Phase::Current;
+        if self.cfg.resends == FOREVER {
+            o.cancel_timer(Timer::Retransmit);
+        }
+    }
+
+    /// Sends `CopyDone` for the copy that noted `noted`.
+    fn copy_done(&self, n: &mut PrimaryState<S>, noted: u64, o: &mut O<S>) {
+        let (incarnation, attempt) = (n.incarnation, n.attempt);
+        o.send(Id::from(BACKUP), Msg::CopyDone { incarnation, attempt, noted });
+        n.phase = Phase::Done { noted };
+        self.retransmit_later(o);
+    }
+
+    /// Sends the log batch from `from` to `upto` again (`None`: the table no longer holds it).
+    fn reship(&self, n: &St<S>, from: u64, upto: u64, o: &mut O<S>) -> Option<()> {
+        let ops = (from..upto).map(|e| Self::holds(n, e).cloned()).collect::<Option<Vec<_>>>()?;
+        o.send(Id::from(BACKUP), Msg::Log { incarnation: n.incarnation, ssn: from, ops });
+        self.retransmit_later(o);
+        Some(())
     }
 
     /// A full fuzzy copy from the first object, noting the next SSN as the log position.
@@ -141,6 +184,13 @@ impl<S: Service> Primary<S> {
     /// Rolling upgrade: once the backup (the new version) is current and no update is in
     /// flight, hand the process over with the message table, and retire.
     pub fn on_timeout(&self, s: &St<S>, timer: &Timer, o: &mut O<S>) -> Option<St<S>> {
+        if *timer == Timer::Retransmit && s.retired {
+            self.hand_over(s, o); // not acknowledged yet: the network may have lost it
+            return None;
+        }
+        if *timer == Timer::Retransmit {
+            return self.retransmit(s, o);
+        }
         if *timer != Timer::Handover || s.retired {
             return None;
         }
@@ -149,9 +199,37 @@ impl<S: Service> Primary<S> {
             o.set_timer(Timer::Handover, model_timeout());
             return None; // not yet: the timer stays armed
         }
+        self.hand_over(s, o);
+        Some(PrimaryState { retired: true, ..s.clone() })
+    }
+
+    /// Sends `Handover` with the message table, and (hosted) arms its resend until the new
+    /// version acknowledges it: a lost handover would leave nobody serving.
+    fn hand_over(&self, s: &St<S>, o: &mut O<S>) {
         let table = s.answered.iter().map(|(c, (seq, reply))| (*c, *seq, reply.clone())).collect();
         o.send(Id::from(BACKUP), Msg::Handover { table });
-        Some(PrimaryState { retired: true, ..s.clone() })
+        if self.cfg.resends == FOREVER && self.cfg.variant != Variant::HandoverOnce {
+            o.set_timer(Timer::Retransmit, self.cfg.resend.clone());
+        }
+    }
+
+    /// Sends again what is in flight to the backup in `s`'s phase: the copy batch (as the
+    /// objects are now: the copy is fuzzy anyway), `CopyDone`, or the log batch. Current: the
+    /// update in flight is sent again when its client resends.
+    fn retransmit(&self, s: &St<S>, o: &mut O<S>) -> Option<St<S>> {
+        let mut n = s.clone();
+        match s.phase {
+            Phase::Copying { noted, key } => self.copy(&mut n, noted, key, o),
+            Phase::Done { noted } => self.copy_done(&mut n, noted, o),
+            Phase::Shipping { acked } => self.ship(&mut n, acked, o),
+            Phase::Paused { from, upto } => {
+                if self.reship(s, from, upto, o).is_none() {
+                    self.start_over(&mut n, o);
+                }
+            }
+            Phase::Current => return None,
+        }
+        (n != *s).then_some(n)
     }
 
     /// Log entry `ssn` if the history table still holds it (its SSNs are consecutive).
@@ -165,7 +243,7 @@ impl<S: Service> Primary<S> {
     /// left).
     fn ship(&self, n: &mut PrimaryState<S>, ssn: u64, o: &mut O<S>) {
         if ssn >= n.next_ssn {
-            n.phase = Phase::Current;
+            self.current(n, o);
             return;
         }
         let end = n.next_ssn.min(ssn + self.cfg.batch.max(1) as u64);
@@ -175,10 +253,11 @@ impl<S: Service> Primary<S> {
             self.start_over(n, o);
             return;
         };
-        o.send(Id::from(BACKUP), Msg::Log { ssn, ops });
+        o.send(Id::from(BACKUP), Msg::Log { incarnation: n.incarnation, ssn, ops });
+        self.retransmit_later(o);
         n.phase = if end == n.next_ssn {
             // The backup is nearly current: pause intake until it has caught up.
-            Phase::Paused { upto: end }
+            Phase::Paused { from: ssn, upto: end }
         } else {
             Phase::Shipping { acked: ssn }
         };
@@ -192,6 +271,9 @@ impl<S: Service> Primary<S> {
                 && self.cfg.variant != Variant::RetireWithoutForwarding
             {
                 o.send(src, Msg::Moved);
+            }
+            if matches!(msg, Msg::HandoverAck) {
+                o.cancel_timer(Timer::Retransmit); // the new version serves
             }
             return None;
         }
@@ -207,11 +289,12 @@ impl<S: Service> Primary<S> {
                     }
                 }
                 match n.phase {
+                    Phase::Done { noted } if next >= noted => self.ship(&mut n, next, o),
                     Phase::Shipping { acked } if next > acked => self.ship(&mut n, next, o),
-                    Phase::Paused { upto } if next >= upto => {
+                    Phase::Paused { upto, .. } if next >= upto => {
                         // Correct: nothing arrived since the pause. Without the pause, whatever
                         // committed meanwhile is never shipped.
-                        n.phase = Phase::Current;
+                        self.current(&mut n, o);
                     }
                     _ => {}
                 }
@@ -230,43 +313,51 @@ impl<S: Service> Primary<S> {
                 if S::nth_key(next as usize).is_some() {
                     self.copy(&mut n, noted, next, o);
                 } else {
-                    o.send(
-                        Id::from(BACKUP),
-                        Msg::CopyDone { incarnation: s.incarnation, attempt, noted },
-                    );
-                    n.phase = Phase::Shipping { acked: noted.saturating_sub(1) };
+                    self.copy_done(&mut n, noted, o);
                 }
                 Some(n)
             }
             Msg::Rejoin { incarnation, next } => {
+                if incarnation == s.incarnation
+                    && s.phase == Phase::Current
+                    && self.cfg.resends == FOREVER
+                {
+                    // Asked again: the empty log that said it is current was lost.
+                    let next_ssn = s.next_ssn;
+                    o.send(Id::from(BACKUP), Msg::Log { incarnation, ssn: next_ssn, ops: vec![] });
+                    return None;
+                }
                 if incarnation <= s.incarnation {
-                    return None; // from an earlier incarnation of the backup
+                    return None; // from an earlier incarnation of the backup, or asked again
                 }
                 let mut n = s.clone();
                 n.incarnation = incarnation;
                 let oldest = n.history.front().map_or(n.next_ssn, |(ssn, _)| *ssn);
                 match next {
-                    Some(need) if need >= n.next_ssn => n.phase = Phase::Current,
+                    Some(need) if need >= n.next_ssn => {
+                        self.current(&mut n, o);
+                        if self.cfg.resends == FOREVER {
+                            // Says so: the backup asks again until it hears from us.
+                            let (incarnation, ssn) = (n.incarnation, n.next_ssn);
+                            o.send(Id::from(BACKUP), Msg::Log { incarnation, ssn, ops: vec![] });
+                        }
+                    }
                     Some(need) if need >= oldest => self.ship(&mut n, need, o),
                     Some(_) if self.cfg.variant == Variant::RecycledCatchUp => {
                         // The bug: catch up from what the recycled table still holds, moving
                         // the backup's log position past the entries it lacks.
                         n.attempt += 1;
-                        o.send(
-                            Id::from(BACKUP),
-                            Msg::CopyDone {
-                                incarnation: n.incarnation,
-                                attempt: n.attempt,
-                                noted: oldest,
-                            },
-                        );
-                        n.phase = Phase::Shipping { acked: oldest.saturating_sub(1) };
+                        self.copy_done(&mut n, oldest, o);
                     }
                     _ => self.start_over(&mut n, o),
                 }
                 if let (Phase::Current, Some((_, _, _, ssn))) = (n.phase, &n.pending) {
                     if let Some(op) = Self::holds(&n, *ssn).cloned() {
-                        o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, ops: vec![op] });
+                        let incarnation = n.incarnation;
+                        o.send(
+                            Id::from(BACKUP),
+                            Msg::Log { incarnation, ssn: *ssn, ops: vec![op] },
+                        );
                     }
                 }
                 Some(n)
@@ -290,7 +381,8 @@ impl<S: Service> Primary<S> {
         if let Some((c, pseq, _, ssn)) = &s.pending {
             if *c == client && *pseq == seq {
                 if let Some(op) = Self::holds(s, *ssn) {
-                    o.send(Id::from(BACKUP), Msg::Log { ssn: *ssn, ops: vec![op.clone()] });
+                    let (incarnation, ops) = (s.incarnation, vec![op.clone()]);
+                    o.send(Id::from(BACKUP), Msg::Log { incarnation, ssn: *ssn, ops });
                 }
             }
             return None; // one checkpoint at a time
@@ -313,7 +405,7 @@ impl<S: Service> Primary<S> {
         }
         if n.phase == Phase::Current {
             n.pending = Some((client, seq, reply, ssn));
-            o.send(Id::from(BACKUP), Msg::Log { ssn, ops: vec![op] });
+            o.send(Id::from(BACKUP), Msg::Log { incarnation: n.incarnation, ssn, ops: vec![op] });
         } else {
             // No current backup: the process runs alone until the copy is done.
             n.answered.insert(client, (seq, reply.clone()));

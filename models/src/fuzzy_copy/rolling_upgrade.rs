@@ -40,7 +40,8 @@ pub const PROPERTIES: &[PropertySpec] = &[
     PropertySpec {
         name: "upgrade-liveness",
         about: "the new version ends up serving and every client gets all its replies \
-                (checked on reliable networks)",
+                (under weak fairness; on reliable networks, and on lossy ones with \
+                resends=forever)",
     },
 ];
 
@@ -59,11 +60,17 @@ pub const SPEC: ModelSpec = ModelSpec {
     configurations: crate::checks![
         "upgrade/soft-failure":;
         "upgrade/lossy": lossy = "true", resends = "1";
+        "upgrade/lossy/resend-forever": lossy = "true", resends = "forever", crashes = "0", requests = "1";
         "upgrade/two-clients": clients = "2", requests = "2";
     ],
 };
 
 /// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
-    Ok(visitor.visit(build::<Upgraded>(Config::upgrade_from_params(params)?)))
+    let cfg = Config::upgrade_from_params(params)?;
+    if cfg.resends == super::FOREVER {
+        // Clients resend for ever: on a network where a message is in flight at most once.
+        return Ok(visitor.visit(crate::in_flight_once::InFlightOnce::new(build::<Upgraded>(cfg))));
+    }
+    Ok(visitor.visit(build::<Upgraded>(cfg)))
 }

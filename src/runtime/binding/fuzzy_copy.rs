@@ -75,9 +75,11 @@ impl Binding for FuzzyCopy {
     const NAME: &'static str = NAME;
     type Node<S: Service> = Node<S>;
 
-    /// The primary does not fail in the model, and a cut-off backup can miss a copy message
-    /// that nothing resends: backup kills, and damage to the backup's storage.
-    const FAULTS: Faults = Faults { storage_faults: true, ..Faults::BACKUP_KILLS };
+    /// The primary does not fail in the model: backup kills, damage to the backup's storage,
+    /// and partitions (either node cut off: what was in flight is lost, and the primary
+    /// retransmits it, the backup its `Rejoin`; proofs.md, "Catch-up terminates").
+    const FAULTS: Faults =
+        Faults { storage_faults: true, partitions: true, ..Faults::BACKUP_KILLS };
 
     fn validate(cfg: &ClusterConfig) -> Result<(), String> {
         if cfg.node.len() != SERVERS {
@@ -138,6 +140,7 @@ impl Binding for FuzzyCopy {
             attempt: 0,
             restarts: crate::runtime::conform::now_us().max(1),
             serving: None,
+            rejoining: false,
         })
     }
 
@@ -151,7 +154,7 @@ impl Binding for FuzzyCopy {
             };
             let phase = match p.phase {
                 Phase::Copying { .. } => 0,
-                Phase::Shipping { .. } => 1,
+                Phase::Done { .. } | Phase::Shipping { .. } => 1,
                 Phase::Paused { .. } => 2,
                 Phase::Current => 3,
             };
@@ -167,8 +170,12 @@ impl Binding for FuzzyCopy {
                             p.attempt
                         )
                     }
-                    Phase::Shipping { .. } => info!("node {id}: replaying the log to the backup"),
-                    Phase::Paused { upto } => info!("node {id}: intake paused until SSN {upto}"),
+                    Phase::Done { .. } | Phase::Shipping { .. } => {
+                        info!("node {id}: replaying the log to the backup")
+                    }
+                    Phase::Paused { upto, .. } => {
+                        info!("node {id}: intake paused until SSN {upto}")
+                    }
                     Phase::Current => {
                         info!("node {id}: the backup is current at SSN {}", p.next_ssn)
                     }
