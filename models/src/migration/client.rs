@@ -112,7 +112,7 @@ impl<S: Service> Client<S> {
             return None;
         }
         let mut n = s.clone();
-        n.resends_left -= 1;
+        n.resends_left = crate::history::spend(n.resends_left);
         self.send(&n, o);
         if n.resends_left > 0 {
             o.set_timer(Timer::Resend, model_timeout());

@@ -79,6 +79,11 @@ crate::variants! {
         ReadsAtTheSource = "reads-at-the-source":
             "the old owner answers reads of a process it handed over from its own stale copy",
             breaks ["linearizability"], check [service = "register", clients = "2", crashes = "0", lossy = "false"];
+        /// A resent `MigrateAll` resends nothing: only the first order starts each migration,
+        /// so a lost copy, image or switch message stalls it for ever.
+        NoResume = "no-resume":
+            "a resent order does not resend what each migration waits on",
+            breaks ["liveness"], check [resends = "forever", reorders = "forever", crashes = "0", requests = "1"];
     }
 }
 

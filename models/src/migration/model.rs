@@ -11,7 +11,7 @@ use super::planner::Planner;
 use super::server::{Replica, Role, Server};
 use super::SESSION;
 use super::{Config, CrashTarget, Node, NodeState, ProcessId, Variant, VARIANT, VARIANTS};
-use crate::history::{self, saved, within_crash_budget, ClientMessage, Environment, Seen};
+use crate::history::{self, saved, within_crash_budget, ClientMessage, Environment, Seen, FOREVER};
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
 use crate::services::Service;
 use crate::spec::{ModelSpec, PropertySpec};
@@ -61,14 +61,14 @@ pub const PARAMS: &[ParamSpec] = &[
     ),
     params::clients(3, "1").with_help("clients; client k uses process k mod processes"),
     params::requests(3, "2"),
-    params::resends(3, "1"),
-    ParamSpec::uint(
-        "reorders",
-        (0, 3),
-        "1",
-        "timer-driven resends of the planner's order (each resends what every \
-               migration waits on)",
-    ),
+    params::resends_or_forever(3, "1"),
+    ParamSpec {
+        name: "reorders",
+        kind: params::ParamKind::Budget { max: 3 },
+        default: "1",
+        help: "timer-driven resends of the planner's order (each resends what every \
+               migration waits on), or forever (with resends=forever)",
+    },
     params::crashes(2, "1")
         .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
     ParamSpec::choice(
@@ -99,6 +99,9 @@ pub const SPEC: ModelSpec = ModelSpec {
         "migrate-all/crash-source": servers = "3", processes = "2", requests = "1", reorders = "0", crash = "source";
         "migrate-all/crash-target": servers = "3", processes = "2", requests = "1", reorders = "0", crash = "target";
         "migrate-all/reliable": servers = "3", processes = "2", requests = "1", reorders = "0", lossy = "false";
+        "migrate/resend-forever": resends = "forever", reorders = "forever", crashes = "0", requests = "1";
+        "migrate/resend-forever/crash-target": resends = "forever", reorders = "forever", crash = "target", requests = "1";
+        deep "deep/migrate/resend-forever/crash-source": resends = "forever", reorders = "forever", crash = "source", requests = "1";
         deep "deep/migrate-all/two-clients-crash-source": servers = "3", processes = "2", clients = "2", requests = "1", reorders = "0", crash = "source";
     ],
 };
@@ -112,8 +115,17 @@ impl Config {
             processes: p.uint("processes")? as usize,
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
-            resends: p.uint("resends")? as u8,
-            reorders: p.uint("reorders")? as u8,
+            resends: p.resends()?,
+            reorders: match p.budget("reorders")? {
+                FOREVER if p.resends()? != FOREVER => {
+                    return Err(ParamError::BadValue {
+                        name: "reorders".into(),
+                        value: params::FOREVER_WORD.into(),
+                        expected: "an integer unless resends = forever".into(),
+                    })
+                }
+                r => r,
+            },
             crashes: p.uint("crashes")? as usize,
             crash: match p.choice("crash")? {
                 "source" => CrashTarget::Source,
@@ -276,10 +288,10 @@ pub fn build<S: Service>(cfg: Config) -> Model<S> {
         .property(Expectation::Always, "2-safety", two_safety::<S>)
         .property(Expectation::Always, "exactly-once", exactly_once::<S>)
         .property(Expectation::Always, "linearizability", linearizability::<S>);
-    if !cfg.lossy {
+    if !cfg.lossy || cfg.resends == FOREVER && cfg.reorders == FOREVER {
         model = model.property(Expectation::Eventually, "liveness", liveness::<S>);
     }
     model
 }
 
-crate::visit_over_service!();
+crate::visit_over_service!(in_flight_once if cfg => cfg.resends == FOREVER);

@@ -75,6 +75,6 @@ impl<S: Service> Planner<S> {
         if s.resends_left > 1 {
             o.set_timer(Timer::Resend, model_timeout());
         }
-        Some(PlannerState { drained: false, resends_left: s.resends_left - 1 })
+        Some(PlannerState { drained: false, resends_left: crate::history::spend(s.resends_left) })
     }
 }

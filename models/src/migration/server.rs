@@ -286,8 +286,10 @@ impl<S: Service> Server<S> {
         if Self::drained(&n) {
             o.send(planner, Msg::Drained);
         }
-        for p in n.durable.replicas.keys() {
-            self.resume(&n, *p, o);
+        if changed || self.cfg.variant != Variant::NoResume {
+            for p in n.durable.replicas.keys() {
+                self.resume(&n, *p, o);
+            }
         }
         changed.then_some(n)
     }
