@@ -38,6 +38,7 @@ registry! {
     crate::migration::model,
     crate::fragments::model,
     crate::fuzzy_copy::rolling_upgrade,
+    crate::two_phase::model,
 }
 
 fn unknown(name: &str) -> ParamError {

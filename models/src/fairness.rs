@@ -124,7 +124,8 @@ struct Graph<M: Model> {
     triggers: Vec<u64>,
 }
 
-fn fingerprint<T: Hash>(t: &T) -> u64 {
+/// A key for an action class: the hash of what identifies it.
+pub fn fingerprint<T: Hash>(t: &T) -> u64 {
     let mut h = DefaultHasher::new();
     t.hash(&mut h);
     h.finish()

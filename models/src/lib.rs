@@ -16,7 +16,9 @@
 //! - [`migration`]: process migration by the backup mechanism and `migrate_all` (Hagen &
 //!   Alonso §4);
 //! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and
-//!   self-repair (Hvasshovd et al. §3.3-§4).
+//!   self-repair (Hvasshovd et al. §3.3-§4);
+//! - [`two_phase`]: Gray & Lamport's two-phase commit, transcribed from its TLA+ module: not a
+//!   seed's protocol but the calibration of the checker against TLC's published counts.
 //!
 //! Below them, shared by all: [`spec`] (what a protocol declares about itself: parameters,
 //! properties, variants, configurations), [`params`] (parameter values and the shared
@@ -44,5 +46,6 @@ pub mod params;
 pub mod services;
 pub mod spec;
 pub mod trace;
+pub mod two_phase;
 
 pub use stateright;
