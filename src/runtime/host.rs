@@ -11,6 +11,12 @@
 //!   treats as a lost message).
 //! - **Connections** are [`connections`](crate::runtime::connections)' business: the host
 //!   hands each message to the route of its destination and takes what they deliver.
+//!
+//! The deterministic part — the Actor, its state, its journal, its armed timers, the deferred
+//! messages, the write-ahead order — is [`Core`], which reaches the world only through
+//! [`Effects`] (arm a timer, send a message). [`Host`] is the core with tokio's clock and the
+//! connections as its effects; [`crate::runtime::replay`] drives the same core through the
+//! model checker's paths, in one process, with the effects recorded.
 
 use crate::runtime::conform::{self, TraceEvent, TraceStep, TraceWriter};
 use crate::runtime::connections::{self, lock, Admit, Placement, Routes, QUEUE};
@@ -21,6 +27,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -62,8 +69,10 @@ pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State) + Send>;
 
 const DEFERRED: usize = 1024;
 
-/// A node: one Actor, its state, its journal and its routes.
-pub struct Host<A: Actor>
+/// The deterministic part of a node: one Actor, its state, its journal, its armed timers and
+/// the messages it put aside. It takes events one at a time ([`Core::step`]) and lets the
+/// batch's messages leave only at [`Core::finish`], once the batch's saves are durable.
+pub struct Core<A: Actor>
 where
     A::Storage: Journaled,
 {
@@ -71,13 +80,64 @@ where
     id: Id,
     state: A::State,
     journal: Option<Journal<A::Storage>>,
-    routes: Routes,
-    events: mpsc::Sender<Event<A>>,
     timers: HashMap<A::Timer, u64>,
     generation: u64,
     deferred: VecDeque<(Id, A::Msg)>,
     observer: Option<Observer<A>>,
     trace: Option<TraceWriter>,
+    /// The messages of the steps since the last [`Core::finish`].
+    sends: Vec<(Id, A::Msg)>,
+}
+
+/// What a core's steps do to the world outside the node.
+pub trait Effects<A: Actor> {
+    /// Arms `timer`: after `after`, `Event::Timer(timer, generation)` is to be handled (an
+    /// older generation of the same timer is then stale and ignored).
+    fn arm(&mut self, timer: A::Timer, generation: u64, after: Duration);
+    /// Sends `msg` to `dst`; the saves of the step that sent it are durable already.
+    fn send(&mut self, dst: Id, msg: A::Msg);
+}
+
+/// A node: its [`Core`], with tokio's clock for timers and its routes for messages.
+pub struct Host<A: Actor>
+where
+    A::Storage: Journaled,
+{
+    core: Core<A>,
+    net: Net<A>,
+}
+
+/// A host's effects: timers on tokio's clock, messages to the routes.
+struct Net<A: Actor> {
+    routes: Routes,
+    events: mpsc::Sender<Event<A>>,
+}
+
+impl<A> Effects<A> for Net<A>
+where
+    A: Actor + Send + 'static,
+    A::Msg: Serialize + Send + 'static,
+    A::Timer: Send + 'static,
+{
+    fn arm(&mut self, timer: A::Timer, generation: u64, after: Duration) {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = events.send(Event::Timer(timer, generation)).await;
+        });
+    }
+
+    fn send(&mut self, dst: Id, msg: A::Msg) {
+        match lock(&self.routes).get(&dst) {
+            Some(tx) => {
+                let bytes = Bytes::from(wire::encode(&Frame::Msg(msg)));
+                if tx.try_send(bytes).is_err() {
+                    debug!("to {dst:?}: queue full or closed, message dropped");
+                }
+            }
+            None => debug!("to {dst:?}: not connected, message dropped"),
+        }
+    }
 }
 
 /// What a host starts with besides its Actor.
@@ -117,7 +177,6 @@ where
     pub fn start(
         actor: A, placement: &Placement, setup: Setup<A>,
     ) -> Result<Started<A>, HostError> {
-        let Setup { journal, storage, observer, trace } = setup;
         let (tx, rx) = mpsc::channel(QUEUE);
         let routes: Routes = Arc::default();
         for (peer, addr) in placement.servers.iter().enumerate() {
@@ -133,53 +192,22 @@ where
                 ));
             }
         }
-        let id = Id::from(placement.id);
-        let mut out = Out::new();
-        let state = actor.on_start(id, &storage, &mut out);
-        let mut trace = trace;
-        if let Some(t) = &mut trace {
-            let step = TraceStep {
-                event: TraceEvent::Start { id: placement.id, storage },
-                commands: conform::record(&out),
-                at_us: conform::now_us(),
-            };
-            t.write(&step).map_err(HostError::Trace)?;
-        }
-        let mut host = Host {
-            actor,
-            id,
-            state,
-            journal,
-            routes,
-            events: tx.clone(),
-            timers: HashMap::new(),
-            generation: 0,
-            deferred: VecDeque::new(),
-            observer,
-            trace,
-        };
-        let mut sends = Vec::new();
-        host.interpret(out, &mut sends);
-        // The start's saves must be durable before its messages leave, as for any step.
-        host.commit()?;
-        host.flush(sends);
-        if let Some(obs) = &mut host.observer {
-            obs(&host.state);
-        }
-        Ok((host, tx, rx))
+        let mut net = Net { routes, events: tx.clone() };
+        let core = Core::start(actor, Id::from(placement.id), setup, &mut net)?;
+        Ok((Host { core, net }, tx, rx))
     }
 
     /// The Actor's current state.
     pub fn state(&self) -> &A::State {
-        &self.state
+        self.core.state()
     }
 
     /// Accepts connections on `listener` for this node (servers only).
     pub fn listen(&self, listener: TcpListener, placement: Placement, admit: Admit<A::Msg>) {
         let link = connections::Link {
             placement,
-            routes: self.routes.clone(),
-            events: self.events.clone(),
+            routes: self.net.routes.clone(),
+            events: self.net.events.clone(),
             admit,
         };
         tokio::spawn(link.accept(listener));
@@ -187,7 +215,6 @@ where
 
     /// Runs the event loop until `Stop` or until every event sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Event<A>>) -> Result<A::State, HostError> {
-        let mut sends = Vec::new();
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < 256 {
@@ -200,29 +227,90 @@ where
             for ev in batch {
                 match ev {
                     Event::Stop => stop = true,
-                    ev => self.step(ev, &mut sends),
+                    ev => self.core.step(ev, &mut self.net),
                 }
             }
-            self.commit()?;
-            self.flush(std::mem::take(&mut sends));
+            self.core.finish(&mut self.net)?;
             if stop {
                 break;
             }
         }
-        Ok(self.state)
+        Ok(self.core.state)
+    }
+}
+
+impl<A> Core<A>
+where
+    A: Actor,
+    A::Msg: Serialize,
+    A::Timer: Serialize,
+    A::Storage: Journaled,
+{
+    /// Starts the Actor `id` from `setup`'s storage (a restart) or fresh; the start's saves are
+    /// durable and its messages sent when it returns.
+    pub fn start(
+        actor: A, id: Id, setup: Setup<A>, fx: &mut impl Effects<A>,
+    ) -> Result<Core<A>, HostError> {
+        let Setup { journal, storage, observer, trace } = setup;
+        let mut out = Out::new();
+        let state = actor.on_start(id, &storage, &mut out);
+        let mut trace = trace;
+        if let Some(t) = &mut trace {
+            let step = TraceStep {
+                event: TraceEvent::Start { id: usize::from(id), storage },
+                commands: conform::record(&out),
+                at_us: conform::now_us(),
+            };
+            t.write(&step).map_err(HostError::Trace)?;
+        }
+        let mut core = Core {
+            actor,
+            id,
+            state,
+            journal,
+            timers: HashMap::new(),
+            generation: 0,
+            deferred: VecDeque::new(),
+            observer,
+            trace,
+            sends: Vec::new(),
+        };
+        core.interpret(out, fx);
+        // The start's saves must be durable before its messages leave, as for any step.
+        core.finish(fx)?;
+        if let Some(obs) = &mut core.observer {
+            obs(&core.state);
+        }
+        Ok(core)
     }
 
-    fn commit(&mut self) -> Result<(), HostError> {
+    /// The Actor's current state.
+    pub fn state(&self) -> &A::State {
+        &self.state
+    }
+
+    /// The timers armed now, each with the generation its firing must carry.
+    pub fn armed(&self) -> impl Iterator<Item = (&A::Timer, u64)> {
+        self.timers.iter().map(|(t, g)| (t, *g))
+    }
+
+    /// Makes the saves of the steps since the last call durable, then sends their messages:
+    /// the write-ahead rule.
+    pub fn finish(&mut self, fx: &mut impl Effects<A>) -> Result<(), HostError> {
         if let Some(j) = &mut self.journal {
             j.commit()?;
         }
         if let Some(t) = &mut self.trace {
             t.flush().map_err(HostError::Trace)?;
         }
+        for (dst, msg) in self.sends.drain(..) {
+            fx.send(dst, msg);
+        }
         Ok(())
     }
 
-    fn step(&mut self, ev: Event<A>, sends: &mut Vec<(Id, A::Msg)>) {
+    /// Handles one event; its messages leave at the next [`Core::finish`].
+    pub fn step(&mut self, ev: Event<A>, fx: &mut impl Effects<A>) {
         let mut out = Out::new();
         let mut state = Cow::Borrowed(&self.state);
         let mut deferrable = None;
@@ -277,7 +365,7 @@ where
                 }
             }
         }
-        self.interpret(out, sends);
+        self.interpret(out, fx);
         if changed {
             if let Some(obs) = &mut self.observer {
                 obs(&self.state);
@@ -285,51 +373,28 @@ where
             // The state moved on: what was ignored before may be taken now.
             let waiting: Vec<_> = self.deferred.drain(..).collect();
             for (src, msg) in waiting {
-                self.step(Event::Msg(src, msg), sends);
+                self.step(Event::Msg(src, msg), fx);
             }
         }
     }
 
-    fn interpret(&mut self, out: Out<A>, sends: &mut Vec<(Id, A::Msg)>) {
+    fn interpret(&mut self, out: Out<A>, fx: &mut impl Effects<A>) {
         for cmd in out {
             match cmd {
                 Command::Save(d) => match &mut self.journal {
                     Some(j) => j.save(&d),
                     None => debug!("save without a journal ignored (a client)"),
                 },
-                Command::Send(dst, msg) => sends.push((dst, msg)),
+                Command::Send(dst, msg) => self.sends.push((dst, msg)),
                 Command::SetTimer(t, range) => {
                     self.generation += 1;
                     self.timers.insert(t.clone(), self.generation);
-                    let (events, generation) = (self.events.clone(), self.generation);
-                    let wait = range.start;
-                    tokio::spawn(async move {
-                        tokio::time::sleep(wait).await;
-                        let _ = events.send(Event::Timer(t, generation)).await;
-                    });
+                    fx.arm(t, self.generation, range.start);
                 }
                 Command::CancelTimer(t) => {
                     self.timers.remove(&t);
                 }
                 Command::ChooseRandom(..) => {}
-            }
-        }
-    }
-
-    fn flush(&self, sends: Vec<(Id, A::Msg)>) {
-        if sends.is_empty() {
-            return;
-        }
-        let routes = lock(&self.routes);
-        for (dst, msg) in sends {
-            match routes.get(&dst) {
-                Some(tx) => {
-                    let bytes = Bytes::from(wire::encode(&Frame::Msg(msg)));
-                    if tx.try_send(bytes).is_err() {
-                        debug!("to {dst:?}: queue full or closed, message dropped");
-                    }
-                }
-                None => debug!("to {dst:?}: not connected, message dropped"),
             }
         }
     }

@@ -11,6 +11,7 @@
 //! - [`client`]: the client library, driving a model's client role;
 //! - [`fuzzy`]: the fuzzy-copy protocol's primary, new backup and clients hosted on loopback;
 //! - [`conform`]: step traces and their replay through the model (`twosafe conform`);
+//! - [`replay`]: the model checker's paths replayed against the host's core (the other way);
 //! - [`load`]: the workload driver behind `twosafe load` and the fault tests.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod host;
 pub mod journal;
 pub mod load;
 pub mod node;
+pub mod replay;
 #[cfg(test)]
 mod ssn_commit;
 pub mod wire;

@@ -36,7 +36,7 @@
 use super::{model as roles, server::Durable, Timing};
 use crate::history::{saved, PairFaults};
 use crate::params::{self, ParamError, ParamSpec, Params, CRASH, NETWORK};
-use crate::services::transactional::{Transactional, TxnOp, TxnReply, NONE, PARTIAL, UNSEALED};
+use crate::services::transactional::{Transactional, TxnOp, TxnReply};
 use crate::services::{Counter, Service};
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use stateright::Expectation;
@@ -314,41 +314,53 @@ pub fn build<S: Service, const OPS: u8, const BATCH: bool, const BUG: u8>(
         .property(Expectation::Always, "exactly-once", exactly_once::<S, OPS, BATCH, BUG>)
 }
 
+/// Evaluates `$body` with the model shape of `$cfg` (a [`Config`]) as the constants `$ops`
+/// (requests per transaction), `$batch` (checkpointed as a batch) and `$bug` (the service's
+/// seeded bug), which the model takes as const generics: `Some(body)`, or `None` if no model
+/// has that many requests per transaction. The one list of the shapes that exist, for
+/// [`visit`] and for whatever else builds this model (the runtime's replay test).
+#[macro_export]
+macro_rules! with_transaction_shape {
+    ($cfg:expr, $ops:ident, $batch:ident, $bug:ident => $body:expr) => {{
+        use $crate::logical_checkpointing::transactions::{Mode, Variant};
+        use $crate::services::transactional::{NONE, PARTIAL, UNSEALED};
+        let cfg: &$crate::logical_checkpointing::transactions::Config = $cfg;
+        let bug = match cfg.variant {
+            Variant::PartialCommit => PARTIAL,
+            Variant::CommitUnsealed => UNSEALED,
+            _ => NONE,
+        };
+        $crate::with_transaction_shape!(@arms (cfg.ops, cfg.mode == Mode::Batch, bug), $ops, $batch, $bug, $body;
+            (1, false, NONE), (1, false, PARTIAL), (1, false, UNSEALED),
+            (1, true, NONE), (1, true, PARTIAL), (1, true, UNSEALED),
+            (2, false, NONE), (2, false, PARTIAL), (2, false, UNSEALED),
+            (2, true, NONE), (2, true, PARTIAL), (2, true, UNSEALED))
+    }};
+    (@arms $shape:expr, $ops:ident, $batch:ident, $bug:ident, $body:expr;
+        $(($o:literal, $b:literal, $g:ident)),+) => {
+        match $shape {
+            $(($o, $b, $g) => {
+                const $ops: u8 = $o;
+                const $batch: bool = $b;
+                const $bug: u8 = $g;
+                Some($body)
+            })+
+            _ => None,
+        }
+    };
+}
+
 /// Builds the model that `params` describes and hands it to `visitor`.
 pub fn visit<V: ModelVisitor>(params: &Params, visitor: V) -> Result<V::Output, ParamError> {
     let cfg = Config::from_params(params)?;
     params.choice("service")?; // counter, the one choice
-    let bug = match cfg.variant {
-        Variant::PartialCommit => PARTIAL,
-        Variant::CommitUnsealed => UNSEALED,
-        _ => NONE,
-    };
-    macro_rules! arms {
-        ($(($ops:literal, $batch:literal, $bug:ident)),+) => {
-            match (cfg.ops, cfg.mode == Mode::Batch, bug) {
-                $(($ops, $batch, $bug) => visitor.visit(build::<Counter, $ops, $batch, $bug>(cfg)),)+
-                (ops, _, _) => {
-                    return Err(ParamError::BadValue {
-                        name: "ops".into(),
-                        value: ops.to_string(),
-                        expected: "1 or 2".into(),
-                    })
-                }
-            }
-        };
-    }
-    Ok(arms![
-        (1, false, NONE),
-        (1, false, PARTIAL),
-        (1, false, UNSEALED),
-        (1, true, NONE),
-        (1, true, PARTIAL),
-        (1, true, UNSEALED),
-        (2, false, NONE),
-        (2, false, PARTIAL),
-        (2, false, UNSEALED),
-        (2, true, NONE),
-        (2, true, PARTIAL),
-        (2, true, UNSEALED)
-    ])
+    let ops = cfg.ops;
+    crate::with_transaction_shape!(&cfg.clone(), OPS, BATCH, BUG => {
+        visitor.visit(build::<Counter, OPS, BATCH, BUG>(cfg))
+    })
+    .ok_or_else(|| ParamError::BadValue {
+        name: "ops".into(),
+        value: ops.to_string(),
+        expected: "1 or 2".into(),
+    })
 }
