@@ -54,6 +54,13 @@ pub struct Row {
     pub max_depth: usize,
     /// Seconds the check took.
     pub secs: f64,
+    /// Distinct states per second (`unique_states / secs`): the checker's throughput.
+    pub unique_per_sec: f64,
+    /// The growth of the process's peak resident memory during the check, per distinct state
+    /// (Linux; absent where it cannot be read). Measured, not estimated: it counts the
+    /// checker's visited set, its frontier, the liveness graph, and what the allocator keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_state: Option<f64>,
     /// The catalogue configuration's label.
     pub config: String,
     /// Parameters that differ from the model's defaults.
@@ -107,6 +114,8 @@ struct Run {
     unique_states: usize,
     max_depth: usize,
     secs: f64,
+    /// The peak resident memory's growth during the run, in bytes.
+    grown: Option<u64>,
 }
 
 struct RunVisitor<'a> {
@@ -142,7 +151,8 @@ impl ModelVisitor for RunVisitor<'_> {
             .filter(|(_, x, e)| *e == Some(Expect::Violated) && !eventually(x))
             .map(|(n, _, _)| *n)
             .collect();
-        // The row's seconds count both searches.
+        // The row's seconds and memory count both searches.
+        let base = memory::reset_peak();
         let start = Instant::now();
         let fair = props.iter().any(|(_, x, e)| eventually(x) && e.is_some()).then(|| {
             let report = twosafe_models::fairness::check(&model, FAIR_LIMIT);
@@ -240,7 +250,26 @@ impl ModelVisitor for RunVisitor<'_> {
             unique_states: checker.unique_state_count(),
             max_depth: checker.max_depth(),
             secs,
+            grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
         }
+    }
+}
+
+/// The process's resident memory, as Linux reports it in /proc (nothing elsewhere).
+mod memory {
+    /// Resets the peak resident set size to the current size (Linux 4.0 and later:
+    /// `clear_refs` value 5) and returns it, in bytes.
+    pub fn reset_peak() -> Option<u64> {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+        peak()
+    }
+
+    /// The peak resident set size since the last reset, in bytes.
+    pub fn peak() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
     }
 }
 
@@ -282,6 +311,11 @@ pub fn run(
             unique_states: run.unique_states,
             max_depth: run.max_depth,
             secs: run.secs,
+            unique_per_sec: run.unique_states as f64 / run.secs.max(1e-9),
+            bytes_per_state: run
+                .grown
+                .filter(|_| run.unique_states > 0)
+                .map(|g| g as f64 / run.unique_states as f64),
             config: config.to_string(),
             params: diff.clone(),
             counterexample,
@@ -318,9 +352,9 @@ pub fn plan(
 pub fn table(rows: &[Row]) -> String {
     let head = [
         "model", "config", "variant", "property", "expect", "verdict", "states", "unique", "depth",
-        "secs",
+        "secs", "unique/s", "B/state",
     ];
-    let cells: Vec<[String; 10]> = rows
+    let cells: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
             [
@@ -334,6 +368,8 @@ pub fn table(rows: &[Row]) -> String {
                 r.unique_states.to_string(),
                 r.max_depth.to_string(),
                 format!("{:.2}", r.secs),
+                format!("{:.0}", r.unique_per_sec),
+                r.bytes_per_state.map_or("-".into(), |b| format!("{b:.0}")),
             ]
         })
         .collect();

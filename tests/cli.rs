@@ -91,8 +91,15 @@ fn check_json_follows_the_contract() {
             "unique_states",
             "max_depth",
             "secs",
+            "unique_per_sec",
         ] {
             assert!(l.get(key).is_some(), "{key} missing in {l}");
+        }
+        let (unique, secs) = (l["unique_states"].as_f64(), l["secs"].as_f64());
+        let rate = l["unique_per_sec"].as_f64().expect("a number");
+        assert!((rate - unique.unwrap_or(0.0) / secs.unwrap_or(1.0)).abs() <= rate * 1e-6 + 1e-6);
+        if cfg!(target_os = "linux") {
+            assert!(l["bytes_per_state"].as_f64().is_some(), "bytes_per_state missing in {l}");
         }
         assert_eq!(l["expect"], "violated");
         assert_eq!(l["verdict"], l["expect"]);
