@@ -38,7 +38,7 @@ registry! {
     crate::migration::model,
     crate::fragments::model,
     crate::fuzzy_copy::rolling_upgrade,
-    crate::two_phase::model,
+    crate::two_phase,
 }
 
 fn unknown(name: &str) -> ParamError {
