@@ -11,6 +11,7 @@
 //! This is `conform` the other way round: `conform` checks that what the host did is a
 //! behaviour of the model; a replay checks that what the model does, the host does.
 
+use crate::runtime::chaos::Rng;
 use crate::runtime::config::Durability;
 use crate::runtime::connections::Admit;
 use crate::runtime::host::{Core, Effects, Event, HostError, Setup};
@@ -369,28 +370,10 @@ where
     Ok(())
 }
 
-/// A small deterministic generator (xorshift64*) for random walks.
-pub struct Walk(u64);
-
-impl Walk {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Walk {
-        Walk(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// A number below `n` (> 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n
-    }
-}
-
 /// A random walk of at most `len` steps through `model` (any model whose actions are an actor
 /// model's), from its first initial state: the actions taken.
 pub fn random_walk<M: Model>(model: &M, seed: u64, len: usize) -> Vec<M::Action> {
-    let mut rng = Walk::new(seed);
+    let mut rng = Rng::new(seed);
     let mut walk = Vec::new();
     let Some(mut state) = model.init_states().into_iter().next() else {
         return walk;
@@ -404,7 +387,7 @@ pub fn random_walk<M: Model>(model: &M, seed: u64, len: usize) -> Vec<M::Action>
         if steps.is_empty() {
             break;
         }
-        let (a, s) = steps.swap_remove(rng.below(steps.len()));
+        let (a, s) = steps.swap_remove(rng.below(steps.len() as u64) as usize);
         walk.push(a);
         state = s;
     }
