@@ -3,13 +3,14 @@
 //! seconds) with a readable counterexample for every violation.
 
 use serde::Serialize;
-use stateright::{Checker, Expectation, HasDiscoveries};
-use std::collections::BTreeSet;
+use stateright::{Checker, Expectation, HasDiscoveries, Path};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use twosafe_models::catalogue;
 use twosafe_models::params::{ParamError, Params};
 use twosafe_models::spec::{Expect, ModelSpec, ModelVisitor, VariantSpec};
 use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable};
+use twosafe_models::{catalogue, search};
 
 /// The verdict of the checker on one property.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
@@ -154,8 +155,12 @@ impl ModelVisitor for RunVisitor<'_> {
         // The row's seconds and memory count both searches.
         let base = memory::reset_peak();
         let start = Instant::now();
+        let mut explored = None;
         let fair = props.iter().any(|(_, x, e)| eventually(x) && e.is_some()).then(|| {
             let report = twosafe_models::fairness::check(&model, FAIR_LIMIT);
+            if report.complete {
+                explored = Some(report.safety.clone());
+            }
             let m = &model;
             report
                 .verdicts
@@ -173,45 +178,22 @@ impl ModelVisitor for RunVisitor<'_> {
                 })
                 .collect::<Vec<_>>()
         });
-        // A search for a seeded bug runs on one thread: BFS then finds a shortest
-        // counterexample, and the same one every time. Exhaustive checks use every core.
-        let builder = if wanted.is_empty() {
-            model.checker().threads(self.opts.threads)
-        } else {
-            model.checker().threads(1).finish_when(HasDiscoveries::AllOf(wanted.clone()))
+        // Where every property is expected to hold, the fast search decides (no paths kept),
+        // or the liveness check's exploration, which has judged every state already; a search
+        // for a seeded bug, or a violation found without a path, needs a path, and
+        // stateright's BFS keeps one.
+        let fast = wanted
+            .is_empty()
+            .then(|| match explored {
+                Some(outcome) => Safety::from(outcome),
+                None => self.fast_search(&model, start),
+            })
+            .filter(|s| !props.iter().any(|(n, x, _)| is_always(x) && s.found.contains_key(n)));
+        let safety = match fast {
+            Some(s) => s,
+            None => self.path_search(&model, &wanted, start),
         };
-        let checker = builder.spawn_bfs();
-        let bar = self.opts.progress.then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            bar
-        });
-        // Without a progress line, just wait; with one, poll (a poll costs up to 100 ms).
-        while bar.is_some() && !checker.is_done() {
-            std::thread::sleep(Duration::from_millis(100));
-            if let Some(bar) = &bar {
-                if start.elapsed() > Duration::from_secs(2) {
-                    bar.set_message(format!(
-                        "{}: {} states, {} unique, depth {}",
-                        self.label,
-                        checker.state_count(),
-                        checker.unique_state_count(),
-                        checker.max_depth()
-                    ));
-                    bar.tick();
-                }
-            }
-        }
-        let checker = checker.join();
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
         let secs = start.elapsed().as_secs_f64();
-        let found_all_wanted = wanted.iter().all(|w| checker.discovery(w).is_some());
-        let exhaustive = wanted.is_empty() || !found_all_wanted;
         let mut rows = Vec::new();
         for (name, expectation, expect) in props {
             let Some(expect) = expect else { continue };
@@ -222,22 +204,21 @@ impl ModelVisitor for RunVisitor<'_> {
                 rows.push((name.to_string(), expect, *verdict, trace, cycle));
                 continue;
             }
-            let discovery = checker.discovery(name);
+            let discovery = safety.found.get(name);
             let verdict = match (&expectation, &discovery) {
                 (Expectation::Sometimes, Some(_)) => Verdict::Holds,
-                (Expectation::Sometimes, None) if exhaustive => Verdict::Violated,
+                (Expectation::Sometimes, None) if safety.exhaustive => Verdict::Violated,
                 (_, Some(_)) => Verdict::Violated,
-                (_, None) if exhaustive => Verdict::Holds,
+                (_, None) if safety.exhaustive => Verdict::Holds,
                 _ => Verdict::Unknown,
             };
-            let trace = match (&expectation, &discovery) {
+            let trace = match (&expectation, discovery) {
                 (Expectation::Sometimes, _) => None,
-                (_, Some(path)) => {
-                    let m = checker.model();
-                    let found = shortest_prefix(m, name, path.clone());
+                (_, Some(Some(path))) => {
+                    let found = shortest_prefix(&model, name, path.clone());
                     let shortest =
-                        shortest_counterexample(m, name, found.clone().into_actions().len());
-                    Some(m.narrate(&shortest.unwrap_or(found)))
+                        shortest_counterexample(&model, name, found.clone().into_actions().len());
+                    Some(model.narrate(&shortest.unwrap_or(found)))
                 }
                 _ => None,
             };
@@ -246,11 +227,129 @@ impl ModelVisitor for RunVisitor<'_> {
         rows.append(&mut rows_extra);
         Run {
             rows,
-            states: checker.state_count(),
-            unique_states: checker.unique_state_count(),
-            max_depth: checker.max_depth(),
+            states: safety.states,
+            unique_states: safety.unique,
+            max_depth: safety.max_depth,
             secs,
             grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
+        }
+    }
+}
+
+/// A path of model `M`.
+type PathOf<M> = Path<<M as stateright::Model>::State, <M as stateright::Model>::Action>;
+
+/// What a safety search found: counts, depth, and per property discovered (a broken `always`,
+/// a satisfied `sometimes`) the path to it where the search keeps paths.
+struct Safety<M: Checkable> {
+    found: HashMap<&'static str, Option<PathOf<M>>>,
+    /// Whether the search explored everything (so an absent discovery is a verdict).
+    exhaustive: bool,
+    states: usize,
+    unique: usize,
+    max_depth: usize,
+}
+
+impl<M: Checkable> From<search::Outcome> for Safety<M> {
+    fn from(outcome: search::Outcome) -> Self {
+        Safety {
+            found: outcome.discovered.into_iter().map(|n| (n, None)).collect(),
+            exhaustive: true,
+            states: outcome.states,
+            unique: outcome.unique,
+            max_depth: outcome.max_depth,
+        }
+    }
+}
+
+fn is_always(x: &Expectation) -> bool {
+    *x == Expectation::Always
+}
+
+impl RunVisitor<'_> {
+    /// A progress line for a long check (none if progress is off).
+    fn progress_bar(&self) -> Option<indicatif::ProgressBar> {
+        self.opts.progress.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar
+        })
+    }
+
+    /// Shows the counts on `bar` once the check has run for two seconds.
+    fn show(&self, bar: &indicatif::ProgressBar, start: Instant, counts: (usize, usize, usize)) {
+        if start.elapsed() > Duration::from_secs(2) {
+            let (states, unique, depth) = counts;
+            bar.set_message(format!(
+                "{}: {states} states, {unique} unique, depth {depth}",
+                self.label
+            ));
+            bar.tick();
+        }
+    }
+
+    /// The whole state space by [`twosafe_models::search`] on every thread: counts and
+    /// discoveries, no paths.
+    fn fast_search<M: Checkable>(&self, model: &M, start: Instant) -> Safety<M> {
+        let progress = search::Progress::default();
+        let bar = self.progress_bar();
+        let outcome = std::thread::scope(|scope| {
+            let run = scope.spawn(|| search::search(model, self.opts.threads, &progress));
+            while bar.is_some() && !run.is_finished() {
+                std::thread::sleep(Duration::from_millis(100));
+                if let Some(bar) = &bar {
+                    let counts = (
+                        progress.states.load(Ordering::Relaxed),
+                        progress.unique.load(Ordering::Relaxed),
+                        progress.depth.load(Ordering::Relaxed),
+                    );
+                    self.show(bar, start, counts);
+                }
+            }
+            run.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Safety::from(outcome)
+    }
+
+    /// stateright's BFS, which keeps a path to every discovery. A search for seeded bugs
+    /// (`wanted`) runs on one thread, so that it finds a shortest counterexample, and the same
+    /// one every time, and stops when it has them all; otherwise it uses every thread.
+    fn path_search<M: Checkable>(
+        &self, model: &M, wanted: &BTreeSet<&'static str>, start: Instant,
+    ) -> Safety<M> {
+        let builder = if wanted.is_empty() {
+            model.clone().checker().threads(self.opts.threads)
+        } else {
+            model.clone().checker().threads(1).finish_when(HasDiscoveries::AllOf(wanted.clone()))
+        };
+        let checker = builder.spawn_bfs();
+        let bar = self.progress_bar();
+        // Without a progress line, just wait; with one, poll (a poll costs up to 100 ms).
+        while bar.is_some() && !checker.is_done() {
+            std::thread::sleep(Duration::from_millis(100));
+            if let Some(bar) = &bar {
+                let counts =
+                    (checker.state_count(), checker.unique_state_count(), checker.max_depth());
+                self.show(bar, start, counts);
+            }
+        }
+        let checker = checker.join();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        let found_all_wanted = wanted.iter().all(|w| checker.discovery(w).is_some());
+        Safety {
+            found: checker.discoveries().into_iter().map(|(n, p)| (n, Some(p))).collect(),
+            exhaustive: wanted.is_empty() || !found_all_wanted,
+            states: checker.state_count(),
+            unique: checker.unique_state_count(),
+            max_depth: checker.max_depth(),
         }
     }
 }

@@ -313,7 +313,7 @@ fn replay_without_generation_filtering_applies_an_update_twice() {
     assert_eq!(trace.len(), 13);
 }
 
-/// The deep configurations: about half an hour on two cores. `cargo test -- --ignored` runs
+/// The deep configurations: about 45 minutes and 10 GB on two cores. `cargo test -- --ignored` runs
 /// them (and [`deep_slice_holds`] again).
 #[test]
 #[ignore]

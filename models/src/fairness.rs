@@ -39,9 +39,10 @@
 //! take each class enabled throughout the component, then adds detours until every class
 //! enabled in all of *its* states is taken on it, so it is fair on its own.
 
+use crate::search::{self, Fingerprints, Outcome};
 use stateright::{Model, Path};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::Hash;
 
 /// An action's class, as [`Fairness::action_class`] says.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -103,6 +104,10 @@ pub struct Report<M: Model> {
     pub complete: bool,
     /// Per property (name): `None` if it holds, else a counterexample.
     pub verdicts: Vec<(&'static str, Option<Lasso<M>>)>,
+    /// What the safety search would find on the same states (its `always` and `sometimes`
+    /// properties judged on every state explored, the counts and depth as it counts them):
+    /// the graph's exploration is breadth first, so a complete one is that search.
+    pub safety: Outcome,
 }
 
 const NONE: u32 = u32::MAX;
@@ -126,9 +131,7 @@ struct Graph<M: Model> {
 
 /// A key for an action class: the hash of what identifies it.
 pub fn fingerprint<T: Hash>(t: &T) -> u64 {
-    let mut h = DefaultHasher::new();
-    t.hash(&mut h);
-    h.finish()
+    crate::search::fingerprint(t)
 }
 
 /// Checks every `eventually` property of `model` under weak fairness (as a leads-to where a
@@ -154,19 +157,19 @@ where
             (p.clone(), trigger.cloned())
         })
         .collect();
-    let (g, complete) = explore(model, &props, limit);
+    let (g, complete, safety) = explore(model, &props, limit);
     let verdicts = props
         .iter()
         .enumerate()
         .map(|(i, (p, t))| (p.name, if complete { lasso(&g, 1 << i, t.is_some()) } else { None }))
         .collect();
-    Report { states: g.edges.len(), complete, verdicts }
+    Report { states: g.edges.len(), complete, verdicts, safety }
 }
 
 /// An `eventually` property and, for a leads-to, its trigger.
 type Liveness<M> = (stateright::Property<M>, Option<stateright::Property<M>>);
 
-fn explore<M>(model: &M, props: &[Liveness<M>], limit: usize) -> (Graph<M>, bool)
+fn explore<M>(model: &M, props: &[Liveness<M>], limit: usize) -> (Graph<M>, bool, Outcome)
 where
     M: Fairness,
     M::State: Hash + Clone,
@@ -181,22 +184,38 @@ where
         goals: Vec::new(),
         triggers: Vec::new(),
     };
-    let mut ids: HashMap<u64, u32> = HashMap::new();
-    let mut classes: HashMap<u64, u32> = HashMap::new();
-    let mut queue: VecDeque<(u32, M::State)> = VecDeque::new();
+    let mut ids: HashMap<u64, u32, Fingerprints> = HashMap::default();
+    let mut classes: HashMap<u64, u32, Fingerprints> = HashMap::default();
+    let mut queue: VecDeque<(u32, M::State, usize)> = VecDeque::new();
+    let safety_props = model.properties();
+    let mut found = vec![false; safety_props.len()];
+    let mut safety = Outcome { states: 0, unique: 0, max_depth: 0, discovered: Vec::new() };
     for s in model.init_states() {
-        if !model.within_boundary(&s) || ids.contains_key(&fingerprint(&s)) {
+        if !model.within_boundary(&s) {
+            continue;
+        }
+        safety.states += 1;
+        let fp = fingerprint(&s);
+        if ids.contains_key(&fp) {
             continue;
         }
         let id = g.inits.len() as u32;
-        ids.insert(fingerprint(&s), id);
+        ids.insert(fp, id);
         g.inits.push(s.clone());
-        queue.push_back((id, s));
+        queue.push_back((id, s, 1));
     }
     g.edges.resize(g.inits.len(), Vec::new());
     let mut acts = Vec::new();
-    while let Some((i, s)) = queue.pop_front() {
+    let outcome = |g: &Graph<M>, mut safety: Outcome, found: &[bool]| {
+        safety.unique = g.edges.len();
+        safety.discovered =
+            safety_props.iter().zip(found).filter(|(_, f)| **f).map(|(p, _)| p.name).collect();
+        safety
+    };
+    while let Some((i, s, depth)) = queue.pop_front() {
         let i = i as usize;
+        safety.max_depth = safety.max_depth.max(depth);
+        search::judge(model, &safety_props, &mut found, &s);
         if g.goals.len() <= i {
             g.goals.resize(i + 1, 0);
             g.triggers.resize(i + 1, 0);
@@ -231,17 +250,19 @@ where
             if class.fair {
                 g.enabled[i].push(c);
             }
+            safety.states += 1;
             let fp = fingerprint(&next);
             let j = match ids.get(&fp) {
                 Some(j) => *j,
                 None => {
                     if g.edges.len() >= limit {
-                        return (g, false);
+                        let safety = outcome(&g, safety, &found);
+                        return (g, false, safety);
                     }
                     let j = g.edges.len() as u32;
                     ids.insert(fp, j);
                     g.edges.push(Vec::new());
-                    queue.push_back((j, next));
+                    queue.push_back((j, next, depth + 1));
                     j
                 }
             };
@@ -252,7 +273,8 @@ where
             set.dedup();
         }
     }
-    (g, true)
+    let safety = outcome(&g, safety, &found);
+    (g, true, safety)
 }
 
 /// A fair lasso avoiding goal `bit` (from a state where its trigger holds, if `leads_to`;

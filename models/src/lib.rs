@@ -43,6 +43,7 @@ pub mod logical_checkpointing;
 pub mod migration;
 pub mod node;
 pub mod params;
+pub mod search;
 pub mod services;
 pub mod spec;
 pub mod trace;

@@ -35,7 +35,7 @@
 //!
 //! One file, not a protocol folder: there are no roles. Here the state, the actions, the
 //! transitions, then the catalogue's part (parameters, properties, seeded bugs,
-//! configurations `rms/3` … `rms/9`, the builder).
+//! configurations `rms/3` … `rms/11`, the builder).
 
 use crate::fairness::{fingerprint, ActionClass, Fairness};
 use crate::params::{ParamError, ParamSpec, Params};
@@ -291,6 +291,10 @@ pub const SPEC: ModelSpec = ModelSpec {
         "rms/7": rms = "7";
         deep "deep/rms/8": rms = "8";
         deep "deep/rms/9": rms = "9";
+        // 61.5 million distinct states, then 367 million (the safety search's fingerprints:
+        // about 1.9 and 11 GB; proofs.md, "The checker's engine").
+        deep "deep/rms/10": rms = "10";
+        deep "deep/rms/11": rms = "11";
     ],
 };
 
