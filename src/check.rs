@@ -1,6 +1,10 @@
-//! The check runner: runs catalogue configurations through stateright's BFS checker on all
-//! cores and turns the result into rows (property, expectation, verdict, state counts, depth,
-//! seconds) with a readable counterexample for every violation.
+//! The check runner: runs catalogue configurations on all cores and turns the result into rows
+//! (property, expectation, verdict, state counts, depth, seconds, throughput, memory) with a
+//! readable counterexample for every violation. A configuration whose properties are all
+//! expected to hold is explored by the safety search ([`twosafe_models::search`]) or, if it has
+//! a liveness property, by the liveness check's graph ([`twosafe_models::fairness`]); a seeded
+//! bug, or a violation either of those finds, by stateright's BFS, which keeps the paths a
+//! counterexample is printed from (proofs.md, "The checker's engine").
 
 use serde::Serialize;
 use stateright::{Checker, Expectation, HasDiscoveries, Path};
