@@ -130,9 +130,7 @@ struct Graph<M: Model> {
 }
 
 /// A key for an action class: the hash of what identifies it.
-pub fn fingerprint<T: Hash>(t: &T) -> u64 {
-    crate::search::fingerprint(t)
-}
+pub use crate::search::fingerprint;
 
 /// Checks every `eventually` property of `model` under weak fairness (as a leads-to where a
 /// `sometimes` property names it with [`WHEN`]), exploring at most
@@ -208,8 +206,7 @@ where
     let mut acts = Vec::new();
     let outcome = |g: &Graph<M>, mut safety: Outcome, found: &[bool]| {
         safety.unique = g.edges.len();
-        safety.discovered =
-            safety_props.iter().zip(found).filter(|(_, f)| **f).map(|(p, _)| p.name).collect();
+        safety.discovered = search::discovered(&safety_props, found.iter().copied());
         safety
     };
     while let Some((i, s, depth)) = queue.pop_front() {

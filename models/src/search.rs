@@ -238,13 +238,15 @@ where
         states: inits + parts.iter().map(|p| p.0).sum::<usize>(),
         unique: firsts + parts.iter().map(|p| p.1).sum::<usize>(),
         max_depth: parts.iter().map(|p| p.2).max().unwrap_or(0),
-        discovered: props
-            .iter()
-            .zip(&found)
-            .filter(|(_, f)| f.load(Ordering::Relaxed))
-            .map(|(p, _)| p.name)
-            .collect(),
+        discovered: discovered(&props, found.iter().map(|f| f.load(Ordering::Relaxed))),
     }
+}
+
+/// The names of the properties whose flag in `found` is set, in `props`' order.
+pub(crate) fn discovered<M: Model>(
+    props: &[stateright::Property<M>], found: impl IntoIterator<Item = bool>,
+) -> Vec<&'static str> {
+    props.iter().zip(found).filter(|(_, f)| *f).map(|(p, _)| p.name).collect()
 }
 
 /// A level's states in chunks, each for a worker to take whole.
