@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use twosafe::check::{self, Options};
 
 fn bench_check(c: &mut Criterion) {
-    let opts = Options { threads: 1, progress: false };
+    let opts = Options { threads: 1, ..Options::default() };
     let plan = check::plan(&["linear-2pc".into()], &[], false).expect("catalogue is valid");
     let mut group = c.benchmark_group("check linear-2pc");
     group.sample_size(10);

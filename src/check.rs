@@ -5,10 +5,15 @@
 //! a liveness property, by the liveness check's graph ([`twosafe_models::fairness`]); a seeded
 //! bug, or a violation either of those finds, by stateright's BFS, which keeps the paths a
 //! counterexample is printed from (proofs.md, "The checker's engine").
+//!
+//! A configuration too big for one machine is split ([`Options::part`]): each part runs
+//! [`search::search_part`] anywhere, writes its fingerprints to a file and its rows as JSON,
+//! and [`merge`] turns the parts' rows into the configuration's verdicts.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use stateright::{Checker, Expectation, HasDiscoveries, Path};
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use twosafe_models::params::{ParamError, Params};
@@ -17,7 +22,7 @@ use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable}
 use twosafe_models::{catalogue, search};
 
 /// The verdict of the checker on one property.
-#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// The whole bounded state space was explored and no counterexample exists.
@@ -39,7 +44,7 @@ impl std::fmt::Display for Verdict {
 }
 
 /// One line of `twosafe check`: a (model, configuration, property) and what the checker found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     /// The model's name.
     pub model: String,
@@ -78,6 +83,76 @@ pub struct Row {
     /// no cycle (nothing but faults can happen after the last step).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cycle_from: Option<usize>,
+    /// For a row of one part of a split check: which part, and where its fingerprints are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<PartRecord>,
+}
+
+/// What a part of a split check records beside its row, for [`merge`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartRecord {
+    /// Which part, from 1.
+    pub index: usize,
+    /// Of how many.
+    pub of: usize,
+    /// The level at which the search split (none: too narrow to split; the part explored
+    /// everything).
+    pub split_depth: Option<usize>,
+    /// The property's kind: `always`, `sometimes` or `eventually`.
+    pub kind: String,
+    /// Whether this part found a state that discovers the property (breaks an `always`,
+    /// satisfies a `sometimes`).
+    pub found: bool,
+    /// The file of the part's fingerprints, as an absolute path.
+    pub fingerprints: PathBuf,
+}
+
+/// One part of a split check: which, and the file its fingerprints go to.
+#[derive(Clone, Debug)]
+pub struct Split {
+    /// The part.
+    pub part: search::Part,
+    /// Where its fingerprints are written.
+    pub fingerprints: PathBuf,
+}
+
+/// Why a check or a merge could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A parameter or variant is wrong.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A fingerprint file could not be written or read.
+    #[error("fingerprint file {path}: {source}")]
+    Fingerprints {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A fingerprint file is not one (a wrong or truncated file).
+    #[error("fingerprint file {0}: not a twosafe fingerprint file (or truncated)")]
+    NotFingerprints(PathBuf),
+    /// A line of the parts' JSON is not a row of a split check's part.
+    #[error("{file}:{line}: not a row of `twosafe check --part ... --json` ({why})")]
+    NotAPart {
+        /// The file.
+        file: PathBuf,
+        /// The line, from 1.
+        line: usize,
+        /// Why.
+        why: String,
+    },
+    /// The parts of a configuration do not make a whole.
+    #[error("{model} {config}: {why}")]
+    Incomplete {
+        /// The model.
+        model: String,
+        /// The configuration.
+        config: String,
+        /// What is missing or inconsistent.
+        why: String,
+    },
 }
 
 impl Row {
@@ -97,6 +172,8 @@ pub struct Options {
     pub threads: usize,
     /// Show a progress line for long checks.
     pub progress: bool,
+    /// Check one part of a split search only (see [`merge`]).
+    pub part: Option<Split>,
 }
 
 impl Default for Options {
@@ -104,6 +181,7 @@ impl Default for Options {
         Options {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             progress: false,
+            part: None,
         }
     }
 }
@@ -121,6 +199,9 @@ struct Run {
     secs: f64,
     /// The peak resident memory's growth during the run, in bytes.
     grown: Option<u64>,
+    /// For a part of a split check: per row, its record but for the fingerprints' file; and
+    /// the fingerprints.
+    part: Option<(Vec<PartRecord>, Vec<u64>)>,
 }
 
 struct RunVisitor<'a> {
@@ -148,6 +229,9 @@ impl ModelVisitor for RunVisitor<'_> {
             .filter(|b| !props.iter().any(|(n, _, _)| n == *b))
             .map(|b| (b.to_string(), Expect::Violated, Verdict::Unknown, None, None))
             .collect();
+        if let Some(split) = &self.opts.part {
+            return self.part_run(&model, &props, rows_extra, split.part);
+        }
         // `eventually` properties are judged under weak fairness on the whole graph
         // (twosafe_models::fairness), not by stateright, which sees terminal states only.
         let eventually = |x: &Expectation| *x == Expectation::Eventually;
@@ -236,6 +320,7 @@ impl ModelVisitor for RunVisitor<'_> {
             max_depth: safety.max_depth,
             secs,
             grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
+            part: None,
         }
     }
 }
@@ -298,10 +383,18 @@ impl RunVisitor<'_> {
     /// The whole state space by [`twosafe_models::search`] on every thread: counts and
     /// discoveries, no paths.
     fn fast_search<M: Checkable>(&self, model: &M, start: Instant) -> Safety<M> {
+        let threads = self.opts.threads;
+        Safety::from(self.with_progress(start, |p| search::search(model, threads, p)))
+    }
+
+    /// Runs `search` with a progress line that follows it.
+    fn with_progress<T: Send>(
+        &self, start: Instant, search: impl FnOnce(&search::Progress) -> T + Send,
+    ) -> T {
         let progress = search::Progress::default();
         let bar = self.progress_bar();
         let outcome = std::thread::scope(|scope| {
-            let run = scope.spawn(|| search::search(model, self.opts.threads, &progress));
+            let run = scope.spawn(|| search(&progress));
             while bar.is_some() && !run.is_finished() {
                 std::thread::sleep(Duration::from_millis(100));
                 if let Some(bar) = &bar {
@@ -318,7 +411,56 @@ impl RunVisitor<'_> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        Safety::from(outcome)
+        outcome
+    }
+
+    /// One part of a split check: what the part alone can say of each property (an `always`
+    /// it breaks is violated, a `sometimes` it satisfies holds; the rest is unknown until
+    /// [`merge`]), and its fingerprints.
+    fn part_run<M: Checkable>(
+        &self, model: &M, props: &[(&'static str, Expectation, Option<Expect>)],
+        mut rows_extra: Vec<RunRow>, part: search::Part,
+    ) -> Run {
+        let base = memory::reset_peak();
+        let start = Instant::now();
+        let threads = self.opts.threads;
+        let out = self.with_progress(start, |p| search::search_part(model, threads, p, part));
+        let secs = start.elapsed().as_secs_f64();
+        let record = |kind: &str, found| PartRecord {
+            index: part.index + 1,
+            of: part.of,
+            split_depth: out.split_depth,
+            kind: kind.into(),
+            found,
+            fingerprints: PathBuf::new(),
+        };
+        let mut rows = Vec::new();
+        let mut records = Vec::new();
+        for (name, expectation, expect) in props {
+            let Some(expect) = expect else { continue };
+            let found = out.outcome.discovered.contains(name);
+            let (kind, verdict) = match expectation {
+                Expectation::Always if found => ("always", Verdict::Violated),
+                Expectation::Always => ("always", Verdict::Unknown),
+                Expectation::Sometimes if found => ("sometimes", Verdict::Holds),
+                Expectation::Sometimes => ("sometimes", Verdict::Unknown),
+                Expectation::Eventually => ("eventually", Verdict::Unknown),
+            };
+            rows.push((name.to_string(), *expect, verdict, None, None));
+            records.push(record(kind, found));
+        }
+        // A seeded bug's property that the model does not have stays unknown.
+        records.extend(rows_extra.iter().map(|_| record("none", false)));
+        rows.append(&mut rows_extra);
+        Run {
+            rows,
+            states: out.outcome.states,
+            unique_states: out.outcome.unique,
+            max_depth: out.outcome.max_depth,
+            secs,
+            grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
+            part: Some((records, out.fingerprints)),
+        }
     }
 
     /// stateright's BFS, which keeps a path to every discovery. A search for seeded bugs
@@ -389,18 +531,28 @@ fn narrate_lasso<M: Checkable>(
     }
 }
 
-/// Runs `model` with `params` (a catalogue configuration labelled `config`).
+/// Runs `model` with `params` (a catalogue configuration labelled `config`); with
+/// [`Options::part`], one part of it, whose fingerprints are written to the part's file.
 pub fn run(
     model: &ModelSpec, config: &str, params: &Params, opts: &Options,
-) -> Result<Vec<Row>, ParamError> {
+) -> Result<Vec<Row>, CheckError> {
     let variant = model.variant(params).ok_or_else(|| ParamError::BadValue {
         name: "variant".into(),
         value: params.choice("variant").unwrap_or("").into(),
         expected: "a variant of the model".into(),
     })?;
     let visitor = RunVisitor { variant, opts, label: format!("{} {config}", model.name) };
-    let run = catalogue::visit(params, visitor)?;
+    let mut run = catalogue::visit(params, visitor)?;
     let diff = params.diff(&model.defaults());
+    let mut records = Vec::new();
+    if let (Some(split), Some((mut r, fingerprints))) = (&opts.part, run.part.take()) {
+        let path = fingerprints::write(&split.fingerprints, &fingerprints)?;
+        for record in &mut r {
+            record.fingerprints = path.clone();
+        }
+        records = r;
+    }
+    let mut records = records.into_iter();
     Ok(run
         .rows
         .into_iter()
@@ -423,8 +575,195 @@ pub fn run(
             params: diff.clone(),
             counterexample,
             cycle_from,
+            part: records.next(),
         })
         .collect())
+}
+
+/// The file format of a part's fingerprints: a magic line, then each fingerprint as eight
+/// little-endian bytes.
+mod fingerprints {
+    use super::CheckError;
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+
+    const MAGIC: &[u8; 8] = b"TSFP0001";
+
+    /// Writes `fps` to `path`; the file's absolute path.
+    pub fn write(path: &Path, fps: &[u64]) -> Result<PathBuf, CheckError> {
+        let err = |source| CheckError::Fingerprints { path: path.to_path_buf(), source };
+        let file = std::fs::File::create(path).map_err(err)?;
+        let mut out = std::io::BufWriter::new(file);
+        out.write_all(MAGIC).map_err(err)?;
+        for fp in fps {
+            out.write_all(&fp.to_le_bytes()).map_err(err)?;
+        }
+        out.into_inner().map_err(|e| err(e.into_error()))?.sync_all().map_err(err)?;
+        std::fs::canonicalize(path).map_err(err)
+    }
+
+    /// Adds the fingerprints in `path` to `into`; how many the file holds.
+    pub fn read_into(
+        path: &Path,
+        into: &mut std::collections::HashSet<u64, twosafe_models::search::Fingerprints>,
+    ) -> Result<usize, CheckError> {
+        let err = |source| CheckError::Fingerprints { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(err)?;
+        let mut input = std::io::BufReader::new(file);
+        let mut magic = [0; 8];
+        if input.read_exact(&mut magic).is_err() || &magic != MAGIC {
+            return Err(CheckError::NotFingerprints(path.to_path_buf()));
+        }
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes).map_err(err)?;
+        if bytes.len() % 8 != 0 {
+            return Err(CheckError::NotFingerprints(path.to_path_buf()));
+        }
+        into.reserve(bytes.len() / 8);
+        for fp in bytes.chunks_exact(8) {
+            let mut b = [0; 8];
+            b.copy_from_slice(fp);
+            into.insert(u64::from_le_bytes(b));
+        }
+        Ok(bytes.len() / 8)
+    }
+}
+
+/// What [`merge`] says of one split configuration, beside its rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// The model.
+    pub model: String,
+    /// The configuration.
+    pub config: String,
+    /// How many parts.
+    pub parts: usize,
+    /// The level the search split at.
+    pub split_depth: Option<usize>,
+    /// Distinct states: the union of the parts' fingerprints.
+    pub unique: usize,
+    /// The parts' distinct states added up (what they explored, overlap included).
+    pub explored: usize,
+}
+
+/// Merges the rows of a split check's parts (each file: `twosafe check --part K/N --json`'s
+/// output) into one row per property of each configuration: an `always` property holds if no
+/// part broke it, a `sometimes` one if some part satisfied it; an `eventually` one stays
+/// unknown (the liveness check needs the whole graph). Distinct states are the union of the
+/// parts' fingerprints; `states` adds the parts' up, `secs` is the slowest part's.
+/// A violation has no counterexample here: `twosafe check` on the configuration prints it.
+pub fn merge(files: &[PathBuf]) -> Result<(Vec<Row>, Vec<MergeSummary>), CheckError> {
+    // Per configuration (model, config, params), in order of first appearance: its rows.
+    let mut groups: Vec<((String, String, String), Vec<Row>)> = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|source| CheckError::Fingerprints { path: file.clone(), source })?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let bad = |why: String| CheckError::NotAPart { file: file.clone(), line: i + 1, why };
+            let mut row: Row = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            let Some(part) = &mut row.part else {
+                return Err(bad("no `part` field: a row of an unsplit check".into()));
+            };
+            // A file moved with its parts' files is found beside them.
+            if !part.fingerprints.exists() {
+                if let (Some(dir), Some(name)) = (file.parent(), part.fingerprints.file_name()) {
+                    part.fingerprints = dir.join(name);
+                }
+            }
+            let key = (row.model.clone(), row.config.clone(), row.params.clone());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, rows)) => rows.push(row),
+                None => groups.push((key, vec![row])),
+            }
+        }
+    }
+    let mut merged = Vec::new();
+    let mut summaries = Vec::new();
+    for ((model, config, _), rows) in groups {
+        let (new, summary) = merge_one(&model, &config, rows)?;
+        merged.extend(new);
+        summaries.push(summary);
+    }
+    Ok((merged, summaries))
+}
+
+/// Merges the parts' rows of one configuration.
+fn merge_one(
+    model: &str, config: &str, rows: Vec<Row>,
+) -> Result<(Vec<Row>, MergeSummary), CheckError> {
+    let incomplete =
+        |why: String| CheckError::Incomplete { model: model.into(), config: config.into(), why };
+    let record = |r: &Row| r.part.clone().ok_or_else(|| incomplete("a row without a part".into()));
+    let first = record(&rows[0])?;
+    let of = first.of;
+    // Per part (from 1): the row it gave for each property.
+    let mut parts: Vec<Vec<&Row>> = vec![Vec::new(); of + 1];
+    for r in &rows {
+        let p = record(r)?;
+        if p.of != of || p.split_depth != first.split_depth || p.index == 0 || p.index > of {
+            return Err(incomplete(format!(
+                "part {}/{} (split at {:?}) does not belong with part {}/{of} (split at {:?})",
+                p.index, p.of, p.split_depth, first.index, first.split_depth
+            )));
+        }
+        parts[p.index].push(r);
+    }
+    let missing: Vec<String> =
+        (1..=of).filter(|k| parts[*k].is_empty()).map(|k| format!("{k}/{of}")).collect();
+    if !missing.is_empty() {
+        return Err(incomplete(format!("missing part(s) {}", missing.join(", "))));
+    }
+    let per_part = parts[1].len();
+    if parts[1..].iter().any(|p| p.len() != per_part) {
+        return Err(incomplete("a part appears twice, or the parts' properties differ".into()));
+    }
+    let mut union = std::collections::HashSet::default();
+    let mut explored = 0;
+    for p in &parts[1..] {
+        let fps = &record(p[0])?.fingerprints;
+        explored += fingerprints::read_into(fps, &mut union)?;
+    }
+    let states = parts[1..].iter().map(|p| p[0].states).sum();
+    let secs = parts[1..].iter().map(|p| p[0].secs).fold(0.0, f64::max);
+    let max_depth = parts[1..].iter().map(|p| p[0].max_depth).max().unwrap_or(0);
+    let mut merged = Vec::new();
+    for (i, row) in parts[1].iter().enumerate() {
+        let all: Vec<&Row> = parts[1..].iter().map(|p| p[i]).collect();
+        if all.iter().any(|r| r.property != row.property) {
+            return Err(incomplete("the parts' properties differ".into()));
+        }
+        let found = all.iter().any(|r| r.part.as_ref().is_some_and(|p| p.found));
+        let kind = record(row)?.kind;
+        let verdict = match (kind.as_str(), found) {
+            ("always", true) => Verdict::Violated,
+            ("always", false) => Verdict::Holds,
+            ("sometimes", true) => Verdict::Holds,
+            ("sometimes", false) => Verdict::Violated,
+            _ => Verdict::Unknown,
+        };
+        merged.push(Row {
+            verdict,
+            states,
+            unique_states: union.len(),
+            max_depth,
+            secs,
+            unique_per_sec: union.len() as f64 / secs.max(1e-9),
+            bytes_per_state: None,
+            counterexample: None,
+            cycle_from: None,
+            part: None,
+            ..(*row).clone()
+        });
+    }
+    let summary = MergeSummary {
+        model: model.into(),
+        config: config.into(),
+        parts: of,
+        split_depth: first.split_depth,
+        unique: union.len(),
+        explored,
+    };
+    Ok((merged, summary))
 }
 
 /// The configurations to run for `models` (all when empty; the deep ones only if `deep`),

@@ -24,29 +24,68 @@ struct Cli {
     command: Command,
 }
 
+/// `twosafe check`'s arguments.
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Models to check (default: all). See `twosafe models`.
+    models: Vec<String>,
+    /// Override a parameter in every configuration checked, e.g. `--set clients=3`.
+    #[arg(long = "set", value_name = "K=V")]
+    set: Vec<String>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Checker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Only the configurations whose label contains this text (e.g. `bug/`).
+    #[arg(long)]
+    only: Option<String>,
+    /// Also the deep configurations (minutes, not seconds).
+    #[arg(long)]
+    deep: bool,
+    /// A markdown table, one line per configuration (as in proofs.md).
+    #[arg(long, conflicts_with = "json")]
+    markdown: bool,
+    /// Check only part K of N of one configuration's safety search, for N independent
+    /// workers (e.g. GNU parallel, Slurm); `twosafe merge` makes the verdicts. See README.
+    #[arg(long, value_name = "K/N", value_parser = parse_part, requires = "fingerprints")]
+    part: Option<twosafe::models::search::Part>,
+    /// Where a part writes its fingerprints (8 bytes per state it saw), for `twosafe merge`.
+    #[arg(long, value_name = "FILE", requires = "part")]
+    fingerprints: Option<PathBuf>,
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_part(s: &str) -> Result<twosafe::models::search::Part, String> {
+    let bad = || format!("`{s}` is not K/N with 1 <= K <= N (e.g. 2/4)");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok(twosafe::models::search::Part { index: k - 1, of: n })
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Model-check the catalogue (or the named models) and print a table of verdicts.
     ///
     /// Exits 1 if any verdict differs from its expectation, 2 on bad input.
-    Check {
-        /// Models to check (default: all). See `twosafe models`.
-        models: Vec<String>,
-        /// Override a parameter in every configuration checked, e.g. `--set clients=3`.
-        #[arg(long = "set", value_name = "K=V")]
-        set: Vec<String>,
+    Check(CheckArgs),
+    /// Merge the parts of a split check (`check --part K/N --json` outputs) into verdicts.
+    ///
+    /// An `always` property holds if no part broke it, a `sometimes` one if some part
+    /// satisfied it; `eventually` stays unknown (it needs the whole graph). Distinct states are
+    /// the union of the parts' fingerprint files. Exits 1 if a verdict differs from its
+    /// expectation, 2 if the parts do not make a whole.
+    Merge {
+        /// The parts' JSON outputs (their fingerprint files where recorded, or beside them).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
-        /// Checker threads (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Only the configurations whose label contains this text (e.g. `bug/`).
-        #[arg(long)]
-        only: Option<String>,
-        /// Also the deep configurations (minutes, not seconds).
-        #[arg(long)]
-        deep: bool,
         /// A markdown table, one line per configuration (as in proofs.md).
         #[arg(long, conflicts_with = "json")]
         markdown: bool,
@@ -202,7 +241,17 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("twosafe: {e}");
-            if e.downcast_ref::<ParamError>().is_some()
+            let bad_input = matches!(
+                e.downcast_ref::<check::CheckError>(),
+                Some(
+                    check::CheckError::Param(_)
+                        | check::CheckError::NotAPart { .. }
+                        | check::CheckError::Incomplete { .. }
+                        | check::CheckError::NotFingerprints(_)
+                )
+            );
+            if bad_input
+                || e.downcast_ref::<ParamError>().is_some()
                 || matches!(
                     e.downcast_ref::<explore::ExploreError>(),
                     Some(explore::ExploreError::Param(_))
@@ -218,9 +267,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Check { models, set, json, threads, only, deep, markdown } => {
-            check_cmd(&models, &set, json, threads, only.as_deref(), deep, markdown)
-        }
+        Command::Check(args) => check_cmd(&args),
+        Command::Merge { files, json, markdown } => merge_cmd(&files, json, markdown),
         Command::Models { json } => {
             models_cmd(json)?;
             Ok(ExitCode::SUCCESS)
@@ -268,19 +316,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn check_cmd(
-    models: &[String], set: &[String], json: bool, threads: Option<usize>, only: Option<&str>,
-    deep: bool, markdown: bool,
-) -> Result<ExitCode> {
+fn check_cmd(args: &CheckArgs) -> Result<ExitCode> {
+    let json = args.json;
     let mut opts =
         Options { progress: std::io::stderr().is_terminal() && !json, ..Options::default() };
-    if let Some(t) = threads {
+    if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    let plan: Vec<_> = check::plan(models, set, deep)?
+    let only = args.only.as_deref();
+    let plan: Vec<_> = check::plan(&args.models, &args.set, args.deep)?
         .into_iter()
         .filter(|(_, config, _)| only.is_none_or(|o| config.contains(o)))
         .collect();
+    if let (Some(part), Some(fingerprints)) = (args.part, &args.fingerprints) {
+        if plan.len() != 1 {
+            let names: Vec<String> =
+                plan.iter().map(|(s, c, _)| format!("{} {c}", s.name)).collect();
+            return Err(ParamError::BadValue {
+                name: "part".into(),
+                value: names.join(", "),
+                expected: "one configuration (name the model, narrow with --only)".into(),
+            }
+            .into());
+        }
+        opts.part = Some(check::Split { part, fingerprints: fingerprints.clone() });
+    }
+    let markdown = args.markdown;
     let mut rows: Vec<Row> = Vec::new();
     for (spec, config, params) in &plan {
         let new = check::run(spec, config, params, &opts)?;
@@ -298,12 +359,45 @@ fn check_cmd(
         }
         rows.extend(new);
     }
-    let failed = rows.iter().filter(|r| !r.as_expected()).count();
+    // A part alone decides only what it found; the rest waits for `twosafe merge`.
+    let failed = rows
+        .iter()
+        .filter(|r| !r.as_expected() && (r.part.is_none() || r.verdict != check::Verdict::Unknown))
+        .count();
     if markdown {
         print_out(&check::markdown(&rows))?;
     } else if !json {
         print_out(&check::report(&rows))?;
     }
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn merge_cmd(files: &[PathBuf], json: bool, markdown: bool) -> Result<ExitCode> {
+    let (rows, summaries) = check::merge(files)?;
+    for s in &summaries {
+        let split = s
+            .split_depth
+            .map_or("not split (too narrow)".into(), |d| format!("split at depth {d}"));
+        eprintln!(
+            "{} {}: {} parts, {split}; {} distinct states, {} explored by the parts ({:.2}x)",
+            s.model,
+            s.config,
+            s.parts,
+            s.unique,
+            s.explored,
+            s.explored as f64 / s.unique.max(1) as f64
+        );
+    }
+    if json {
+        for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    } else if markdown {
+        print_out(&check::markdown(&rows))?;
+    } else {
+        print_out(&check::report(&rows))?;
+    }
+    let failed = rows.iter().filter(|r| !r.as_expected()).count();
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

@@ -116,6 +116,71 @@ fn a_verdict_that_differs_from_its_expectation_fails_the_run() {
     assert!(out.contains("holds (!)"), "{out}");
 }
 
+/// The parts of a split check, each writing its rows and fingerprints to `dir`, then merged:
+/// `merge`'s exit code, output and standard error.
+fn split_check(dir: &std::path::Path, config: &str, parts: usize) -> (i32, String, String) {
+    let mut files = Vec::new();
+    for k in 1..=parts {
+        let fp = dir.join(format!("{k}.fp"));
+        let (code, out, err) = twosafe(&[
+            "check",
+            "two-phase",
+            "--only",
+            config,
+            "--json",
+            "--part",
+            &format!("{k}/{parts}"),
+            "--fingerprints",
+            fp.to_str().expect("a UTF-8 path"),
+        ]);
+        assert_eq!(code, 0, "part {k}/{parts}: {err}");
+        let rows = dir.join(format!("{k}.json"));
+        std::fs::write(&rows, out).expect("writes the part's rows");
+        files.push(rows.to_str().expect("a UTF-8 path").to_string());
+    }
+    let mut args = vec!["merge", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    twosafe(&args)
+}
+
+#[test]
+fn the_parts_of_a_split_check_merge_into_the_whole_checks_verdicts_and_count() {
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let rows = |out: &str| -> Vec<serde_json::Value> {
+        out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    };
+    // A correct configuration wide enough to split: the union of the parts' fingerprints is
+    // exactly the whole search's distinct states.
+    let (code, whole, _) = twosafe(&["check", "two-phase", "--only", "rms/6", "--json"]);
+    assert_eq!(code, 0);
+    let whole = rows(&whole);
+    let (code, merged, err) = split_check(&dir, "rms/6", 3);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("3 parts, split at depth"), "{err}");
+    let merged = rows(&merged);
+    assert_eq!(merged.len(), whole.len());
+    for (m, w) in merged.iter().zip(&whole) {
+        assert_eq!(m["property"], w["property"]);
+        assert_eq!(m["verdict"], "holds");
+        assert_eq!(m["unique_states"], w["unique_states"], "{m}");
+    }
+    // A seeded bug: some part finds the violation, and the merge reports it.
+    let (code, merged, err) = split_check(&dir, "bug/commit-unprepared", 2);
+    assert_eq!(code, 0, "{err}");
+    let merged = rows(&merged);
+    assert!(merged.iter().any(|r| r["property"] == "consistency" && r["verdict"] == "violated"));
+    // A missing part is refused, by name, as bad input.
+    let (code, _, err) = twosafe(&["merge", dir.join("1.json").to_str().expect("UTF-8")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing part(s) 2/2"), "{err}");
+    // So is a part of more than one configuration.
+    let (code, _, err) =
+        twosafe(&["check", "two-phase", "--part", "1/2", "--fingerprints", "unused.fp"]);
+    assert_eq!(code, 2, "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn models_lists_parameters_properties_and_variants() {
     let (code, out, _) = twosafe(&["models", "--json"]);

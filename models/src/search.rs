@@ -26,6 +26,17 @@
 //! Two distinct states with the same fingerprint would make the second one look visited: as
 //! in TLC, the probability is about `n² / 2⁶⁵` for `n` distinct states (3 × 10⁻³ at 10⁸
 //! states), and a missed state can only hide a violation, never invent one.
+//!
+//! **A search split over machines** ([`search_part`]): every part explores the same levels up
+//! to the first that has at least [`SPLIT_WIDTH`] states per part (the *split level*; levels
+//! are the same sets whoever explores them), then expands only the split level's states whose
+//! fingerprint falls to it, and everything reachable from them. No part talks to another, so
+//! any job runner can run them. Together they are complete: a state deeper than the split
+//! level has a shortest path through some split-level state, whose part reaches it (a part
+//! leaves unexpanded only split-level states, and a shortest path meets the split level once).
+//! What they pay is overlap: a state reachable from two parts' split-level states is explored
+//! by both. Each part returns its visited fingerprints; their union is the exact set of
+//! distinct states, which is how the parts' results are merged (see `twosafe merge`).
 
 use stateright::{Expectation, Model};
 use std::collections::HashSet;
@@ -67,6 +78,31 @@ pub struct Outcome {
     pub discovered: Vec<&'static str>,
 }
 
+/// One of `of` parts of a split search (see the module's doc): `index` counts from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    /// Which part, from 0.
+    pub index: usize,
+    /// How many parts.
+    pub of: usize,
+}
+
+/// A split search divides at the first level with at least this many states per part: enough
+/// that the fingerprints spread the work evenly.
+pub const SPLIT_WIDTH: usize = 64;
+
+/// What one part of a split search found.
+#[derive(Clone, Debug)]
+pub struct PartOutcome {
+    /// Its own counts and discoveries (the levels before the split level are in every part's).
+    pub outcome: Outcome,
+    /// The split level; none if the search ended before any level was wide enough (then the
+    /// part explored everything, as each of the others did).
+    pub split_depth: Option<usize>,
+    /// The fingerprints of every state it saw, in no order.
+    pub fingerprints: Vec<u64>,
+}
+
 /// How many states a worker takes from the frontier at a time.
 const CHUNK: usize = 512;
 
@@ -91,6 +127,15 @@ impl Visited {
         // Bits 40..48 choose the shard; the set hashes with the others (see `Spread`).
         let shard = &self.shards[(fp >> 40) as usize & (SHARDS - 1)];
         shard.lock().unwrap_or_else(|e| e.into_inner()).insert(fp)
+    }
+
+    /// Every fingerprint, in no order (each shard is freed as it is read).
+    fn into_vec(self) -> Vec<u64> {
+        let mut all = Vec::new();
+        for shard in self.shards {
+            all.extend(shard.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+        all
     }
 }
 
@@ -123,6 +168,29 @@ impl Hasher for Spread {
 /// states it generated and, at the next level, expands its own first (the allocator frees a
 /// state fastest on the thread that allocated it), then helps the others with theirs.
 pub fn search<M>(model: &M, threads: usize, progress: &Progress) -> Outcome
+where
+    M: Model + Sync,
+    M::State: Hash + Send,
+{
+    explore(model, threads, progress, None).0
+}
+
+/// Part `part` of a search split over independent workers (see the module's doc), on
+/// `threads` threads.
+pub fn search_part<M>(model: &M, threads: usize, progress: &Progress, part: Part) -> PartOutcome
+where
+    M: Model + Sync,
+    M::State: Hash + Send,
+{
+    let part = Part { of: part.of.max(1), index: part.index % part.of.max(1) };
+    let (outcome, split_depth, visited) = explore(model, threads, progress, Some(part));
+    PartOutcome { outcome, split_depth, fingerprints: visited.into_vec() }
+}
+
+/// The search, whole or one part of it: its outcome, the split level, the visited set.
+fn explore<M>(
+    model: &M, threads: usize, progress: &Progress, part: Option<Part>,
+) -> (Outcome, Option<usize>, Visited)
 where
     M: Model + Sync,
     M::State: Hash + Send,
@@ -161,10 +229,17 @@ where
         let mut actions = Vec::new();
         let mut mine = vec![false; props.len()];
         let mut failed = false;
+        let mut split_depth = None;
         while !failed && sizes.iter().any(|n| n.load(Ordering::Relaxed) > 0) {
             depth += 1;
             if me == 0 {
                 progress.depth.store(depth, Ordering::Relaxed);
+            }
+            // Every worker reads the same sizes here, so they all split at the same level.
+            let level: usize = sizes.iter().map(|n| n.load(Ordering::Relaxed)).sum();
+            let split = part.filter(|p| split_depth.is_none() && level >= SPLIT_WIDTH * p.of);
+            if split.is_some() {
+                split_depth = Some(depth);
             }
             let mut next = Vec::new();
             let expand = std::panic::AssertUnwindSafe(|| {
@@ -179,6 +254,11 @@ where
                         };
                         let (before_states, before_unique) = (my_states, my_unique);
                         for state in chunk {
+                            if split.is_some_and(|p| {
+                                fingerprint(&state) % p.of as u64 != p.index as u64
+                            }) {
+                                continue;
+                            }
                             judge(model, &props, &mut mine, &state);
                             model.actions(&state, &mut actions);
                             for action in actions.drain(..) {
@@ -217,9 +297,9 @@ where
                 f.store(true, Ordering::Relaxed);
             }
         }
-        (my_states, my_unique, depth)
+        (my_states, my_unique, depth, split_depth)
     };
-    let parts: Vec<(usize, usize, usize)> = if threads == 1 {
+    let parts: Vec<(usize, usize, usize, Option<usize>)> = if threads == 1 {
         vec![work(0)]
     } else {
         std::thread::scope(|scope| {
@@ -234,12 +314,13 @@ where
     if let Some(p) = panicked.into_inner().ok().flatten() {
         std::panic::resume_unwind(p);
     }
-    Outcome {
+    let outcome = Outcome {
         states: inits + parts.iter().map(|p| p.0).sum::<usize>(),
         unique: firsts + parts.iter().map(|p| p.1).sum::<usize>(),
         max_depth: parts.iter().map(|p| p.2).max().unwrap_or(0),
         discovered: discovered(&props, found.iter().map(|f| f.load(Ordering::Relaxed))),
-    }
+    };
+    (outcome, parts.iter().find_map(|p| p.3), visited)
 }
 
 /// The names of the properties whose flag in `found` is set, in `props`' order.
@@ -350,6 +431,45 @@ mod tests {
             let payload = run.expect_err("the model panics");
             assert_eq!(payload.downcast_ref::<&str>(), Some(&"the model's bug"));
         }
+    }
+
+    #[test]
+    fn the_parts_of_a_split_search_together_see_what_the_whole_search_sees() {
+        let model = Grid(200);
+        let (whole, none, visited) = explore(&model, 2, &Progress::default(), None);
+        assert_eq!(none, None);
+        let all: HashSet<u64> = visited.into_vec().into_iter().collect();
+        assert_eq!(all.len(), 40_000);
+        for of in [1, 2, 3] {
+            let parts: Vec<PartOutcome> = (0..of)
+                .map(|index| {
+                    search_part(&model, 1 + index % 2, &Progress::default(), Part { index, of })
+                })
+                .collect();
+            // Level k of the grid has k states: the first with 64 per part is level 64 × of.
+            assert!(parts.iter().all(|p| p.split_depth == Some(64 * of)));
+            let union: HashSet<u64> = parts.iter().flat_map(|p| p.fingerprints.clone()).collect();
+            assert_eq!(union, all, "{of} parts");
+            let mut found: Vec<&str> =
+                parts.iter().flat_map(|p| p.outcome.discovered.clone()).collect();
+            found.sort_unstable();
+            found.dedup();
+            let mut expected = whole.discovered.clone();
+            expected.sort_unstable();
+            assert_eq!(found, expected, "{of} parts");
+            if of > 1 {
+                // The split divides the work: no part explores everything.
+                assert!(parts.iter().all(|p| p.outcome.unique < whole.unique), "{of} parts");
+            }
+        }
+    }
+
+    #[test]
+    fn a_search_too_narrow_to_split_is_explored_whole_by_every_part() {
+        let whole = search(&Grid(40), 1, &Progress::default());
+        let part = search_part(&Grid(40), 1, &Progress::default(), Part { index: 1, of: 2 });
+        assert_eq!((part.split_depth, &part.outcome), (None, &whole));
+        assert_eq!(part.fingerprints.len(), 1600);
     }
 
     #[test]

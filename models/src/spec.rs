@@ -129,7 +129,7 @@ impl ModelSpec {
 }
 
 /// What a check expects of a property.
-#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Expect {
     /// No counterexample exists within the bounds.
