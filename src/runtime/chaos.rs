@@ -70,14 +70,21 @@ pub struct LocalCluster {
 /// A free loopback port `p` with `p + 1` free as well, below the kernel's ephemeral range
 /// (`ip_local_port_range`), so that no outgoing connection of another test or cluster is given
 /// it between this check and the node's bind; drawn at random, so that clusters started at
-/// once do not draw the same.
+/// once do not draw the same (in one process too: two tests' threads that ask in the same
+/// microsecond get different draws).
 pub fn free_port_pair() -> Result<u16, ChaosError> {
+    static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let draw = DRAWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
         .unwrap_or(32768);
     let (low, high) = (10_000u16, ephemeral.saturating_sub(1));
-    let mut rng = Rng::new(crate::runtime::conform::now_us() ^ u64::from(std::process::id()));
+    let mut rng = Rng::new(
+        crate::runtime::conform::now_us()
+            ^ u64::from(std::process::id())
+            ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
     for _ in 0..200 {
         let p = if high > low + 1 {
             low + rng.below(u64::from(high - low - 1)) as u16
