@@ -384,7 +384,7 @@ mod tests {
         fn properties(&self) -> Vec<Property<Self>> {
             vec![
                 Property::always("below the diagonal's end", |m: &Grid, s: &(u8, u8)| {
-                    s.0 + s.1 < 2 * m.0 - 2
+                    u16::from(s.0) + u16::from(s.1) < 2 * u16::from(m.0) - 2
                 }),
                 Property::sometimes("the corner", |m: &Grid, s: &(u8, u8)| s.0 == m.0 - 1),
                 Property::sometimes("outside", |m: &Grid, s: &(u8, u8)| s.0 >= m.0),
