@@ -130,6 +130,14 @@ pub enum CheckError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// A part's JSON output could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
     /// A fingerprint file is not one (a wrong or truncated file).
     #[error("fingerprint file {0}: not a twosafe fingerprint file (or truncated)")]
     NotFingerprints(PathBuf),
@@ -657,7 +665,7 @@ pub fn merge(files: &[PathBuf]) -> Result<(Vec<Row>, Vec<MergeSummary>), CheckEr
     let mut groups: Vec<((String, String, String), Vec<Row>)> = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file)
-            .map_err(|source| CheckError::Fingerprints { path: file.clone(), source })?;
+            .map_err(|source| CheckError::Read { path: file.clone(), source })?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let bad = |why: String| CheckError::NotAPart { file: file.clone(), line: i + 1, why };
             let mut row: Row = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;

@@ -246,6 +246,7 @@ fn main() -> ExitCode {
                 Some(
                     check::CheckError::Param(_)
                         | check::CheckError::NotAPart { .. }
+                        | check::CheckError::Read { .. }
                         | check::CheckError::Incomplete { .. }
                         | check::CheckError::NotFingerprints(_)
                 )
