@@ -98,13 +98,50 @@ pub struct PartRecord {
     /// The level at which the search split (none: too narrow to split; the part explored
     /// everything).
     pub split_depth: Option<usize>,
-    /// The property's kind: `always`, `sometimes` or `eventually`.
-    pub kind: String,
+    /// The property's kind.
+    pub kind: Kind,
     /// Whether this part found a state that discovers the property (breaks an `always`,
     /// satisfies a `sometimes`).
     pub found: bool,
     /// The file of the part's fingerprints, as an absolute path.
     pub fingerprints: PathBuf,
+}
+
+/// A property's kind, as a part of a split check records it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// In every reachable state.
+    Always,
+    /// In some reachable state.
+    Sometimes,
+    /// On every fair behaviour (not decided by a split check).
+    Eventually,
+    /// A seeded bug's property that the model does not have.
+    Absent,
+}
+
+impl Kind {
+    fn of(x: &Expectation) -> Kind {
+        match x {
+            Expectation::Always => Kind::Always,
+            Expectation::Sometimes => Kind::Sometimes,
+            Expectation::Eventually => Kind::Eventually,
+        }
+    }
+
+    /// The verdict when some explored state discovers the property (`found`: breaks an
+    /// `always`, satisfies a `sometimes`) or none does; an absence is a verdict only when
+    /// the exploration was `whole` (all parts merged), not one part's.
+    fn verdict(self, found: bool, whole: bool) -> Verdict {
+        match (self, found, whole) {
+            (Kind::Always, true, _) => Verdict::Violated,
+            (Kind::Always, false, true) => Verdict::Holds,
+            (Kind::Sometimes, true, _) => Verdict::Holds,
+            (Kind::Sometimes, false, true) => Verdict::Violated,
+            _ => Verdict::Unknown,
+        }
+    }
 }
 
 /// One part of a split check: which, and the file its fingerprints go to.
@@ -434,11 +471,11 @@ impl RunVisitor<'_> {
         let threads = self.opts.threads;
         let out = self.with_progress(start, |p| search::search_part(model, threads, p, part));
         let secs = start.elapsed().as_secs_f64();
-        let record = |kind: &str, found| PartRecord {
+        let record = |kind, found| PartRecord {
             index: part.index + 1,
             of: part.of,
             split_depth: out.split_depth,
-            kind: kind.into(),
+            kind,
             found,
             fingerprints: PathBuf::new(),
         };
@@ -447,18 +484,12 @@ impl RunVisitor<'_> {
         for (name, expectation, expect) in props {
             let Some(expect) = expect else { continue };
             let found = out.outcome.discovered.contains(name);
-            let (kind, verdict) = match expectation {
-                Expectation::Always if found => ("always", Verdict::Violated),
-                Expectation::Always => ("always", Verdict::Unknown),
-                Expectation::Sometimes if found => ("sometimes", Verdict::Holds),
-                Expectation::Sometimes => ("sometimes", Verdict::Unknown),
-                Expectation::Eventually => ("eventually", Verdict::Unknown),
-            };
-            rows.push((name.to_string(), *expect, verdict, None, None));
+            let kind = Kind::of(expectation);
+            rows.push((name.to_string(), *expect, kind.verdict(found, false), None, None));
             records.push(record(kind, found));
         }
         // A seeded bug's property that the model does not have stays unknown.
-        records.extend(rows_extra.iter().map(|_| record("none", false)));
+        records.extend(rows_extra.iter().map(|_| record(Kind::Absent, false)));
         rows.append(&mut rows_extra);
         Run {
             rows,
@@ -741,14 +772,7 @@ fn merge_one(
             return Err(incomplete("the parts' properties differ".into()));
         }
         let found = all.iter().any(|r| r.part.as_ref().is_some_and(|p| p.found));
-        let kind = record(row)?.kind;
-        let verdict = match (kind.as_str(), found) {
-            ("always", true) => Verdict::Violated,
-            ("always", false) => Verdict::Holds,
-            ("sometimes", true) => Verdict::Holds,
-            ("sometimes", false) => Verdict::Violated,
-            _ => Verdict::Unknown,
-        };
+        let verdict = record(row)?.kind.verdict(found, true);
         merged.push(Row {
             verdict,
             states,
