@@ -86,6 +86,10 @@ pub struct Row {
     /// For a row of one part of a split check: which part, and where its fingerprints are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part: Option<PartRecord>,
+    /// The limit that stopped the check before it had explored everything ([`Limits`]), as
+    /// a sentence: what it did not find decides nothing, so such verdicts are unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 /// What a part of a split check records beside its row, for [`merge`].
@@ -219,6 +223,8 @@ pub struct Options {
     pub progress: bool,
     /// Check one part of a split search only (see [`merge`]).
     pub part: Option<Split>,
+    /// When to give up on a configuration.
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -227,7 +233,68 @@ impl Default for Options {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             progress: false,
             part: None,
+            limits: Limits::default(),
         }
+    }
+}
+
+/// When a check gives up on a configuration (none: never). A check that reaches one stops
+/// soon after (it finishes the states in hand and frees what it holds), with the verdicts it
+/// has (a violation found stays one; the rest are unknown) and [`Row::stopped`] saying which
+/// limit it was.
+///
+/// The searches that keep no paths (every property expected to hold) and the liveness check
+/// obey all three. stateright's BFS, which keeps the paths of a seeded bug's counterexample,
+/// obeys the state limit only at the end of a batch of 1,500 states, and counts it with
+/// repeats; the time limit only between batches of work that its threads share (with one
+/// thread, hardly ever); and not the memory limit. A seeded bug's search stops when it has
+/// found the bug, which is usually soon.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// Distinct states.
+    pub states: Option<usize>,
+    /// Seconds.
+    pub secs: Option<f64>,
+    /// The process's resident memory, in bytes.
+    pub memory: Option<u64>,
+}
+
+/// A limit reached.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reached {
+    States(usize),
+    Secs(f64),
+    Memory(u64),
+}
+
+impl std::fmt::Display for Reached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reached::States(n) => write!(f, "the state limit ({n} distinct states, --max-states)"),
+            Reached::Secs(s) => write!(f, "the time limit ({s} s, --max-secs)"),
+            Reached::Memory(b) => {
+                write!(f, "the memory limit ({:.1} GB resident, --max-memory)", *b as f64 / 1e9)
+            }
+        }
+    }
+}
+
+impl Limits {
+    /// The first limit that a search `elapsed` into its run, with `unique` distinct states so
+    /// far, has reached.
+    fn reached(&self, elapsed: Duration, unique: usize) -> Option<Reached> {
+        if let Some(n) = self.states.filter(|n| unique >= *n) {
+            return Some(Reached::States(n));
+        }
+        if let Some(s) = self.secs.filter(|s| elapsed.as_secs_f64() >= *s) {
+            return Some(Reached::Secs(s));
+        }
+        let memory = self.memory?;
+        memory::resident().filter(|r| *r >= memory).map(|_| Reached::Memory(memory))
+    }
+
+    fn any(&self) -> bool {
+        self.states.is_some() || self.secs.is_some() || self.memory.is_some()
     }
 }
 
@@ -247,6 +314,8 @@ struct Run {
     /// For a part of a split check: per row, its record but for the fingerprints' file; and
     /// the fingerprints.
     part: Option<(Vec<PartRecord>, Vec<u64>)>,
+    /// The limit that stopped it.
+    stopped: Option<Reached>,
 }
 
 struct RunVisitor<'a> {
@@ -289,9 +358,12 @@ impl ModelVisitor for RunVisitor<'_> {
         let base = memory::reset_peak();
         let start = Instant::now();
         let mut explored = None;
+        let mut stopped = None;
         let fair = props.iter().any(|(_, x, e)| eventually(x) && e.is_some()).then(|| {
-            let report = twosafe_models::fairness::check(&model, FAIR_LIMIT);
-            if report.complete {
+            let (report, reached) = self
+                .with_progress(start, |p| twosafe_models::fairness::check(&model, FAIR_LIMIT, p));
+            stopped = reached.filter(|_| report.safety.stopped);
+            if report.complete || stopped.is_some() {
                 explored = Some(report.safety.clone());
             }
             let m = &model;
@@ -315,16 +387,27 @@ impl ModelVisitor for RunVisitor<'_> {
         // or the liveness check's exploration, which has judged every state already; a search
         // for a seeded bug, or a violation found without a path, needs a path, and
         // stateright's BFS keeps one.
-        let fast = wanted
-            .is_empty()
+        // A check stopped by a limit searches no further, for a path or anything else.
+        let fast = (wanted.is_empty() || stopped.is_some())
             .then(|| match explored {
                 Some(outcome) => Safety::from(outcome),
-                None => self.fast_search(&model, start),
+                None => {
+                    let (safety, reached) = self.fast_search(&model, start);
+                    stopped = reached;
+                    safety
+                }
             })
-            .filter(|s| !props.iter().any(|(n, x, _)| is_always(x) && s.found.contains_key(n)));
+            .filter(|s| {
+                stopped.is_some()
+                    || !props.iter().any(|(n, x, _)| is_always(x) && s.found.contains_key(n))
+            });
         let safety = match fast {
             Some(s) => s,
-            None => self.path_search(&model, &wanted, start),
+            None => {
+                let (safety, reached) = self.path_search(&model, &wanted, start);
+                stopped = reached;
+                safety
+            }
         };
         let secs = start.elapsed().as_secs_f64();
         let mut rows = Vec::new();
@@ -366,6 +449,7 @@ impl ModelVisitor for RunVisitor<'_> {
             secs,
             grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
             part: None,
+            stopped,
         }
     }
 }
@@ -387,8 +471,8 @@ struct Safety<M: Checkable> {
 impl<M: Checkable> From<search::Outcome> for Safety<M> {
     fn from(outcome: search::Outcome) -> Self {
         Safety {
+            exhaustive: !outcome.stopped,
             found: outcome.discovered.into_iter().map(|n| (n, None)).collect(),
-            exhaustive: true,
             states: outcome.states,
             unique: outcome.unique,
             max_depth: outcome.max_depth,
@@ -426,28 +510,40 @@ impl RunVisitor<'_> {
     }
 
     /// The whole state space by [`twosafe_models::search`] on every thread: counts and
-    /// discoveries, no paths.
-    fn fast_search<M: Checkable>(&self, model: &M, start: Instant) -> Safety<M> {
+    /// discoveries, no paths; and the limit that stopped it, if one did.
+    fn fast_search<M: Checkable>(&self, model: &M, start: Instant) -> (Safety<M>, Option<Reached>) {
         let threads = self.opts.threads;
-        Safety::from(self.with_progress(start, |p| search::search(model, threads, p)))
+        let (outcome, reached) = self.with_progress(start, |p| search::search(model, threads, p));
+        let stopped = reached.filter(|_| outcome.stopped);
+        (Safety::from(outcome), stopped)
     }
 
-    /// Runs `search` with a progress line that follows it.
+    /// Runs `search` with a progress line that follows it, and stops it (by
+    /// [`search::Progress::stop`]) when it reaches one of the [`Limits`], which it returns.
+    /// `start` is when the configuration's check began: its time limit counts from there.
     fn with_progress<T: Send>(
         &self, start: Instant, search: impl FnOnce(&search::Progress) -> T + Send,
-    ) -> T {
-        let progress = search::Progress::default();
+    ) -> (T, Option<Reached>) {
+        let limits = self.opts.limits;
+        let progress = search::Progress::limited(limits.states);
         let bar = self.progress_bar();
+        let mut reached = None;
         let outcome = std::thread::scope(|scope| {
             let run = scope.spawn(|| search(&progress));
-            while bar.is_some() && !run.is_finished() {
+            while (bar.is_some() || limits.any()) && !run.is_finished() {
                 std::thread::sleep(Duration::from_millis(100));
+                let counts = (
+                    progress.states.load(Ordering::Relaxed),
+                    progress.unique.load(Ordering::Relaxed),
+                    progress.depth.load(Ordering::Relaxed),
+                );
+                if reached.is_none() {
+                    reached = limits.reached(start.elapsed(), counts.1);
+                    if reached.is_some() {
+                        progress.stop.store(true, Ordering::Relaxed);
+                    }
+                }
                 if let Some(bar) = &bar {
-                    let counts = (
-                        progress.states.load(Ordering::Relaxed),
-                        progress.unique.load(Ordering::Relaxed),
-                        progress.depth.load(Ordering::Relaxed),
-                    );
                     self.show(bar, start, counts);
                 }
             }
@@ -456,7 +552,9 @@ impl RunVisitor<'_> {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        outcome
+        // A search that stopped itself at the state limit before a poll saw it.
+        let unique = progress.unique.load(Ordering::Relaxed);
+        (outcome, reached.or_else(|| limits.reached(start.elapsed(), unique)))
     }
 
     /// One part of a split check: what the part alone can say of each property (an `always`
@@ -469,7 +567,8 @@ impl RunVisitor<'_> {
         let base = memory::reset_peak();
         let start = Instant::now();
         let threads = self.opts.threads;
-        let out = self.with_progress(start, |p| search::search_part(model, threads, p, part));
+        let (out, reached) =
+            self.with_progress(start, |p| search::search_part(model, threads, p, part));
         let secs = start.elapsed().as_secs_f64();
         let record = |kind, found| PartRecord {
             index: part.index + 1,
@@ -498,6 +597,7 @@ impl RunVisitor<'_> {
             max_depth: out.outcome.max_depth,
             secs,
             grown: base.zip(memory::peak()).map(|(b, p)| p.saturating_sub(b)),
+            stopped: reached.filter(|_| out.outcome.stopped),
             part: Some((records, out.fingerprints)),
         }
     }
@@ -507,12 +607,20 @@ impl RunVisitor<'_> {
     /// one every time, and stops when it has them all; otherwise it uses every thread.
     fn path_search<M: Checkable>(
         &self, model: &M, wanted: &BTreeSet<&'static str>, start: Instant,
-    ) -> Safety<M> {
-        let builder = if wanted.is_empty() {
+    ) -> (Safety<M>, Option<Reached>) {
+        let mut builder = if wanted.is_empty() {
             model.clone().checker().threads(self.opts.threads)
         } else {
             model.clone().checker().threads(1).finish_when(HasDiscoveries::AllOf(wanted.clone()))
         };
+        let limits = self.opts.limits;
+        if let Some(n) = limits.states {
+            builder = builder.target_state_count(n);
+        }
+        if let Some(secs) = limits.secs {
+            builder =
+                builder.timeout(Duration::from_secs_f64(secs).saturating_sub(start.elapsed()));
+        }
         let checker = builder.spawn_bfs();
         let bar = self.progress_bar();
         // Without a progress line, just wait; with one, poll (a poll costs up to 100 ms).
@@ -529,18 +637,28 @@ impl RunVisitor<'_> {
             bar.finish_and_clear();
         }
         let found_all_wanted = wanted.iter().all(|w| checker.discovery(w).is_some());
-        Safety {
+        // Stopped by a limit, unless it stopped because it had found what it looked for (it
+        // cannot tell which when both came at once: then unknown, the safe side).
+        let reached = if !wanted.is_empty() && found_all_wanted {
+            None
+        } else {
+            (limits.states.filter(|n| checker.state_count() >= *n).map(Reached::States)).or_else(
+                || limits.secs.filter(|s| start.elapsed().as_secs_f64() >= *s).map(Reached::Secs),
+            )
+        };
+        let safety = Safety {
             found: checker.discoveries().into_iter().map(|(n, p)| (n, Some(p))).collect(),
-            exhaustive: wanted.is_empty() || !found_all_wanted,
+            exhaustive: reached.is_none() && (wanted.is_empty() || !found_all_wanted),
             states: checker.state_count(),
             unique: checker.unique_state_count(),
             max_depth: checker.max_depth(),
-        }
+        };
+        (safety, reached)
     }
 }
 
 /// The process's resident memory, as Linux reports it in /proc (nothing elsewhere).
-mod memory {
+pub mod memory {
     /// Resets the peak resident set size to the current size (Linux 4.0 and later:
     /// `clear_refs` value 5) and returns it, in bytes.
     pub fn reset_peak() -> Option<u64> {
@@ -548,10 +666,28 @@ mod memory {
         peak()
     }
 
+    /// The resident set size now, in bytes.
+    pub fn resident() -> Option<u64> {
+        field("VmRSS:")
+    }
+
+    /// Three quarters of the memory available now (free, or freeable), in bytes.
+    pub fn three_quarters_available() -> Option<u64> {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024 / 4 * 3)
+    }
+
     /// The peak resident set size since the last reset, in bytes.
     pub fn peak() -> Option<u64> {
+        field("VmHWM:")
+    }
+
+    /// A size in /proc/self/status, in bytes.
+    fn field(name: &str) -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(name))?;
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb * 1024)
     }
@@ -615,6 +751,7 @@ pub fn run(
             counterexample,
             cycle_from,
             part: records.next(),
+            stopped: run.stopped.map(|r| r.to_string()),
         })
         .collect())
 }
@@ -745,6 +882,13 @@ fn merge_one(
                 p.index, p.of, p.split_depth, first.index, first.split_depth
             )));
         }
+        if let Some(limit) = &r.stopped {
+            return Err(incomplete(format!(
+                "part {}/{of} stopped at {limit} before it had explored its share: run it again \
+                 with a higher limit",
+                p.index
+            )));
+        }
         parts[p.index].push(r);
     }
     let missing: Vec<String> =
@@ -784,6 +928,7 @@ fn merge_one(
             counterexample: None,
             cycle_from: None,
             part: None,
+            stopped: None,
             ..(*row).clone()
         });
     }
@@ -954,6 +1099,17 @@ pub fn report(rows: &[Row]) -> String {
                 let _ = writeln!(out, "      … the steps marked ↻ repeat for ever (a fair cycle)");
             }
             None => {}
+        }
+    }
+    let mut said = BTreeSet::new();
+    for r in rows {
+        if let Some(limit) = r.stopped.as_ref().filter(|_| said.insert((&r.model, &r.config))) {
+            let _ = writeln!(
+                out,
+                "\nStopped: {} {} reached {limit} after {} distinct states; what it did not \
+                 find is unknown. Raise the limit, or narrow the check (--only, --set).",
+                r.model, r.config, r.unique_states
+            );
         }
     }
     let failed = rows.iter().filter(|r| !r.as_expected()).count();

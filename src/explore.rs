@@ -34,12 +34,17 @@ impl ModelVisitor for Serve {
     }
 }
 
-/// Serves the Explorer for the model `params` describe on 127.0.0.1:`port`; never returns
-/// unless the address cannot be bound. `on_ready` is called with the URL once it can be.
+/// Serves the Explorer for the model `params` describe on 127.0.0.1:`port` (0: a free port the
+/// system chooses); never returns unless the address cannot be bound. `on_ready` is called with
+/// the URL, with the port in use, once it can be.
 pub fn serve(params: &Params, port: u16, on_ready: impl FnOnce(&str)) -> Result<(), ExploreError> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    // stateright's server panics on a bind error: try the address first for a clear error.
-    drop(TcpListener::bind(addr).map_err(|source| ExploreError::Bind { addr, source })?);
+    let wanted = SocketAddr::from(([127, 0, 0, 1], port));
+    // stateright's server panics on a bind error: try the address first for a clear error,
+    // and learn which port the system chose for port 0.
+    let probe =
+        TcpListener::bind(wanted).map_err(|source| ExploreError::Bind { addr: wanted, source })?;
+    let addr = probe.local_addr().map_err(|source| ExploreError::Bind { addr: wanted, source })?;
+    drop(probe);
     // The model is built (and its parameters validated) before the URL is announced.
     catalogue::model(params.model())?;
     on_ready(&format!("http://{addr}/"));

@@ -54,6 +54,24 @@ struct CheckArgs {
     /// Where a part writes its fingerprints (8 bytes per state it saw), for `twosafe merge`.
     #[arg(long, value_name = "FILE", requires = "part")]
     fingerprints: Option<PathBuf>,
+    /// Give up on a configuration after this many distinct states (its verdicts: unknown).
+    #[arg(long, value_name = "N")]
+    max_states: Option<usize>,
+    /// Give up on a configuration after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_positive)]
+    max_secs: Option<f64>,
+    /// Give up on a configuration once the process holds this many GB of memory
+    /// (default: three quarters of the memory available when the check starts).
+    #[arg(long, value_name = "GB", value_parser = parse_positive)]
+    max_memory: Option<f64>,
+}
+
+/// A number above zero.
+fn parse_positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("{s:?}: expected a number above 0")),
+    }
 }
 
 /// `K/N` with 1 ≤ K ≤ N.
@@ -103,7 +121,7 @@ enum Command {
         /// Set a parameter, e.g. `--set crashes=0`.
         #[arg(long = "set", value_name = "K=V")]
         set: Vec<String>,
-        /// The port.
+        /// The port (0: a free one the system chooses; the URL printed names it).
         #[arg(long, default_value_t = 3000)]
         port: u16,
     },
@@ -324,11 +342,32 @@ fn check_cmd(args: &CheckArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
+    opts.limits = check::Limits {
+        states: args.max_states,
+        secs: args.max_secs,
+        memory: args
+            .max_memory
+            .map(|gb| (gb * 1e9) as u64)
+            .or_else(check::memory::three_quarters_available),
+    };
     let only = args.only.as_deref();
-    let plan: Vec<_> = check::plan(&args.models, &args.set, args.deep)?
-        .into_iter()
-        .filter(|(_, config, _)| only.is_none_or(|o| config.contains(o)))
-        .collect();
+    let whole = check::plan(&args.models, &args.set, args.deep)?;
+    let plan: Vec<_> =
+        whole.iter().filter(|(_, config, _)| only.is_none_or(|o| config.contains(o))).collect();
+    if plan.is_empty() {
+        let labels: Vec<&str> = whole.iter().map(|(_, c, _)| c.as_str()).collect();
+        let which = match args.models.as_slice() {
+            [_] => format!(": {}", labels.join(", ")),
+            _ => " (`twosafe models` lists them)".into(),
+        };
+        let deep = if args.deep { "" } else { " (the deep ones need --deep)" };
+        return Err(ParamError::BadValue {
+            name: "only".into(),
+            value: only.unwrap_or("").into(),
+            expected: format!("text in a configuration's label{which}{deep}"),
+        }
+        .into());
+    }
     if let (Some(part), Some(fingerprints)) = (args.part, &args.fingerprints) {
         if plan.len() != 1 {
             let names: Vec<String> =
@@ -344,11 +383,11 @@ fn check_cmd(args: &CheckArgs) -> Result<ExitCode> {
     }
     let markdown = args.markdown;
     let mut rows: Vec<Row> = Vec::new();
-    for (spec, config, params) in &plan {
+    for (spec, config, params) in plan {
         let new = check::run(spec, config, params, &opts)?;
         if json {
             for r in &new {
-                println!("{}", serde_json::to_string(r)?);
+                print_out(&format!("{}\n", serde_json::to_string(r)?))?;
             }
         } else if !std::io::stdout().is_terminal() {
             // Non-interactive: say what finished, so long runs show life in logs.
@@ -391,7 +430,7 @@ fn merge_cmd(files: &[PathBuf], json: bool, markdown: bool) -> Result<ExitCode> 
     }
     if json {
         for r in &rows {
-            println!("{}", serde_json::to_string(r)?);
+            print_out(&format!("{}\n", serde_json::to_string(r)?))?;
         }
     } else if markdown {
         print_out(&check::markdown(&rows))?;

@@ -60,6 +60,11 @@ fn bad_input_is_one_line_and_exit_code_2() {
         (vec!["check", "--set", "level=hot"], "is not one of critical|important|normal"),
         (vec!["check", "--set", "clients"], "not of the form key=value"),
         (vec!["explore", "nope"], "no model named `nope`"),
+        (
+            vec!["check", "linear-2pc", "--only", "nothing-here"],
+            "`nothing-here` is not text in a configuration's label: hot/crash-primary,",
+        ),
+        (vec!["check", "--only", "nothing-here"], "(`twosafe models` lists them)"),
     ] {
         let (code, _, err) = twosafe(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
@@ -117,6 +122,65 @@ fn a_verdict_that_differs_from_its_expectation_fails_the_run() {
 }
 
 /// The parts of a split check, each writing its rows and fingerprints to `dir`, then merged:
+/// The rows of `check --json`.
+fn json_rows(out: &str) -> Vec<serde_json::Value> {
+    out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+}
+
+#[test]
+fn a_check_stops_at_its_limits_with_unknown_verdicts_and_says_which() {
+    // The fast search (every property expected to hold): over a million states whole.
+    let wide = ["check", "linear-2pc", "--only", "hot/crash-primary", "--set", "clients=2"];
+    let (code, out, err) = twosafe(&[&wide[..], &["--max-states", "20000", "--json"]].concat());
+    assert_eq!(code, 1, "{err}");
+    let rows = json_rows(&out);
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert_eq!(r["verdict"], "unknown", "{r}");
+        let stopped = r["stopped"].as_str().expect("the limit is named");
+        assert!(stopped.contains("state limit (20000 distinct states"), "{r}");
+        let unique = r["unique_states"].as_u64().expect("a count");
+        assert!((20_000..200_000).contains(&unique), "{r}");
+    }
+    // The table says it in words.
+    let (code, out, _) = twosafe(&[&wide[..], &["--max-states", "20000"]].concat());
+    assert_eq!(code, 1);
+    assert!(out.contains("Stopped: linear-2pc hot/crash-primary reached the state limit"), "{out}");
+    // A seeded bug's search (stateright's, which keeps paths) stops too, before its bug.
+    // It counts 1,500 states at a time: this bug takes more.
+    let bug = ["check", "linear-2pc", "--only", "bug/local-reads", "--json", "--max-states", "3"];
+    let (code, out, err) = twosafe(&bug);
+    assert_eq!(code, 1, "{err}");
+    let rows = json_rows(&out);
+    let broken = rows.iter().find(|r| r["property"] == "linearizability").expect("the bug's row");
+    assert_eq!(broken["verdict"], "unknown", "{broken}");
+    assert!(broken["stopped"].as_str().is_some_and(|s| s.contains("state limit")), "{broken}");
+    // Without the limit the same search finds it.
+    let (code, out, _) = twosafe(&bug[..5]);
+    assert_eq!(code, 0);
+    assert!(json_rows(&out).iter().all(|r| r.get("stopped").is_none()));
+}
+
+#[test]
+fn check_json_into_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["check", "linear-2pc", "--json", "--threads", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // As `| head -1` does: read one line, then close the pipe while it still has more to say.
+    let mut out = child.stdout.take().expect("piped");
+    let mut byte = [0u8];
+    while out.read(&mut byte).expect("reads") == 1 && byte[0] != b'\n' {}
+    drop(out);
+    let mut err = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut err).expect("reads");
+    let status = child.wait().expect("waits");
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 /// `merge`'s exit code, output and standard error.
 fn split_check(dir: &std::path::Path, config: &str, parts: usize) -> (i32, String, String) {
     let mut files = Vec::new();
@@ -178,6 +242,21 @@ fn the_parts_of_a_split_check_merge_into_the_whole_checks_verdicts_and_count() {
     let (code, _, err) =
         twosafe(&["check", "two-phase", "--part", "1/2", "--fingerprints", "unused.fp"]);
     assert_eq!(code, 2, "{err}");
+    // And a part that a limit stopped: its fingerprints are not its whole share.
+    let mut files = Vec::new();
+    for (k, limit) in [(1, "100"), (2, "1000000000")] {
+        let fp = dir.join(format!("limited-{k}.fp"));
+        let part = ["check", "two-phase", "--only", "rms/6", "--json", "--part", &format!("{k}/2")];
+        let limits = ["--fingerprints", fp.to_str().expect("UTF-8"), "--max-states", limit];
+        let (code, out, err) = twosafe(&[&part[..], &limits[..]].concat());
+        assert_eq!(code, 0, "{err}");
+        let rows = dir.join(format!("limited-{k}.json"));
+        std::fs::write(&rows, out).expect("writes the part's rows");
+        files.push(rows.to_str().expect("UTF-8").to_string());
+    }
+    let (code, _, err) = twosafe(&["merge", &files[0], &files[1]]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("part 1/2 stopped at the state limit"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -249,6 +328,39 @@ fn explore_serves_every_model() {
     for m in twosafe::models::catalogue::MODELS {
         explore_answers(m.name);
     }
+}
+
+#[test]
+fn explore_on_port_0_names_the_port_it_chose() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["explore", "two-phase", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    let mut line = Vec::new();
+    let mut out = child.stdout.take().expect("piped");
+    let mut byte = [0u8];
+    while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8_lossy(&line).to_string();
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no URL with a port in {line:?}"));
+    assert_ne!(port, 0, "{line}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut page = None;
+    while Instant::now() < deadline && page.is_none() {
+        page = http_get(port, "/");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(page.is_some_and(|p| p.starts_with("HTTP/1.1 200")), "{line}: nothing answers");
 }
 
 #[test]

@@ -50,7 +50,7 @@ where
         let prop = model.properties().into_iter().find(|p| p.name == *name);
         let Some(prop) = prop else { continue };
         if prop.expectation == Expectation::Eventually {
-            let report = fairness::check(model, 4_000_000);
+            let report = fairness::check(model, 4_000_000, &Default::default());
             if let Some((_, Some(lasso))) = report.verdicts.into_iter().find(|(n, _)| n == name) {
                 // The stem, then the cycle twice: the loop is taken, and taken again.
                 let mut p = lasso.stem.clone();

@@ -43,6 +43,7 @@ use crate::search::{self, Fingerprints, Outcome};
 use stateright::{Model, Path};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::sync::atomic::Ordering;
 
 /// An action's class, as [`Fairness::action_class`] says.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -134,8 +135,9 @@ pub use crate::search::fingerprint;
 
 /// Checks every `eventually` property of `model` under weak fairness (as a leads-to where a
 /// `sometimes` property names it with [`WHEN`]), exploring at most
-/// `limit` distinct states.
-pub fn check<M>(model: &M, limit: usize) -> Report<M>
+/// `limit` distinct states; `progress` follows the exploration, and stops it (then the report
+/// is not complete and decides nothing).
+pub fn check<M>(model: &M, limit: usize, progress: &search::Progress) -> Report<M>
 where
     M: Fairness,
     M::State: Hash + Clone + PartialEq,
@@ -155,7 +157,7 @@ where
             (p.clone(), trigger.cloned())
         })
         .collect();
-    let (g, complete, safety) = explore(model, &props, limit);
+    let (g, complete, safety) = explore(model, &props, limit, progress);
     let verdicts = props
         .iter()
         .enumerate()
@@ -167,7 +169,9 @@ where
 /// An `eventually` property and, for a leads-to, its trigger.
 type Liveness<M> = (stateright::Property<M>, Option<stateright::Property<M>>);
 
-fn explore<M>(model: &M, props: &[Liveness<M>], limit: usize) -> (Graph<M>, bool, Outcome)
+fn explore<M>(
+    model: &M, props: &[Liveness<M>], limit: usize, progress: &search::Progress,
+) -> (Graph<M>, bool, Outcome)
 where
     M: Fairness,
     M::State: Hash + Clone,
@@ -187,7 +191,8 @@ where
     let mut queue: VecDeque<(u32, M::State, usize)> = VecDeque::new();
     let safety_props = model.properties();
     let mut found = vec![false; safety_props.len()];
-    let mut safety = Outcome { states: 0, unique: 0, max_depth: 0, discovered: Vec::new() };
+    let mut safety =
+        Outcome { states: 0, unique: 0, max_depth: 0, discovered: Vec::new(), stopped: false };
     for s in model.init_states() {
         if !model.within_boundary(&s) {
             continue;
@@ -212,6 +217,16 @@ where
     while let Some((i, s, depth)) = queue.pop_front() {
         let i = i as usize;
         safety.max_depth = safety.max_depth.max(depth);
+        if i.is_multiple_of(1024) || progress.state_limit.is_some_and(|n| g.edges.len() >= n) {
+            progress.states.store(safety.states, Ordering::Relaxed);
+            progress.unique.store(g.edges.len(), Ordering::Relaxed);
+            progress.depth.store(depth, Ordering::Relaxed);
+            if progress.should_stop() {
+                let mut safety = outcome(&g, safety, &found);
+                safety.stopped = true;
+                return (g, false, safety);
+            }
+        }
         search::judge(model, &safety_props, &mut found, &s);
         if g.goals.len() <= i {
             g.goals.resize(i + 1, 0);
@@ -253,7 +268,8 @@ where
                 Some(j) => *j,
                 None => {
                     if g.edges.len() >= limit {
-                        let safety = outcome(&g, safety, &found);
+                        let mut safety = outcome(&g, safety, &found);
+                        safety.stopped = true;
                         return (g, false, safety);
                     }
                     let j = g.edges.len() as u32;
@@ -647,7 +663,7 @@ mod tests {
     };
 
     fn verdict(toy: Toy) -> Option<(Vec<Act>, Vec<Act>)> {
-        let r = check(&toy, 100);
+        let r = check(&toy, 100, &Default::default());
         assert!(r.complete);
         r.verdicts.into_iter().next().and_then(|(_, l)| l).map(|l| (l.stem, l.cycle))
     }
@@ -684,13 +700,16 @@ mod tests {
     fn an_action_the_bound_cuts_off_is_not_owed_but_marks_the_lasso() {
         // Finish leads outside the bound: the bounded model toggles for ever, and the lasso
         // says that an action the bound cut off was enabled all along.
-        let r = check(&Toy { finish_out_of_bounds: true, ..TOY }, 100);
+        let r = check(&Toy { finish_out_of_bounds: true, ..TOY }, 100, &Default::default());
         let lasso = r.verdicts.into_iter().next().and_then(|(_, l)| l).unwrap();
         assert!(lasso.at_bound);
         assert_eq!(lasso.cycle, vec![Act::Toggle, Act::Toggle]);
-        let clear = check(&Toy { finish_in_phase_0_only: true, ..TOY }, 100);
+        let clear = check(&Toy { finish_in_phase_0_only: true, ..TOY }, 100, &Default::default());
         assert!(clear.verdicts.into_iter().all(|(_, l)| l.is_some_and(|l| !l.at_bound)));
-        assert_eq!(check(&Toy { finish_out_of_bounds: true, ..TOY }, 100).states, 2);
+        assert_eq!(
+            check(&Toy { finish_out_of_bounds: true, ..TOY }, 100, &Default::default()).states,
+            2
+        );
     }
 
     /// A second toy: a counter that steps 0 → 1 → 2 → 0, or (`stuck`) spins at 2 for ever;
@@ -739,7 +758,7 @@ mod tests {
     #[test]
     fn leads_to_is_judged_after_every_trigger_not_once_from_the_start() {
         let lasso = |ring: Ring| {
-            let r = check(&ring, 100);
+            let r = check(&ring, 100, &Default::default());
             assert!(r.complete);
             r.verdicts.into_iter().next().and_then(|(_, l)| l).map(|l| (l.stem, l.cycle))
         };
@@ -756,8 +775,19 @@ mod tests {
 
     #[test]
     fn the_exploration_stops_at_its_limit_and_decides_nothing() {
-        let r = check(&Toy { finish_in_phase_0_only: true, ..TOY }, 2);
+        let r = check(&Toy { finish_in_phase_0_only: true, ..TOY }, 2, &Default::default());
         assert!(!r.complete);
+        assert!(r.verdicts.iter().all(|(_, l)| l.is_none()));
+    }
+
+    #[test]
+    fn a_stopped_exploration_decides_nothing() {
+        let toy = Toy { finish_in_phase_0_only: true, ..TOY };
+        assert!(check(&toy, 100, &Default::default()).complete);
+        let stop = search::Progress::default();
+        stop.stop.store(true, Ordering::Relaxed);
+        let r = check(&toy, 100, &stop);
+        assert!(!r.complete && r.safety.stopped);
         assert!(r.verdicts.iter().all(|(_, l)| l.is_none()));
     }
 }

@@ -287,7 +287,8 @@ mod tests {
 
     #[test]
     fn a_client_resending_for_ever_on_a_lossy_network_is_answered_under_fairness() {
-        let report = crate::fairness::check(&InFlightOnce::new(pinger(true)), 10_000);
+        let report =
+            crate::fairness::check(&InFlightOnce::new(pinger(true)), 10_000, &Default::default());
         assert!(report.complete);
         assert!(report.verdicts[0].1.is_none());
     }

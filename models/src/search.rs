@@ -62,6 +62,25 @@ pub struct Progress {
     pub unique: AtomicUsize,
     /// The level being explored (the initial states are level 1).
     pub depth: AtomicUsize,
+    /// Set by whoever watches the search (a limit reached): it stops soon after, without
+    /// expanding what is left, and its outcome says so ([`Outcome::stopped`]).
+    pub stop: AtomicBool,
+    /// The search stops itself, as if [`Progress::stop`] were set, once it has this many
+    /// distinct states (a watcher polling `unique` could miss a fast search's limit).
+    pub state_limit: Option<usize>,
+}
+
+impl Progress {
+    /// A progress that stops its search at `state_limit` distinct states, if any.
+    pub fn limited(state_limit: Option<usize>) -> Self {
+        Progress { state_limit, ..Progress::default() }
+    }
+
+    /// Whether the search should stop now.
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || self.state_limit.is_some_and(|n| self.unique.load(Ordering::Relaxed) >= n)
+    }
 }
 
 /// What a finished search found.
@@ -76,6 +95,9 @@ pub struct Outcome {
     /// The `always` properties that some reachable state breaks and the `sometimes`
     /// properties that some reachable state satisfies, in the model's order.
     pub discovered: Vec<&'static str>,
+    /// Whether the search was stopped ([`Progress::stop`]) before it had explored everything:
+    /// then what it did not discover decides nothing.
+    pub stopped: bool,
 }
 
 /// One of `of` parts of a split search (see the module's doc): `index` counts from 0.
@@ -162,7 +184,7 @@ impl Hasher for Spread {
 }
 
 /// Explores every state of `model` within its boundary, breadth first on `threads` threads,
-/// judging its `always` and `sometimes` properties; `progress` follows it.
+/// judging its `always` and `sometimes` properties; `progress` follows it, and stops it.
 ///
 /// The workers live for the whole search and meet at a barrier between levels. Each keeps the
 /// states it generated and, at the next level, expands its own first (the allocator frees a
@@ -224,6 +246,10 @@ where
     // A worker that panics (a model's bug) still meets the others at the barriers, and then
     // they all stop; the panic is raised again once they have.
     let panicked: Mutex<Option<Box<dyn std::any::Any + Send>>> = Mutex::new(None);
+    // Set only before the first barrier of a level and read only between its two, so every
+    // worker reads the same: a stop asked for while a level is expanded ends the search
+    // after that level's chunks in hand.
+    let halted = AtomicBool::new(false);
     let work = |me: usize| {
         let (mut my_states, mut my_unique, mut depth) = (0, 0, 0);
         let mut actions = Vec::new();
@@ -245,6 +271,10 @@ where
             let expand = std::panic::AssertUnwindSafe(|| {
                 for o in (0..threads).map(|k| (me + k) % threads) {
                     loop {
+                        if progress.should_stop() {
+                            halted.store(true, Ordering::Relaxed);
+                            break;
+                        }
                         let i = taken[o].fetch_add(1, Ordering::Relaxed);
                         let chunk = {
                             let chunks = published[o].read().unwrap_or_else(|e| e.into_inner());
@@ -286,7 +316,8 @@ where
             // Everybody is done with this level's chunks before anybody replaces them.
             barrier.wait();
             // Between the barriers nobody runs the model, so every worker reads the same.
-            failed = panicked.lock().map_or(true, |p| p.is_some());
+            failed =
+                panicked.lock().map_or(true, |p| p.is_some()) || halted.load(Ordering::Relaxed);
             sizes[me].store(next.len(), Ordering::Relaxed);
             taken[me].store(0, Ordering::Relaxed);
             *published[me].write().unwrap_or_else(|e| e.into_inner()) = chunked(next);
@@ -319,6 +350,7 @@ where
         unique: firsts + parts.iter().map(|p| p.1).sum::<usize>(),
         max_depth: parts.iter().map(|p| p.2).max().unwrap_or(0),
         discovered: discovered(&props, found.iter().map(|f| f.load(Ordering::Relaxed))),
+        stopped: halted.into_inner(),
     };
     (outcome, parts.iter().find_map(|p| p.3), visited)
 }
@@ -470,6 +502,50 @@ mod tests {
         let part = search_part(&Grid(40), 1, &Progress::default(), Part { index: 1, of: 2 });
         assert_eq!((part.split_depth, &part.outcome), (None, &whole));
         assert_eq!(part.fingerprints.len(), 1600);
+    }
+
+    /// A grid that asks its own search to stop once it has generated `after` states.
+    struct StopsItself(Grid, std::sync::Arc<Progress>, usize);
+
+    impl Model for StopsItself {
+        type State = (u8, u8);
+        type Action = bool;
+        fn init_states(&self) -> Vec<(u8, u8)> {
+            self.0.init_states()
+        }
+        fn actions(&self, s: &(u8, u8), actions: &mut Vec<bool>) {
+            self.0.actions(s, actions)
+        }
+        fn next_state(&self, s: &(u8, u8), right: bool) -> Option<(u8, u8)> {
+            if self.1.states.load(Ordering::Relaxed) >= self.2 {
+                self.1.stop.store(true, Ordering::Relaxed);
+            }
+            self.0.next_state(s, right)
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![Property::sometimes("the corner", |m: &StopsItself, s: &(u8, u8)| {
+                s.0 == m.0 .0 - 1
+            })]
+        }
+    }
+
+    #[test]
+    fn a_stopped_search_says_so_and_explores_no_further() {
+        for threads in [1, 2, 3] {
+            let whole = search(&Grid(200), threads, &Progress::default());
+            assert!(!whole.stopped);
+            let progress = std::sync::Arc::new(Progress::default());
+            let model = StopsItself(Grid(200), progress.clone(), 1_000);
+            let out = search(&model, threads, &progress);
+            assert!(out.stopped, "{threads} threads");
+            assert!(out.unique < whole.unique / 4, "{threads} threads: {}", out.unique);
+            assert!(out.discovered.is_empty());
+            // Asked before it starts, it expands nothing.
+            let before = Progress::default();
+            before.stop.store(true, Ordering::Relaxed);
+            let out = search(&Grid(200), threads, &before);
+            assert!(out.stopped && out.unique == 1 && out.states == 1, "{out:?}");
+        }
     }
 
     #[test]
