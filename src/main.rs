@@ -114,10 +114,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve a model in the browser (stateright's Explorer) on localhost.
+    /// Explore the models in the browser, on localhost: every model and its configurations,
+    /// states step by step, properties on each state, shortest counterexamples.
     Explore {
-        /// The model.
-        model: String,
+        /// Open this model directly (default: the home page, which lists them all).
+        model: Option<String>,
         /// Set a parameter, e.g. `--set crashes=0`.
         #[arg(long = "set", value_name = "K=V")]
         set: Vec<String>,
@@ -293,13 +294,28 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explore { model, set, port } => {
-            let spec = catalogue::model(&model)?;
-            let mut params = spec.defaults();
-            for pair in &set {
-                params.set_pair(spec.params, pair)?;
-            }
-            explore::serve(&params, port, |url| {
-                println!("Exploring {model} at {url} (Ctrl-C to stop)");
+            let params = match &model {
+                Some(model) => {
+                    let spec = catalogue::model(model)?;
+                    let mut params = spec.defaults();
+                    for pair in &set {
+                        params.set_pair(spec.params, pair)?;
+                    }
+                    Some(params)
+                }
+                None if !set.is_empty() => {
+                    return Err(ParamError::BadValue {
+                        name: "set".into(),
+                        value: set.join(" "),
+                        expected: "a parameter of a model named before it".into(),
+                    }
+                    .into())
+                }
+                None => None,
+            };
+            explore::serve(port, params.as_ref(), |url| {
+                let what = model.as_deref().unwrap_or("the models");
+                println!("Exploring {what} at {url} (Ctrl-C to stop)");
             })?;
             Ok(ExitCode::SUCCESS)
         }

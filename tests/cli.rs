@@ -280,7 +280,7 @@ fn models_lists_parameters_properties_and_variants() {
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     Some(body)
@@ -291,11 +291,37 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// `explore MODEL` answers with the Explorer page and its state API lists the initial state.
-fn explore_answers(model: &str) {
+fn http_post(port: u16, path: &str, body: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    Some(answer)
+}
+
+/// The status code of an HTTP answer (0 if it has none).
+fn status(answer: &str) -> u16 {
+    answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
+/// The JSON body of an HTTP answer.
+fn body_json(answer: &str) -> serde_json::Value {
+    let body = &answer[answer.find("\r\n\r\n").expect("a body") + 4..];
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
+/// `explore` (no model: the home page) serves its page, the catalogue, and every model's
+/// initial state part by part with the checker's next actions.
+fn explore_answers() {
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
-        .args(["explore", model, "--port", &port.to_string()])
+        .args(["explore", "--port", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -306,28 +332,46 @@ fn explore_answers(model: &str) {
         page = http_get(port, "/");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let states = http_get(port, "/.states");
+    let models = http_get(port, "/api/models");
+    let states: Vec<_> = twosafe::models::catalogue::MODELS
+        .iter()
+        .map(|m| {
+            let body = format!(r#"{{"model":"{}","path":[0]}}"#, m.name);
+            (m.name, http_post(port, "/api/state", &body))
+        })
+        .collect();
+    let bad = http_post(port, "/api/state", r#"{"model":"linear-2pc","path":[0,999]}"#);
     let _ = child.kill();
     let _ = child.wait();
-    let page = page.unwrap_or_else(|| panic!("{model}: the explorer does not answer"));
-    assert!(page.starts_with("HTTP/1.1 200"), "{model}: {page}");
-    assert!(page.contains("<html") || page.contains("<!DOCTYPE"), "{model}: {page}");
-    let states = states.expect("the state API answers");
-    assert!(states.starts_with("HTTP/1.1 200"), "{model}: {states}");
-    let body = &states[states.find("\r\n\r\n").unwrap() + 4..];
-    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
-    let init = json.as_array().expect("a list of initial states");
-    assert_eq!(init.len(), 1, "{model}");
-    // An actor model's state, or the calibration model's (the TLA+ module's variables).
-    let state = init[0]["state"].as_str().unwrap();
-    assert!(state.contains("actor_states") || state.contains("rm_state"), "{model}: {}", init[0]);
+    let page = page.expect("the explorer answers");
+    assert_eq!(status(&page), 200, "{page}");
+    assert!(page.contains("<title>twosafe explorer</title>"), "{page}");
+    let models = body_json(&models.expect("the catalogue answers"));
+    let names: Vec<&str> =
+        models.as_array().expect("a list").iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(names.len(), twosafe::models::catalogue::MODELS.len(), "{names:?}");
+    for m in models.as_array().expect("a list") {
+        assert!(!m["configs"].as_array().expect("configurations").is_empty(), "{m}");
+    }
+    for (model, answer) in states {
+        let answer = answer.unwrap_or_else(|| panic!("{model}: no answer"));
+        assert_eq!(status(&answer), 200, "{model}: {answer}");
+        let s = body_json(&answer);
+        assert!(!s["parts"].as_array().expect("parts").is_empty(), "{model}: {s}");
+        assert!(!s["actions"].as_array().expect("actions").is_empty(), "{model}: {s}");
+        assert!(!s["properties"].as_array().expect("properties").is_empty(), "{model}: {s}");
+    }
+    let bad = bad.expect("an answer");
+    assert_eq!(status(&bad), 400, "{bad}");
+    assert!(
+        body_json(&bad)["error"].as_str().is_some_and(|e| e.contains("no action 999")),
+        "{bad}"
+    );
 }
 
 #[test]
 fn explore_serves_every_model() {
-    for m in twosafe::models::catalogue::MODELS {
-        explore_answers(m.name);
-    }
+    explore_answers();
 }
 
 #[test]
@@ -360,7 +404,7 @@ fn explore_on_port_0_names_the_port_it_chose() {
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(page.is_some_and(|p| p.starts_with("HTTP/1.1 200")), "{line}: nothing answers");
+    assert!(page.is_some_and(|p| status(&p) == 200), "{line}: nothing answers");
 }
 
 #[test]

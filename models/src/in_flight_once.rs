@@ -207,8 +207,12 @@ where
     ActorModelState<A, H>: Debug + Hash + Send + Sync + Clone + PartialEq + 'static,
     <Self as Model>::Action: Debug + Clone + PartialEq + Send + Sync + 'static,
 {
-    fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String> {
-        self.model.narrate(path)
+    fn step(&self, action: &Self::Action) -> String {
+        self.model.step(action)
+    }
+
+    fn view(&self, state: &Self::State) -> Vec<crate::trace::PartView> {
+        self.model.view(state)
     }
 }
 

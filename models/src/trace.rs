@@ -1,8 +1,9 @@
-//! What the command line and the tests need of any model: the checker's bounds on its types,
-//! and a counterexample told as a readable message sequence (who sent what to whom, losses,
-//! timeouts, crashes and restarts).
+//! What the command line, the explorer and the tests need of any model: the checker's bounds
+//! on its types, a counterexample told as a readable message sequence (who sent what to whom,
+//! losses, timeouts, crashes and restarts), and a state shown part by part.
 
-use stateright::actor::{Actor, ActorModel, ActorModelAction};
+use serde::Serialize;
+use stateright::actor::{Actor, ActorModel, ActorModelAction, ActorModelState, Network};
 use stateright::{Model, Path};
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -18,8 +19,29 @@ pub trait Checkable:
     + Sync
     + 'static
 {
+    /// One step, in a line.
+    fn step(&self, action: &Self::Action) -> String;
+
     /// The steps of `path`, one line each.
-    fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String>;
+    fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String> {
+        path.clone().into_actions().iter().map(|a| self.step(a)).collect()
+    }
+
+    /// A state as the explorer shows it, part by part (by default: one part, all of it).
+    fn view(&self, state: &Self::State) -> Vec<PartView> {
+        vec![PartView { title: "state".into(), notes: Vec::new(), body: format!("{state:#?}") }]
+    }
+}
+
+/// One part of a state as the explorer shows it: an actor, the network, the history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartView {
+    /// What it is ("server 0", "network").
+    pub title: String,
+    /// Short facts shown beside the title (crashed, the timers set, messages in flight).
+    pub notes: Vec<String>,
+    /// Its fields, one a line.
+    pub body: String,
 }
 
 /// A shortest counterexample to property `name`, no longer than `known` (one found already):
@@ -85,34 +107,109 @@ where
     C: Clone + Send + Sync + 'static,
     H: Clone + Debug + Hash + Eq + Send + Sync + 'static,
 {
-    fn narrate(&self, path: &Path<Self::State, Self::Action>) -> Vec<String> {
-        let who = |id: stateright::actor::Id| {
-            let i = usize::from(id);
-            let name = self.actors.get(i).map(Actor::name).unwrap_or_default();
-            format!("{name} {i}")
-        };
-        path.clone()
-            .into_vec()
-            .into_iter()
-            .filter_map(|(_, action)| action)
-            .map(|action| match action {
-                ActorModelAction::Deliver { src, dst, msg } => {
-                    format!("{} -> {}: {msg:?}", who(src), who(dst))
-                }
-                ActorModelAction::Drop(env) => {
-                    format!("LOST {} -> {}: {:?}", who(env.src), who(env.dst), env.msg)
-                }
-                ActorModelAction::Timeout(id, timer) => {
-                    format!("{}: timer {timer:?} fires", who(id))
-                }
-                ActorModelAction::Crash(id) => format!("{} CRASHES", who(id)),
-                ActorModelAction::Recover(id) => {
-                    format!("{} restarts from its durable state", who(id))
-                }
-                ActorModelAction::SelectRandom { actor, random, .. } => {
-                    format!("{} chooses {random:?}", who(actor))
-                }
-            })
-            .collect()
+    fn step(&self, action: &Self::Action) -> String {
+        let who = |id| who(&self.actors, id);
+        match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                format!("{} -> {}: {msg:?}", who(*src), who(*dst))
+            }
+            ActorModelAction::Drop(env) => {
+                format!("LOST {} -> {}: {:?}", who(env.src), who(env.dst), env.msg)
+            }
+            ActorModelAction::Timeout(id, timer) => format!("{}: timer {timer:?} fires", who(*id)),
+            ActorModelAction::Crash(id) => format!("{} CRASHES", who(*id)),
+            ActorModelAction::Recover(id) => {
+                format!("{} restarts from its durable state", who(*id))
+            }
+            ActorModelAction::SelectRandom { actor, random, .. } => {
+                format!("{} chooses {random:?}", who(*actor))
+            }
+        }
     }
+
+    fn view(&self, s: &ActorModelState<A, H>) -> Vec<PartView> {
+        let mut parts: Vec<PartView> = s
+            .actor_states
+            .iter()
+            .enumerate()
+            .map(|(i, state)| {
+                let mut notes = Vec::new();
+                if s.crashed.get(i).copied().unwrap_or(false) {
+                    notes.push("crashed".to_string());
+                }
+                let mut timers: Vec<String> = s
+                    .timers_set
+                    .get(i)
+                    .map(|t| t.iter().map(|t| format!("{t:?}")).collect())
+                    .unwrap_or_default();
+                timers.sort();
+                if !timers.is_empty() {
+                    notes.push(format!("timers set: {}", timers.join(", ")));
+                }
+                let mut body = format!("{state:#?}");
+                if let Some(Some(storage)) = s.actor_storages.get(i) {
+                    body.push_str(&format!("\ndurable: {storage:#?}"));
+                }
+                PartView { title: who(&self.actors, i.into()), notes, body }
+            })
+            .collect();
+        let mut flight: Vec<String> = match &s.network {
+            Network::UnorderedNonDuplicating(multiset) => multiset
+                .iter()
+                .map(|(e, n)| {
+                    let times = if *n > 1 { format!(" (x{n})") } else { String::new() };
+                    format!(
+                        "{} -> {}: {:?}{times}",
+                        who(&self.actors, e.src),
+                        who(&self.actors, e.dst),
+                        e.msg
+                    )
+                })
+                .collect(),
+            Network::UnorderedDuplicating(set, _) => set
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} -> {}: {:?}",
+                        who(&self.actors, e.src),
+                        who(&self.actors, e.dst),
+                        e.msg
+                    )
+                })
+                .collect(),
+            Network::Ordered(links) => links
+                .iter()
+                .flat_map(|((src, dst), queue)| {
+                    queue.iter().enumerate().map(move |(k, m)| (*src, *dst, k, m))
+                })
+                .map(|(src, dst, k, m)| {
+                    format!(
+                        "{} -> {} #{}: {m:?}",
+                        who(&self.actors, src),
+                        who(&self.actors, dst),
+                        k + 1
+                    )
+                })
+                .collect(),
+        };
+        flight.sort();
+        parts.push(PartView {
+            title: "network".into(),
+            notes: vec![format!("{} in flight", flight.len())],
+            body: flight.join("\n"),
+        });
+        parts.push(PartView {
+            title: "history".into(),
+            notes: Vec::new(),
+            body: format!("{:#?}", s.history),
+        });
+        parts
+    }
+}
+
+/// An actor's name in narration: its role and index ("server 0").
+fn who<A: Actor>(actors: &[A], id: stateright::actor::Id) -> String {
+    let i = usize::from(id);
+    let name = actors.get(i).map(Actor::name).unwrap_or_default();
+    format!("{name} {i}")
 }

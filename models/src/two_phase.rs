@@ -41,7 +41,7 @@ use crate::fairness::{fingerprint, ActionClass, Fairness};
 use crate::params::{ParamError, ParamSpec, Params};
 use crate::spec::{ModelSpec, ModelVisitor, PropertySpec};
 use crate::trace::Checkable;
-use stateright::{Model, Path, Property};
+use stateright::{Model, Property};
 use std::fmt;
 
 crate::variants! {
@@ -347,7 +347,7 @@ impl Fairness for TwoPhase {
 }
 
 impl Checkable for TwoPhase {
-    fn narrate(&self, path: &Path<State, Action>) -> Vec<String> {
-        path.clone().into_actions().iter().map(Action::to_string).collect()
+    fn step(&self, action: &Action) -> String {
+        action.to_string()
     }
 }
