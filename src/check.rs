@@ -78,6 +78,10 @@ pub struct Row {
     /// The counterexample, one step a line, where one was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counterexample: Option<Vec<String>>,
+    /// The counterexample as the explorer's path: the initial state's index, then each step's
+    /// index among the actions offered (see [`Row::explore_fragment`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<Vec<usize>>,
     /// For a liveness counterexample (a lasso): the index of the counterexample's first step
     /// that belongs to the cycle, which repeats for ever; equal to its length when there is
     /// no cycle (nothing but faults can happen after the last step).
@@ -205,6 +209,19 @@ pub enum CheckError {
 }
 
 impl Row {
+    /// Where `twosafe explore` shows the counterexample: the fragment of its URL (model,
+    /// parameters, path), if there is a counterexample.
+    pub fn explore_fragment(&self) -> Option<String> {
+        let path = self.path.as_ref()?;
+        let path: Vec<String> = path.iter().map(usize::to_string).collect();
+        let set = if self.params.is_empty() {
+            String::new()
+        } else {
+            format!("&s={}", self.params.replace(',', ";"))
+        };
+        Some(format!("#m={}{set}&p={}", self.model, path.join(".")))
+    }
+
     /// Whether the verdict is the expected one.
     pub fn as_expected(&self) -> bool {
         matches!(
@@ -300,7 +317,20 @@ impl Limits {
 
 /// One property's result: name, expectation, verdict, counterexample, and where a lasso's
 /// cycle starts in it.
-type RunRow = (String, Expect, Verdict, Option<Vec<String>>, Option<usize>);
+type RunRow = (String, Expect, Verdict, Option<Told>, Option<usize>);
+
+/// A counterexample: its steps, one a line, and the same path as the explorer's indices.
+#[derive(Clone, Debug)]
+struct Told {
+    steps: Vec<String>,
+    path: Option<Vec<usize>>,
+}
+
+impl Told {
+    fn of<M: Checkable>(model: &M, path: PathOf<M>) -> Told {
+        Told { steps: model.narrate(&path), path: crate::explore::indices(model, path) }
+    }
+}
 
 /// The result of one model run, before it is labelled.
 struct Run {
@@ -434,7 +464,7 @@ impl ModelVisitor for RunVisitor<'_> {
                     let found = shortest_prefix(&model, name, path.clone());
                     let shortest =
                         shortest_counterexample(&model, name, found.clone().into_actions().len());
-                    Some(model.narrate(&shortest.unwrap_or(found)))
+                    Some(Told::of(&model, shortest.unwrap_or(found)))
                 }
                 _ => None,
             };
@@ -693,16 +723,22 @@ pub mod memory {
     }
 }
 
+/// Where `twosafe explore` serves by default.
+const EXPLORER: &str = "http://127.0.0.1:3000/";
+
 /// The most distinct states the liveness check explores (it keeps the whole graph).
 const FAIR_LIMIT: usize = 4_000_000;
 
 /// A lasso told as a message sequence, and the index of its cycle's first step.
 fn narrate_lasso<M: Checkable>(
     model: &M, lasso: &twosafe_models::fairness::Lasso<M>,
-) -> (Vec<String>, usize) {
+) -> (Told, usize) {
     match lasso.path(model) {
-        Some(path) => (model.narrate(&path), lasso.stem.len()),
-        None => (vec!["(the counterexample could not be replayed)".into()], 1),
+        Some(path) => (Told::of(model, path), lasso.stem.len()),
+        None => {
+            let steps = vec!["(the counterexample could not be replayed)".into()];
+            (Told { steps, path: None }, 1)
+        }
     }
 }
 
@@ -731,7 +767,7 @@ pub fn run(
     Ok(run
         .rows
         .into_iter()
-        .map(|(property, expect, verdict, counterexample, cycle_from)| Row {
+        .map(|(property, expect, verdict, told, cycle_from)| Row {
             model: model.name.to_string(),
             variant: variant.name.to_string(),
             property,
@@ -748,7 +784,8 @@ pub fn run(
                 .map(|g| g as f64 / run.unique_states as f64),
             config: config.to_string(),
             params: diff.clone(),
-            counterexample,
+            path: told.as_ref().and_then(|t| t.path.clone()),
+            counterexample: told.map(|t| t.steps),
             cycle_from,
             part: records.next(),
             stopped: run.stopped.map(|r| r.to_string()),
@@ -926,6 +963,7 @@ fn merge_one(
             unique_per_sec: union.len() as f64 / secs.max(1e-9),
             bytes_per_state: None,
             counterexample: None,
+            path: None,
             cycle_from: None,
             part: None,
             stopped: None,
@@ -1099,6 +1137,12 @@ pub fn report(rows: &[Row]) -> String {
                 let _ = writeln!(out, "      … the steps marked ↻ repeat for ever (a fair cycle)");
             }
             None => {}
+        }
+        if let Some(fragment) = r.explore_fragment() {
+            let _ = writeln!(
+                out,
+                "      in the explorer: `twosafe explore`, then {EXPLORER}{fragment}"
+            );
         }
     }
     let mut said = BTreeSet::new();

@@ -359,7 +359,7 @@ impl ModelVisitor for Find<'_> {
 
 /// A path as the explorer's indices: the initial state's, then each action's among those
 /// offered.
-fn indices<M: Checkable>(
+pub fn indices<M: Checkable>(
     model: &M, path: stateright::Path<M::State, M::Action>,
 ) -> Option<Vec<usize>> {
     let steps = path.into_vec();
@@ -409,6 +409,39 @@ mod tests {
         let steps = end["steps"].as_array().expect("steps");
         assert_eq!(steps.len(), path.len() - 1);
         assert!(steps.iter().any(|s| s.as_str().is_some_and(|s| s.contains(" -> "))), "{steps:?}");
+    }
+
+    #[test]
+    fn every_counterexample_check_prints_opens_in_the_explorer_at_its_violation() {
+        // A safety counterexample and a liveness lasso: the explorer replays the path check
+        // gives, step for step, to a state where the property is as check says.
+        for (model, only, property) in [
+            ("linear-2pc", "bug/one-safe", "2-safety"),
+            ("fuzzy-copy", "bug/no-filter", "logical-equivalence"),
+            ("migration", "bug/no-resume", "liveness"),
+        ] {
+            let plan = crate::check::plan(&[model.to_string()], &[], false).expect("a plan");
+            let (spec, config, params) =
+                plan.iter().find(|(_, c, _)| c == only).expect("the configuration");
+            let opts = crate::check::Options { threads: 1, ..Default::default() };
+            let rows = crate::check::run(spec, config, params, &opts).expect("it runs");
+            let row = rows.iter().find(|r| r.property == property).expect("the property's row");
+            let path = row.path.clone().unwrap_or_else(|| panic!("{model} {only}: no path"));
+            let fragment = row.explore_fragment().expect("a fragment");
+            assert!(fragment.starts_with(&format!("#m={model}&s=")), "{fragment}");
+            let set: Vec<String> = row.params.split(',').map(str::to_string).collect();
+            let req = StateRequest { model: model.into(), set, path };
+            let end = req.answer().expect("the explorer replays it");
+            let steps: Vec<String> = serde_json::from_value(end["steps"].clone()).expect("steps");
+            assert_eq!(Some(&steps), row.counterexample.as_ref(), "{model} {only}");
+            let here = end["properties"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == property))
+                .map(|p| p["here"].clone());
+            if row.cycle_from.is_none() {
+                assert_eq!(here, Some(serde_json::Value::Bool(false)), "{model} {only}");
+            }
+        }
     }
 
     #[test]
