@@ -210,7 +210,7 @@ pub enum CheckError {
 
 impl Row {
     /// Where `twosafe explore` shows the counterexample: the fragment of its URL (model,
-    /// parameters, path), if there is a counterexample.
+    /// parameters, path, and a lasso's cycle), if there is a counterexample.
     pub fn explore_fragment(&self) -> Option<String> {
         let path = self.path.as_ref()?;
         let path: Vec<String> = path.iter().map(usize::to_string).collect();
@@ -219,7 +219,9 @@ impl Row {
         } else {
             format!("&s={}", self.params.replace(',', ";"))
         };
-        Some(format!("#m={}{set}&p={}", self.model, path.join(".")))
+        // A lasso's cycle: the index of its first step (the page marks it and what follows).
+        let cycle = self.cycle_from.map_or(String::new(), |c| format!("&c={c}"));
+        Some(format!("#m={}{set}&p={}{cycle}", self.model, path.join(".")))
     }
 
     /// Whether the verdict is the expected one.

@@ -438,8 +438,9 @@ mod tests {
                 .as_array()
                 .and_then(|ps| ps.iter().find(|p| p["name"] == property))
                 .map(|p| p["here"].clone());
-            if row.cycle_from.is_none() {
-                assert_eq!(here, Some(serde_json::Value::Bool(false)), "{model} {only}");
+            match row.cycle_from {
+                None => assert_eq!(here, Some(serde_json::Value::Bool(false)), "{model} {only}"),
+                Some(c) => assert!(fragment.ends_with(&format!("&c={c}")), "{fragment}"),
             }
         }
     }

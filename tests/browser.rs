@@ -231,6 +231,24 @@ fn the_explorer_in_chromium_opens_a_bug_plays_its_counterexample_and_follows_the
     b.wait_text(r#"div[data-property="2-safety"] .badge"#, "holds here");
     b.screenshot("state-with-diff.png");
 
+    // A lasso that `check` printed opens with its cycle marked.
+    let out = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["check", "migration", "--only", "bug/no-resume", "--json"])
+        .output()
+        .expect("check runs");
+    let rows: Vec<twosafe::check::Row> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a row"))
+        .collect();
+    let lasso = rows.iter().find(|r| r.cycle_from.is_some()).expect("a lasso");
+    let fragment = lasso.explore_fragment().expect("its URL");
+    b.go(&format!("{base}{fragment}"));
+    b.find("#cycle");
+    let marked = b.all("#steps li.cycle").len();
+    let steps = lasso.counterexample.as_ref().map_or(0, Vec::len);
+    assert_eq!(marked, steps - lasso.cycle_from.unwrap_or(0), "{fragment}");
+    b.screenshot("lasso.png");
+
     // A parameter changed in the form changes what can happen: a second client acts too.
     b.go(&format!("{base}#m=linear-2pc&p=0"));
     b.find("#actions button");
