@@ -563,7 +563,14 @@ impl RunVisitor<'_> {
         let outcome = std::thread::scope(|scope| {
             let run = scope.spawn(|| search(&progress));
             while (bar.is_some() || limits.any()) && !run.is_finished() {
-                std::thread::sleep(Duration::from_millis(100));
+                // Looks every 100 ms, but sees the end within a millisecond: a short search's
+                // seconds are its own, not the watcher's.
+                for _ in 0..100 {
+                    if run.is_finished() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 let counts = (
                     progress.states.load(Ordering::Relaxed),
                     progress.unique.load(Ordering::Relaxed),
