@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use twosafe_models::params::{ParamError, Params};
 use twosafe_models::spec::{Expect, ModelSpec, ModelVisitor, VariantSpec};
-use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable};
+use twosafe_models::trace::{shortest_of, Checkable};
 use twosafe_models::{catalogue, search};
 
 /// The verdict of the checker on one property.
@@ -463,10 +463,7 @@ impl ModelVisitor for RunVisitor<'_> {
             let trace = match (&expectation, discovery) {
                 (Expectation::Sometimes, _) => None,
                 (_, Some(Some(path))) => {
-                    let found = shortest_prefix(&model, name, path.clone());
-                    let shortest =
-                        shortest_counterexample(&model, name, found.clone().into_actions().len());
-                    Some(Told::of(&model, shortest.unwrap_or(found)))
+                    Some(Told::of(&model, shortest_of(&model, name, path.clone())))
                 }
                 _ => None,
             };

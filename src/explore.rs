@@ -17,7 +17,7 @@ use thiserror::Error;
 use twosafe_models::catalogue;
 use twosafe_models::params::{ParamError, Params};
 use twosafe_models::spec::{ModelSpec, ModelVisitor};
-use twosafe_models::trace::{shortest_counterexample, shortest_prefix, Checkable, PartView};
+use twosafe_models::trace::{shortest_of, Checkable, PartView};
 
 /// Why the explorer could not start.
 #[derive(Debug, Error)]
@@ -349,9 +349,7 @@ impl ModelVisitor for Find<'_> {
             };
             return Ok(serde_json::json!({ "none": why }));
         };
-        let found = shortest_prefix(&model, name, found);
-        let path = shortest_counterexample(&model, name, found.clone().into_actions().len())
-            .unwrap_or(found);
+        let path = shortest_of(&model, name, found);
         let indices = indices(&model, path).ok_or("the counterexample could not be replayed")?;
         Ok(serde_json::json!({ "path": indices }))
     }

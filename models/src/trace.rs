@@ -69,6 +69,16 @@ pub fn shortest_counterexample<M: Checkable>(
     None
 }
 
+/// The counterexample `check` prints for property `name`, from a discovery `found`: cut at
+/// its first violating state ([`shortest_prefix`]), then replaced by a shortest one if a
+/// shorter exists ([`shortest_counterexample`]).
+pub fn shortest_of<M: Checkable>(
+    model: &M, name: &'static str, found: Path<M::State, M::Action>,
+) -> Path<M::State, M::Action> {
+    let found = shortest_prefix(model, name, found);
+    shortest_counterexample(model, name, found.clone().into_actions().len()).unwrap_or(found)
+}
+
 /// The counterexample `path` for property `name`, cut at its first state that violates it.
 ///
 /// stateright 0.31 keeps re-recording an `always` property's discovery until the checker
