@@ -5,19 +5,26 @@
 //! the next actions in the protocol's words (as `check` prints them), the state part by part
 //! (each actor, the network, the history) with what the last step changed marked, each
 //! property evaluated on the state shown, exactly the checker's actions offered, the message
-//! sequence chart, and a property's shortest counterexample found as `check` finds it.
+//! sequence chart, and a property's shortest counterexample found as `check` finds it. With
+//! `--trace`, a recorded run of real nodes is shown beside the models ([`Run`]): the same
+//! chart, each step judged as `conform` judges it, the model's state of the node after it.
 //!
-//! The page talks to a small JSON API: `GET /api/models`, `POST /api/state` and
-//! `POST /api/counterexample` (see [`StateRequest`] and [`CounterexampleRequest`]).
+//! The page talks to a small JSON API: `GET /api/models`, `POST /api/state`,
+//! `POST /api/counterexample` (see [`StateRequest`] and [`CounterexampleRequest`]), and for a
+//! recorded run `GET /api/run` and `POST /api/run/state` ([`RunStateRequest`]).
 
+mod run;
+
+pub use run::Run;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use thiserror::Error;
 use twosafe_models::catalogue;
 use twosafe_models::params::{ParamError, Params};
 use twosafe_models::spec::{ModelSpec, ModelVisitor};
-use twosafe_models::trace::{shortest_of, Checkable, PartView};
+use twosafe_models::trace::{shortest_of, ChartStep, Checkable, PartView};
 
 /// Why the explorer could not start.
 #[derive(Debug, Error)]
@@ -25,6 +32,9 @@ pub enum ExploreError {
     /// The model or a parameter is unknown or malformed.
     #[error(transparent)]
     Param(#[from] ParamError),
+    /// The recorded run cannot be read.
+    #[error("{0}")]
+    Trace(String),
     /// The port cannot be bound (in use, or not allowed).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -40,9 +50,10 @@ const PAGE: &str = include_str!("explore/index.html");
 
 /// Serves the explorer on 127.0.0.1:`port` (0: a free port the system chooses) until the
 /// process is stopped. `open`, if given, is a model and its parameters, checked before the
-/// server starts: the URL given to `on_ready` opens it directly; otherwise it is the home page.
+/// server starts: the URL given to `on_ready` opens it directly; otherwise it is the home page,
+/// or the recorded `run` if one is given (it is also listed on the home page).
 pub fn serve(
-    port: u16, open: Option<&Params>, on_ready: impl FnOnce(&str),
+    port: u16, open: Option<&Params>, run: Option<Run>, on_ready: impl FnOnce(&str),
 ) -> Result<(), ExploreError> {
     let wanted = SocketAddr::from(([127, 0, 0, 1], port));
     let bind = |source| ExploreError::Bind { addr: wanted, source };
@@ -55,15 +66,18 @@ pub fn serve(
             let set = params.diff(&spec.defaults());
             format!("#m={}&s={}", spec.name, set.replace(',', ";"))
         }
+        None if run.is_some() => "#run".to_string(),
         None => String::new(),
     };
+    let run = run.map(Arc::new);
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| bind(std::io::Error::other(e.to_string())))?;
     on_ready(&format!("http://{addr}/{fragment}"));
     for request in server.incoming_requests() {
         // A counterexample search may take seconds: one thread per request keeps the page
         // answering meanwhile.
-        std::thread::spawn(move || answer(request));
+        let run = run.clone();
+        std::thread::spawn(move || answer(request, run.as_deref()));
     }
     Ok(())
 }
@@ -77,7 +91,7 @@ impl ModelVisitor for Build {
 }
 
 /// Answers one request; a failure to write the answer (the page went away) is ignored.
-fn answer(mut request: tiny_http::Request) {
+fn answer(mut request: tiny_http::Request, run: Option<&Run>) {
     let json = |status: u16, body: String| {
         tiny_http::Response::from_string(body)
             .with_status_code(status)
@@ -89,7 +103,20 @@ fn answer(mut request: tiny_http::Request) {
                 .with_header(header("Content-Type", "text/html; charset=utf-8"))
         }
         (tiny_http::Method::Get, "/api/models") => json(200, models_json()),
-        (tiny_http::Method::Post, url @ ("/api/state" | "/api/counterexample")) => {
+        (tiny_http::Method::Get, "/api/run") => match run {
+            Some(run) => json(200, serde_json::to_string(&run.view).unwrap_or_default()),
+            None => json(
+                404,
+                serde_json::json!({ "error": "no recorded run: start the explorer with \
+                    `twosafe explore --trace DIR` (a `twosafe chaos` run's directory, or \
+                    trace files written by `twosafe node --trace`)" })
+                .to_string(),
+            ),
+        },
+        (
+            tiny_http::Method::Post,
+            url @ ("/api/state" | "/api/counterexample" | "/api/run/state"),
+        ) => {
             let url = url.to_string();
             let mut body = String::new();
             let result = match request.as_reader().take(1 << 20).read_to_string(&mut body) {
@@ -97,6 +124,10 @@ fn answer(mut request: tiny_http::Request) {
                 Ok(_) if url == "/api/state" => serde_json::from_str::<StateRequest>(&body)
                     .map_err(|e| format!("not a state request: {e}"))
                     .and_then(|r| r.answer()),
+                Ok(_) if url == "/api/run/state" => serde_json::from_str::<RunStateRequest>(&body)
+                    .map_err(|e| format!("not a run state request: {e}"))
+                    .and_then(|r| run.ok_or("no recorded run".to_string())?.state(r.step))
+                    .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
                 Ok(_) => serde_json::from_str::<CounterexampleRequest>(&body)
                     .map_err(|e| format!("not a counterexample request: {e}"))
                     .and_then(|r| r.answer()),
@@ -163,6 +194,13 @@ fn params_of(model: &str, set: &[String]) -> Result<Params, String> {
     Ok(params)
 }
 
+/// `POST /api/run/state`: the model's state of a recorded step's node after the step.
+#[derive(Debug, Deserialize)]
+pub struct RunStateRequest {
+    /// The step's index in the run (wall-clock order).
+    pub step: usize,
+}
+
 /// `POST /api/state`: the state at the end of a path, and what can happen next.
 #[derive(Debug, Deserialize)]
 pub struct StateRequest {
@@ -199,8 +237,10 @@ pub struct StateView {
     pub inits: usize,
     /// Every property, evaluated on this state.
     pub properties: Vec<PropertyView>,
-    /// The message sequence chart of the path (SVG), where the model draws one.
-    pub svg: Option<String>,
+    /// The message sequence chart's lanes (none: the model draws no chart).
+    pub lanes: Vec<String>,
+    /// The chart's rows: one per step.
+    pub chart: Vec<ChartStep>,
 }
 
 /// A property and its value on the state shown.
@@ -265,8 +305,6 @@ impl ModelVisitor for Walk<'_> {
             taken.push(action);
             before = Some(std::mem::replace(&mut state, next));
         }
-        let svg = stateright::Path::from_actions(&model, init, taken.iter())
-            .and_then(|p| model.as_svg(p));
         let view = StateView {
             steps: taken.iter().map(|a| model.step(a)).collect(),
             parts: model.view(&state),
@@ -282,7 +320,8 @@ impl ModelVisitor for Walk<'_> {
                     here: (p.condition)(&model, &state),
                 })
                 .collect(),
-            svg,
+            lanes: model.lanes(),
+            chart: taken.iter().filter_map(|a| model.chart(a)).collect(),
         };
         serde_json::to_value(view).map_err(|e| e.to_string())
     }
@@ -457,6 +496,60 @@ mod tests {
         assert!(bad.answer().is_err_and(|e| e.contains("no action 99")));
         let bad = StateRequest { model: "nope".into(), set: Vec::new(), path: Vec::new() };
         assert!(bad.answer().is_err_and(|e| e.contains("no model named")));
+    }
+
+    #[test]
+    fn every_actor_is_shown_as_its_roles_table_and_every_step_as_a_chart_row() {
+        // Each model of actors: every actor part has fields, each on one line; the chart has
+        // a lane per actor and a row per step, on lanes that exist.
+        for m in catalogue::MODELS {
+            let start = state(m.name, &[], &[0]);
+            let lanes = start["lanes"].as_array().expect("lanes").len();
+            if lanes == 0 {
+                continue;
+            }
+            let actors: Vec<&serde_json::Value> = start["parts"]
+                .as_array()
+                .expect("parts")
+                .iter()
+                .filter(|p| p["title"] != "network" && p["title"] != "history")
+                .collect();
+            assert_eq!(actors.len(), lanes, "{}", m.name);
+            for a in actors {
+                let fields = a["fields"].as_array().expect("fields");
+                assert!(!fields.is_empty(), "{}: {a}", m.name);
+                for f in fields {
+                    assert!(!f["value"].as_str().expect("a value").contains('\n'), "{f}");
+                }
+            }
+            // Two steps in: two chart rows, each on a lane of the chart.
+            let walked = state(m.name, &[], &[0, 0, 0]);
+            let rows = walked["chart"].as_array().expect("rows");
+            assert_eq!(rows.len(), 2, "{}", m.name);
+            for r in rows {
+                assert!(r["to"].as_u64().is_some_and(|t| (t as usize) < lanes), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_step_changes_the_fields_it_changes_and_no_others() {
+        // Linear 2PC: the client's request delivered to the primary puts a change buffer in
+        // flight: the primary's "step in flight" changes, its epoch does not.
+        let s = state("linear-2pc", &["lossy=false"], &[0]);
+        let actions: Vec<String> = serde_json::from_value(s["actions"].clone()).expect("lines");
+        let k = actions.iter().position(|a| a.contains("-> server 0: Request")).expect("a request");
+        let after = state("linear-2pc", &["lossy=false"], &[0, k]);
+        let field = |parts: &serde_json::Value, name: &str| {
+            parts[0]["fields"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["name"] == name))
+                .map(|f| f["value"].clone())
+                .unwrap_or_else(|| panic!("no field {name}"))
+        };
+        let (now, before) = (&after["parts"], &after["before"]);
+        assert_ne!(field(now, "step in flight"), field(before, "step in flight"));
+        assert_eq!(field(now, "epoch"), field(before, "epoch"));
     }
 
     #[test]

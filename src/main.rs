@@ -125,6 +125,14 @@ enum Command {
         /// The port (0: a free one the system chooses; the URL printed names it).
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// Show a recorded run of real nodes beside the model: a `twosafe chaos` run's
+        /// directory (`--dir`), or trace files written by `twosafe node --trace`. Every step
+        /// is marked as the model takes it or not, with the model's state of the node after it.
+        #[arg(long, value_name = "DIR|FILE", num_args = 1..)]
+        trace: Vec<PathBuf>,
+        /// The cluster file the traced nodes ran with (default: cluster.toml beside the traces).
+        #[arg(long, requires = "trace")]
+        config: Option<PathBuf>,
     },
     /// Run one server of a cluster (the model's server role over TCP and a journal).
     Node {
@@ -274,7 +282,7 @@ fn main() -> ExitCode {
                 || e.downcast_ref::<ParamError>().is_some()
                 || matches!(
                     e.downcast_ref::<explore::ExploreError>(),
-                    Some(explore::ExploreError::Param(_))
+                    Some(explore::ExploreError::Param(_) | explore::ExploreError::Trace(_))
                 )
             {
                 ExitCode::from(2)
@@ -293,7 +301,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             models_cmd(json)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explore { model, set, port } => {
+        Command::Explore { model, set, port, trace, config } => {
             let params = match &model {
                 Some(model) => {
                     let spec = catalogue::model(model)?;
@@ -313,8 +321,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            explore::serve(port, params.as_ref(), |url| {
-                let what = model.as_deref().unwrap_or("the models");
+            let run = if trace.is_empty() {
+                None
+            } else {
+                let run = explore::Run::load(&trace, config.as_deref())
+                    .map_err(explore::ExploreError::Trace)?;
+                let departed = run.view.nodes.iter().filter(|n| n.departure.is_some()).count();
+                println!(
+                    "Loaded {} recorded steps of {} node(s) ({}): {}",
+                    run.view.steps.len(),
+                    run.view.nodes.len(),
+                    run.view.protocol,
+                    if departed == 0 {
+                        "every step is one the model takes".to_string()
+                    } else {
+                        format!("{departed} trace(s) depart from the model")
+                    }
+                );
+                Some(run)
+            };
+            let what = match (&model, &run) {
+                (Some(model), _) => model.as_str(),
+                (None, Some(_)) => "the recorded run",
+                (None, None) => "the models",
+            };
+            explore::serve(port, params.as_ref(), run, |url| {
                 println!("Exploring {what} at {url} (Ctrl-C to stop)");
             })?;
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,8 @@
 //! The explorer in a real browser: Debian's Chromium, headless, driven through chromedriver's
 //! WebDriver protocol (plain JSON over HTTP, spoken here with a few lines of std). It walks what
 //! a user does: the home page, linear 2PC's one-safe bug, its counterexample, back one step;
-//! a parameter changed in the form. Screenshots go to target/explorer-screenshots/.
+//! a parameter changed in the form; a chaos run's traces, intact and with one step altered.
+//! Screenshots go to target/tmp/explorer-screenshots/.
 //!
 //! Needs `chromium` and `chromedriver` (Debian: `apt-get install chromium chromium-driver`;
 //! .ci/run installs them). Without them the test says so on one line and passes, unless
@@ -131,6 +132,27 @@ impl Browser {
         }
     }
 
+    /// Waits until the text of the first element `css` selects contains `want` (in any case).
+    fn wait_contains(&self, css: &str, want: &str) {
+        let until = Instant::now() + WAIT;
+        loop {
+            let got = self.all(css).first().map(|e| self.text(e));
+            // As rendered: headings are in capitals.
+            if got.as_deref().is_some_and(|g| g.to_lowercase().contains(&want.to_lowercase())) {
+                return;
+            }
+            assert!(Instant::now() < until, "{css:?} reads {got:?}, without {want:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn attribute(&self, element: &str, name: &str) -> String {
+        self.call("GET", &format!("/element/{element}/attribute/{name}"), None)
+            .as_str()
+            .unwrap_or("")
+            .into()
+    }
+
     fn script(&self, code: &str) -> Value {
         self.call("POST", "/execute/sync", Some(json!({ "script": code, "args": [] })))
     }
@@ -225,6 +247,8 @@ fn the_explorer_in_chromium_opens_a_bug_plays_its_counterexample_and_follows_the
     // The last step changed something, and it is marked.
     assert!(!b.all("#state .changed").is_empty());
     b.screenshot("counterexample.png");
+    b.script("document.querySelector('#chart').scrollIntoView()");
+    b.screenshot("counterexample-chart.png");
 
     // One step back: the property holds again.
     b.click("#back");
@@ -264,5 +288,92 @@ fn the_explorer_in_chromium_opens_a_bug_plays_its_counterexample_and_follows_the
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(b.all("#actions button").len() > one);
+
+    // A real run beside the model: a short chaos run's traces, every step marked.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("explorer-chaos-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["chaos", "--seconds", "1", "--backup-kills", "1", "--primary-kills", "1"])
+        .args(["--partitions", "0", "--json", "--dir"])
+        .arg(&dir)
+        .output()
+        .expect("chaos runs");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("chaos's JSON report");
+    let conformed = report["steps_conformed"].as_u64().expect("steps conformed");
+    assert!(conformed > 0, "{report}");
+    let run = Explorer::start(&["--trace".as_ref(), dir.as_os_str()]);
+    b.go(&format!("http://127.0.0.1:{}/", run.port));
+    b.find("#run-card");
+    b.click("#run-card a");
+    let summary = b.find("#run-summary");
+    let steps: u64 = b.attribute(&summary, "data-steps").parse().expect("a count");
+    assert_eq!(steps, conformed, "the page shows every step chaos's conformance judged");
+    let marks = b.all("#run-steps li");
+    assert!(marks.len() > 10, "{} steps listed", marks.len());
+    for m in &marks {
+        assert_eq!(b.attribute(m, "data-verdict"), "conforms");
+    }
+    assert!(b.text(&b.find("#run-nodes")).contains("every step conforms"));
+    b.find("#run-state table.fields");
+    // A later step: its node's state is the model's, with what the step changed marked.
+    b.go(&format!("http://127.0.0.1:{}/#run&k={}", run.port, steps / 2));
+    b.wait_contains("#run-step h3", &format!("Step {} of {steps} ", steps / 2 + 1));
+    b.find("#run-state table.fields");
+    b.find("#chart svg");
+    b.screenshot("real-run.png");
+    drop(run);
+
+    // The same run with one recorded save altered: the page marks the step the model would
+    // not take, and judges none of its node's steps after it.
+    let trace = dir.join("trace-1.jsonl");
+    let text = std::fs::read_to_string(&trace).expect("node 1's trace");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let at = lines.iter().skip(1).position(|l| l.contains("\"Save\":")).expect("a save") + 1;
+    let start = lines[at].find("\"Save\":").expect("a save") + 7;
+    let end = start + lines[at][start..].find(|c: char| !c.is_ascii_digit()).expect("its hash");
+    lines[at].replace_range(start..end, "1");
+    std::fs::write(&trace, lines.join("\n") + "\n").expect("written");
+    let run = Explorer::start(&["--trace".as_ref(), dir.as_os_str()]);
+    b.go(&format!("http://127.0.0.1:{}/#run", run.port));
+    b.click("#first-departure");
+    b.wait_contains("#run-step h3", &format!("node 1, line {}", at + 1));
+    let verdict = b.find("#run-step [data-verdict]");
+    assert_eq!(b.attribute(&verdict, "data-verdict"), "departs");
+    assert!(b.text(&b.find("#run-nodes")).contains("departs"));
+    let after: Vec<String> = b
+        .all("#run-steps li")
+        .iter()
+        .map(|li| b.attribute(li, "data-verdict"))
+        .skip_while(|v| v != "departs")
+        .collect();
+    assert!(after.len() > 1 && after[1..].iter().all(|v| v == "conforms" || v == "unchecked"));
+    b.screenshot("real-run-departure.png");
+    let _ = std::fs::remove_dir_all(&dir);
     let _ = request(driver_port, "DELETE", &format!("/session/{}", b.session), None);
+}
+
+/// A `twosafe explore` process on a free port, killed when dropped.
+struct Explorer {
+    port: u16,
+    _child: Killed,
+}
+
+impl Explorer {
+    fn start(args: &[&std::ffi::OsStr]) -> Explorer {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+            .args(["explore", "--port", &port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let until = Instant::now() + WAIT;
+        while request(port, "GET", "/api/models", None).is_none() {
+            assert!(Instant::now() < until, "the explorer does not answer");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Explorer { port, _child: Killed(child) }
+    }
 }

@@ -374,6 +374,15 @@ fn explore_serves_every_model() {
     explore_answers();
 }
 
+/// The port of the explorer's URL that `said` prints.
+fn port_in(said: &str) -> u16 {
+    said.split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no URL with a port in {said:?}"))
+}
+
 #[test]
 fn explore_on_port_0_names_the_port_it_chose() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
@@ -389,12 +398,7 @@ fn explore_on_port_0_names_the_port_it_chose() {
         line.push(byte[0]);
     }
     let line = String::from_utf8_lossy(&line).to_string();
-    let port: u16 = line
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no URL with a port in {line:?}"));
+    let port = port_in(&line);
     assert_ne!(port, 0, "{line}");
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut page = None;
@@ -405,6 +409,74 @@ fn explore_on_port_0_names_the_port_it_chose() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(page.is_some_and(|p| status(&p) == 200), "{line}: nothing answers");
+}
+
+#[test]
+fn explore_shows_a_recorded_run_each_step_judged_and_the_nodes_model_state_after_it() {
+    let dir = std::env::temp_dir().join(format!("twosafe-cli-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_s = dir.display().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["chaos", "--seconds", "1", "--backup-kills", "1", "--primary-kills", "1"])
+        .args(["--partitions", "0", "--json", "--dir", &dir_s])
+        .output()
+        .expect("chaos runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a report");
+    let conformed = report["steps_conformed"].as_u64().expect("steps conformed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_twosafe"))
+        .args(["explore", "--port", "0", "--trace", &dir_s])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary runs");
+    // Lines until the URL: first the run's summary.
+    let mut said = String::new();
+    let mut out = child.stdout.take().expect("piped");
+    let mut byte = [0u8];
+    while !(said.contains("http://") && said.ends_with('\n'))
+        && out.read(&mut byte).unwrap_or(0) == 1
+    {
+        said.push(byte[0] as char);
+    }
+    assert!(said.contains(&format!("Loaded {conformed} recorded steps of 2 node(s)")), "{said}");
+    assert!(said.contains("every step is one the model takes"), "{said}");
+    let port = port_in(&said);
+    assert!(said.contains("/#run"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut run = None;
+    while Instant::now() < deadline && run.is_none() {
+        run = http_get(port, "/api/run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = body_json(&run.expect("the explorer answers"));
+    let steps = run["steps"].as_array().expect("steps");
+    assert_eq!(steps.len() as u64, conformed);
+    assert!(steps.iter().all(|s| s["verdict"] == "conforms"));
+    assert!(run["nodes"].as_array().expect("nodes").iter().all(|n| n["departure"].is_null()));
+    assert_eq!(run["lanes"][0], "server 0");
+    // The wall clock orders the steps of both nodes.
+    let at: Vec<u64> = steps.iter().map(|s| s["at_us"].as_u64().unwrap_or(0)).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]));
+    let last = http_post(port, "/api/run/state", &format!("{{\"step\":{}}}", steps.len() - 1));
+    let last = body_json(&last.expect("an answer"));
+    let fields = last["after"]["fields"].as_array().expect("the node's state after the step");
+    assert!(fields.iter().any(|f| f["name"] == "role"), "{last}");
+    let none = http_post(port, "/api/run/state", "{\"step\":999999999}").expect("an answer");
+    assert_eq!(status(&none), 400, "{none}");
+    let _ = child.kill();
+    let _ = child.wait();
+    // What --trace cannot read is bad input, said on one line.
+    let empty = dir.join("node0");
+    for (arg, needle) in [
+        (dir.join("nothing-here").display().to_string(), "no such file or directory"),
+        (empty.display().to_string(), "no trace-*.jsonl in this directory"),
+    ] {
+        let (code, _, err) = twosafe(&["explore", "--trace", &arg]);
+        assert_eq!(code, 2, "{arg}: {err}");
+        assert!(err.contains(needle), "{arg}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -81,7 +81,7 @@ where
     A::Msg: Serialize + Hash + Eq + Ord + Clone + Debug + Send + Sync,
     A::Timer: Serialize + Hash + Eq + Ord + Clone + Debug + Send + Sync,
     A::Random: Hash + Eq + Debug + Send + Sync,
-    A::State: PartialEq + Eq + Debug + Send + Sync,
+    A::State: PartialEq + Eq + Debug + twosafe::models::trace::Fields + Send + Sync,
     A::Storage: Journaled + PartialEq + Debug + Send + Sync,
     C: Clone + Send + Sync + 'static,
     H: Clone + Debug + Hash + Eq + Send + Sync + 'static,

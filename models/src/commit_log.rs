@@ -91,7 +91,9 @@ impl<Op: Clone, Reply: Clone> CommitLog<Op, Reply> {
     }
 
     /// The entries in commit order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry<Op, Reply>> + '_ {
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &Entry<Op, Reply>> + ExactSizeIterator + '_ {
         self.entries.iter()
     }
 

@@ -236,6 +236,12 @@ mod tests {
         Pong,
     }
 
+    impl crate::trace::Fields for bool {
+        fn fields(&self) -> Vec<crate::trace::Field> {
+            crate::fields!["answered" => self.to_string()]
+        }
+    }
+
     impl Actor for Pinger {
         type Msg = Msg;
         type State = bool;

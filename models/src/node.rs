@@ -41,6 +41,14 @@ macro_rules! protocol_node {
             )+
         }
 
+        impl $(<$S: $crate::services::Service>)? $crate::trace::Fields for NodeState $(<$S>)? {
+            fn fields(&self) -> Vec<$crate::trace::Field> {
+                match self {
+                    $( NodeState::$var(s) => $crate::trace::Fields::fields(s), )+
+                }
+            }
+        }
+
         impl $(<$S: $crate::services::Service>)? stateright::actor::Actor for Node $(<$S>)? {
             type Msg = $msg;
             type State = NodeState $(<$S>)?;

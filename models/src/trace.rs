@@ -27,9 +27,25 @@ pub trait Checkable:
         path.clone().into_actions().iter().map(|a| self.step(a)).collect()
     }
 
+    /// The lanes of the message sequence chart: one per actor (none for a model without
+    /// actors, which has no chart).
+    fn lanes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// One step as a row of the message sequence chart (`None` without a chart).
+    fn chart(&self, _action: &Self::Action) -> Option<ChartStep> {
+        None
+    }
+
     /// A state as the explorer shows it, part by part (by default: one part, all of it).
     fn view(&self, state: &Self::State) -> Vec<PartView> {
-        vec![PartView { title: "state".into(), notes: Vec::new(), body: format!("{state:#?}") }]
+        vec![PartView {
+            title: "state".into(),
+            notes: Vec::new(),
+            fields: Vec::new(),
+            body: format!("{state:#?}"),
+        }]
     }
 }
 
@@ -40,8 +56,78 @@ pub struct PartView {
     pub title: String,
     /// Short facts shown beside the title (crashed, the timers set, messages in flight).
     pub notes: Vec<String>,
-    /// Its fields, one a line.
+    /// An actor's state as its role tables it ([`Fields`]); empty for the other parts.
+    pub fields: Vec<Field>,
+    /// The rest, one item a line (an actor's durable state; the messages in flight).
     pub body: String,
+}
+
+/// One step as a row of the explorer's message sequence chart: a message delivered (an arrow
+/// from its sender's lane to its receiver's), lost, a timer, a crash or a restart (a mark on
+/// the actor's lane). The runtime's recorded steps are drawn the same way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChartStep {
+    /// deliver, lost, send (a message whose delivery is not recorded), timer, crash, restart
+    /// or choose.
+    pub kind: &'static str,
+    /// The sender's lane (deliver, lost, send).
+    pub from: Option<usize>,
+    /// The lane the step happens on (the receiver's, for a message).
+    pub to: usize,
+    /// The message, the timer or the choice.
+    pub label: String,
+}
+
+/// One row of a role's state in the explorer's table: a field in the protocol's words.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Field {
+    /// Its name (role, epoch, log, message table, ...).
+    pub name: String,
+    /// Its value, on one line (a long sequence is cut in the middle, see [`listed`]).
+    pub value: String,
+}
+
+/// How a role's state is shown in the explorer: its fields as rows of a table, each value on
+/// one line, instead of the state's whole `Debug` dump. Each protocol implements it beside
+/// the role (with [`fields!`](crate::fields)); [`protocol_node!`](crate::protocol_node) makes
+/// the actor's state dispatch to its role's.
+pub trait Fields {
+    /// The rows.
+    fn fields(&self) -> Vec<Field>;
+}
+
+/// `fields!["role" => format!(..), ...]`: the rows of a [`Fields`] table.
+#[macro_export]
+macro_rules! fields {
+    ($($name:literal => $value:expr),* $(,)?) => {
+        vec![$($crate::trace::Field { name: $name.into(), value: $value }),*]
+    };
+}
+
+/// A value on one line (its compact `Debug`).
+pub fn one_line<T: Debug>(value: &T) -> String {
+    format!("{value:?}")
+}
+
+/// A sequence on one line: every item when there are at most eight, otherwise its length, the
+/// first two and the last four (a log's tail is where a protocol works).
+/// Formats only what it shows, so a long log costs no more than a short one.
+pub fn listed<T: Debug, I>(items: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: ExactSizeIterator + DoubleEndedIterator,
+{
+    let mut items = items.into_iter();
+    let n = items.len();
+    let show =
+        |it: &mut dyn Iterator<Item = T>| -> Vec<String> { it.map(|i| format!("{i:?}")).collect() };
+    if n <= 8 {
+        return format!("[{}]", show(&mut items).join(", "));
+    }
+    let first = show(&mut items.by_ref().take(2));
+    let mut last = show(&mut items.rev().take(4));
+    last.reverse();
+    format!("{n} items: [{}, … {} more …, {}]", first.join(", "), n - 6, last.join(", "))
 }
 
 /// A shortest counterexample to property `name`, no longer than `known` (one found already):
@@ -111,7 +197,7 @@ where
     A: Actor + Clone + Send + Sync + 'static,
     A::Msg: Ord + Send + Sync + 'static,
     A::Timer: Ord + Send + Sync + 'static,
-    A::State: Eq + Send + Sync + 'static,
+    A::State: Eq + Fields + Send + Sync + 'static,
     A::Storage: Send + Sync + 'static,
     A::Random: Send + Sync + 'static,
     C: Clone + Send + Sync + 'static,
@@ -137,6 +223,28 @@ where
         }
     }
 
+    fn lanes(&self) -> Vec<String> {
+        (0..self.actors.len()).map(|i| who(&self.actors, i.into())).collect()
+    }
+
+    fn chart(&self, action: &Self::Action) -> Option<ChartStep> {
+        let (kind, from, to, label) = match action {
+            ActorModelAction::Deliver { src, dst, msg } => {
+                ("deliver", Some(*src), *dst, format!("{msg:?}"))
+            }
+            ActorModelAction::Drop(env) => {
+                ("lost", Some(env.src), env.dst, format!("{:?}", env.msg))
+            }
+            ActorModelAction::Timeout(id, timer) => ("timer", None, *id, format!("{timer:?}")),
+            ActorModelAction::Crash(id) => ("crash", None, *id, "crash".into()),
+            ActorModelAction::Recover(id) => ("restart", None, *id, "restart".into()),
+            ActorModelAction::SelectRandom { actor, random, .. } => {
+                ("choose", None, *actor, format!("{random:?}"))
+            }
+        };
+        Some(ChartStep { kind, from: from.map(usize::from), to: usize::from(to), label })
+    }
+
     fn view(&self, s: &ActorModelState<A, H>) -> Vec<PartView> {
         let mut parts: Vec<PartView> = s
             .actor_states
@@ -156,11 +264,11 @@ where
                 if !timers.is_empty() {
                     notes.push(format!("timers set: {}", timers.join(", ")));
                 }
-                let mut body = format!("{state:#?}");
-                if let Some(Some(storage)) = s.actor_storages.get(i) {
-                    body.push_str(&format!("\ndurable: {storage:#?}"));
-                }
-                PartView { title: who(&self.actors, i.into()), notes, body }
+                let body = match s.actor_storages.get(i) {
+                    Some(Some(storage)) => format!("durable: {storage:#?}"),
+                    _ => String::new(),
+                };
+                PartView { title: who(&self.actors, i.into()), notes, fields: state.fields(), body }
             })
             .collect();
         let mut flight: Vec<String> = match &s.network {
@@ -206,11 +314,13 @@ where
         parts.push(PartView {
             title: "network".into(),
             notes: vec![format!("{} in flight", flight.len())],
+            fields: Vec::new(),
             body: flight.join("\n"),
         });
         parts.push(PartView {
             title: "history".into(),
             notes: Vec::new(),
+            fields: Vec::new(),
             body: format!("{:#?}", s.history),
         });
         parts

@@ -192,6 +192,128 @@ pub enum ConformError {
     },
 }
 
+/// A trace's steps, each with its line number.
+pub type Numbered<M, T, D> = Vec<(usize, TraceStep<M, T, D>)>;
+
+/// Reads the recorded steps of the trace at `path`, each with its line number. A torn last
+/// line (a node killed mid-write leaves it without its newline) ends the trace.
+pub fn read_trace<M, T, D>(path: &Path) -> Result<Numbered<M, T, D>, ConformError>
+where
+    M: DeserializeOwned,
+    T: DeserializeOwned,
+    D: DeserializeOwned,
+{
+    let io = |source| ConformError::Io { path: path.to_owned(), source };
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    let torn_tail = !text.is_empty() && !text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let mut steps = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(s) => steps.push((i + 1, s)),
+            Err(_) if i + 1 == lines.len() && torn_tail => break,
+            Err(e) => {
+                return Err(ConformError::Parse {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// Why the model would not take a recorded step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// The step came before the node's start.
+    NoStart,
+    /// The model answers the event with other commands.
+    Diverged {
+        /// The event.
+        event: String,
+        /// What the node did.
+        got: String,
+        /// What the model does.
+        want: String,
+    },
+}
+
+/// A node's recorded steps replayed one by one through the model's actor: the actor's state
+/// after each step is the model's state of the node.
+pub struct Replayer<A: Actor, F> {
+    actor_for: F,
+    at: Option<(A, Id, A::State)>,
+}
+
+impl<A: Actor, F: Fn(usize) -> A> Replayer<A, F> {
+    /// A replayer that takes the actor `actor_for` gives for the node id each start names.
+    pub fn new(actor_for: F) -> Self {
+        Replayer { actor_for, at: None }
+    }
+
+    /// The actor and its state after the steps so far (none before the node's start).
+    pub fn state(&self) -> Option<(&A, &A::State)> {
+        self.at.as_ref().map(|(a, _, s)| (a, s))
+    }
+
+    /// Takes one recorded step: the model's commands must be the recorded ones.
+    pub fn step(&mut self, step: TraceStep<A::Msg, A::Timer, A::Storage>) -> Result<(), Departure> {
+        let event = format!("{:?}", step.event);
+        let out = self.take(step.event)?;
+        let want = record(&out);
+        if want != step.commands {
+            return Err(Departure::Diverged {
+                event,
+                got: format!("{:?}", step.commands),
+                want: format!("{want:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes one event already judged (see [`Replayer::step`]) without comparing the
+    /// commands again: the hash of each save costs O(state).
+    pub fn advance(&mut self, event: TraceEvent<A::Msg, A::Timer, A::Storage>) {
+        let _ = self.take(event);
+    }
+
+    fn take(
+        &mut self, event: TraceEvent<A::Msg, A::Timer, A::Storage>,
+    ) -> Result<Out<A>, Departure> {
+        let mut out = Out::new();
+        match event {
+            TraceEvent::Start { id, storage } => {
+                let actor = (self.actor_for)(id);
+                let id = Id::from(id);
+                let s = actor.on_start(id, &storage, &mut out);
+                self.at = Some((actor, id, s));
+            }
+            TraceEvent::Msg { src, msg } => {
+                let Some((actor, id, s)) = &mut self.at else { return Err(Departure::NoStart) };
+                let mut cow = Cow::Borrowed(&*s);
+                actor.on_msg(*id, &mut cow, Id::from(src), msg, &mut out);
+                if let Cow::Owned(n) = cow {
+                    *s = n;
+                }
+            }
+            TraceEvent::Timer { timer } => {
+                let Some((actor, id, s)) = &mut self.at else { return Err(Departure::NoStart) };
+                let mut cow = Cow::Borrowed(&*s);
+                actor.on_timeout(*id, &mut cow, &timer, &mut out);
+                if let Cow::Owned(n) = cow {
+                    *s = n;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Replays the trace at `path` through the actor `actor_for` gives for the node id each
 /// start names (a protocol whose roles differ by node); returns the number of steps checked.
 pub fn conform<A>(actor_for: impl Fn(usize) -> A, path: &Path) -> Result<usize, ConformError>
@@ -201,72 +323,18 @@ where
     A::Timer: Serialize + DeserializeOwned,
     A::Storage: Serialize + DeserializeOwned,
 {
-    let io = |source| ConformError::Io { path: path.to_owned(), source };
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    // A node killed mid-write leaves a last line without its newline.
-    let torn_tail = !text.is_empty() && !text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    let mut state: Option<(A, Id, A::State)> = None;
-    let mut steps = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let step: TraceStep<A::Msg, A::Timer, A::Storage> = match serde_json::from_str(line) {
-            Ok(s) => s,
-            // A torn last line: the trace ends before it.
-            Err(_) if i + 1 == lines.len() && torn_tail => break,
-            Err(e) => {
-                return Err(ConformError::Parse {
-                    path: path.to_owned(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })
+    let steps = read_trace::<A::Msg, A::Timer, A::Storage>(path)?;
+    let mut replayer = Replayer::new(actor_for);
+    let count = steps.len();
+    for (line, step) in steps {
+        replayer.step(step).map_err(|d| match d {
+            Departure::NoStart => ConformError::NoStart { path: path.to_owned(), line },
+            Departure::Diverged { event, got, want } => {
+                ConformError::Diverged { path: path.to_owned(), line, event, got, want }
             }
-        };
-        let mut out = Out::new();
-        let event = format!("{:?}", step.event);
-        match step.event {
-            TraceEvent::Start { id, storage } => {
-                let actor = actor_for(id);
-                let id = Id::from(id);
-                let s = actor.on_start(id, &storage, &mut out);
-                state = Some((actor, id, s));
-            }
-            TraceEvent::Msg { src, msg } => {
-                let Some((actor, id, s)) = &mut state else {
-                    return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
-                };
-                let mut cow = Cow::Borrowed(&*s);
-                actor.on_msg(*id, &mut cow, Id::from(src), msg, &mut out);
-                if let Cow::Owned(n) = cow {
-                    *s = n;
-                }
-            }
-            TraceEvent::Timer { timer } => {
-                let Some((actor, id, s)) = &mut state else {
-                    return Err(ConformError::NoStart { path: path.to_owned(), line: i + 1 });
-                };
-                let mut cow = Cow::Borrowed(&*s);
-                actor.on_timeout(*id, &mut cow, &timer, &mut out);
-                if let Cow::Owned(n) = cow {
-                    *s = n;
-                }
-            }
-        }
-        let want = record(&out);
-        if want != step.commands {
-            return Err(ConformError::Diverged {
-                path: path.to_owned(),
-                line: i + 1,
-                event,
-                got: format!("{:?}", step.commands),
-                want: format!("{want:?}"),
-            });
-        }
-        steps += 1;
+        })?;
     }
-    Ok(steps)
+    Ok(count)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 use super::msg::{Msg, Timer};
 use super::{Config, FragmentId, Node};
+use crate::trace::{one_line, Field, Fields};
 use stateright::actor::{model_timeout, Id, Out};
 
 /// A client's state.
@@ -16,6 +17,16 @@ pub struct ClientState {
     pub attempt: u8,
     /// Resends left for the outstanding update.
     pub resends_left: u8,
+}
+
+impl Fields for ClientState {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "updates committed" => one_line(&self.done),
+            "attempt (node on the circle)" => one_line(&self.attempt),
+            "resends left" => one_line(&self.resends_left),
+        ]
+    }
 }
 
 /// The client actor.

@@ -10,6 +10,7 @@
 
 use super::msg::{Msg, Timer};
 use super::{dictionary, Config, FragmentId, Node, NodeSet, NodeSetId, Update, Variant};
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{model_timeout, Id, Out};
 
 /// A node's replica of one fragment.
@@ -66,6 +67,44 @@ pub enum ServerState {
     Down(u8),
     /// Learned that a node set excludes it: it stopped serving (it would restart and rejoin).
     Excluded(u8),
+}
+
+impl Fields for ServerState {
+    fn fields(&self) -> Vec<Field> {
+        match self {
+            ServerState::Down(n) => {
+                crate::fields!["state" => format!("down ({n} false suspicions so far)")]
+            }
+            ServerState::Excluded(n) => {
+                crate::fields!["state" => format!("excluded by a node set ({n} false suspicions so far)")]
+            }
+            ServerState::Live(l) => {
+                let mut rows = crate::fields![
+                    "node set" => one_line(&l.set),
+                    "promised" => one_line(&l.promised),
+                    "building" => one_line(&l.building),
+                    "suspected (bits)" => format!("{:08b}", l.suspected),
+                    "false suspicions" => one_line(&l.suspicions),
+                ];
+                rows.extend(l.replicas.iter().enumerate().map(|(i, r)| Field {
+                    name: format!("fragment {i}"),
+                    value: format!(
+                        "{}log {}{}{}{}",
+                        if r.current { "" } else { "not current; " },
+                        listed(r.log.iter()),
+                        if r.records.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; early records {}", listed(r.records.iter()))
+                        },
+                        r.pending.as_ref().map_or(String::new(), |p| format!("; pending {p:?}")),
+                        if r.standby_current { "; stand-by current" } else { "" },
+                    ),
+                }));
+                rows
+            }
+        }
+    }
 }
 
 /// The node role: one per node of the circle.

@@ -8,6 +8,7 @@ use super::replay::{execute, install_object, replay, Generations};
 use super::{Config, Node, Variant, FOREVER};
 use crate::journaled::Journaled;
 use crate::services::Service;
+use crate::trace::{one_line, Field, Fields};
 use imbl::ordmap::DiffItem;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
@@ -38,6 +39,20 @@ pub struct BackupState<S: Service> {
     /// again on its `Retransmit` timer (`resends = forever` only; set anew at every reboot).
     #[serde(default)]
     pub rejoining: bool,
+}
+
+impl<S: Service> Fields for BackupState<S> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "next SSN needed" => self.next.map_or("none (copy incomplete)".into(), |n| n.to_string()),
+            "copy attempt" => one_line(&self.attempt),
+            "generations" => one_line(&self.gens),
+            "service" => one_line(&self.service),
+            "serving (after a handover)" => one_line(&self.serving),
+            "rejoining" => one_line(&self.rejoining),
+            "restarts" => one_line(&self.restarts),
+        ]
+    }
 }
 
 /// A save of the backup as a change: the objects and generations that changed (found by

@@ -6,6 +6,7 @@ use super::msg::{Msg, Timer};
 use super::{Config, Node};
 use crate::history::spend;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 
@@ -35,6 +36,19 @@ pub struct ClientState<Op: Clone, Reply: Clone> {
     pub server: u8,
     /// A submitted operation waiting for its reply (hosted clients; `None` in the models).
     pub submitted: Option<Op>,
+}
+
+impl<Op: Clone + std::fmt::Debug, Reply: Clone + std::fmt::Debug> Fields
+    for ClientState<Op, Reply>
+{
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "server" => one_line(&self.server),
+            "submitted" => one_line(&self.submitted),
+            "replies" => listed(self.replies.iter()),
+            "resends left" => one_line(&self.resends_left),
+        ]
+    }
 }
 
 type Cs<S> = ClientState<<S as Service>::Op, <S as Service>::Reply>;

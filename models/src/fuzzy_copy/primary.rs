@@ -11,6 +11,7 @@ use super::msg::{Msg, Timer};
 use super::replay::{execute, Generations};
 use super::{Config, Node, Variant, FOREVER};
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
 
@@ -77,6 +78,22 @@ pub struct PrimaryState<S: Service> {
     pub incarnation: u64,
     /// Rolling upgrade: it handed the process over to the backup and serves no more.
     pub retired: bool,
+}
+
+impl<S: Service> Fields for PrimaryState<S> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "phase" => one_line(&self.phase),
+            "next SSN" => one_line(&self.next_ssn),
+            "log (SSN, op)" => listed(self.history.iter()),
+            "message table" => listed(self.answered.iter()),
+            "awaiting the backup's ack" => one_line(&self.pending),
+            "generations" => one_line(&self.gens),
+            "service" => one_line(&self.service),
+            "copy attempt / backup incarnation" => format!("{} / {}", self.attempt, self.incarnation),
+            "retired" => one_line(&self.retired),
+        ]
+    }
 }
 
 crate::role! {

@@ -17,6 +17,7 @@ use super::msg::Timer;
 use super::{Config, Epoch, Node};
 use crate::history::other_server;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{Id, Out};
 use std::marker::PhantomData;
 
@@ -43,6 +44,19 @@ pub struct ClientState<Op, Reply: Clone> {
     /// Whether the server said the session expired (a later session of this client id has
     /// committed a step): the client sends nothing more.
     pub expired: bool,
+}
+
+impl<Op: std::fmt::Debug, Reply: Clone + std::fmt::Debug> Fields for ClientState<Op, Reply> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "primary (epoch)" => format!("server {} ({:?})", usize::from(self.primary), self.primary_epoch),
+            "session" => format!("{} (replies before it: {})", self.session, self.first),
+            "outstanding" => one_line(&self.current),
+            "replies" => listed(self.replies.iter()),
+            "resends left" => one_line(&self.resends_left),
+            "expired" => one_line(&self.expired),
+        ]
+    }
 }
 
 impl<Op, Reply: Clone> ClientState<Op, Reply> {

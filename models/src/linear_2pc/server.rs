@@ -37,6 +37,7 @@ use super::{Config, Epoch, Level, Node, Variant};
 use crate::commit_log::CommitLog;
 use crate::journaled::Journaled;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
 
@@ -271,6 +272,25 @@ pub struct ServerState<S: Service> {
     pub fences_left: u8,
     /// This server's id (constant).
     pub me: Id,
+}
+
+impl<S: Service> Fields for ServerState<S> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "role" => one_line(&self.role),
+            "epoch" => one_line(&self.epoch),
+            "level" => one_line(&self.level),
+            "log (committed change buffers)" => listed(self.log.iter()),
+            "applied" => format!("{} of {}", self.applied, self.log.len()),
+            "service" => one_line(&self.service),
+            "step in flight" => one_line(&self.pending),
+            "awaiting I-am-alive" => one_line(&self.awaiting_alive),
+            "incarnation / last learner caught up" => format!("{} / {}", self.incarnation, self.joined),
+            "caught up" => one_line(&self.caught_up),
+            "restarts / storage losses" => format!("{} / {}", self.restarts, self.wipes),
+            "resends left: join / fence" => format!("{} / {}", self.joins_left, self.fences_left),
+        ]
+    }
 }
 
 impl<S: Service> ServerState<S> {

@@ -17,6 +17,7 @@ use super::msg::{Epoch, Msg, Seq, Timer};
 use super::{spend, Config, Node};
 use crate::history::other_server;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{Id, Out};
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -41,6 +42,19 @@ pub struct ClientState<Op, Reply: Clone> {
     pub replies: imbl::OrdMap<(u64, Seq), Reply>,
     /// Whether the server said the session expired: the client sends nothing more.
     pub expired: bool,
+}
+
+impl<Op: std::fmt::Debug, Reply: Clone + std::fmt::Debug> Fields for ClientState<Op, Reply> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "primary (epoch)" => format!("server {} ({:?})", usize::from(self.primary), self.primary_epoch),
+            "session / next seq" => format!("{} / {:?}", self.session, self.next),
+            "outstanding" => listed(self.outstanding.iter()),
+            "replies" => listed(self.replies.iter()),
+            "resends left" => one_line(&self.resends_left),
+            "expired" => one_line(&self.expired),
+        ]
+    }
 }
 
 /// The client actor's configuration.

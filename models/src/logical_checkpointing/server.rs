@@ -25,6 +25,7 @@ use super::msg::{Committed, Epoch, Msg, Seq, Ssn, Timer};
 use super::{Config, Node, Variant};
 use crate::journaled::Journaled;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stateright::actor::{Id, Out};
@@ -136,6 +137,26 @@ pub struct ServerState<S: Service> {
     pub me: Id,
     /// `Join` resends left (spare only; the model's bound, like a client's resends).
     pub joins_left: u8,
+}
+
+impl<S: Service> Fields for ServerState<S> {
+    fn fields(&self) -> Vec<Field> {
+        let d = &self.d;
+        crate::fields![
+            "role" => one_line(&d.role),
+            "epoch" => one_line(&d.epoch),
+            "with backup" => one_line(&d.with_backup),
+            "next SSN" => one_line(&d.next_ssn),
+            "log (SSN assigned, not committed)" => listed(d.log.iter()),
+            "history (committed, SSN order)" => listed(d.history.iter()),
+            "message table (latest session per client)" => one_line(&self.table.latest),
+            "service" => one_line(&self.service),
+            "awaiting I-am-alive" => one_line(&self.awaiting_alive),
+            "incarnation / learner / backup's" => format!("{} / {} / {}", d.inc, d.learner, d.backup_inc),
+            "restarts / storage losses" => format!("{} / {}", d.restarts, d.wipes),
+            "join resends left" => one_line(&self.joins_left),
+        ]
+    }
 }
 
 /// The message table's index: each client's latest session that committed a request, and the

@@ -5,6 +5,7 @@
 use super::msg::{Msg, Timer};
 use super::{Config, Node, ProcessId};
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use stateright::actor::{model_timeout, Id, Out};
 use std::marker::PhantomData;
 
@@ -19,6 +20,17 @@ pub struct ClientState<Op, Reply: Clone> {
     pub replies: Vec<Reply>,
     /// The outstanding request's operation: request number `replies.len()` while `Some`.
     pub current: Option<Op>,
+}
+
+impl<Op: std::fmt::Debug, Reply: Clone + std::fmt::Debug> Fields for ClientState<Op, Reply> {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "server" => format!("server {}", usize::from(self.server)),
+            "outstanding" => one_line(&self.current),
+            "replies" => listed(self.replies.iter()),
+            "resends left" => one_line(&self.resends_left),
+        ]
+    }
 }
 
 /// The client actor.

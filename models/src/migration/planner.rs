@@ -7,6 +7,7 @@
 use super::msg::{Msg, Timer};
 use super::{Config, Node, ProcessId};
 use crate::services::Service;
+use crate::trace::{one_line, Field, Fields};
 use stateright::actor::{model_timeout, Id, Out};
 
 /// The planner's state.
@@ -16,6 +17,15 @@ pub struct PlannerState {
     pub drained: bool,
     /// Resends of the order left.
     pub resends_left: u8,
+}
+
+impl Fields for PlannerState {
+    fn fields(&self) -> Vec<Field> {
+        crate::fields![
+            "server 0 drained" => one_line(&self.drained),
+            "resends left" => one_line(&self.resends_left),
+        ]
+    }
 }
 
 crate::role! {

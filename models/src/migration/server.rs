@@ -29,6 +29,7 @@ use super::{Config, Node, ProcessId, Variant};
 use crate::commit_log::CommitLog;
 use crate::commit_log::Entry;
 use crate::services::Service;
+use crate::trace::{listed, one_line, Field, Fields};
 use serde::{Deserialize, Serialize};
 use stateright::actor::{model_timeout, Id, Out};
 use std::collections::BTreeMap;
@@ -92,6 +93,36 @@ pub struct ServerState<Op: Clone, Reply: Clone> {
     pub acked: BTreeMap<ProcessId, u32>,
     /// Source at level critical: the step waiting for the target's ack.
     pub pending: BTreeMap<ProcessId, Entry<Op, Reply>>,
+}
+
+impl<Op: Clone + std::fmt::Debug, Reply: Clone + std::fmt::Debug> Fields
+    for ServerState<Op, Reply>
+{
+    fn fields(&self) -> Vec<Field> {
+        let mut rows: Vec<Field> = self
+            .durable
+            .replicas
+            .iter()
+            .map(|(p, r)| Field {
+                name: format!("process {p:?}"),
+                value: format!(
+                    "{:?}, epoch {}, peer {}, {}inc {}, log {}",
+                    r.role,
+                    r.epoch,
+                    r.peer.map_or("none".into(), |i| format!("server {}", usize::from(i))),
+                    if r.upgraded { "upgraded, " } else { "" },
+                    r.inc,
+                    listed(r.log.iter())
+                ),
+            })
+            .collect();
+        rows.extend(crate::fields![
+            "target holds (source)" => listed(self.acked.iter()),
+            "awaiting the target's ack" => listed(self.pending.iter()),
+            "restarts" => one_line(&self.durable.restarts),
+        ]);
+        rows
+    }
 }
 
 crate::role! {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use twosafe_models::journaled::Journaled;
 use twosafe_models::services::Service;
 use twosafe_models::stateright::actor::Actor;
+use twosafe_models::trace::Fields;
 
 /// Committed steps per `CatchUp` frame (logical checkpointing's and linear 2PC's rejoins):
 /// a rejoin ships the history in frames of this many entries, far below the frame cap
@@ -35,7 +36,7 @@ pub trait Hosted:
     + Actor<
         Msg: Serialize + DeserializeOwned + Send + 'static,
         Timer: Serialize + DeserializeOwned + Send + 'static,
-        State: Send,
+        State: Send + Fields,
         Storage: Journaled + Send,
     >
 {
@@ -46,7 +47,7 @@ where
     A: ClientRole,
     A::Msg: Serialize + DeserializeOwned + Send + 'static,
     A::Timer: Serialize + DeserializeOwned + Send + 'static,
-    A::State: Send,
+    A::State: Send + Fields,
     A::Storage: Journaled + Send,
 {
 }
