@@ -351,6 +351,8 @@ struct Run {
 }
 
 struct RunVisitor<'a> {
+    spec: &'a ModelSpec,
+    config: &'a str,
     variant: &'static VariantSpec,
     opts: &'a Options,
     label: String,
@@ -365,7 +367,10 @@ impl ModelVisitor for RunVisitor<'_> {
             .properties()
             .into_iter()
             .filter(|p| !twosafe_models::fairness::is_trigger(p.name))
-            .map(|p| (p.name, p.expectation, twosafe_models::spec::expect(self.variant, p.name)))
+            .map(|p| {
+                let e = twosafe_models::spec::expect(self.spec, self.variant, self.config, p.name);
+                (p.name, p.expectation, e)
+            })
             .collect();
         // Expected violations that the model cannot even express are reported as unknown.
         let mut rows_extra: Vec<_> = self
@@ -420,7 +425,12 @@ impl ModelVisitor for RunVisitor<'_> {
         // for a seeded bug, or a violation found without a path, needs a path, and
         // stateright's BFS keeps one.
         // A check stopped by a limit searches no further, for a path or anything else.
-        let fast = (wanted.is_empty() || stopped.is_some())
+        // Where the protocol is expected both to keep some properties and to violate others
+        // (what it gives up), the exhaustive search decides and counts, and stateright's BFS
+        // then looks for the violations' paths only.
+        let mixed = !wanted.is_empty()
+            && props.iter().any(|(_, x, e)| *e == Some(Expect::Holds) && !eventually(x));
+        let fast = (wanted.is_empty() || mixed || stopped.is_some())
             .then(|| match explored {
                 Some(outcome) => Safety::from(outcome),
                 None => {
@@ -431,9 +441,22 @@ impl ModelVisitor for RunVisitor<'_> {
             })
             .filter(|s| {
                 stopped.is_some()
-                    || !props.iter().any(|(n, x, _)| is_always(x) && s.found.contains_key(n))
+                    || mixed
+                    || !props
+                        .iter()
+                        .any(|(n, x, e)| e.is_some() && is_always(x) && s.found.contains_key(n))
             });
         let safety = match fast {
+            Some(s) if mixed && stopped.is_none() => {
+                let violated: BTreeSet<&'static str> = props
+                    .iter()
+                    .filter(|(n, x, e)| e.is_some() && is_always(x) && s.found.contains_key(n))
+                    .map(|(n, _, _)| *n)
+                    .collect();
+                let (mut paths, _) = self.path_search(&model, &violated, start);
+                let found = s.found.into_keys().map(|n| (n, paths.found.remove(n).flatten()));
+                Safety { found: found.collect(), ..s }
+            }
             Some(s) => s,
             None => {
                 let (safety, reached) = self.path_search(&model, &wanted, start);
@@ -758,7 +781,8 @@ pub fn run(
         value: params.choice("variant").unwrap_or("").into(),
         expected: "a variant of the model".into(),
     })?;
-    let visitor = RunVisitor { variant, opts, label: format!("{} {config}", model.name) };
+    let label = format!("{} {config}", model.name);
+    let visitor = RunVisitor { spec: model, config, variant, opts, label };
     let mut run = catalogue::visit(params, visitor)?;
     let diff = params.diff(&model.defaults());
     let mut records = Vec::new();
@@ -1181,6 +1205,8 @@ pub struct ModelView {
     seed: &'static str,
     params: Vec<ParamView>,
     properties: Vec<(&'static str, &'static str)>,
+    /// The properties the protocol gives up, each with the configurations that show it.
+    given_up: Vec<(&'static str, &'static [&'static str])>,
     variants: Vec<VariantView>,
     checks: Vec<&'static str>,
 }
@@ -1218,6 +1244,7 @@ impl ModelView {
                 })
                 .collect(),
             properties: m.properties.iter().map(|p| (p.name, p.about)).collect(),
+            given_up: m.given_up.iter().map(|g| (g.property, g.shown_by)).collect(),
             variants: m
                 .variants()
                 .map(|v| VariantView { name: v.name, about: v.about, breaks: v.breaks })
@@ -1237,6 +1264,12 @@ impl std::fmt::Display for ModelView {
         writeln!(f, "  properties:")?;
         for (n, a) in &self.properties {
             writeln!(f, "    {n:<16} {a}")?;
+        }
+        if !self.given_up.is_empty() {
+            writeln!(f, "  given up by the protocol itself (expected violated where shown):")?;
+            for (n, shown) in &self.given_up {
+                writeln!(f, "    {n:<16} shown by {}", shown.join(", "))?;
+            }
         }
         writeln!(f, "  variants (seeded bugs and the property each must break):")?;
         for v in &self.variants {

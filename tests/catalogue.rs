@@ -81,14 +81,18 @@ fn counterexample(config: &str) -> Vec<String> {
     counterexample_of("linear-2pc", config)
 }
 
-fn counterexample_of(model: &str, config: &str) -> Vec<String> {
+/// The rows of `model`'s configuration `config`.
+fn rows_of(model: &str, config: &str) -> Vec<Row> {
     let (spec, config, params) = check::plan(&[model.into()], &[], false)
         .unwrap()
         .into_iter()
         .find(|(_, c, _)| c == config)
         .expect("configuration exists");
-    let rows = check::run(spec, &config, &params, &Options::default()).unwrap();
-    rows.into_iter().find_map(|r| r.counterexample).expect("a counterexample")
+    check::run(spec, &config, &params, &Options::default()).unwrap()
+}
+
+fn counterexample_of(model: &str, config: &str) -> Vec<String> {
+    rows_of(model, config).into_iter().find_map(|r| r.counterexample).expect("a counterexample")
 }
 
 #[test]
@@ -407,4 +411,50 @@ fn a_lost_rejoin_leaves_the_rebooted_backup_behind_for_ever_unless_it_is_asked_a
     assert!(steps[..from].iter().any(|s| s.starts_with("LOST") && s.contains("Rejoin")));
     assert!(steps[from..].iter().all(|s| !s.contains("Rejoin")), "never asked again");
     assert_eq!(run("lossy/resend-forever/reboot").verdict, Verdict::Holds);
+}
+
+/// Each property's counterexample in `model`'s configuration `config`.
+fn counterexamples_of(model: &str, config: &str) -> BTreeMap<String, Vec<String>> {
+    let rows = rows_of(model, config);
+    rows.into_iter().filter_map(|r| Some((r.property, r.counterexample?))).collect()
+}
+
+#[test]
+fn lazy_primary_copy_gives_up_two_safety_and_a_takeover_loses_the_update() {
+    let found = counterexamples_of("lazy-primary-copy", "primary-writer/takeover");
+    let put = [
+        "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
+        "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+    ];
+    assert_eq!(found["2-safety"], put);
+    assert_eq!(found["no-lost-update"], [put[0], put[1], "server 1: timer Suspect fires"]);
+    let stale = [
+        "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
+        "client 2: timer Resend fires",
+        "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+        "client 2 -> server 1: Request { seq: 1, op: Get(0) }",
+        "server 1 -> client 2: Reply { seq: 1, reply: GetOk(None) }",
+    ];
+    assert_eq!(found["read-your-writes"], stale);
+    assert_eq!(found["linearizability"], stale);
+    // What it keeps has no counterexample.
+    for kept in ["prefix-consistency", "exactly-once", "convergence"] {
+        assert!(!found.contains_key(kept), "{kept}: {:?}", found[kept]);
+    }
+}
+
+#[test]
+fn lazy_primary_copy_serves_a_stale_local_read_without_any_failure() {
+    let found = counterexamples_of("lazy-primary-copy", "reader/stale-read");
+    assert_eq!(
+        found["linearizability"],
+        [
+            "client 2 -> server 0: Request { seq: 0, op: Put(0, 1) }",
+            "server 0 -> client 2: Reply { seq: 0, reply: PutOk }",
+            "client 3 -> server 1: Request { seq: 0, op: Get(0) }",
+            "server 1 -> client 3: Reply { seq: 0, reply: GetOk(None) }",
+            "client 3 -> server 1: Request { seq: 1, op: Get(0) }",
+            "server 1 -> client 3: Reply { seq: 1, reply: GetOk(None) }",
+        ]
+    );
 }

@@ -5,7 +5,7 @@
 
 use crate::params::{ParamError, Params};
 pub use crate::spec::{
-    expect, CheckSpec, Expect, ModelSpec, ModelVisitor, PropertySpec, VariantSpec,
+    expect, CheckSpec, Expect, GivenUp, ModelSpec, ModelVisitor, PropertySpec, VariantSpec,
 };
 
 /// Declares [`MODELS`] and [`visit`] from the list of protocol models (each a module with
@@ -38,6 +38,7 @@ registry! {
     crate::migration::model,
     crate::fragments::model,
     crate::fuzzy_copy::rolling_upgrade,
+    crate::lazy_primary_copy::model,
     crate::two_phase,
 }
 

@@ -17,6 +17,8 @@
 //!   Alonso §4);
 //! - [`fragments`]: ClustRa's fragments on a circle of nodes, node sets, takeover and
 //!   self-repair (Hvasshovd et al. §3.3-§4);
+//! - [`lazy_primary_copy`]: lazy primary copy, the 1-safe comparison point (Ameling, Roy &
+//!   Kemme §3.2): commit at the primary, reply, propagate later; reads served locally;
 //! - [`two_phase`]: Gray & Lamport's two-phase commit, transcribed from its TLA+ module: not a
 //!   seed's protocol but the calibration of the checker against TLC's published counts.
 //!
@@ -38,6 +40,7 @@ pub mod fuzzy_copy;
 pub mod history;
 pub mod in_flight_once;
 pub mod journaled;
+pub mod lazy_primary_copy;
 pub mod linear_2pc;
 pub mod logical_checkpointing;
 pub mod migration;

@@ -21,6 +21,19 @@ pub struct PropertySpec {
     pub about: &'static str,
 }
 
+/// A property the protocol itself does not keep, stated so that the checker shows why: lazy
+/// primary copy is 1-safe, so it gives up 2-safety. The protocol (variant `correct`) is
+/// expected to violate it in the configurations listed; elsewhere the verdict is not asserted
+/// (a configuration may leave no room for the violation: no second replica to read from, say).
+/// The protocol is its own seeded bug.
+#[derive(Clone, Copy, Debug)]
+pub struct GivenUp {
+    /// The property's name (one of the model's properties).
+    pub property: &'static str,
+    /// The configurations whose check must find it violated.
+    pub shown_by: &'static [&'static str],
+}
+
 /// A variant of a protocol: the protocol itself (`correct`) or a seeded bug. Declared by
 /// [`variants!`](crate::variants), which also derives the bug's checked configuration.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +94,8 @@ pub struct ModelSpec {
     pub params: &'static [ParamSpec],
     /// Its properties.
     pub properties: &'static [PropertySpec],
+    /// The properties among them that the protocol itself does not keep (see [`GivenUp`]).
+    pub given_up: &'static [GivenUp],
     /// The variants of its roles (`correct` first); [`ModelSpec::variants`] keeps this model's.
     pub variants: &'static [VariantSpec],
     /// Its configurations besides each seeded bug's own (which its variant declares); all of
@@ -138,8 +153,15 @@ pub enum Expect {
     Violated,
 }
 
-/// What check `variant` expects of `property`; `None` if it is not asserted.
-pub fn expect(variant: &VariantSpec, property: &str) -> Option<Expect> {
+/// What configuration `config` of `model`, a check of `variant`, expects of `property`; `None`
+/// if it is not asserted.
+pub fn expect(
+    model: &ModelSpec, variant: &VariantSpec, config: &str, property: &str,
+) -> Option<Expect> {
+    if let Some(g) = model.given_up.iter().find(|g| g.property == property) {
+        let shown = variant.breaks.is_empty() && g.shown_by.contains(&config);
+        return shown.then_some(Expect::Violated);
+    }
     if variant.breaks.contains(&property) {
         Some(Expect::Violated)
     } else if variant.breaks.is_empty() {

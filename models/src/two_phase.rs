@@ -282,6 +282,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     seed: "Gray & Lamport, \"Consensus on Transaction Commit\", §3 and its TLA+ module TwoPhase",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "rms/3": rms = "3";

@@ -76,6 +76,7 @@ pub const SPEC: ModelSpec = ModelSpec {
            Throughput, and Real-Time Response\", §3.3-§4",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "circle/crash-any": suspicions = "0";

@@ -75,6 +75,7 @@ pub const SPEC: ModelSpec = ModelSpec {
            (fuzzy replica production)",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "soft-failure":;

@@ -56,6 +56,7 @@ pub const SPEC: ModelSpec = ModelSpec {
     seed: "Patent, \"Fault tolerance using logical checkpointing in computing systems\", Fig. 2A",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "upgrade/soft-failure":;

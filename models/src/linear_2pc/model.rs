@@ -117,6 +117,7 @@ pub const SPEC: ModelSpec = ModelSpec {
            Systems\" (OPERA), §2.3, §3.1, Fig. 1",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "hot/crash-primary": level = "critical", crash = "primary";

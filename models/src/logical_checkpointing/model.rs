@@ -96,6 +96,7 @@ pub const SPEC: ModelSpec = ModelSpec {
            3A-3D, 4A, 4B",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "crash-primary": crash = "primary";

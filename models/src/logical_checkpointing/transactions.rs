@@ -180,6 +180,7 @@ pub const SPEC: ModelSpec = ModelSpec {
         "Patent, \"Fault tolerance using logical checkpointing in computing systems\", Fig. 5A-5C",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "entry": mode = "entry";

@@ -90,6 +90,7 @@ pub const SPEC: ModelSpec = ModelSpec {
            Systems\" (OPERA), §4, Fig. 2",
     params: PARAMS,
     properties: PROPERTIES,
+    given_up: &[],
     variants: VARIANTS,
     configurations: crate::checks![
         "migrate/crash-source": crash = "source";
