@@ -130,6 +130,9 @@ pub const SPEC: ModelSpec = ModelSpec {
         "secondary-writer/three-servers": home = "secondary", servers = "3", takeovers = "0", requests = "1";
         "reader/stale-read": readers = "1", takeovers = "0", resends = "0";
         "two-writers": writers = "2", home = "secondary", requests = "1", takeovers = "0";
+        deep "deep/crash-and-takeover": crashes = "1";
+        deep "deep/three-servers/takeover": servers = "3", requests = "1";
+        deep "deep/two-writers/crash": writers = "2", home = "secondary", requests = "1", takeovers = "0", crashes = "1";
     ],
 };
 
