@@ -458,3 +458,40 @@ fn lazy_primary_copy_serves_a_stale_local_read_without_any_failure() {
         ]
     );
 }
+
+/// Online schema evolution's seeded bugs, with their exact shortest traces: the switch that
+/// trusts the timing, and the recovery that replays a resent request twice.
+#[test]
+fn schema_evolution_loses_an_update_when_it_goes_live_undrained_and_replays_twice_without_the_table(
+) {
+    let undrained = counterexamples_of("schema-evolution", "bug/live-before-drain");
+    assert_eq!(
+        undrained["no-lost-update"],
+        [
+            "server 0: timer Copy fires",
+            "client 2 -> server 0: Request { seq: 0, op: Insert(0) }",
+            "server 0 -> client 2: Reply { seq: 0, reply: Some(1) }",
+            "server 0: timer Copy fires",
+            "server 0: timer Install fires",
+        ]
+    );
+    let twice = counterexamples_of("schema-evolution", "bug/replays-duplicates");
+    assert_eq!(
+        twice["exactly-once"],
+        [
+            "server 0: timer Copy fires",
+            "client 2 -> server 0: Request { seq: 0, op: Insert(0) }",
+            "server 0: timer Install fires",
+            "client 2: timer Resend fires",
+            "client 2 -> server 0: Request { seq: 0, op: Insert(0) }",
+            "server 0: timer Replay fires",
+            "server 0: timer Replay fires",
+            "server 0 -> client 2: Reply { seq: 0, reply: None }",
+        ]
+    );
+    let dropped = counterexamples_of("schema-evolution", "bug/drops-insert-then-delete");
+    let steps = &dropped["equivalence"];
+    let copy = steps.iter().position(|s| s.contains("timer Copy")).expect("the bulk copy");
+    let delete = steps.iter().position(|s| s.contains("Delete(0)")).expect("the delete");
+    assert!(copy < delete, "the bulk copy copied the tuple before its delete: {steps:#?}");
+}

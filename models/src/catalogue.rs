@@ -39,6 +39,7 @@ registry! {
     crate::fragments::model,
     crate::fuzzy_copy::rolling_upgrade,
     crate::lazy_primary_copy::model,
+    crate::schema_evolution::model,
     crate::two_phase,
 }
 

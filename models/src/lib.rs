@@ -19,6 +19,9 @@
 //!   self-repair (Hvasshovd et al. §3.3-§4);
 //! - [`lazy_primary_copy`]: lazy primary copy, the 1-safe comparison point (Ameling, Roy &
 //!   Kemme §3.2): commit at the primary, reply, propagate later; reads served locally;
+//! - [`schema_evolution`]: online schema evolution (Chen, Jeng, Huang & Lin §III): capture and
+//!   coalescing into a Temp Table, a converter that may crash, the switch when N·X < T, trap and
+//!   recover;
 //! - [`two_phase`]: Gray & Lamport's two-phase commit, transcribed from its TLA+ module: not a
 //!   seed's protocol but the calibration of the checker against TLC's published counts.
 //!
@@ -46,6 +49,7 @@ pub mod logical_checkpointing;
 pub mod migration;
 pub mod node;
 pub mod params;
+pub mod schema_evolution;
 pub mod search;
 pub mod services;
 pub mod spec;
