@@ -218,19 +218,21 @@ fn exactly_once(m: &Model, state: &State) -> bool {
     copies(&m.cfg, state).all(|(_, d)| !d.log.has_duplicates())
 }
 
+/// 2-safety: no-lost-update, and every acknowledged update also at every secondary of the
+/// serving primary's epoch (any of which could be promoted).
 fn two_safety(m: &Model, state: &State) -> bool {
     let Some((a, ad)) = authority(&m.cfg, state) else {
         return true;
     };
     let holds = |d: &Durable, (c, q): (Id, u32)| d.log.scan(c, 1, q).is_some();
-    // Every secondary of the serving primary's epoch could be promoted.
     let secondaries: Vec<&Durable> = copies(&m.cfg, state)
         .filter(|(i, d)| *i != a && d.epoch == ad.epoch)
         .map(|(_, d)| d)
         .collect();
-    acknowledged_updates(&m.cfg, state)
-        .into_iter()
-        .all(|k| holds(ad, k) && secondaries.iter().all(|d| holds(d, k)))
+    no_lost_update(m, state)
+        && acknowledged_updates(&m.cfg, state)
+            .into_iter()
+            .all(|k| secondaries.iter().all(|d| holds(d, k)))
 }
 
 fn no_lost_update(m: &Model, state: &State) -> bool {
