@@ -453,6 +453,9 @@ impl ModelVisitor for RunVisitor<'_> {
                     .filter(|(n, x, e)| e.is_some() && is_always(x) && s.found.contains_key(n))
                     .map(|(n, _, _)| *n)
                     .collect();
+                // The exhaustive search has decided every verdict and counted the states; this
+                // search only fetches paths for the violations it found, and stops once it has
+                // them all. A limit it reaches changes no verdict, so it is not reported.
                 let (mut paths, _) = self.path_search(&model, &violated, start);
                 let found = s.found.into_keys().map(|n| (n, paths.found.remove(n).flatten()));
                 Safety { found: found.collect(), ..s }

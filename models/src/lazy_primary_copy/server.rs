@@ -27,6 +27,9 @@ pub struct Durable {
     pub primary: usize,
     /// Its copy of the history (at the primary: the history), with the message table.
     pub log: Log,
+    /// The object after the history's updates, kept beside it so that a read or a commit
+    /// costs O(1) in the history's length (a function of `log`: no extra states).
+    pub object: Object,
     /// Restarts so far (the model's crash budget counts them).
     pub restarts: u8,
 }
@@ -69,9 +72,12 @@ pub struct Server {
 
 type O = Out<Node>;
 
-/// The copy's state: the register after the history's updates in order.
-fn object(log: &Log) -> Object {
-    Object::from_ops(log.iter().map(|e| &e.op))
+impl Durable {
+    /// Appends a committed entry to the history and applies it to the object.
+    fn append(&mut self, e: Entry) {
+        self.object.apply(&e.op);
+        self.log.push(e);
+    }
 }
 
 /// The session every entry is recorded under (the model's clients run one session).
@@ -109,7 +115,13 @@ impl Server {
     /// confirmed since).
     pub fn on_start(&self, _: Id, storage: &Option<Durable>, o: &mut O) -> ServerState {
         let d = match storage {
-            None => Durable { epoch: 0, primary: 0, log: Log::new(), restarts: 0 },
+            None => Durable {
+                epoch: 0,
+                primary: 0,
+                log: Log::new(),
+                object: Object::default(),
+                restarts: 0,
+            },
             Some(d) => Durable { restarts: d.restarts + 1, ..d.clone() },
         };
         o.save(d.clone());
@@ -152,7 +164,7 @@ impl Server {
         &self, s: &ServerState, client: Id, seq: u32, op: RegisterOp, o: &mut O,
     ) -> Option<ServerState> {
         if !Object::changes_state(&op) {
-            o.send(client, Msg::Reply { seq, reply: object(&s.d.log).apply(&op) });
+            o.send(client, Msg::Reply { seq, reply: s.d.object.clone().apply(&op) });
             return None;
         }
         if let Some(e) = s.d.log.find(client, SESSION, seq) {
@@ -179,8 +191,8 @@ impl Server {
         &self, s: &ServerState, client: Id, seq: u32, op: RegisterOp, o: &mut O,
     ) -> ServerState {
         let mut n = s.clone();
-        let reply = object(&s.d.log).apply(&op);
-        n.d.log.push(Entry { client, session: SESSION, seq, op, reply });
+        let reply = s.d.object.clone().apply(&op);
+        n.d.append(Entry { client, session: SESSION, seq, op, reply });
         o.save(n.d.clone());
         if self.cfg.servers > 1 {
             o.set_timer(Timer::Ship, model_timeout());
@@ -227,6 +239,7 @@ impl Server {
             n.d.primary = usize::from(primary);
             if self.cfg.variant != Variant::KeepsDivergentCopy {
                 n.d.log.clear();
+                n.d.object = Object::default();
             }
             n.acked = vec![None; self.cfg.servers];
             n.shipped = vec![0; self.cfg.servers];
@@ -241,7 +254,7 @@ impl Server {
             entries.len() // a gap: wait for the missing changes
         };
         for e in entries.into_iter().skip(skip) {
-            n.d.log.push(e);
+            n.d.append(e);
         }
         if n.d != s.d {
             o.save(n.d.clone());
