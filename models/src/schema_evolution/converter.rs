@@ -15,15 +15,12 @@ use stateright::actor::{model_timeout, Id, Out};
 pub struct ConverterState {
     /// The server said the new version serves: the conversion is over.
     pub done: bool,
-    /// Restarts so far (saved, for the crash budget).
-    pub restarts: u8,
 }
 
 impl Fields for ConverterState {
     fn fields(&self) -> Vec<Field> {
         crate::fields![
             "done" => one_line(&self.done),
-            "restarts" => one_line(&self.restarts),
         ]
     }
 }
@@ -43,12 +40,12 @@ impl Converter {
         Converter { cfg }
     }
 
-    /// Starts (or restarts) polling.
+    /// Starts (or restarts) polling; saves only its count of restarts (the crash budget's).
     pub fn on_start(&self, _: Id, storage: &Option<Saved>, o: &mut O) -> ConverterState {
         let restarts = storage.as_ref().map_or(0, |s| s.restarts() + 1);
         o.save(Saved::Converter { restarts });
         o.set_timer(Timer::Poll, model_timeout());
-        ConverterState { done: false, restarts }
+        ConverterState { done: false }
     }
 
     /// A batch: converted and sent back; or the news that the conversion is over.
@@ -61,7 +58,7 @@ impl Converter {
         }
         if live {
             o.cancel_timer(Timer::Poll);
-            return Some(ConverterState { done: true, ..s.clone() });
+            return Some(ConverterState { done: true });
         }
         if !records.is_empty() {
             let rows = records

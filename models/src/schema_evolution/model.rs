@@ -10,9 +10,7 @@
 use super::client::{Client, ClientState};
 use super::converter::Converter;
 use super::server::{Durable, Phase, Server};
-use super::{
-    Config, Node, NodeState, Saved, Variant, CONVERTER, PROCESSES, SERVER, VARIANT, VARIANTS,
-};
+use super::{Config, Node, NodeState, Saved, Variant, PROCESSES, SERVER, VARIANT, VARIANTS};
 use crate::history::{saved, within_crash_budget, Environment};
 use crate::in_flight_once::InFlightOnce;
 use crate::params::{self, ParamError, ParamSpec, Params, NETWORK};
@@ -198,8 +196,8 @@ fn switch_completes(_: &Model, state: &State) -> bool {
 
 /// Builds the model of configuration `cfg`.
 pub fn build(cfg: Config) -> Model {
+    // Actor ids: the server (`SERVER`), the converter (`CONVERTER`), then the clients.
     let clients = (0..cfg.writers).map(|k| Node::Client(Client::new(cfg.clone(), k)));
-    debug_assert_eq!((SERVER, CONVERTER), (0, 1));
     ActorModel::new(cfg.clone(), ())
         .actor(Node::Server(Server::new(cfg.clone())))
         .actor(Node::Converter(Converter::new(cfg.clone())))
