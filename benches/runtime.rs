@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
             applied: len,
             restarts: 0,
             wipes: 0,
+            reconfigured: 0,
             incarnation: 0,
             joined: 0,
             caught_up: false,

@@ -535,7 +535,7 @@ mod tests {
     #[test]
     fn a_step_changes_the_fields_it_changes_and_no_others() {
         // Linear 2PC: the client's request delivered to the primary puts a change buffer in
-        // flight: the primary's "step in flight" changes, its epoch does not.
+        // flight: the primary's "steps in flight" changes, its epoch does not.
         let s = state("linear-2pc", &["lossy=false"], &[0]);
         let actions: Vec<String> = serde_json::from_value(s["actions"].clone()).expect("lines");
         let k = actions.iter().position(|a| a.contains("-> server 0: Request")).expect("a request");
@@ -548,7 +548,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("no field {name}"))
         };
         let (now, before) = (&after["parts"], &after["before"]);
-        assert_ne!(field(now, "step in flight"), field(before, "step in flight"));
+        assert_ne!(field(now, "steps in flight"), field(before, "steps in flight"));
         assert_eq!(field(now, "epoch"), field(before, "epoch"));
     }
 

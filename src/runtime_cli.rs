@@ -125,6 +125,11 @@ pub struct ChaosArgs {
     /// one at a time).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub per_session: u64,
+    /// With --protocol linear-2pc: change buffers the primary keeps in flight (pipelining; the
+    /// load's three sessions then have their steps in flight together). 1 is one step at a
+    /// time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub buffers: u64,
     /// Where the cluster's files go (default: a fresh temporary directory, removed after a
     /// passing run).
     #[arg(long)]
@@ -150,6 +155,7 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         txn_mode,
         txn_ops,
         per_session,
+        buffers,
         dir,
         json,
     } = a;
@@ -178,13 +184,17 @@ pub fn chaos_cmd(a: ChaosArgs) -> Result<std::process::ExitCode> {
         storage_faults,
         silent_backup,
         protocol,
+        buffers: buffers as usize,
         txn: load::TxnSpec { mode: txn_mode, ops: txn_ops },
     };
     spec.check_faults().map_err(anyhow::Error::msg)?;
     check_per_session(protocol, spec.per_session)?;
+    if buffers != 1 && protocol != Protocol::Linear2pc {
+        bail!("--buffers is linear 2PC's pipelining; {protocol} takes 1");
+    }
     if !json {
         eprintln!(
-            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, silent backup: {silent_backup:?}, in {}",
+            "chaos: {seconds} s of load, seed {seed}, {} backup kills, {} storage faults, {} partitions, {} primary kills, durability {durability:?}, silent backup: {silent_backup:?}, buffers {buffers}, in {}",
             spec.backup_kills,
             spec.storage_faults.len(),
             spec.partitions,

@@ -43,6 +43,7 @@ fn storage_round_of(protocol: Protocol, fault: StorageFault, durability: Durabil
         storage_faults: vec![fault; 4],
         silent_backup: SilentBackup::Block,
         protocol,
+        buffers: 1,
         txn: Default::default(),
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();

@@ -94,6 +94,7 @@ fn chaos_run(txn: TxnSpec, durability: Durability, seed: u64) -> chaos::ChaosRep
         storage_faults: Vec::new(),
         silent_backup: SilentBackup::Block,
         protocol: Protocol::Transactions,
+        buffers: 1,
         txn,
     };
     let r = chaos::run(exe(), &dir, &spec).unwrap();

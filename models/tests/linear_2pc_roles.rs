@@ -80,6 +80,7 @@ fn saved(role: Role, epoch: u64) -> D {
         applied: 0,
         restarts: 0,
         wipes: 0,
+        reconfigured: 0,
         incarnation: 0,
         joined: 0,
         caught_up: false,
@@ -755,4 +756,62 @@ fn a_client_probes_the_other_server_and_follows_a_newer_primary() {
         sends(&o.into_iter().collect::<Vec<_>>()),
         vec!["send 0 Request { session: 1, seq: 0, op: Put(0, 1) }"]
     );
+}
+
+#[test]
+fn a_backup_answers_a_restarted_primarys_inquiry_in_a_new_epoch_which_fences_stale_buffers() {
+    let s = server("critical");
+    let (b, _) = start(&s, BACKUP, None);
+    let (b, cmds) = deliver(&s, &b, PRIMARY, Msg::Inquire { epoch: 0, len: 0 });
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Backup e1 log0 applied0",
+            "send 0 ProcessState { epoch: 1, from: 0, entries: [] }"
+        ]
+    );
+    let b = b.expect("a new epoch");
+    // The previous incarnation's change buffer, still on its way, is not stored or acked.
+    let (stale, cmds) =
+        deliver(&s, &b, PRIMARY, Msg::ChangeBuffer { epoch: 0, index: 0, entry: entry(0, 1) });
+    assert!(stale.is_none() && cmds.is_empty(), "{cmds:?}");
+    // The same question again (the answer was lost): the same answer, no second epoch.
+    let (again, cmds) = deliver(&s, &b, PRIMARY, Msg::Inquire { epoch: 0, len: 0 });
+    assert!(again.is_none());
+    assert_eq!(sends(&cmds), vec!["send 0 ProcessState { epoch: 1, from: 0, entries: [] }"]);
+}
+
+#[test]
+fn pipelined_steps_ship_at_once_and_commit_in_order_on_a_cumulative_ack() {
+    let s = Server::<Register>::new(config_with(&[("buffers", "2")]));
+    let (p, _) = start(&s, PRIMARY, None);
+    let (p, cmds) = deliver(&s, &p, CLIENT, put(0, 1));
+    assert_eq!(sends(&cmds).len(), 1);
+    let other = Msg::Request { session: 1, seq: 0, op: RegisterOp::Put(0, 7) };
+    let (p, cmds) = deliver(&s, &p.unwrap(), 3, other.clone());
+    let p = p.expect("two steps in flight");
+    assert!(matches!(cmds.as_slice(), [Command::Send(_, Msg::ChangeBuffer { index: 1, .. })]));
+    // A third waits: two buffers are in flight.
+    let (busy, cmds) =
+        deliver(&s, &p, 4, Msg::Request { session: 1, seq: 0, op: RegisterOp::Get(0) });
+    assert!(busy.is_none() && cmds.is_empty());
+    // The ack of the second (the first's is still on its way) commits both, in order: one
+    // save, then the replies.
+    let (done, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, index: 1 });
+    assert_eq!(
+        sends(&cmds),
+        vec![
+            "save Primary e0 log2 applied2",
+            "send 2 Reply { session: 1, seq: 0, reply: PutOk }",
+            "send 3 Reply { session: 1, seq: 0, reply: PutOk }",
+        ]
+    );
+    assert_eq!(done.expect("committed").log.len(), 2);
+    // The first's ack alone commits the first only; the second stays in flight.
+    let (first, cmds) = deliver(&s, &p, BACKUP, Msg::Ack { epoch: 0, index: 0 });
+    assert_eq!(
+        sends(&cmds),
+        vec!["save Primary e0 log1 applied1", "send 2 Reply { session: 1, seq: 0, reply: PutOk }"]
+    );
+    assert_eq!(first.expect("one committed").pending.len(), 1);
 }

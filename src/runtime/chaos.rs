@@ -646,6 +646,9 @@ pub struct ChaosSpec {
     pub silent_backup: SilentBackup,
     /// The protocol the cluster runs.
     pub protocol: Protocol,
+    /// Linear 2PC: change buffers the primary keeps in flight (the cluster file's `buffers`;
+    /// 1 for the other protocols).
+    pub buffers: usize,
     /// With `Transactions`: the transactions the load runs.
     pub txn: TxnSpec,
 }
@@ -795,6 +798,7 @@ pub fn run(exe: &Path, dir: &Path, spec: &ChaosSpec) -> Result<ChaosReport, Chao
         LocalCluster::launch(exe, dir, spec.durability, ServiceKind::Counter, true, |cfg| {
             fault_test_settings(cfg, spec.silent_backup);
             cfg.protocol = spec.protocol;
+            cfg.buffers = spec.buffers.max(1);
         })?;
     let cfg = cluster.cfg.clone();
     let rt = tokio::runtime::Builder::new_current_thread()

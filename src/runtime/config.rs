@@ -12,6 +12,7 @@
 //! suspect_ms = 300
 //! resend_ms = 200
 //! partition_ms = 1000         # how long SIGUSR1 cuts a node off (fault injection)
+//! buffers = 1                 # linear 2PC: change buffers in flight (1 = one step at a time)
 //! silent_backup = "block"     # or "degrade": continue alone after degrade_after_ms
 //! degrade_after_ms = 1000     # (proofs.md, "Degraded mode"; the backup then never takes over)
 //! max_connections = 1024      # connections a server holds at once (more are refused)
@@ -185,6 +186,9 @@ impl std::str::FromStr for SilentBackup {
 fn default_clients() -> usize {
     64
 }
+fn default_buffers() -> usize {
+    1
+}
 fn default_max_connections() -> usize {
     Limits::default().max_connections
 }
@@ -194,6 +198,9 @@ fn default_client_idle() -> u64 {
 fn default_client_frame() -> usize {
     Limits::default().client_frame
 }
+
+/// The most change buffers a linear 2PC primary may keep in flight (`buffers`).
+pub const MAX_BUFFERS: usize = 1024;
 
 /// A cluster configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -224,6 +231,12 @@ pub struct ClusterConfig {
     /// How long a node stays cut off after SIGUSR1 (fault injection: a partition).
     #[serde(default = "default_partition")]
     pub partition_ms: u64,
+    /// Linear 2PC: how many change buffers (steps of different clients) the primary keeps in
+    /// flight to its backup at once, committed and answered in order. 1 is OPERA's one step at
+    /// a time; more pipelines the clients' requests, and one journal force and one ack carry
+    /// as many as are waiting (the model is checked with 1, 2 and 3).
+    #[serde(default = "default_buffers")]
+    pub buffers: usize,
     /// What the primary does when its backup does not answer a step.
     #[serde(default)]
     pub silent_backup: SilentBackup,
@@ -318,6 +331,17 @@ impl ClusterConfig {
         if self.resend_ms == 0 {
             return bad("resend_ms must be positive".into());
         }
+        if !(1..=MAX_BUFFERS).contains(&self.buffers) {
+            return bad(format!("buffers = {} must be in 1..={MAX_BUFFERS}", self.buffers));
+        }
+        if self.buffers != 1 && self.protocol != Protocol::Linear2pc {
+            return bad(format!(
+                "buffers = {} is linear 2PC's pipelining; {} takes 1 (its window is the \
+                 clients' own)",
+                self.buffers,
+                self.protocol.name()
+            ));
+        }
         if self.max_connections < self.node.len() {
             return bad(format!(
                 "max_connections = {} must hold at least the servers ({})",
@@ -366,6 +390,7 @@ impl ClusterConfig {
             suspect_ms: default_suspect(),
             resend_ms: default_resend(),
             partition_ms: default_partition(),
+            buffers: default_buffers(),
             silent_backup: SilentBackup::Block,
             degrade_after_ms: default_degrade_after(),
             max_connections: default_max_connections(),

@@ -104,11 +104,12 @@ impl std::fmt::Display for Identity {
     }
 }
 
-/// The journal format this build writes and reads: 3 since a linear-2PC learner records that
-/// it holds its whole chunked catch-up (`caught_up`); 2 since change buffers name the client's
+/// The journal format this build writes and reads: 4 since a linear-2PC backup records the
+/// restarted primaries' inquiries it answered in a new epoch (`reconfigured`); 3 since a
+/// linear-2PC learner records that it holds its whole chunked catch-up (`caught_up`); 2 since change buffers name the client's
 /// session (a journal of format 1, before sessions, has no format field and reads as damaged).
 /// A journal of another format is refused at start, naming both.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// One journal record.
 #[derive(Serialize, Deserialize)]
@@ -485,6 +486,7 @@ mod tests {
             applied: n,
             restarts: 0,
             wipes: 0,
+            reconfigured: 0,
             incarnation: 0,
             joined: 0,
             caught_up: false,

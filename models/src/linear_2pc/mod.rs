@@ -187,6 +187,24 @@ crate::variants! {
         BusyWhileHeartbeat = "busy-while-heartbeat":
             "the primary takes no new request while an I-am-alive is unanswered",
             breaks ["liveness"], check [heartbeats = "true", takeback = "true", degrade = "true", lossy = "false", crashes = "0", requests = "1"];
+        /// The backup answers a restarted primary's reconfiguration in the same epoch: a
+        /// change buffer of the primary's previous incarnation, still on its way, is stored
+        /// after the answer, and its ack commits the restarted primary's next step at that
+        /// index.
+        ReconfigureInSameEpoch = "reconfigure-in-same-epoch":
+            "the backup answers a restarted primary's inquiry without starting a new epoch",
+            breaks ["2-safety"], check [service = "counter", clients = "2", requests = "1", crash = "primary", resends = "0", lossy = "false"];
+        /// The primary commits and answers a change buffer as soon as the backup acks it,
+        /// ahead of earlier ones still unacknowledged (acks taken one by one, not as
+        /// cumulative).
+        CommitOutOfOrder = "commit-out-of-order":
+            "with buffers in flight, one is committed and answered as soon as it is acked, ahead of earlier ones",
+            breaks ["atomicity"], check [service = "counter", buffers = "2", clients = "2", requests = "1", crashes = "0"];
+        /// The backup stores and acks a change buffer whose predecessor it does not hold (an
+        /// earlier one still on its way, or lost).
+        AckWithoutPredecessor = "ack-without-predecessor":
+            "the backup stores and acks a change buffer whose predecessor it does not hold",
+            breaks ["2-safety"], check [service = "counter", buffers = "2", clients = "2", requests = "1", crashes = "0"];
         /// A restarted primary sends its `Inquire` once: if the path loses it (or the
         /// answer), the primary reconfigures for ever and its clients, which resend to it,
         /// are never answered. Only a lossy network shows it, so only with `resends =
@@ -214,6 +232,10 @@ pub struct Config {
     /// Sessions per client, one after another: each starts its sequence numbers at 0 with the
     /// same client id and a larger session number (a client id used again).
     pub sessions: u8,
+    /// Change buffers the primary may have in flight at once (Hagen & Alonso's one at a time
+    /// is 1): each is shipped at once, the backup stores them in order and acks each, and the
+    /// primary commits and answers them strictly in order.
+    pub buffers: usize,
     /// Timer-driven resends per request (and per `Join`, per fence): [`FOREVER`] never runs
     /// out.
     pub resends: u8,

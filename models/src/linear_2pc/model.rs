@@ -65,6 +65,13 @@ pub const PARAMS: &[ParamSpec] = &[
     params::clients(4, "1"),
     params::requests(4, "2"),
     params::sessions(3),
+    ParamSpec::uint(
+        "buffers",
+        (1, 3),
+        "1",
+        "change buffers the primary may have in flight at once (pipelined 2-safe commit; 1 is \
+         OPERA's one step at a time)",
+    ),
     params::resends_or_forever(4, "1"),
     params::crashes(4, "1")
         .with_help("server crashes in all (each followed by a restart; one server down at a time)"),
@@ -152,6 +159,17 @@ pub const SPEC: ModelSpec = ModelSpec {
         "hot/resend-forever/crash-primary": resends = "forever", crash = "primary", requests = "1";
         "hot/probe/resend-forever": probe = "true", resends = "forever", crash = "primary", requests = "1";
         "hot/degrade/resend-forever": takeback = "true", degrade = "true", resends = "forever", crash = "primary", requests = "1";
+        "hot/buffers-2": service = "counter", buffers = "2", clients = "2", requests = "1", crashes = "0";
+        "hot/buffers-2/reads": buffers = "2", clients = "2", requests = "1", crashes = "0";
+        "hot/buffers-2/crash-primary": resends = "0", service = "counter", buffers = "2", clients = "2", requests = "1", crash = "primary";
+        "hot/buffers-2/crash-backup": resends = "0", service = "counter", buffers = "2", clients = "2", requests = "1", crash = "backup";
+        "cold/buffers-2/crash-primary": resends = "0", service = "counter", level = "important", buffers = "2", clients = "2", requests = "1", crash = "primary";
+        "hot/buffers-2/takeback": resends = "0", service = "counter", takeback = "true", buffers = "2", clients = "2", requests = "1", crashes = "0";
+        "hot/two-writers/crash-primary": service = "counter", clients = "2", requests = "1", crash = "primary", resends = "0", lossy = "false";
+        "hot/buffers-2/reliable": resends = "0", service = "counter", buffers = "2", clients = "2", requests = "1", lossy = "false";
+        "hot/buffers-2/degrade": resends = "0", service = "counter", takeback = "true", degrade = "true", buffers = "2", clients = "2", requests = "1", crash = "backup";
+        deep "deep/hot/buffers-2/storage-loss": resends = "0", service = "counter", takeback = "true", wipes = "1", crash = "backup", crashes = "0", buffers = "2", clients = "2", requests = "1";
+        "hot/buffers-3": service = "counter", buffers = "3", clients = "3", requests = "1", crashes = "0", resends = "0";
         deep "deep/hot/takeback-heartbeats-crash-primary": takeback = "true", heartbeats = "true", crash = "primary";
         deep "deep/hot/two-clients-crash-primary": clients = "2", requests = "1", crash = "primary";
         deep "deep/hot/storage-loss/then-crash": takeback = "true", wipes = "1", crash = "any", crashes = "1", requests = "1";
@@ -201,6 +219,7 @@ impl Config {
             clients: p.uint("clients")? as usize,
             requests: p.uint("requests")? as usize,
             sessions: p.uint("sessions")? as u8,
+            buffers: p.uint("buffers")? as usize,
             resends,
             crashes: p.uint("crashes")? as usize,
             crash: match p.choice("crash")? {
@@ -245,10 +264,13 @@ fn within_boundary<S: Service>(cfg: &Config, state: &State<S>) -> bool {
     let restarts = (0..cfg.servers).filter_map(|i| saved(state, i).map(|d| d.restarts));
     let durable = || (0..cfg.servers).filter_map(|i| saved(state, i));
     let wipes: u8 = durable().map(|d| d.wipes).sum();
-    // Epochs come from takeovers (bounded) and from learners caught up (one each, bounded by
-    // the storage losses): the bound counts takeovers only.
+    // Epochs come from takeovers (bounded), from learners caught up (one each, bounded by the
+    // storage losses) and from inquiries answered in a new epoch (one per restart of a
+    // primary at most, bounded by the crashes): the bound counts takeovers only.
     let joins = durable().filter(|d| d.joined != 0).count() as Epoch;
-    let epochs_within = wipes <= cfg.wipes && durable().all(|d| d.epoch <= cfg.takeovers + joins);
+    let answered: Epoch = durable().map(|d| Epoch::from(d.reconfigured)).sum();
+    let bound = cfg.takeovers + joins + answered;
+    let epochs_within = wipes <= cfg.wipes && durable().all(|d| d.epoch <= bound);
     epochs_within
         && within_crash_budget(
             &state.crashed,

@@ -59,6 +59,9 @@ pub struct Durable<Op: Clone, Reply: Clone> {
     /// How many times this server lost its storage (bounds storage faults in the model; a
     /// real node that lost its storage has lost this count too, and the runtime keeps 0).
     pub wipes: u8,
+    /// How many restarted primaries' inquiries this server answered in a new epoch (the
+    /// model's epoch bound counts them; the runtime has no bound).
+    pub reconfigured: u8,
     /// This server's incarnation: 0 at first, new each time it lost its storage.
     pub incarnation: u64,
     /// The incarnation of the last learner this server caught up as primary (a `Join` of it
@@ -81,6 +84,7 @@ impl<Op: Clone, Reply: Clone> Durable<Op, Reply> {
             applied: 0,
             restarts: 0,
             wipes: 0,
+            reconfigured: 0,
             incarnation,
             joined: 0,
             caught_up: false,
@@ -122,6 +126,8 @@ pub struct DurableChange<Op: Clone, Reply: Clone> {
     pub restarts: u8,
     /// Storage losses.
     pub wipes: u8,
+    /// Inquiries answered in a new epoch.
+    pub reconfigured: u8,
     /// The incarnation.
     pub incarnation: u64,
     /// The last learner caught up.
@@ -163,6 +169,7 @@ where
             applied: self.applied,
             restarts: self.restarts,
             wipes: self.wipes,
+            reconfigured: self.reconfigured,
             incarnation: self.incarnation,
             joined: self.joined,
             caught_up: self.caught_up,
@@ -181,6 +188,7 @@ where
         self.applied = c.applied;
         self.restarts = c.restarts;
         self.wipes = c.wipes;
+        self.reconfigured = c.reconfigured;
         self.incarnation = c.incarnation;
         self.joined = c.joined;
         self.caught_up = c.caught_up;
@@ -206,11 +214,18 @@ pub enum Role {
     Learner,
 }
 
-/// A step the primary has executed and not yet committed or answered.
+/// A step the primary has executed and not yet committed or answered: one of its change
+/// buffers in flight (up to [`Config::buffers`] at a time, committed and answered in order).
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
 pub enum Pending<Op, Reply> {
     /// An update waiting for the backup's `Ack`.
-    Update(Entry<Op, Reply>),
+    Update {
+        /// The change buffer: the request and the reply computed for it.
+        entry: Entry<Op, Reply>,
+        /// Whether the backup has acknowledged it (then it commits once every step before
+        /// it has).
+        acked: bool,
+    },
     /// A read waiting for the backup's `Confirmed`.
     Read {
         /// The client.
@@ -219,17 +234,41 @@ pub enum Pending<Op, Reply> {
         session: u64,
         /// The request's sequence number.
         seq: u32,
-        /// The reply, computed from the committed state.
+        /// The reply, computed from the state after every step before it.
         reply: Reply,
+        /// Whether the backup has confirmed it (then it is answered once every step before
+        /// it is).
+        confirmed: bool,
     },
 }
 
 impl<Op, Reply> Pending<Op, Reply> {
     fn is_request(&self, client: Id, session: u64, seq: u32) -> bool {
         match self {
-            Pending::Update(e) => e.is_request(client, session, seq),
+            Pending::Update { entry, .. } => entry.is_request(client, session, seq),
             Pending::Read { client: c, session: n, seq: s, .. } => {
                 *c == client && *n == session && *s == seq
+            }
+        }
+    }
+
+    /// Whether the backup has answered it.
+    fn answered(&self) -> bool {
+        match self {
+            Pending::Update { acked, .. } => *acked,
+            Pending::Read { confirmed, .. } => *confirmed,
+        }
+    }
+
+    /// The client's reply to it: (client, session, seq, reply).
+    fn reply(&self) -> (Id, u64, u32, Reply)
+    where
+        Reply: Clone,
+    {
+        match self {
+            Pending::Update { entry: e, .. } => (e.client, e.session, e.seq, e.reply.clone()),
+            Pending::Read { client, session, seq, reply, .. } => {
+                (*client, *session, *seq, reply.clone())
             }
         }
     }
@@ -250,12 +289,14 @@ pub struct ServerState<S: Service> {
     pub applied: u32,
     /// The process image: `log[..applied]` applied in order.
     pub service: S,
-    /// The step in flight (primary only).
-    pub pending: Option<Pending<S::Op, S::Reply>>,
+    /// The steps in flight, oldest first (primary only; at most [`Config::buffers`]).
+    pub pending: Vec<Pending<S::Op, S::Reply>>,
     /// Restarts so far.
     pub restarts: u8,
     /// Storage losses so far.
     pub wipes: u8,
+    /// Inquiries answered in a new epoch (see [`Durable::reconfigured`]).
+    pub reconfigured: u8,
     /// The incarnation (see [`Durable::incarnation`]).
     pub incarnation: u64,
     /// The last learner caught up (see [`Durable::joined`]).
@@ -283,11 +324,11 @@ impl<S: Service> Fields for ServerState<S> {
             "log (committed change buffers)" => listed(self.log.iter()),
             "applied" => format!("{} of {}", self.applied, self.log.len()),
             "service" => one_line(&self.service),
-            "step in flight" => one_line(&self.pending),
+            "steps in flight" => listed(self.pending.iter()),
             "awaiting I-am-alive" => one_line(&self.awaiting_alive),
             "incarnation / last learner caught up" => format!("{} / {}", self.incarnation, self.joined),
             "caught up" => one_line(&self.caught_up),
-            "restarts / storage losses" => format!("{} / {}", self.restarts, self.wipes),
+            "restarts / storage losses / inquiries answered" => format!("{} / {} / {}", self.restarts, self.wipes, self.reconfigured),
             "resends left: join / fence" => format!("{} / {}", self.joins_left, self.fences_left),
         ]
     }
@@ -308,6 +349,7 @@ impl<S: Service> ServerState<S> {
             applied: self.applied,
             restarts: self.restarts,
             wipes: self.wipes,
+            reconfigured: self.reconfigured,
             incarnation: self.incarnation,
             joined: self.joined,
             caught_up: self.caught_up,
@@ -326,6 +368,24 @@ impl<S: Service> ServerState<S> {
         self.service.apply(&entry.op);
         self.log.push(entry);
         self.applied = self.log.len() as u32;
+    }
+
+    /// The history position of step `i` in flight: for an update its index in the history,
+    /// for a read the number of updates it follows.
+    fn position(&self, i: usize) -> u32 {
+        let before = self.pending[..i].iter().filter(|p| matches!(p, Pending::Update { .. }));
+        (self.log.len() + before.count()) as u32
+    }
+
+    /// The service after every update in flight: what the next step executes on.
+    fn speculative(&self) -> S {
+        let mut next = self.service.clone();
+        for p in &self.pending {
+            if let Pending::Update { entry, .. } = p {
+                next.apply(&entry.op);
+            }
+        }
+        next
     }
 }
 
@@ -376,9 +436,10 @@ impl<S: Service> Server<S> {
             log: CommitLog::new(),
             applied: 0,
             service: S::default(),
-            pending: None,
+            pending: Vec::new(),
             restarts: 0,
             wipes: 0,
+            reconfigured: 0,
             incarnation: 0,
             joined: 0,
             caught_up: false,
@@ -401,9 +462,10 @@ impl<S: Service> Server<S> {
             log: d.log.clone(),
             applied: d.applied,
             service,
-            pending: None,
+            pending: Vec::new(),
             restarts,
             wipes: d.wipes,
+            reconfigured: d.reconfigured,
             incarnation: d.incarnation,
             joined: d.joined,
             caught_up: d.caught_up,
@@ -543,16 +605,18 @@ impl<S: Service> Server<S> {
     /// restart does not ask the fenced backup for the process state — commits the step alone,
     /// answers it, and tells the backup it is fenced (it rejoins by catch-up; takeback).
     fn degrade(&self, s: &St<S>, o: &mut O<S>) -> Option<St<S>> {
-        if s.role != Role::Primary || s.level == Level::Normal || s.pending.is_none() {
+        if s.role != Role::Primary || s.level == Level::Normal || s.pending.is_empty() {
             return None;
         }
         let mut n = s.clone();
         n.epoch = s.epoch.saturating_add(1);
         n.level = Level::Normal;
         n.awaiting_alive = false;
-        let pending = n.pending.take()?;
-        if let Pending::Update(e) = &pending {
-            n.commit(e.clone());
+        let pending = std::mem::take(&mut n.pending);
+        for p in &pending {
+            if let Pending::Update { entry, .. } = p {
+                n.commit(entry.clone());
+            }
         }
         if self.cfg.variant == Variant::VolatileDegrade {
             // The bug: the commit is saved, the new epoch and level are not.
@@ -564,11 +628,10 @@ impl<S: Service> Server<S> {
         }
         o.cancel_timer(Timer::Heartbeat);
         self.fence(&mut n, o);
-        let (client, session, seq, reply) = match pending {
-            Pending::Update(e) => (e.client, e.session, e.seq, e.reply),
-            Pending::Read { client, session, seq, reply } => (client, session, seq, reply),
-        };
-        o.send(client, Msg::Reply { session, seq, reply });
+        for p in &pending {
+            let (client, session, seq, reply) = p.reply();
+            o.send(client, Msg::Reply { session, seq, reply });
+        }
         Some(n)
     }
 
@@ -610,36 +673,32 @@ impl<S: Service> Server<S> {
                 None
             }
             (Role::Primary, Msg::Ack { epoch, index }) if epoch == s.epoch => {
-                match &s.pending {
-                    Some(Pending::Update(e)) if (index as usize) == s.log.len() => {
-                        let mut n = s.clone();
-                        let (client, session, seq) = (e.client, e.session, e.seq);
-                        let reply = e.reply.clone();
-                        n.commit(e.clone());
-                        n.pending = None;
-                        self.answered(o);
-                        // Write-ahead: the commit is saved before the reply leaves.
-                        self.save(&n, o);
-                        o.send(client, Msg::Reply { session, seq, reply });
-                        Some(n)
+                // The backup holds every change buffer up to `index` (it stores them in
+                // order): each of ours up to it is acknowledged.
+                let exact = self.cfg.variant == Variant::CommitOutOfOrder;
+                let mut n = s.clone();
+                let mut newly = false;
+                for i in 0..n.pending.len() {
+                    let at = n.position(i);
+                    if let Pending::Update { acked, .. } = &mut n.pending[i] {
+                        if !*acked && (at == index || (at < index && !exact)) {
+                            *acked = true;
+                            newly = true;
+                        }
                     }
-                    _ => None,
                 }
+                newly.then(|| self.drain(n, o))
             }
             (Role::Primary, Msg::Confirmed { epoch, index }) if epoch == s.epoch => {
-                match &s.pending {
-                    Some(Pending::Read { client, session, seq, reply })
-                        if (index as usize) == s.log.len() =>
-                    {
-                        let (session, seq, reply) = (*session, *seq, reply.clone());
-                        o.send(*client, Msg::Reply { session, seq, reply });
-                        let mut n = s.clone();
-                        n.pending = None;
-                        self.answered(o);
-                        Some(n)
-                    }
-                    _ => None,
+                let mut n = s.clone();
+                let at = (0..n.pending.len()).find(|i| {
+                    matches!(n.pending[*i], Pending::Read { confirmed: false, .. })
+                        && n.position(*i) == index
+                })?;
+                if let Pending::Read { confirmed, .. } = &mut n.pending[at] {
+                    *confirmed = true;
                 }
+                Some(self.drain(n, o))
             }
             (Role::Retired, Msg::TakenOver { epoch }) if epoch >= s.epoch && self.cfg.takeback => {
                 // A degraded primary fences us: its degradation cut our rejoin (a chunk or an
@@ -669,20 +728,22 @@ impl<S: Service> Server<S> {
                 n.log.clear();
                 n.applied = 0;
                 n.service = S::default();
-                n.pending = None;
+                n.pending.clear();
                 self.save(&n, o);
                 self.rejoin(&n, o);
                 Some(n)
             }
             (Role::Reconfiguring, Msg::ProcessState { epoch, from, entries })
-                if epoch == s.epoch && from as usize <= s.log.len() =>
+                if (epoch == s.epoch || epoch == s.epoch + 1) && from as usize <= s.log.len() =>
             {
                 // The backup has not taken over: adopt its committed history, which extends
                 // ours by at most the step whose commit we crashed before (the checked
                 // atomicity property: ours is a prefix of it). It sends only what follows
                 // our length — or, were its history shorter, from its end, and ours is cut
                 // to it: its history is the one that counts.
+                // The backup answers in a new epoch (see `on_backup_msg`): we adopt it.
                 let mut n = s.clone();
+                n.epoch = epoch;
                 if (from as usize) < n.log.len() {
                     n.log.truncate(from as usize);
                     n.applied = 0;
@@ -733,16 +794,22 @@ impl<S: Service> Server<S> {
                     }
                     n.joined = inc;
                     n.level = self.cfg.level;
+                    if n.epoch != s.epoch {
+                        // The acks of the learner's lost storage do not count.
+                        for p in &mut n.pending {
+                            if let Pending::Update { acked, .. } = p {
+                                *acked = false;
+                            }
+                        }
+                    }
                     n.fences_left = 0;
                     n.awaiting_alive = false;
                     self.save(&n, o);
                     self.arm_heartbeat(&n, o);
                 }
                 o.send(src, self.catch_up(&n, 0, inc));
-                if let Some(p) = &n.pending {
-                    // The step in flight goes again, in the new epoch.
-                    self.ship(&n, p, o);
-                }
+                // The steps in flight go again, in the new epoch.
+                self.ship_upto(&n, n.pending.len(), o);
                 (n != *s).then_some(n)
             }
             (Role::Learner | Role::Retired, Msg::Inquire { epoch, len })
@@ -892,7 +959,7 @@ impl<S: Service> Server<S> {
     /// A degraded primary returns to the configured level (durably, before anything of the
     /// step leaves): from now on each step needs the backup's ack.
     fn upgrade(&self, s: &St<S>, o: &mut O<S>) -> Option<St<S>> {
-        if s.level != Level::Normal || s.pending.is_some() {
+        if s.level != Level::Normal || !s.pending.is_empty() {
             return None;
         }
         let mut n = s.clone();
@@ -931,15 +998,16 @@ impl<S: Service> Server<S> {
                 return None;
             }
         }
-        if let Some(p) = &s.pending {
-            if p.is_request(client, session, seq) {
-                // A resend of the step in flight: the path to the backup may have lost it.
-                self.ship(s, p, o);
-            }
+        if let Some(i) = s.pending.iter().position(|p| p.is_request(client, session, seq)) {
+            // A resend of a step in flight: the path to the backup may have lost it, and any
+            // before it that the backup has not answered.
+            self.ship_upto(s, i + 1, o);
             return None;
         }
-        let mut next = s.service.clone();
-        let reply = next.apply(&op);
+        if s.pending.len() >= self.cfg.buffers.max(1) {
+            return None;
+        }
+        let reply = s.speculative().apply(&op);
         let mut n = s.clone();
         let has_backup = s.level != Level::Normal;
         if !S::changes_state(&op) {
@@ -947,9 +1015,18 @@ impl<S: Service> Server<S> {
                 o.send(client, Msg::Reply { session, seq, reply });
                 return None;
             }
-            n.pending = Some(Pending::Read { client, session, seq, reply });
+            let at = s.position(s.pending.len());
+            let read_at = |i: usize| matches!(s.pending[i], Pending::Read { .. });
+            if (0..s.pending.len()).any(|i| read_at(i) && s.position(i) == at) {
+                // One read in flight per position: its `Confirmed` names it by position.
+                return None;
+            }
+            n.pending.push(Pending::Read { client, session, seq, reply, confirmed: false });
         } else {
             let entry = Entry { client, session, seq, op, reply: reply.clone() };
+            if !s.pending.is_empty() && (!has_backup || self.cfg.variant == Variant::OneSafe) {
+                return None;
+            }
             if !has_backup || self.cfg.variant == Variant::OneSafe {
                 // No backup (normal), or the 1-safe bug: commit and reply at once; the 1-safe
                 // primary propagates the change buffer after its commit.
@@ -962,15 +1039,49 @@ impl<S: Service> Server<S> {
                 }
                 return Some(n);
             }
-            n.pending = Some(Pending::Update(entry));
+            n.pending.push(Pending::Update { entry, acked: false });
         }
-        if let Some(p) = &n.pending {
-            self.ship(&n, p, o);
-            if self.cfg.degrade {
-                o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
-            }
+        self.ship(&n, n.pending.len() - 1, o);
+        if self.cfg.degrade {
+            o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
         }
         Some(n)
+    }
+
+    /// Commits and answers, in order, the steps in flight that the backup has answered, up to
+    /// the first it has not: one save for every commit, before any reply leaves (write-ahead).
+    /// The degradation timer then runs for the steps left, if any.
+    fn drain(&self, mut n: St<S>, o: &mut O<S>) -> St<S> {
+        let out_of_order = self.cfg.variant == Variant::CommitOutOfOrder;
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < n.pending.len() {
+            if !n.pending[i].answered() {
+                if !out_of_order {
+                    break;
+                }
+                i += 1;
+                continue;
+            }
+            let p = n.pending.remove(i);
+            if let Pending::Update { entry, .. } = &p {
+                n.commit(entry.clone());
+            }
+            done.push(p);
+        }
+        if n.pending.is_empty() {
+            self.answered(o);
+        } else if self.cfg.degrade {
+            o.set_timer(Timer::Degrade, self.cfg.timing.degrade.clone());
+        }
+        if done.iter().any(|p| matches!(p, Pending::Update { .. })) {
+            self.save(&n, o);
+        }
+        for p in &done {
+            let (client, session, seq, reply) = p.reply();
+            o.send(client, Msg::Reply { session, seq, reply });
+        }
+        n
     }
 
     /// The chunk of `s`'s history after its first `from` entries, for the server of
@@ -990,16 +1101,23 @@ impl<S: Service> Server<S> {
         Msg::ProcessState { epoch, from: from as u32, entries: s.log.suffix(from) }
     }
 
-    /// Sends the pending step to the backup: the change buffer, or the read's confirmation.
-    fn ship(&self, s: &St<S>, p: &Pending<S::Op, S::Reply>, o: &mut O<S>) {
-        let index = s.log.len() as u32;
-        let msg = match p {
-            Pending::Update(entry) => {
+    /// Sends step `i` in flight to the backup: the change buffer, or the read's confirmation.
+    fn ship(&self, s: &St<S>, i: usize, o: &mut O<S>) {
+        let index = s.position(i);
+        let msg = match &s.pending[i] {
+            Pending::Update { entry, .. } => {
                 Msg::ChangeBuffer { epoch: s.epoch, index, entry: entry.clone() }
             }
             Pending::Read { .. } => Msg::Confirm { epoch: s.epoch, index },
         };
         o.send(Self::peer(s), msg);
+    }
+
+    /// Sends again the first `upto` steps in flight that the backup has not answered.
+    fn ship_upto(&self, s: &St<S>, upto: usize, o: &mut O<S>) {
+        for i in (0..upto).filter(|i| !s.pending[*i].answered()) {
+            self.ship(s, i, o);
+        }
     }
 
     fn on_backup_msg(&self, s: &St<S>, src: Id, msg: M<S>, o: &mut O<S>) -> Option<St<S>> {
@@ -1011,7 +1129,8 @@ impl<S: Service> Server<S> {
                     o.send(src, Msg::Ack { epoch, index });
                     return None;
                 }
-                if (index as usize) > len {
+                if (index as usize) > len && self.cfg.variant != Variant::AckWithoutPredecessor {
+                    // An earlier change buffer is still on its way (or lost: it comes again).
                     return None;
                 }
                 let mut n = s.clone();
@@ -1043,7 +1162,27 @@ impl<S: Service> Server<S> {
                 None
             }
             Msg::Inquire { epoch, len } if epoch == s.epoch => {
-                o.send(src, Self::process_state(s, epoch, len));
+                // A restarted primary's reconfiguration. Its previous incarnation's change
+                // buffers may still be on their way here, and acks of them on their way back:
+                // one stored after this answer would put at an index what the restarted
+                // primary does not hold, and its ack would commit there whatever step the
+                // restarted primary ships next at that index. So the answer starts a new epoch
+                // (durably, before it leaves), which fences both out; the primary adopts it.
+                if self.cfg.variant == Variant::ReconfigureInSameEpoch {
+                    o.send(src, Self::process_state(s, epoch, len));
+                    return None;
+                }
+                let mut n = s.clone();
+                n.epoch = epoch.saturating_add(1);
+                n.reconfigured = s.reconfigured.saturating_add(1);
+                self.save(&n, o);
+                o.send(src, Self::process_state(&n, n.epoch, len));
+                Some(n)
+            }
+            Msg::Inquire { epoch, len } if epoch.saturating_add(1) == s.epoch => {
+                // The same question again (our answer was lost): the same answer, in the
+                // epoch it started.
+                o.send(src, Self::process_state(s, s.epoch, len));
                 None
             }
             _ => None,

@@ -34,6 +34,7 @@ pub fn model_config(cfg: &ClusterConfig) -> Config {
         clients: cfg.clients,
         requests: 0,
         sessions: 1,
+        buffers: cfg.buffers,
         resends: FOREVER,
         crashes: usize::MAX,
         crash: CrashTarget::Any,
