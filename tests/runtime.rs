@@ -692,6 +692,45 @@ fn a_second_load_with_the_same_client_ids_applies_every_update() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A node stopped gracefully writes what it did (`stats.json`, which `twosafe bench` reads):
+/// in fsync mode each journal write is one force, every force carries at least one save, the
+/// backup saved every acknowledged update (the load's requests are all adds), and writes to
+/// the connections carry at least one frame each.
+#[test]
+fn a_gracefully_stopped_node_reports_its_forces_and_writes() {
+    use twosafe::runtime::config::ServiceKind;
+    use twosafe::runtime::load::{self, LoadSpec};
+    let dir = std::env::temp_dir().join(format!("twosafe-stats-{}", std::process::id()));
+    let mut cluster =
+        LocalCluster::launch(exe(), &dir, Durability::Fsync, ServiceKind::Counter, false, |c| {
+            c.buffers = 3;
+        })
+        .unwrap();
+    let cfg = cluster.cfg.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let spec = LoadSpec {
+        per_session: 1,
+        window: 3,
+        duration: Duration::from_millis(800),
+        first_client: cfg.servers(),
+    };
+    let report =
+        rt.block_on(load::run::<Linear2pc, Counter>(&cfg, &spec, Default::default())).unwrap();
+    assert!(report.answered > 10 && report.unanswered == 0, "{report:?}");
+    let primary = cluster.stop(0, Duration::from_secs(5)).expect("the primary's stats");
+    let backup = cluster.stop(1, Duration::from_secs(5)).expect("the backup's stats");
+    for s in [&primary, &backup] {
+        let c = &s.core;
+        assert!(c.forces > 0 && c.forces == c.journal_writes, "{s:?}");
+        assert!(c.saves >= c.journal_writes && c.batches >= c.journal_writes, "{s:?}");
+        assert!(c.steps > 0 && c.sends > 0, "{s:?}");
+        assert!(s.flushes > 0 && s.frames_out >= s.flushes, "{s:?}");
+    }
+    assert!(backup.core.saves >= report.answered, "{backup:?}, {} answered", report.answered);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Degraded mode (`silent_backup = "degrade"`): with the backup killed during a load, the
 /// primary fences it out and answers every request alone; restarted, the backup learns it was
 /// fenced, rejoins by catch-up and ends as the backup of the new epoch holding every update.

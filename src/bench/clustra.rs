@@ -5,7 +5,7 @@
 
 use super::plot::{self, Plot, Series};
 use super::report::{Kind, Metrics, Report, Row};
-use super::target::{mode, runtime, Ours, Target};
+use super::target::{mode, runtime, Ours, Target, BUFFERS};
 use super::{grid, new_report, paper, peers, Options};
 use crate::bench::BenchError;
 use crate::runtime::binding::linear_2pc::Linear2pc;
@@ -129,7 +129,22 @@ pub fn response(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> 
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((r, vec!["tps", "avg_ms", "min_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms", "under_15ms"]))
+    Ok((
+        r,
+        vec![
+            "tps",
+            "avg_ms",
+            "min_ms",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms",
+            "under_15ms",
+            "req_per_force_primary",
+            "req_per_force_backup",
+            "frames_per_write",
+        ],
+    ))
 }
 
 /// Fig. 5: windows 1, 2, 5, 10; throughput and mean latency.
@@ -154,7 +169,7 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
     r.rows = with_paper(rows, papers);
     r.settings = serde_json::json!({
         "runs": o.runs, "seconds": o.seconds, "windows": windows, "service": "tpcb",
-        "level": "critical (hot standby)", "servers": 2,
+        "level": "critical (hot standby)", "servers": 2, "linear_2pc_buffers": BUFFERS,
     });
     let floor = latency_floor(&r);
     r.compute_ratios(&["tps", "avg_ms"], floor);
@@ -179,7 +194,18 @@ pub fn window(o: &Options) -> Result<(Report, Vec<&'static str>), BenchError> {
         },
     )?;
     r.plot = Some(path.display().to_string());
-    Ok((r, vec!["tps", "avg_ms", "p50_ms", "p99_ms"]))
+    Ok((
+        r,
+        vec![
+            "tps",
+            "avg_ms",
+            "p50_ms",
+            "p99_ms",
+            "req_per_force_primary",
+            "req_per_force_backup",
+            "frames_per_write",
+        ],
+    ))
 }
 
 /// One takeover: what the client saw and what the backup's trace says.

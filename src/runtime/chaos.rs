@@ -17,7 +17,7 @@ use crate::runtime::binding::{Binding, Protocol};
 use crate::runtime::client::{self, ClientError};
 use crate::runtime::config::{ClusterConfig, Durability, ServiceKind, SilentBackup};
 use crate::runtime::load::{self, Call, LoadReport, LoadSpec, TxnSpec};
-use crate::runtime::node;
+use crate::runtime::node::{self, NodeStats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -212,19 +212,36 @@ impl LocalCluster {
     /// Cuts node `id` off for the configuration's `partition_ms` (SIGUSR1: it closes every
     /// connection and makes or accepts none meanwhile).
     pub fn partition(&mut self, id: usize) -> Result<(), ChaosError> {
+        self.signal(id, "USR1")
+    }
+
+    /// Sends node `id` signal `name` (as `kill -<name>` spells it).
+    fn signal(&mut self, id: usize, name: &str) -> Result<(), ChaosError> {
         if let Some(c) = &self.nodes[id] {
             let status = Command::new("kill")
-                .args(["-USR1", &c.id().to_string()])
+                .args([format!("-{name}"), c.id().to_string()])
                 .status()
                 .map_err(io(format!("signal node {id}")))?;
             if !status.success() {
                 return Err(ChaosError::Io {
                     what: format!("signal node {id}"),
-                    source: std::io::Error::other("kill -USR1 failed"),
+                    source: std::io::Error::other(format!("kill -{name} failed")),
                 });
             }
         }
         Ok(())
+    }
+
+    /// Stops node `id` gracefully (SIGTERM; SIGKILL after `wait`) and returns what it did, from
+    /// the `stats.json` it writes as it stops (`None` if it wrote none).
+    pub fn stop(&mut self, id: usize, wait: Duration) -> Option<NodeStats> {
+        let _ = std::fs::remove_file(node::stats_path(&self.cfg.node[id].data));
+        if self.signal(id, "TERM").is_err() || self.exited_within(id, wait).ok()?.is_none() {
+            self.kill(id);
+            return None;
+        }
+        let text = std::fs::read_to_string(node::stats_path(&self.cfg.node[id].data)).ok()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Whether node `id` exits within `wait` (a node that refuses to start exits at once), and

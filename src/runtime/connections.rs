@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -125,19 +126,36 @@ fn isolated_now(iso: &Option<watch::Receiver<bool>>) -> bool {
 /// Where to send to each node: the queue of its connection.
 pub(crate) type Routes = Arc<Mutex<HashMap<Id, mpsc::Sender<Bytes>>>>;
 
+/// Frames this process wrote to its connections, and the flushes (each one write of the
+/// coalesced frames, or a few when the socket's buffer is full) that carried them: the
+/// benchmarks' frames per write.
+static FRAMES_OUT: AtomicU64 = AtomicU64::new(0);
+static FLUSHES: AtomicU64 = AtomicU64::new(0);
+
+/// (frames written, flushes) by this process's connections so far.
+pub fn written() -> (u64, u64) {
+    (FRAMES_OUT.load(Ordering::Relaxed), FLUSHES.load(Ordering::Relaxed))
+}
+
 /// Coalesced writes: feeds `first` and everything else queued, then flushes once. `false` if
 /// the connection failed.
 async fn write_batch<W>(sink: &mut W, first: Bytes, queue: &mut mpsc::Receiver<Bytes>) -> bool
 where
     W: futures_util::Sink<Bytes> + Unpin,
 {
+    let mut frames = 1;
     let mut ok = sink.feed(first).await.is_ok();
     while ok {
         match queue.try_recv() {
-            Ok(more) => ok = sink.feed(more).await.is_ok(),
+            Ok(more) => {
+                frames += 1;
+                ok = sink.feed(more).await.is_ok();
+            }
             Err(_) => break,
         }
     }
+    FRAMES_OUT.fetch_add(frames, Ordering::Relaxed);
+    FLUSHES.fetch_add(1, Ordering::Relaxed);
     ok && sink.flush().await.is_ok()
 }
 

@@ -145,10 +145,10 @@ where
                     let run = host.run(rx);
                     tokio::pin!(run);
                     tokio::select! {
-                        r = &mut run => Ok(r?),
+                        r = &mut run => Ok(r?.0),
                         _ = stop_rx => {
                             let _ = tx.send(Event::Stop).await;
-                            Ok(run.await?)
+                            Ok(run.await?.0)
                         }
                     }
                 })

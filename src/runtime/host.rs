@@ -18,6 +18,7 @@
 //! connections as its effects; [`crate::runtime::replay`] drives the same core through the
 //! model checker's paths, in one process, with the effects recorded.
 
+use crate::runtime::config::Durability;
 use crate::runtime::conform::{self, TraceEvent, TraceStep, TraceWriter};
 use crate::runtime::connections::{self, lock, Admit, Placement, Routes, QUEUE};
 use crate::runtime::journal::{Journal, JournalError};
@@ -69,6 +70,24 @@ pub type Observer<A> = Box<dyn FnMut(&<A as Actor>::State) + Send>;
 
 const DEFERRED: usize = 1024;
 
+/// What a node's core did, counted: the benchmarks' requests per force come from it.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Stats {
+    /// Events the Actor took (it changed its state or commanded something).
+    pub steps: u64,
+    /// Write-ahead points with something to do: each makes its batch's saves durable at once,
+    /// then lets the batch's messages leave.
+    pub batches: u64,
+    /// Saves (journal records).
+    pub saves: u64,
+    /// Journal writes: one per batch with saves, carrying all of them.
+    pub journal_writes: u64,
+    /// Forces (`fdatasync`): the journal writes in `fsync` mode.
+    pub forces: u64,
+    /// Messages sent.
+    pub sends: u64,
+}
+
 /// The deterministic part of a node: one Actor, its state, its journal, its armed timers and
 /// the messages it put aside. It takes events one at a time ([`Core::step`]) and lets the
 /// batch's messages leave only at [`Core::finish`], once the batch's saves are durable.
@@ -87,6 +106,7 @@ where
     trace: Option<TraceWriter>,
     /// The messages of the steps since the last [`Core::finish`].
     sends: Vec<(Id, A::Msg)>,
+    stats: Stats,
 }
 
 /// What a core's steps do to the world outside the node.
@@ -213,8 +233,11 @@ where
         tokio::spawn(link.accept(listener));
     }
 
-    /// Runs the event loop until `Stop` or until every event sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Event<A>>) -> Result<A::State, HostError> {
+    /// Runs the event loop until `Stop` or until every event sender is gone; returns the
+    /// Actor's last state and what the node did.
+    pub async fn run(
+        mut self, mut rx: mpsc::Receiver<Event<A>>,
+    ) -> Result<(A::State, Stats), HostError> {
         while let Some(first) = rx.recv().await {
             let mut batch = vec![first];
             while batch.len() < 256 {
@@ -235,7 +258,7 @@ where
                 break;
             }
         }
-        Ok(self.core.state)
+        Ok((self.core.state, self.core.stats))
     }
 }
 
@@ -274,6 +297,7 @@ where
             observer,
             trace,
             sends: Vec::new(),
+            stats: Stats::default(),
         };
         core.interpret(out, fx);
         // The start's saves must be durable before its messages leave, as for any step.
@@ -289,6 +313,11 @@ where
         &self.state
     }
 
+    /// What the core did so far.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
     /// The timers armed now, each with the generation its firing must carry.
     pub fn armed(&self) -> impl Iterator<Item = (&A::Timer, u64)> {
         self.timers.iter().map(|(t, g)| (t, *g))
@@ -297,8 +326,12 @@ where
     /// Makes the saves of the steps since the last call durable, then sends their messages:
     /// the write-ahead rule.
     pub fn finish(&mut self, fx: &mut impl Effects<A>) -> Result<(), HostError> {
-        if let Some(j) = &mut self.journal {
+        let dirty = self.journal.as_ref().is_some_and(|j| j.dirty());
+        self.stats.batches += u64::from(dirty || !self.sends.is_empty());
+        if let Some(j) = self.journal.as_mut().filter(|_| dirty) {
             j.commit()?;
+            self.stats.journal_writes += 1;
+            self.stats.forces += u64::from(j.durability() == Durability::Fsync);
         }
         if let Some(t) = &mut self.trace {
             t.flush().map_err(HostError::Trace)?;
@@ -348,6 +381,7 @@ where
         if let Cow::Owned(n) = state {
             self.state = n;
         }
+        self.stats.steps += 1;
         if let Some(t) = &mut self.trace {
             let event = match (&deferrable, fired) {
                 (Some((src, msg)), _) => {
@@ -382,10 +416,16 @@ where
         for cmd in out {
             match cmd {
                 Command::Save(d) => match &mut self.journal {
-                    Some(j) => j.save(&d),
+                    Some(j) => {
+                        j.save(&d);
+                        self.stats.saves += 1;
+                    }
                     None => debug!("save without a journal ignored (a client)"),
                 },
-                Command::Send(dst, msg) => self.sends.push((dst, msg)),
+                Command::Send(dst, msg) => {
+                    self.stats.sends += 1;
+                    self.sends.push((dst, msg));
+                }
                 Command::SetTimer(t, range) => {
                     self.generation += 1;
                     self.timers.insert(t.clone(), self.generation);

@@ -416,6 +416,11 @@ impl<D: Journaled> Journal<D> {
         }
     }
 
+    /// How saves are made durable.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// Whether saves are queued and not yet durable.
     pub fn dirty(&self) -> bool {
         !self.buf.is_empty()

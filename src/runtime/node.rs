@@ -8,7 +8,7 @@ use crate::runtime::binding::{Binding, StorageOf};
 use crate::runtime::config::ClusterConfig;
 use crate::runtime::conform::{self, ConformError, TraceWriter};
 use crate::runtime::connections::{BindError, Placement};
-use crate::runtime::host::{Event, Host, Setup};
+use crate::runtime::host::{Event, Host, Setup, Stats};
 use crate::runtime::journal::{self, Journal, JournalError};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -327,12 +327,41 @@ async fn serve_service<P: Binding, S: Service>(
     host.listen(listener, place, P::admit::<S>);
     let run = host.run(rx);
     tokio::pin!(run);
-    tokio::select! {
-        r = &mut run => { r?; }
+    let (_, stats) = tokio::select! {
+        r = &mut run => r?,
         _ = stop => {
             let _ = tx.send(Event::Stop).await;
-            run.await?;
+            run.await?
         }
-    }
+    };
+    write_stats(id, &node.data, stats);
     Ok(())
+}
+
+/// What a stopped node did, as `stats.json` in its data directory: its core's counts and its
+/// connections' frames and flushes (`twosafe bench` reads it after a graceful stop).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct NodeStats {
+    /// The core's counts.
+    #[serde(flatten)]
+    pub core: Stats,
+    /// Frames written to connections.
+    pub frames_out: u64,
+    /// Flushes of coalesced frames (each about one `write`).
+    pub flushes: u64,
+}
+
+/// Where a node's [`NodeStats`] go.
+pub fn stats_path(data: &Path) -> PathBuf {
+    data.join("stats.json")
+}
+
+fn write_stats(id: usize, data: &Path, core: Stats) {
+    let (frames_out, flushes) = crate::runtime::connections::written();
+    let stats = NodeStats { core, frames_out, flushes };
+    info!("node {id} stopped: {stats:?}");
+    let text = serde_json::to_string(&stats).unwrap_or_default();
+    if let Err(e) = std::fs::write(stats_path(data), text) {
+        warn!("cannot write {}: {e}", stats_path(data).display());
+    }
 }

@@ -273,7 +273,7 @@ impl Target for Pg {
         if latencies_us.is_empty() {
             return Err("pgbench logged no transaction".into());
         }
-        Ok(Sample { latencies_us, elapsed_s: elapsed })
+        Ok(Sample { latencies_us, elapsed_s: elapsed, ..Sample::default() })
     }
 }
 

@@ -247,6 +247,6 @@ impl Target for RedisPair {
         for h in handles {
             latencies_us.extend(h.join().map_err(|_| "a client thread panicked")??);
         }
-        Ok(Sample { latencies_us, elapsed_s: t.elapsed().as_secs_f64() })
+        Ok(Sample { latencies_us, elapsed_s: t.elapsed().as_secs_f64(), ..Sample::default() })
     }
 }
